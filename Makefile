@@ -1,0 +1,44 @@
+# canaryd — every target does its own set-up on a fresh Debian machine.
+GO        ?= go
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+PKGS      := ./...
+
+.PHONY: all build run test deps vet fmt-check unit fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/canaryd ./cmd/canaryd
+
+# The main job. Until the daemon lands, it runs a judge example on committed samples.
+run: build
+	./bin/canaryd judge mannwhitney --baseline judge/testdata/example/baseline.txt --canary judge/testdata/example/canary.txt
+
+# What CI runs (.ci/run calls this and nothing else).
+test: deps vet fmt-check unit fuzz
+
+# System packages the tests need (Debian's), installed only when missing.
+deps:
+	@bash scripts/ensure-deps.sh
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+# A short run of every fuzz target (the seed corpus always runs as part of unit).
+fuzz:
+	@bash scripts/fuzz.sh $(FUZZTIME)
+
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./judge/... ./benchmarks/...
+	bash benchmarks/vs-r.sh
+
+clean:
+	rm -rf bin

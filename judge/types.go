@@ -1,0 +1,211 @@
+package judge
+
+import "time"
+
+// Method says how a Mann-Whitney p-value and interval were computed, following R's rule.
+type Method string
+
+const (
+	// MethodExact uses the exact null distribution of U (both samples < 50 points, no ties).
+	MethodExact Method = "exact"
+	// MethodNormal uses the normal approximation with continuity and tie correction.
+	MethodNormal Method = "normal"
+)
+
+// MannWhitneyResult is what R's wilcox.test(canary, baseline, conf.int=TRUE) reports.
+type MannWhitneyResult struct {
+	// U is R's W: the canary's rank sum minus n(n+1)/2 (n canary points).
+	U      float64 `json:"u"`
+	PValue float64 `json:"p_value"`
+	// Estimate is the Hodges-Lehmann location shift, canary − baseline.
+	Estimate float64 `json:"estimate"`
+	CILow    float64 `json:"ci_low"`
+	CIHigh   float64 `json:"ci_high"`
+	// Confidence is the level the interval achieves: the requested one, or lower when the
+	// exact distribution of small samples cannot reach it (R warns and does the same).
+	Confidence float64 `json:"confidence"`
+	Method     Method  `json:"method"`
+	NBaseline  int     `json:"n_baseline"`
+	NCanary    int     `json:"n_canary"`
+}
+
+// Kind is the judge applied to one metric.
+type Kind string
+
+const (
+	// KindMannWhitney compares the cohorts' distributions (rank test, shift, interval).
+	KindMannWhitney Kind = "mannwhitney"
+	// KindThreshold fails when the canary's value stays outside [min, max] for `for`.
+	KindThreshold Kind = "threshold"
+	// KindRatio fails when canary/baseline at each step stays outside [min, max] for `for`.
+	KindRatio Kind = "ratio"
+)
+
+// Direction says which change of a metric hurts users.
+type Direction string
+
+const (
+	DirectionIncrease Direction = "increase" // only a rise is a failure (latency, errors)
+	DirectionDecrease Direction = "decrease" // only a fall is a failure (success rate, throughput)
+	DirectionEither   Direction = "either"   // any significant change is a failure
+)
+
+// NaNStrategy says what a missing point (NaN or ±Inf) becomes before judging.
+type NaNStrategy string
+
+const (
+	NaNRemove NaNStrategy = "remove" // drop the point (the default)
+	NaNZero   NaNStrategy = "zero"   // count it as 0, e.g. a rate that is absent when nothing happened
+)
+
+// MetricSpec is the judge's view of one configured metric. The zero values of the
+// optional fields are replaced by the defaults documented on each field.
+type MetricSpec struct {
+	Name  string
+	Group string
+	Kind  Kind
+	// Unit formats values in reasons: "seconds" (shown as ms or s), "ratio" (shown as a
+	// percentage), "percent", "bytes", or any other suffix shown as is.
+	Unit string
+
+	// Direction defaults to DirectionIncrease.
+	Direction Direction
+	// Confidence of the Mann-Whitney interval; default 0.95.
+	Confidence float64
+	// AllowedIncrease is the canary/baseline level tolerated upward before a significant
+	// rise counts (1.1 tolerates +10%); default 1, any significant rise counts.
+	AllowedIncrease float64
+	// AllowedDecrease is the level tolerated downward (0.9 tolerates -10%); default 1.
+	AllowedDecrease float64
+	// AllowedDelta is an absolute shift tolerated in either direction, for metrics whose
+	// baseline sits near zero (an error rate going from 0 to 0.0001).
+	AllowedDelta float64
+
+	// Critical: a failure of this metric fails the whole canary whatever the score.
+	Critical bool
+	// MustHaveData: no data counts as a failure instead of being left out of the score.
+	MustHaveData bool
+	// NaNStrategy defaults to NaNRemove.
+	NaNStrategy NaNStrategy
+	// RemoveOutliers drops points outside [Q1 - k·IQR, Q3 + k·IQR] of each cohort, with k
+	// = OutlierFactor (default 3).
+	RemoveOutliers bool
+	OutlierFactor  float64
+	// MinPoints is the fewest points each cohort needs after cleaning; fewer is nodata.
+	// Default 3 for mannwhitney, 1 for the windows.
+	MinPoints int
+
+	// Min and Max bound the value (threshold) or the canary/baseline ratio (ratio); nil
+	// is unbounded on that side.
+	Min *float64
+	Max *float64
+	// For is how long the bound must be broken before the metric fails, as a Prometheus
+	// alert's `for`: the first and last of a run of consecutive points outside are at
+	// least For apart. 0 fails on one point.
+	For time.Duration
+	// Step is the spacing of the points, needed to turn runs of points into durations.
+	Step time.Duration
+}
+
+// Classification is one metric's outcome in one interval.
+type Classification string
+
+const (
+	ClassPass   Classification = "pass"
+	ClassHigh   Classification = "high"
+	ClassLow    Classification = "low"
+	ClassNoData Classification = "nodata"
+	ClassError  Classification = "error"
+)
+
+// CohortSummary describes one cohort's points as the judge used them.
+type CohortSummary struct {
+	N        int     `json:"n"`                  // points judged
+	Missing  int     `json:"missing,omitempty"`  // NaN or ±Inf points removed or zeroed
+	Outliers int     `json:"outliers,omitempty"` // points removed as outliers
+	Median   float64 `json:"median"`             // 0 when N is 0
+}
+
+// Relative is a shift expressed as a fraction of the baseline's median (0.6 = +60%).
+// It is left zero when the baseline median is 0.
+type Relative struct {
+	Estimate float64 `json:"estimate"`
+	Low      float64 `json:"low"`
+	High     float64 `json:"high"`
+}
+
+// WindowResult reports a threshold or ratio judge.
+type WindowResult struct {
+	Outside        int     `json:"outside"`         // points outside the bounds
+	LongestRun     int     `json:"longest_run"`     // most consecutive points outside
+	LongestSeconds float64 `json:"longest_seconds"` // that run's span, first to last point
+	Worst          float64 `json:"worst"`           // the finite value (or ratio) furthest outside
+}
+
+// MetricResult is one metric's classification with the figures behind it. Every number
+// is finite, so a result always encodes as JSON.
+type MetricResult struct {
+	Name           string         `json:"name"`
+	Group          string         `json:"group,omitempty"`
+	Kind           Kind           `json:"kind"`
+	Classification Classification `json:"classification"`
+	Critical       bool           `json:"critical,omitempty"`
+	MustHaveData   bool           `json:"must_have_data,omitempty"`
+	// Reason is a sentence a human can act on at 3 a.m.
+	Reason      string            `json:"reason"`
+	Baseline    CohortSummary     `json:"baseline"`
+	Canary      CohortSummary     `json:"canary"`
+	MannWhitney MannWhitneyResult `json:"mann_whitney,omitzero"`
+	Relative    Relative          `json:"relative,omitzero"`
+	Window      WindowResult      `json:"window,omitzero"`
+}
+
+// Failed reports whether the result counts against the canary: high or low, or nodata
+// on a metric that must have data.
+func (r MetricResult) Failed() bool {
+	switch r.Classification {
+	case ClassHigh, ClassLow:
+		return true
+	case ClassNoData:
+		return r.MustHaveData
+	}
+	return false
+}
+
+// Verdict is a canary's outcome.
+type Verdict string
+
+const (
+	VerdictPass     Verdict = "pass"
+	VerdictMarginal Verdict = "marginal"
+	VerdictFail     Verdict = "fail"
+	// VerdictNoData: no metric could be scored (all nodata or error). Never a pass.
+	VerdictNoData Verdict = "nodata"
+)
+
+// Thresholds turn a score into a verdict: >= Pass passes, >= Marginal is marginal, below
+// fails.
+type Thresholds struct {
+	Pass     float64
+	Marginal float64
+}
+
+// GroupScore is one group's share of the score.
+type GroupScore struct {
+	Name   string  `json:"name"`
+	Weight float64 `json:"weight"` // normalised over the groups that had data
+	Score  float64 `json:"score"`  // 0..100, passed / scored metrics
+	Passed int     `json:"passed"`
+	Scored int     `json:"scored"`
+}
+
+// ScoreResult is a canary's score over one interval's metric results.
+type ScoreResult struct {
+	Score   float64      `json:"score"` // 0..100
+	Verdict Verdict      `json:"verdict"`
+	Groups  []GroupScore `json:"groups"`
+	// CriticalFailures names the critical metrics that failed; any one fails the canary.
+	CriticalFailures []string `json:"critical_failures,omitempty"`
+	Errors           int      `json:"errors,omitempty"` // metrics classified error
+	Reason           string   `json:"reason"`
+}
