@@ -18,9 +18,9 @@ type pairSelector struct {
 	// per-row counts of entries below (lt) and at or below (le) the lower (A) and
 	// upper (B) pivots
 	ltA, leA, ltB, leB []int
-	prefix []int // running total of band widths, for sampling
-	cand   []float64
-	rng    uint64
+	prefix             []int // running total of band widths, for sampling
+	cand               []float64
+	rng                uint64
 }
 
 const (
