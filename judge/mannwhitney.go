@@ -117,9 +117,10 @@ func (s *Scratch) MannWhitney(baseline, canary []float64, confidence float64) (M
 		res.Estimate, res.CILow, res.CIHigh = mumin, mumin, mumin
 		return res, nil
 	}
+	baseTies := tieTermOf(x) + tieTermOf(y)
 	w := func(d float64, correct bool) float64 {
-		rs, tt, _ := rankSumTies(x, y, d)
-		dz := rs - nx*(nx+1)/2 - nx*ny/2
+		dz, tt := shiftedStat(x, y, d, baseTies)
+		dz -= nx * ny / 2
 		corr := 0.0
 		if correct {
 			corr = sign(dz) * 0.5
@@ -223,6 +224,55 @@ func rankSumTies(x, y []float64, d float64) (rankSum, tieTerm float64, ties bool
 		pos += t
 	}
 	return rankSum, tieTerm, ties
+}
+
+// shiftedStat is the Mann-Whitney statistic of x − d against y, Σ_i #(y < x_i − d) plus
+// half the ties, and the tie term of the merged sample, the two things R's W(d) ranks
+// the merged sample for. One staircase walk counts them; only when x − d ties with y or
+// rounding merges distinct x values does the tie term need the full merge.
+func shiftedStat(x, y []float64, d, baseTies float64) (stat, tieTerm float64) {
+	m := len(y)
+	lt, le := 0, 0 // y[:lt] < x_i − d, y[:le] <= x_i − d
+	var below, equal int
+	prev := math.NaN()
+	for i, xi := range x {
+		v := xi - d
+		if v == prev && xi != x[i-1] {
+			rs, tt, _ := rankSumTies(x, y, d)
+			return rs - float64(len(x))*float64(len(x)+1)/2, tt
+		}
+		prev = v
+		for lt < m && y[lt] < v {
+			lt++
+		}
+		le = max(le, lt)
+		for le < m && y[le] <= v {
+			le++
+		}
+		below += lt
+		equal += le - lt
+	}
+	if equal > 0 {
+		rs, tt, _ := rankSumTies(x, y, d)
+		return rs - float64(len(x))*float64(len(x)+1)/2, tt
+	}
+	return float64(below), baseTies
+}
+
+// tieTermOf is Σ(t³ − t) over the groups of equal values of a sorted sample.
+func tieTermOf(v []float64) float64 {
+	var term float64
+	for i := 0; i < len(v); {
+		j := i + 1
+		for j < len(v) && v[j] == v[i] {
+			j++
+		}
+		if t := float64(j - i); t > 1 {
+			term += t*t*t - t
+		}
+		i = j
+	}
+	return term
 }
 
 // wilcoxSigma is the standard deviation of U under the null, with R's tie correction.
