@@ -92,7 +92,7 @@ func (s *Scratch) MannWhitney(baseline, canary []float64, confidence float64) (M
 			res.Confidence = 1 - achieved
 		}
 		res.Estimate = s.medianDiff(nm)
-		return res, nil
+		return checkOverflow(res)
 	}
 
 	res.Method = MethodNormal
@@ -115,7 +115,7 @@ func (s *Scratch) MannWhitney(baseline, canary []float64, confidence float64) (M
 		// All differences are one value (constant cohorts): it is the shift and both
 		// bounds. R's root finder cannot start on an empty bracket and stops with an error.
 		res.Estimate, res.CILow, res.CIHigh = mumin, mumin, mumin
-		return res, nil
+		return checkOverflow(res)
 	}
 	baseTies := tieTermOf(x) + tieTermOf(y)
 	w := func(d float64, correct bool) float64 {
@@ -137,6 +137,12 @@ func (s *Scratch) MannWhitney(baseline, canary []float64, confidence float64) (M
 		return res, fmt.Errorf("mann-whitney: shift estimate: no sign change between %g and %g", mumin, mumax)
 	}
 	res.Estimate = zeroin(wNoCorr, mumin, mumax, fLo, fHi, rootTol, 1000)
+	return checkOverflow(res)
+}
+
+// checkOverflow refuses results whose differences left float64's range (values near
+// ±1.8e308), rather than report an infinite shift.
+func checkOverflow(res MannWhitneyResult) (MannWhitneyResult, error) {
 	if !isFinite(res.Estimate) || !isFinite(res.CILow) || !isFinite(res.CIHigh) {
 		return res, errors.New("mann-whitney: values too large: their differences overflow float64")
 	}
@@ -171,7 +177,9 @@ func (s *Scratch) normalBound(zq, wMin, wMax, mumin, mumax, sigma float64) float
 			lo = mid + 1
 		}
 	}
-	return s.sel.kth(nm - lo + 1)
+	// R decides the ends with the exact W at mumin and mumax, ties included; the counts
+	// above assume none, so at the ends they may disagree by a tie: stay in the range.
+	return s.sel.kth(min(max(nm-lo+1, 1), nm))
 }
 
 // medianDiff is median(outer(x, y, "-")) computed by selection.

@@ -1,0 +1,295 @@
+package judge
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/stat"
+)
+
+// Defaults of MetricSpec's optional fields.
+const (
+	DefaultConfidence    = 0.95
+	DefaultOutlierFactor = 3.0
+	DefaultMinPointsMW   = 3
+)
+
+// WithDefaults returns m with every zero optional field replaced by its default.
+func (m MetricSpec) WithDefaults() MetricSpec {
+	if m.Kind == "" {
+		m.Kind = KindMannWhitney
+	}
+	if m.Direction == "" {
+		m.Direction = DirectionIncrease
+	}
+	if m.Confidence == 0 {
+		m.Confidence = DefaultConfidence
+	}
+	if m.AllowedIncrease == 0 {
+		m.AllowedIncrease = 1
+	}
+	if m.AllowedDecrease == 0 {
+		m.AllowedDecrease = 1
+	}
+	if m.NaNStrategy == "" {
+		m.NaNStrategy = NaNRemove
+	}
+	if m.OutlierFactor == 0 {
+		m.OutlierFactor = DefaultOutlierFactor
+	}
+	if m.MinPoints == 0 {
+		m.MinPoints = 1
+		if m.Kind == KindMannWhitney {
+			m.MinPoints = DefaultMinPointsMW
+		}
+	}
+	return m
+}
+
+// Validate reports the first thing wrong with a spec (after defaults), naming the field
+// as it is spelled in the config.
+func (m MetricSpec) Validate() error {
+	switch m.Kind {
+	case KindMannWhitney, KindThreshold, KindRatio:
+	default:
+		return fmt.Errorf("type: %q is not one of mannwhitney, threshold, ratio", m.Kind)
+	}
+	switch m.Direction {
+	case DirectionIncrease, DirectionDecrease, DirectionEither:
+	default:
+		return fmt.Errorf("direction: %q is not one of increase, decrease, either", m.Direction)
+	}
+	switch m.NaNStrategy {
+	case NaNRemove, NaNZero:
+	default:
+		return fmt.Errorf("nan_strategy: %q is not one of remove, zero", m.NaNStrategy)
+	}
+	switch {
+	case !(m.Confidence > 0 && m.Confidence < 1):
+		return fmt.Errorf("confidence: %v must be in (0, 1)", m.Confidence)
+	case !(m.AllowedIncrease >= 1) || math.IsInf(m.AllowedIncrease, 0):
+		return fmt.Errorf("allowed_increase: %v must be >= 1 (1.1 tolerates +10%%)", m.AllowedIncrease)
+	case !(m.AllowedDecrease > 0 && m.AllowedDecrease <= 1):
+		return fmt.Errorf("allowed_decrease: %v must be in (0, 1] (0.9 tolerates -10%%)", m.AllowedDecrease)
+	case !(m.AllowedDelta >= 0) || math.IsInf(m.AllowedDelta, 0):
+		return fmt.Errorf("allowed_delta: %v must be a finite value >= 0", m.AllowedDelta)
+	case !(m.OutlierFactor > 0) || math.IsInf(m.OutlierFactor, 0):
+		return fmt.Errorf("outlier_factor: %v must be > 0", m.OutlierFactor)
+	case m.MinPoints < 1:
+		return fmt.Errorf("min_points: %d must be >= 1", m.MinPoints)
+	case m.For < 0:
+		return fmt.Errorf("for: %v must not be negative", m.For)
+	}
+	if m.Kind == KindThreshold || m.Kind == KindRatio {
+		if m.Min == nil && m.Max == nil {
+			return fmt.Errorf("min, max: a %s judge needs at least one bound", m.Kind)
+		}
+		if m.Min != nil && !isFinite(*m.Min) {
+			return fmt.Errorf("min: %v must be finite", *m.Min)
+		}
+		if m.Max != nil && !isFinite(*m.Max) {
+			return fmt.Errorf("max: %v must be finite", *m.Max)
+		}
+		if m.Min != nil && m.Max != nil && *m.Min > *m.Max {
+			return fmt.Errorf("min: %v is above max %v", *m.Min, *m.Max)
+		}
+		if m.Kind == KindRatio && m.Max != nil && *m.Max <= 0 {
+			return fmt.Errorf("max: %v must be > 0 for a ratio", *m.Max)
+		}
+		if m.For > 0 && m.Step <= 0 {
+			return fmt.Errorf("step: must be > 0 when for is set")
+		}
+	}
+	return nil
+}
+
+// Classify judges one metric over the baseline's and the canary's points. For the ratio
+// judge, baseline[i] and canary[i] must be the same instant. It never panics: a spec that
+// is wrong gives ClassError with the reason.
+func Classify(m MetricSpec, baseline, canary []float64) MetricResult {
+	var s Scratch
+	return s.Classify(m, baseline, canary)
+}
+
+// Classify is the allocation-light form of the package function, reusing s's buffers.
+func (s *Scratch) Classify(m MetricSpec, baseline, canary []float64) MetricResult {
+	m = m.WithDefaults()
+	res := MetricResult{
+		Name: m.Name, Group: m.Group, Kind: m.Kind,
+		Critical: m.Critical, MustHaveData: m.MustHaveData,
+	}
+	if err := m.Validate(); err != nil {
+		res.Classification = ClassError
+		res.Reason = fmt.Sprintf("%s: invalid judge: %v", m.Name, err)
+		return res
+	}
+	switch m.Kind {
+	case KindMannWhitney:
+		s.classifyMW(m, baseline, canary, &res)
+	default:
+		s.classifyWindow(m, baseline, canary, &res)
+	}
+	return res
+}
+
+// cleanInto copies the finite points of v into dst (or zeroes the others) and returns
+// it with the number of missing points.
+func cleanInto(dst, v []float64, strategy NaNStrategy) ([]float64, int) {
+	dst = dst[:0]
+	missing := 0
+	for _, f := range v {
+		if isFinite(f) {
+			dst = append(dst, f)
+			continue
+		}
+		missing++
+		if strategy == NaNZero {
+			dst = append(dst, 0)
+		}
+	}
+	return dst, missing
+}
+
+// removeOutliers sorts v and keeps the points within [Q1 − k·IQR, Q3 + k·IQR].
+func removeOutliers(v []float64, k float64) ([]float64, int) {
+	if len(v) < 4 {
+		return v, 0 // quartiles of three points say nothing about outliers
+	}
+	slices.Sort(v)
+	q1 := stat.Quantile(0.25, stat.LinInterp, v, nil)
+	q3 := stat.Quantile(0.75, stat.LinInterp, v, nil)
+	lo, hi := q1-k*(q3-q1), q3+k*(q3-q1)
+	kept := v[:0]
+	for _, f := range v {
+		if f >= lo && f <= hi {
+			kept = append(kept, f)
+		}
+	}
+	return kept, len(v) - len(kept)
+}
+
+// medianSorted is the median of sorted v (0 for none).
+func medianSorted(v []float64) float64 {
+	n := len(v)
+	switch {
+	case n == 0:
+		return 0
+	case n%2 == 1:
+		return v[n/2]
+	}
+	if m := (v[n/2-1] + v[n/2]) / 2; isFinite(m) {
+		return m
+	}
+	return v[n/2-1]/2 + v[n/2]/2
+}
+
+func (s *Scratch) classifyMW(m MetricSpec, baseline, canary []float64, res *MetricResult) {
+	b, bMissing := cleanInto(s.clean[0], baseline, m.NaNStrategy)
+	c, cMissing := cleanInto(s.clean[1], canary, m.NaNStrategy)
+	s.clean[0], s.clean[1] = b, c
+	res.Baseline.Missing, res.Canary.Missing = bMissing, cMissing
+	if m.RemoveOutliers {
+		b, res.Baseline.Outliers = removeOutliers(b, m.OutlierFactor)
+		c, res.Canary.Outliers = removeOutliers(c, m.OutlierFactor)
+	}
+	res.Baseline.N, res.Canary.N = len(b), len(c)
+	if len(b) < m.MinPoints || len(c) < m.MinPoints {
+		if len(b) > 0 {
+			res.Baseline.Median = medianSorted(sortedCopy(&s.y, b))
+		}
+		if len(c) > 0 {
+			res.Canary.Median = medianSorted(sortedCopy(&s.x, c))
+		}
+		res.Classification = ClassNoData
+		res.Reason = fmt.Sprintf("%s: no data: baseline has %d points, canary %d, %d needed in each%s",
+			m.Name, len(b), len(c), m.MinPoints, missingNote(bMissing, cMissing))
+		return
+	}
+	mw, err := s.MannWhitney(b, c, m.Confidence)
+	if err != nil {
+		res.Classification = ClassError
+		res.Reason = fmt.Sprintf("%s: %v", m.Name, err)
+		return
+	}
+	res.MannWhitney = mw
+	// MannWhitney left the sorted cohorts in s.x (canary) and s.y (baseline).
+	bm, cm := medianSorted(s.y), medianSorted(s.x)
+	res.Baseline.Median, res.Canary.Median = bm, cm
+
+	ratioDefined := bm != 0
+	if ratioDefined {
+		scale := math.Abs(bm)
+		res.Relative = Relative{Estimate: mw.Estimate / scale, Low: mw.CILow / scale, High: mw.CIHigh / scale}
+		if !isFinite(res.Relative.Estimate) || !isFinite(res.Relative.Low) || !isFinite(res.Relative.High) {
+			res.Relative, ratioDefined = Relative{}, false
+		}
+	}
+	level := 1 + res.Relative.Estimate // the canary's level as a multiple of the baseline's
+	beyondDelta := math.Abs(mw.Estimate) > m.AllowedDelta
+
+	high := m.Direction != DirectionDecrease && mw.CILow > 0 && beyondDelta &&
+		(!ratioDefined || level > m.AllowedIncrease)
+	low := m.Direction != DirectionIncrease && mw.CIHigh < 0 && beyondDelta &&
+		(!ratioDefined || level < m.AllowedDecrease)
+	switch {
+	case high:
+		res.Classification = ClassHigh
+	case low:
+		res.Classification = ClassLow
+	default:
+		res.Classification = ClassPass
+	}
+	res.Reason = mwReason(m, res, ratioDefined)
+}
+
+func sortedCopy(dst *[]float64, v []float64) []float64 {
+	*dst = append((*dst)[:0], v...)
+	slices.Sort(*dst)
+	return *dst
+}
+
+func missingNote(b, c int) string {
+	if b == 0 && c == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d baseline and %d canary points missing)", b, c)
+}
+
+func mwReason(m MetricSpec, res *MetricResult, ratioDefined bool) string {
+	mw := res.MannWhitney
+	conf := fmt.Sprintf("%.0f%%", 100*mw.Confidence)
+	if math.Round(100*mw.Confidence) != 100*mw.Confidence {
+		conf = fmt.Sprintf("%.1f%%", 100*mw.Confidence)
+	}
+	var shift string
+	if ratioDefined {
+		shift = fmt.Sprintf("%s (%s CI %s..%s)", formatPercent(res.Relative.Estimate), conf,
+			formatPercent(res.Relative.Low), formatPercent(res.Relative.High))
+	} else {
+		shift = fmt.Sprintf("shift %s (%s CI %s..%s)", formatDelta(mw.Estimate, m.Unit), conf,
+			formatDelta(mw.CILow, m.Unit), formatDelta(mw.CIHigh, m.Unit))
+	}
+	text := fmt.Sprintf("canary %s %s vs %s baseline, %s, p=%s",
+		m.Name, formatValue(res.Canary.Median, m.Unit), formatValue(res.Baseline.Median, m.Unit),
+		shift, formatP(mw.PValue))
+	switch res.Classification {
+	case ClassHigh:
+		text += "; higher than tolerated" + tolerance(m, ratioDefined, true)
+	case ClassLow:
+		text += "; lower than tolerated" + tolerance(m, ratioDefined, false)
+	}
+	return text
+}
+
+func tolerance(m MetricSpec, ratioDefined, up bool) string {
+	switch {
+	case ratioDefined && up && m.AllowedIncrease > 1:
+		return fmt.Sprintf(" (%s)", formatPercent(m.AllowedIncrease-1))
+	case ratioDefined && !up && m.AllowedDecrease < 1:
+		return fmt.Sprintf(" (%s)", formatPercent(m.AllowedDecrease-1))
+	case m.AllowedDelta > 0:
+		return fmt.Sprintf(" (±%s)", formatValue(m.AllowedDelta, m.Unit))
+	}
+	return ""
+}

@@ -1,0 +1,69 @@
+package judge
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// formatValue renders a metric value for a reason, in the metric's unit.
+func formatValue(v float64, unit string) string {
+	switch unit {
+	case "seconds", "s":
+		if math.Abs(v) < 1 {
+			return trim(v*1000) + " ms"
+		}
+		return trim(v) + " s"
+	case "ratio":
+		return trim(v*100) + "%"
+	case "percent", "%":
+		return trim(v) + "%"
+	case "bytes":
+		const k = 1024
+		switch a := math.Abs(v); {
+		case a >= k*k*k:
+			return trim(v/(k*k*k)) + " GiB"
+		case a >= k*k:
+			return trim(v/(k*k)) + " MiB"
+		case a >= k:
+			return trim(v/k) + " KiB"
+		}
+		return trim(v) + " B"
+	case "":
+		return trim(v)
+	}
+	return trim(v) + " " + unit
+}
+
+// formatDelta is formatValue with an explicit sign.
+func formatDelta(v float64, unit string) string {
+	if v >= 0 {
+		return "+" + formatValue(v, unit)
+	}
+	return formatValue(v, unit)
+}
+
+// formatPercent renders a fraction as a signed percentage: 0.6 → "+60%".
+func formatPercent(f float64) string {
+	p := f * 100
+	if math.Abs(p) >= 10 {
+		return fmt.Sprintf("%+.0f%%", p)
+	}
+	return fmt.Sprintf("%+.1f%%", p)
+}
+
+// formatP renders a p-value the way a reader scans it: p=0.04, p=3e-12.
+func formatP(p float64) string {
+	if p >= 0.001 {
+		return strconv.FormatFloat(p, 'g', 2, 64)
+	}
+	return strconv.FormatFloat(p, 'e', 0, 64)
+}
+
+// trim prints three significant digits without a trailing ".0".
+func trim(v float64) string {
+	if a := math.Abs(v); a >= 1000 && a < 1e9 {
+		return strconv.FormatFloat(v, 'f', 0, 64) // 1234 rather than 1.23e+03
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
