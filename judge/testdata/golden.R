@@ -77,3 +77,8 @@ for (k in seq_along(cases)) {
 cat("]\n", file = out)
 close(out)
 cat(sprintf("wrote %d cases\n", length(cases)))
+
+# The example `make run` judges: p50 latency in ms of a baseline and a canary 60% slower.
+dir.create("judge/testdata/example", showWarnings = FALSE)
+writeLines(sprintf("%.3f", rlnorm(240, log(101), 0.12)), "judge/testdata/example/baseline.txt")
+writeLines(sprintf("%.3f", rlnorm(240, log(162), 0.12)), "judge/testdata/example/canary.txt")
