@@ -1,4 +1,5 @@
-// Package configs ships example canaryd config files. Every *.yml file in this folder is
-// validated by the tests, so an example that drifts from the schema fails CI. No Go code
-// lives here beyond the test that checks the files.
+// Package configs owns canaryd's config file: the schema's Go types, their defaults,
+// strict decoding and validation with the path of every error, and the example files in
+// this folder (each *.yml is checked by the tests). It never starts anything: building a
+// provider from its config is the only side effect it offers, and only when asked.
 package configs

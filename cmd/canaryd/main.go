@@ -18,7 +18,8 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"judge": {summary: "run the scoring core on files (judge mannwhitney --baseline F --canary F)", run: runJudge},
+		"check-config": {summary: "validate config files, printing every error with its path (check-config FILE...)", run: runCheckConfig},
+		"judge":        {summary: "run the scoring core on files (judge mannwhitney --baseline F --canary F)", run: runJudge},
 	}
 }
 

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/canaryd/canaryd/configs"
+)
+
+// runCheckConfig validates config files and prints every error with its path; the exit
+// code is 1 when any file is invalid, so pipelines can gate a config change on it.
+func runCheckConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: canaryd check-config FILE...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	code := 0
+	for _, path := range fs.Args() {
+		c, err := configs.Load(path)
+		if err != nil {
+			code = 1
+			var errs configs.Errors
+			if errors.As(err, &errs) {
+				fmt.Fprintf(stderr, "%s: %d error(s)\n", path, len(errs))
+				for _, e := range errs {
+					fmt.Fprintf(stderr, "  %s\n", e.Error())
+				}
+				continue
+			}
+			fmt.Fprintf(stderr, "%s: %v\n", path, err)
+			continue
+		}
+		names := make([]string, 0, len(c.Analyses))
+		for n := range c.Analyses {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(stdout, "%s: ok (%d provider(s), %d actuator(s), analyses %v)\n", path, len(c.Providers), len(c.Actuators), names)
+	}
+	return code
+}

@@ -1,0 +1,265 @@
+package configs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v2"
+)
+
+// Config is a whole canaryd config file, decoded, defaulted and validated. Get one from
+// Load or Parse only: they are what guarantee every value in it is valid.
+type Config struct {
+	Server    Server
+	Scheduler Scheduler
+	// Providers, Actuators and Analyses are keyed by their name in the file.
+	Providers map[string]*Provider
+	Actuators map[string]*Actuator
+	Analyses  map[string]*Analysis
+	// Hash identifies the file's content (sha256, hex), for logs and reload.
+	Hash string
+}
+
+// Server is the `server:` block.
+type Server struct {
+	// Listen is the HTTP API's host:port.
+	Listen string `yaml:"listen"`
+	// Storage is the path of the embedded store's file.
+	Storage string `yaml:"storage"`
+}
+
+// DefaultServer is the `server:` block when the file leaves it out.
+func DefaultServer() Server {
+	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db"}
+}
+
+// UnmarshalYAML fills the defaults, then decodes the file's values onto them.
+func (s *Server) UnmarshalYAML(unmarshal func(any) error) error {
+	*s = DefaultServer()
+	type plain Server
+	return unmarshal((*plain)(s))
+}
+
+// Scheduler is the `scheduler:` block.
+type Scheduler struct {
+	// Workers bounds how many canaries are judged at once.
+	Workers int `yaml:"workers"`
+	// MaxConsecutiveErrors is how many intervals in a row may have a metric in error
+	// before the canary ends as `error`.
+	MaxConsecutiveErrors int `yaml:"max_consecutive_errors"`
+	// QueryTimeout bounds each provider query, so one slow backend cannot hold a worker.
+	QueryTimeout model.Duration `yaml:"query_timeout"`
+}
+
+// DefaultScheduler is the `scheduler:` block when the file leaves it out.
+func DefaultScheduler() Scheduler {
+	return Scheduler{Workers: 32, MaxConsecutiveErrors: 3, QueryTimeout: model.Duration(30 * time.Second)}
+}
+
+// UnmarshalYAML fills the defaults, then decodes the file's values onto them.
+func (s *Scheduler) UnmarshalYAML(unmarshal func(any) error) error {
+	*s = DefaultScheduler()
+	type plain Scheduler
+	return unmarshal((*plain)(s))
+}
+
+// Actuator is one `actuators:` entry. Only its type is checked here; the rest is kept as
+// written for the actuator kinds to decode.
+type Actuator struct {
+	Name string
+	Type string
+	// Raw is the entry without its `type` key.
+	Raw yaml.MapSlice
+}
+
+// ActuatorTypes are the actuator kinds a config may name.
+var actuatorTypes = []string{"webhook", "exec", "flag", "slack", "pagerduty"}
+
+var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// fileYAML is the top level of the file, each section kept raw so that its errors can be
+// reported with their path.
+type fileYAML struct {
+	Server    rawNode       `yaml:"server"`
+	Scheduler rawNode       `yaml:"scheduler"`
+	Providers yaml.MapSlice `yaml:"providers"`
+	Actuators yaml.MapSlice `yaml:"actuators"`
+	Analyses  yaml.MapSlice `yaml:"analyses"`
+}
+
+// Load reads and parses a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse decodes, defaults and validates a config. On failure the error is an Errors with
+// every problem found.
+func Parse(data []byte) (*Config, error) {
+	var errs Errors
+	var f fileYAML
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		// The top level keeps yaml's line numbers: they are relative to the file here.
+		if te, ok := err.(*yaml.TypeError); ok {
+			for _, m := range te.Errors {
+				errs.add("", "%s", unknownRe.ReplaceAllString(m, `unknown field "$1"`))
+			}
+		} else {
+			errs.add("", "%v", err)
+		}
+		return nil, errs
+	}
+	sum := sha256.Sum256(data)
+	c := &Config{
+		Server:    DefaultServer(),
+		Scheduler: DefaultScheduler(),
+		Providers: map[string]*Provider{},
+		Actuators: map[string]*Actuator{},
+		Analyses:  map[string]*Analysis{},
+		Hash:      hex.EncodeToString(sum[:]),
+	}
+	if !f.Server.isZero() {
+		decodeAt(f.Server.v, &c.Server, "server", &errs)
+	}
+	if !f.Scheduler.isZero() {
+		decodeAt(f.Scheduler.v, &c.Scheduler, "scheduler", &errs)
+	}
+	c.Server.validate("server", &errs)
+	c.Scheduler.validate("scheduler", &errs)
+
+	for _, item := range f.Providers {
+		name, path, ok := entryName("providers", item.Key, &errs)
+		if !ok {
+			continue
+		}
+		if _, dup := c.Providers[name]; dup {
+			errs.add(path, "defined twice")
+			continue
+		}
+		if p := parseProvider(name, item.Value, path, &errs); p != nil {
+			c.Providers[name] = p
+		}
+	}
+	for _, item := range f.Actuators {
+		name, path, ok := entryName("actuators", item.Key, &errs)
+		if !ok {
+			continue
+		}
+		if _, dup := c.Actuators[name]; dup {
+			errs.add(path, "defined twice")
+			continue
+		}
+		if a := parseActuator(name, item.Value, path, &errs); a != nil {
+			c.Actuators[name] = a
+		}
+	}
+	for _, item := range f.Analyses {
+		name, path, ok := entryName("analyses", item.Key, &errs)
+		if !ok {
+			continue
+		}
+		if _, dup := c.Analyses[name]; dup {
+			errs.add(path, "defined twice")
+			continue
+		}
+		src, err := yaml.Marshal(item.Value)
+		if err != nil {
+			errs.add(path, "re-encode: %v", err)
+			continue
+		}
+		a := parseAnalysis(name, src, path, &errs)
+		if a == nil {
+			continue
+		}
+		c.Analyses[name] = a
+		// References to the rest of the file are checked here, not in parseAnalysis: a
+		// running canary's snapshot must stay loadable after its provider is renamed.
+		if a.Provider != "" {
+			if _, ok := c.Providers[a.Provider]; !ok {
+				errs.add(join(path, "provider"), "unknown provider %q", a.Provider)
+			}
+		}
+		for _, ref := range []struct {
+			key   string
+			names []string
+		}{{"on_fail", a.OnFail}, {"on_pass", a.OnPass}, {"on_marginal", a.OnMarginal}, {"on_error", a.OnError}} {
+			for i, n := range ref.names {
+				if _, ok := c.Actuators[n]; !ok {
+					errs.add(index(join(path, ref.key), i), "unknown actuator %q", n)
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+func entryName(section string, key any, errs *Errors) (name, path string, ok bool) {
+	name, isStr := key.(string)
+	if !isStr {
+		name = fmt.Sprint(key)
+	}
+	path = join(section, name)
+	if !isStr || !nameRe.MatchString(name) {
+		errs.add(path, "name must match %s", nameRe)
+		return name, path, false
+	}
+	return name, path, true
+}
+
+func (s *Server) validate(path string, errs *Errors) {
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		errs.add(join(path, "listen"), "must be host:port: %v", err)
+	}
+	if s.Storage == "" {
+		errs.add(join(path, "storage"), "must not be empty")
+	}
+}
+
+func (s *Scheduler) validate(path string, errs *Errors) {
+	if s.Workers <= 0 {
+		errs.add(join(path, "workers"), "must be > 0")
+	}
+	if s.MaxConsecutiveErrors <= 0 {
+		errs.add(join(path, "max_consecutive_errors"), "must be > 0")
+	}
+	if s.QueryTimeout <= 0 {
+		errs.add(join(path, "query_timeout"), "must be > 0")
+	}
+}
+
+func parseActuator(name string, raw any, path string, errs *Errors) *Actuator {
+	var ms yaml.MapSlice
+	if !decodeAt(raw, &ms, path, errs) {
+		return nil
+	}
+	a := &Actuator{Name: name}
+	for _, it := range ms {
+		if it.Key == "type" {
+			a.Type, _ = it.Value.(string)
+			continue
+		}
+		a.Raw = append(a.Raw, it)
+	}
+	switch {
+	case a.Type == "":
+		errs.add(join(path, "type"), "required, one of %v", actuatorTypes)
+		return nil
+	case !slices.Contains(actuatorTypes, a.Type):
+		errs.add(join(path, "type"), "unknown actuator type %q, want one of %v", a.Type, actuatorTypes)
+		return nil
+	}
+	return a
+}
