@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/datadog/internal/v1query"
 )
 
 // operation is the client's name for the V1 query endpoint (its OperationServers key).
@@ -192,7 +193,7 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 	if err := q.Validate(); err != nil {
 		return metrics.Series{}, fmt.Errorf("datadog: %w", err)
 	}
-	text, stepped := withRollup(q.Text, q.Step)
+	text, stepped := v1query.WithRollup(q.Text, q.Step)
 	from, to := q.Start.Unix(), q.End.Unix()
 	log := p.logger.With(zap.String("query", text), zap.Int64("from", from), zap.Int64("to", to))
 
@@ -207,7 +208,7 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 	if !stepped {
 		series.Warnings = append(series.Warnings, fmt.Sprintf(
 			"datadog: step %s not applied: the query is an expression, so Datadog chose the rollup; add .rollup(avg,%d) to each term",
-			q.Step, int64((q.Step+time.Second-1)/time.Second)))
+			q.Step, v1query.StepSeconds(q.Step)))
 	}
 	log.Debug("datadog query done", zap.Int("attempts", attempts),
 		zap.Int("streams", len(series.Streams)), zap.Int("points", series.Len()))

@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV1"
 
@@ -151,78 +150,4 @@ func TestToSeries(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestWithRollup(t *testing.T) {
-	tests := []struct {
-		name    string
-		query   string
-		step    time.Duration
-		want    string
-		applied bool
-	}{
-		{"plain", "avg:system.cpu.user{*}", time.Minute, "avg:system.cpu.user{*}.rollup(avg,60)", true},
-		{"group by and modifier", "sum:http.requests{app:web,track:canary} by {host}.as_count()", 15 * time.Second, "sum:http.requests{app:web,track:canary} by {host}.as_count().rollup(avg,15)", true},
-		{"percentile aggregator, tag values with dashes", "p99:trace.http.request{service:check-out,env:prod-eu}", 10 * time.Second, "p99:trace.http.request{service:check-out,env:prod-eu}.rollup(avg,10)", true},
-		{"no aggregator, surrounding space", "  system.load.1{*}  ", 30 * time.Second, "system.load.1{*}.rollup(avg,30)", true},
-		{"sub-second step rounds up to 1s", "avg:m{*}", 300 * time.Millisecond, "avg:m{*}.rollup(avg,1)", true},
-		{"fractional step rounds up", "avg:m{*}", 1500 * time.Millisecond, "avg:m{*}.rollup(avg,2)", true},
-		{"own rollup kept", "avg:m{*}.rollup(max,120)", time.Minute, "avg:m{*}.rollup(max,120)", true},
-		{"own rollup inside an expression kept", "sum:a{*}.rollup(sum,60) / sum:b{*}.rollup(sum,60)", time.Minute, "sum:a{*}.rollup(sum,60) / sum:b{*}.rollup(sum,60)", true},
-		{"ratio expression untouched", "sum:errors{app:web}.as_count() / sum:hits{app:web}.as_count()", time.Minute, "sum:errors{app:web}.as_count() / sum:hits{app:web}.as_count()", false},
-		{"arithmetic with a constant", "avg:m{*} * 100", time.Minute, "avg:m{*} * 100", false},
-		{"function wrapper untouched", "abs(avg:m{*})", time.Minute, "abs(avg:m{*})", false},
-		{"several queries untouched", "avg:a{*}, avg:b{*}", time.Minute, "avg:a{*}, avg:b{*}", false},
-		{"unbalanced braces untouched", "avg:m{*", time.Minute, "avg:m{*", false},
-		{"moving_rollup is not a rollup suffix", "moving_rollup(avg:m{*}, 60, 'avg')", time.Minute, "moving_rollup(avg:m{*}, 60, 'avg')", false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, applied := withRollup(tc.query, tc.step)
-			if got != tc.want || applied != tc.applied {
-				t.Errorf("withRollup(%q, %s) = %q, %v; want %q, %v", tc.query, tc.step, got, applied, tc.want, tc.applied)
-			}
-		})
-	}
-}
-
-// FuzzDecodeResponse feeds arbitrary bodies through the client's decoding and toSeries:
-// it must never panic, and what it returns must be consistent with the pointlists.
-func FuzzDecodeResponse(f *testing.F) {
-	for _, name := range []string{"two_series.json", "no_data.json", "status_error.json", "forbidden.json"} {
-		body, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(body)
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		var r datadogV1.MetricsQueryResponse
-		if err := json.Unmarshal(body, &r); err != nil {
-			return
-		}
-		s, err := toSeries(&r)
-		if err != nil {
-			if len(s.Streams) != 0 {
-				t.Fatalf("error %v with %d streams", err, len(s.Streams))
-			}
-			return
-		}
-		if len(s.Streams) != len(r.Series) {
-			t.Fatalf("%d streams from %d series", len(s.Streams), len(r.Series))
-		}
-		for i, st := range s.Streams {
-			if st.Labels == nil {
-				t.Fatalf("stream %d: nil labels", i)
-			}
-			if len(st.Points) > len(r.Series[i].Pointlist) {
-				t.Fatalf("stream %d: %d points from %d pairs", i, len(st.Points), len(r.Series[i].Pointlist))
-			}
-			for _, p := range st.Points {
-				if p.T < minMs || p.T > maxMs {
-					t.Fatalf("stream %d: timestamp %d out of range", i, p.T)
-				}
-			}
-		}
-	})
 }
