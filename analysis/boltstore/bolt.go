@@ -1,0 +1,319 @@
+// Package boltstore is the embedded analysis.Store: one bbolt file holding canaries,
+// interval results, actions and analysis snapshots as JSON. It owns the file's layout and
+// its transactions; it never decides anything about a canary (mutations come from the
+// caller).
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/canaryd/canaryd/analysis"
+)
+
+// Bucket names. Interval and action keys are the canary id, a 0 byte, and the index or
+// sequence as 8 big-endian bytes, so a canary's entries sit together in order.
+var (
+	bktCanaries  = []byte("canaries")
+	bktIntervals = []byte("intervals")
+	bktActions   = []byte("actions")
+	bktAnalyses  = []byte("analyses")
+)
+
+// Store is a bbolt-backed analysis.Store.
+type Store struct {
+	db *bolt.DB
+}
+
+var _ analysis.Store = (*Store)(nil)
+
+// Open opens (creating when needed) the store at path. A second process opening the same
+// file waits up to timeout for the lock, then fails.
+func Open(path string, timeout time.Duration) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("boltstore: create %s: %w", dir, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bktCanaries, bktIntervals, bktActions, bktAnalyses} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: init %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+func seqKey(id string, n uint64) []byte {
+	k := make([]byte, 0, len(id)+9)
+	k = append(k, id...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, n)
+}
+
+func prefix(id string) []byte { return append([]byte(id), 0) }
+
+// Create stores a new canary and its analysis snapshot.
+func (s *Store) Create(ctx context.Context, c *analysis.Canary, src []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("boltstore: encode canary %s: %w", c.ID, err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bktCanaries)
+		if cb.Get([]byte(c.ID)) != nil {
+			return analysis.ErrExists
+		}
+		if ab := tx.Bucket(bktAnalyses); ab.Get([]byte(c.AnalysisHash)) == nil {
+			if err := ab.Put([]byte(c.AnalysisHash), src); err != nil {
+				return err
+			}
+		}
+		return cb.Put([]byte(c.ID), b)
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: create canary %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Get returns one canary.
+func (s *Store) Get(ctx context.Context, id string) (*analysis.Canary, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var c *analysis.Canary
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		c, err = getCanary(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: get canary %s: %w", id, err)
+	}
+	return c, nil
+}
+
+func getCanary(tx *bolt.Tx, id string) (*analysis.Canary, error) {
+	v := tx.Bucket(bktCanaries).Get([]byte(id))
+	if v == nil {
+		return nil, analysis.ErrNotFound
+	}
+	var c analysis.Canary
+	if err := json.Unmarshal(v, &c); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return &c, nil
+}
+
+// List returns the canaries with a status (all for ""), oldest first.
+func (s *Store) List(ctx context.Context, status analysis.Status) ([]*analysis.Canary, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []*analysis.Canary
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktCanaries).ForEach(func(k, v []byte) error {
+			var c analysis.Canary
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("decode canary %s: %w", k, err)
+			}
+			if status == "" || c.Status == status {
+				out = append(out, &c)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: list canaries: %w", err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// mutate applies fn to the canary id inside tx and records its actions.
+func mutate(tx *bolt.Tx, id string, fn analysis.Mutation) (*analysis.Canary, error) {
+	c, err := getCanary(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	actions, err := fn(c)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	if err := tx.Bucket(bktCanaries).Put([]byte(id), b); err != nil {
+		return nil, err
+	}
+	ab := tx.Bucket(bktActions)
+	for i := range actions {
+		a := actions[i]
+		seq, err := ab.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		a.CanaryID, a.Seq = id, seq
+		ab2, err := json.Marshal(a)
+		if err != nil {
+			return nil, fmt.Errorf("encode action: %w", err)
+		}
+		if err := ab.Put(seqKey(id, seq), ab2); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Update applies fn to a canary in one transaction. Concurrent updates are batched into
+// one disk sync (bbolt's Batch), which is why fn may run more than once.
+func (s *Store) Update(ctx context.Context, id string, fn analysis.Mutation) (*analysis.Canary, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out *analysis.Canary
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		c, err := mutate(tx, id, fn)
+		out = c
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: update canary %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// RecordInterval stores an interval result with its canary's new state.
+func (s *Store) RecordInterval(ctx context.Context, r *analysis.IntervalResult, fn analysis.Mutation) (*analysis.Canary, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if r.Index < 1 {
+		return nil, fmt.Errorf("boltstore: record interval %d of %s: index must be >= 1", r.Index, r.CanaryID)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: encode interval %d of %s: %w", r.Index, r.CanaryID, err)
+	}
+	var out *analysis.Canary
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		ib := tx.Bucket(bktIntervals)
+		key := seqKey(r.CanaryID, uint64(r.Index))
+		if ib.Get(key) != nil {
+			return analysis.ErrIntervalExists
+		}
+		c, err := mutate(tx, r.CanaryID, fn)
+		if err != nil {
+			return err
+		}
+		out = c
+		return ib.Put(key, b)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: record interval %d of %s: %w", r.Index, r.CanaryID, err)
+	}
+	return out, nil
+}
+
+// Intervals returns a canary's intervals in index order.
+func (s *Store) Intervals(ctx context.Context, id string) ([]analysis.IntervalResult, error) {
+	var out []analysis.IntervalResult
+	err := s.scan(ctx, bktIntervals, id, func(v []byte) error {
+		var r analysis.IntervalResult
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: intervals of %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// Actions returns a canary's actions in order.
+func (s *Store) Actions(ctx context.Context, id string) ([]analysis.Action, error) {
+	var out []analysis.Action
+	err := s.scan(ctx, bktActions, id, func(v []byte) error {
+		var a analysis.Action
+		if err := json.Unmarshal(v, &a); err != nil {
+			return err
+		}
+		out = append(out, a)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: actions of %s: %w", id, err)
+	}
+	return out, nil
+}
+
+func (s *Store) scan(ctx context.Context, bucket []byte, id string, fn func(v []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p := prefix(id)
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			if err := fn(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Analysis returns an analysis snapshot.
+func (s *Store) Analysis(ctx context.Context, hash string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bktAnalyses).Get([]byte(hash))
+		if v == nil {
+			return errors.New("no such analysis snapshot")
+		}
+		out = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: analysis %s: %w", hash, err)
+	}
+	return out, nil
+}

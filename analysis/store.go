@@ -1,0 +1,158 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/canaryd/canaryd/judge"
+)
+
+// Status is where a canary is in its life. Every status but running is final.
+type Status string
+
+const (
+	StatusRunning  Status = "running"
+	StatusPass     Status = "pass"
+	StatusMarginal Status = "marginal"
+	StatusFail     Status = "fail"
+	StatusAborted  Status = "aborted"
+	StatusError    Status = "error"
+)
+
+// Statuses lists every status, running first.
+var Statuses = []Status{StatusRunning, StatusPass, StatusMarginal, StatusFail, StatusAborted, StatusError}
+
+// Final reports whether a canary in this status is over.
+func (s Status) Final() bool { return s != StatusRunning }
+
+// Valid reports whether s is one of Statuses.
+func (s Status) Valid() bool {
+	for _, v := range Statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Canary is a registered canary and its current state, as stored.
+type Canary struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Analysis string            `json:"analysis"`
+	Baseline map[string]string `json:"baseline"`
+	Canary   map[string]string `json:"canary"`
+	Vars     map[string]string `json:"vars,omitempty"`
+	DryRun   bool              `json:"dry_run,omitempty"`
+	// AnalysisHash names the analysis snapshot (Store.Analysis) the canary is judged by,
+	// so that a reload never changes a running canary's rules.
+	AnalysisHash string        `json:"analysis_hash"`
+	Start        time.Time     `json:"start"`
+	Lifetime     time.Duration `json:"lifetime"`
+	Interval     time.Duration `json:"interval"`
+	Warmup       time.Duration `json:"warmup"`
+	// Intervals is how many intervals the lifetime holds; the last one ends at
+	// Start+Lifetime.
+	Intervals int `json:"intervals"`
+	// NextIndex is the next interval to judge (1-based); Intervals+1 once all are judged.
+	NextIndex int `json:"next_index"`
+	// ConsecutiveErrors counts the latest intervals in a row with a metric in error.
+	ConsecutiveErrors int `json:"consecutive_errors,omitempty"`
+
+	Status Status `json:"status"`
+	// Reason says why the canary has its status, in a sentence.
+	Reason string `json:"reason,omitempty"`
+	// Score and Verdict are the last judged interval's (Score is nil before the first).
+	Score   *float64      `json:"score,omitempty"`
+	Verdict judge.Verdict `json:"verdict,omitempty"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+}
+
+// IntervalEnd is when interval i (1-based) of c ends: every Interval after Start, the last
+// one cut at Start+Lifetime.
+func (c *Canary) IntervalEnd(i int) time.Time {
+	end := c.Start.Add(time.Duration(i) * c.Interval)
+	if last := c.Start.Add(c.Lifetime); i >= c.Intervals || end.After(last) {
+		return last
+	}
+	return end
+}
+
+// IntervalCount is how many intervals fit in lifetime: ceil(lifetime / interval).
+func IntervalCount(lifetime, interval time.Duration) int {
+	if interval <= 0 {
+		return 0
+	}
+	return int((lifetime + interval - 1) / interval)
+}
+
+// IntervalResult is one judged interval of a canary. (CanaryID, Index) is its key: an
+// interval is recorded once, whatever happens around it.
+type IntervalResult struct {
+	CanaryID string `json:"canary_id"`
+	Index    int    `json:"index"`
+	// Start and End are the queried window: from Start+warmup to the interval's end.
+	Start    time.Time            `json:"start"`
+	End      time.Time            `json:"end"`
+	JudgedAt time.Time            `json:"judged_at"`
+	Score    judge.ScoreResult    `json:"score"`
+	Metrics  []judge.MetricResult `json:"metrics"`
+}
+
+// Action is something done about a canary: its verdict, an abort, a promotion. Actuators
+// (a later layer) fire from these; until then they are the audit trail.
+type Action struct {
+	CanaryID string    `json:"canary_id"`
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	// Kind is verdict (the scheduler ended it), abort or promote (a human did).
+	Kind   string `json:"kind"`
+	Status Status `json:"status"`
+	// Trigger says what caused it: lifetime, critical, errors, nodata, api.
+	Trigger string `json:"trigger"`
+	Reason  string `json:"reason,omitempty"`
+	// Actuate is false when the actuators must not fire (dry run, ?actuate=false).
+	Actuate bool `json:"actuate"`
+}
+
+// Mutation changes a canary inside a store transaction and returns the actions to record
+// with the change. It may run more than once (a store may retry a transaction), so it
+// must depend only on the canary it is given. Returning an error leaves everything as it
+// was.
+type Mutation func(c *Canary) ([]Action, error)
+
+// Errors a Store returns.
+var (
+	ErrNotFound       = errors.New("canary not found")
+	ErrIntervalExists = errors.New("interval already recorded")
+	ErrExists         = errors.New("canary already exists")
+)
+
+// Store persists canaries, their interval results and their actions. It is the only
+// state the scheduler keeps across restarts, and is small on purpose: a shared SQL store
+// that lets several replicas split the canaries implements the same methods.
+type Store interface {
+	// Create stores a new canary and the analysis snapshot it is judged by.
+	Create(ctx context.Context, c *Canary, analysisSource []byte) error
+	// Get returns a canary, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Canary, error)
+	// List returns the canaries with the given status (all when status is ""), oldest
+	// first.
+	List(ctx context.Context, status Status) ([]*Canary, error)
+	// Update applies fn to the stored canary and records its actions, atomically.
+	Update(ctx context.Context, id string, fn Mutation) (*Canary, error)
+	// RecordInterval stores r and applies fn to its canary, atomically. It returns
+	// ErrIntervalExists, changing nothing, when (r.CanaryID, r.Index) is already stored.
+	RecordInterval(ctx context.Context, r *IntervalResult, fn Mutation) (*Canary, error)
+	// Intervals returns a canary's recorded intervals in index order.
+	Intervals(ctx context.Context, id string) ([]IntervalResult, error)
+	// Actions returns a canary's actions in the order they were recorded.
+	Actions(ctx context.Context, id string) ([]Action, error)
+	// Analysis returns an analysis snapshot by its hash.
+	Analysis(ctx context.Context, hash string) ([]byte, error)
+	Close() error
+}
