@@ -278,7 +278,11 @@ func (p *Provider) classify(httpResp *http.Response, err error, text string) fai
 		}
 	}
 	code := httpResp.StatusCode
-	if code < 300 || !errors.As(err, &oe) {
+	if !errors.As(err, &oe) {
+		// The status came but reading the body failed: the connection broke.
+		return failure{err: fmt.Errorf("datadog: query %q: read response (HTTP %d): %w", text, code, err), retry: true}
+	}
+	if code < 300 {
 		// A 2xx body the client could not decode: retrying would decode the same.
 		return failure{err: fmt.Errorf("datadog: query %q: decode response (HTTP %d): %w", text, code, err)}
 	}

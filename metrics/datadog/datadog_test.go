@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ type reply struct {
 	file    string // body from testdata/
 	body    string // or inline body
 	hangup  bool   // close the connection without answering (a network error)
+	cut     bool   // announce a longer body than is sent (the connection breaks mid-body)
 }
 
 // received is what the fake saw of one request.
@@ -99,6 +101,9 @@ func (f *fakeDatadog) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if rep.cut {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)+100))
+	}
 	for k, v := range rep.headers {
 		w.Header().Set(k, v)
 	}
@@ -370,6 +375,11 @@ func TestQueryRetriesThenSucceeds(t *testing.T) {
 			name:    "5xx back off exponentially",
 			replies: []reply{{status: 502, body: "bad gateway"}, {status: 503, body: `{"errors":["down"]}`}, {status: 500}, ok},
 			waits:   [][2]time.Duration{{base / 2, base}, {base, 2 * base}, {2 * base, 4 * base}},
+		},
+		{
+			name:    "a body cut short is retried",
+			replies: []reply{{status: 200, file: "two_series.json", cut: true}, ok},
+			waits:   [][2]time.Duration{{base / 2, base}},
 		},
 		{
 			name:    "a dropped connection is retried",
