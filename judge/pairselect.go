@@ -62,10 +62,10 @@ func (s *pairSelector) count(p float64, lt, le []int) (nlt, nle int) {
 //
 // It searches the value axis: the count of differences <= v is one O(n+m) walk, and
 // behaves like a smooth distribution function until few candidates remain, so
-// interpolating the wanted rank between the bracket's counts (regula falsi, with a
-// bisection step whenever a probe removes less than half the candidates) narrows
-// (lo, hi] in a few walks. The last few candidates are gathered from each row's band
-// and selected directly.
+// interpolating the wanted rank between the bracket's counts narrows
+// (lo, hi] in a few walks; when a probe removes too little, the next one is a sampled
+// candidate instead. The last few candidates are gathered from each row's band and
+// selected directly.
 func (s *pairSelector) kth(k int) float64 {
 	m := len(s.y)
 	lo := s.x[0] - s.y[m-1] // the smallest difference
@@ -82,12 +82,19 @@ func (s *pairSelector) kth(k int) float64 {
 	cHi := len(s.x) * m
 	limit := max(64, (len(s.x)+m)/4)
 	bisect := false
-	for cHi-cLo > limit {
+	for round := 0; cHi-cLo > limit; round++ {
 		var p float64
 		if bisect {
-			p = lo + (hi-lo)/2
+			p = s.sampledPivot(k-cLo, cHi-cLo)
 		} else {
-			p = lo + (hi-lo)*(float64(k-cLo)-0.5)/float64(cHi-cLo)
+			// Aim a little past the wanted rank, alternately below and above it, so
+			// that both ends of the bracket move (plain regula falsi keeps one end and
+			// crawls); when the counts are locally linear two probes leave ~2δ.
+			delta := float64(cHi-cLo) / 32
+			if round%2 == 1 {
+				delta = -delta
+			}
+			p = lo + (hi-lo)*(float64(k-cLo)-0.5+delta)/float64(cHi-cLo)
 		}
 		if !(p > lo && p < hi) {
 			p = lo + (hi-lo)/2
@@ -108,7 +115,7 @@ func (s *pairSelector) kth(k int) float64 {
 			lo, cLo = p, ple
 			s.leLo, s.probeLE = s.probeLE, s.leLo
 		}
-		bisect = 2*(cHi-cLo) > before
+		bisect = 4*(cHi-cLo) > 3*before // under a quarter removed: interpolation is off
 	}
 	// Gather the candidates in (lo, hi]: columns [leLo[i], leHi[i]) of each row.
 	s.cand = s.cand[:0]
@@ -118,6 +125,27 @@ func (s *pairSelector) kth(k int) float64 {
 		}
 	}
 	return quickselect(s.cand, k-cLo-1)
+}
+
+// sampledPivot picks a candidate near rank r of the c in the bracket: it takes
+// pivotSample candidates at evenly spaced positions of the bands, in one pass, and
+// returns the one whose rank in that sample matches r. Where the differences are so
+// peaked that interpolating values fails, ranks still shrink the bracket.
+func (s *pairSelector) sampledPivot(r, c int) float64 {
+	const pivotSample = 31
+	var sample [pivotSample]float64
+	next, q, seen := c/(2*pivotSample), 0, 0
+	for i := range s.x {
+		w := s.leHi[i] - s.leLo[i]
+		for q < pivotSample && next < seen+w {
+			sample[q] = s.at(i, s.leLo[i]+next-seen)
+			q++
+			next = (2*q + 1) * c / (2 * pivotSample)
+		}
+		seen += w
+	}
+	slices.Sort(sample[:q])
+	return sample[min(q-1, r*q/c)]
 }
 
 // nextAfter returns the (k+1)-th smallest difference given v, the k-th: v again when it
