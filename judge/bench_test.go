@@ -37,3 +37,40 @@ func BenchmarkMannWhitney(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClassify50 judges one interval of a 50-metric analysis: 40 Mann-Whitney
+// metrics over a 30-minute window at 15 s steps (120 points per cohort), 5 threshold
+// and 5 ratio windows, then the score.
+func BenchmarkClassify50(b *testing.B) {
+	const points = 120
+	type metric struct {
+		spec      MetricSpec
+		base, can []float64
+	}
+	var metrics []metric
+	maxV, maxR := 0.02, 1.5
+	for i := range 50 {
+		base, can := latencySamples(points, uint64(i))
+		spec := MetricSpec{Name: fmt.Sprintf("m%d", i), Group: []string{"errors", "latency", "saturation"}[i%3],
+			Step: 15e9, For: 5 * 60e9, AllowedIncrease: 1.1}
+		switch {
+		case i >= 45:
+			spec.Kind, spec.Max = KindRatio, &maxR
+		case i >= 40:
+			spec.Kind, spec.Max = KindThreshold, &maxV
+		}
+		metrics = append(metrics, metric{spec, base, can})
+	}
+	results := make([]MetricResult, len(metrics))
+	groups := map[string]float64{"errors": 50, "latency": 30, "saturation": 20}
+	var s Scratch
+	b.ReportAllocs()
+	for range b.N {
+		for i, m := range metrics {
+			results[i] = s.Classify(m.spec, m.base, m.can)
+		}
+		if sc := Score(results, groups, Thresholds{}); sc.Verdict == "" {
+			b.Fatal("no verdict")
+		}
+	}
+}
