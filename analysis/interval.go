@@ -1,0 +1,311 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/judge"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// errStale: the canary moved on (ended, or another interval was recorded) while this
+// interval was being judged; the result is dropped.
+var errStale = errors.New("canary changed while judging")
+
+var scratchPool = sync.Pool{New: func() any { return new(judge.Scratch) }}
+
+// judge judges one interval of one canary and records it.
+func (s *Scheduler) judge(ctx context.Context, it dueItem) {
+	log := s.log.With(zap.String("canary", it.id), zap.Int("interval", it.index))
+	c, err := s.o.Store.Get(ctx, it.id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return
+	case err != nil:
+		s.storeFailed(ctx, it, log, err)
+		return
+	case c.Status != StatusRunning:
+		return
+	case c.NextIndex != it.index:
+		// Queued twice (a retry raced a record); follow the stored state.
+		log.Debug("interval already judged", zap.Int("next", c.NextIndex))
+		return
+	}
+	log = log.With(zap.String("analysis", c.Analysis))
+	a, err := s.analysisFor(ctx, c)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("analysis snapshot unusable", zap.Error(err))
+		if _, err := s.finish(ctx, c.ID, "verdict", StatusError, "errors", fmt.Sprintf("the analysis this canary started with cannot be read: %v", err), true); err != nil && !errors.Is(err, ErrFinished) {
+			log.Error("end canary", zap.Error(err))
+		}
+		return
+	}
+
+	start, end := c.Start.Add(c.Warmup), c.IntervalEnd(it.index)
+	results := s.evaluate(ctx, c, a, start, end, log)
+	if ctx.Err() != nil {
+		return // shutting down: judged again after the restart
+	}
+	score := judge.Score(results, a.Groups, a.Score)
+	now := s.o.Clock.Now()
+	r := &IntervalResult{CanaryID: c.ID, Index: it.index, Start: start, End: end, JudgedAt: now, Score: score, Metrics: results}
+	var act *Action
+	updated, err := s.o.Store.RecordInterval(ctx, r, func(c *Canary) ([]Action, error) {
+		if c.Status != StatusRunning || c.NextIndex != it.index {
+			return nil, errStale
+		}
+		act = s.advance(c, it.index, score, results, now)
+		if act == nil {
+			return nil, nil
+		}
+		return []Action{*act}, nil
+	})
+	switch {
+	case errors.Is(err, errStale), errors.Is(err, ErrIntervalExists), errors.Is(err, ErrNotFound):
+		log.Info("interval result dropped", zap.Error(err))
+		return
+	case err != nil:
+		if ctx.Err() != nil {
+			return
+		}
+		s.storeFailed(ctx, it, log, err)
+		return
+	}
+	s.m.Intervals.WithLabelValues(c.Analysis, string(score.Verdict)).Inc()
+	for _, res := range results {
+		s.m.Classifications.WithLabelValues(c.Analysis, res.Name, string(res.Classification)).Inc()
+	}
+	log.Debug("interval judged", zap.Float64("score", score.Score), zap.String("verdict", string(score.Verdict)),
+		zap.Int("errors", score.Errors))
+	if updated.Status.Final() {
+		s.ended(ctx, updated, *act)
+		return
+	}
+	s.m.Score.WithLabelValues(updated.ID, updated.Name, updated.Analysis).Set(score.Score)
+	s.schedule(dueItem{id: updated.ID, index: updated.NextIndex, at: updated.IntervalEnd(updated.NextIndex)})
+}
+
+func (s *Scheduler) storeFailed(ctx context.Context, it dueItem, log *zap.Logger, err error) {
+	s.m.StoreErrors.Inc()
+	log.Error("store failed; retrying the interval", zap.Error(err), zap.Duration("retry_in", s.o.RetryDelay))
+	it.at = s.o.Clock.Now().Add(s.o.RetryDelay)
+	s.schedule(it)
+}
+
+// advance applies a judged interval to c and returns the action when c ends. It depends
+// only on its arguments, as a Mutation must.
+func (s *Scheduler) advance(c *Canary, index int, score judge.ScoreResult, results []judge.MetricResult, now time.Time) *Action {
+	c.UpdatedAt = now
+	c.NextIndex = index + 1
+	sc := score.Score
+	c.Score, c.Verdict = &sc, score.Verdict
+	if score.Errors > 0 {
+		c.ConsecutiveErrors++
+	} else {
+		c.ConsecutiveErrors = 0
+	}
+	var status Status
+	var trigger, reason string
+	switch {
+	case len(score.CriticalFailures) > 0:
+		status, trigger = StatusFail, "critical"
+		reason = fmt.Sprintf("critical metric failed in interval %d: %s", index, metricReasons(results, func(r judge.MetricResult) bool {
+			return r.Critical && r.Failed()
+		}))
+	case c.ConsecutiveErrors >= s.o.MaxConsecutiveErrors:
+		status, trigger = StatusError, "errors"
+		reason = fmt.Sprintf("%d intervals in a row had metrics in error (limit %d): %s", c.ConsecutiveErrors, s.o.MaxConsecutiveErrors,
+			metricReasons(results, func(r judge.MetricResult) bool { return r.Classification == judge.ClassError }))
+	case index >= c.Intervals:
+		trigger = "lifetime"
+		switch score.Verdict {
+		case judge.VerdictPass:
+			status = StatusPass
+		case judge.VerdictMarginal:
+			status = StatusMarginal
+		case judge.VerdictFail:
+			status = StatusFail
+		default:
+			// No data is never a pass.
+			status, trigger = StatusError, "nodata"
+		}
+		reason = fmt.Sprintf("lifetime over; last interval scored %.1f: %s", score.Score, score.Reason)
+		if status == StatusError {
+			reason = fmt.Sprintf("lifetime over with no metric to score in the last interval: %s", score.Reason)
+		}
+	default:
+		return nil
+	}
+	c.Status, c.Reason, c.EndedAt = status, reason, &now
+	return &Action{CanaryID: c.ID, Time: now, Kind: "verdict", Status: status, Trigger: trigger, Reason: reason, Actuate: !c.DryRun}
+}
+
+func metricReasons(results []judge.MetricResult, keep func(judge.MetricResult) bool) string {
+	var parts []string
+	for _, r := range results {
+		if keep(r) {
+			parts = append(parts, r.Name+": "+r.Reason)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// evaluate queries and classifies every metric of an interval, concurrently.
+func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *configs.Analysis, start, end time.Time, log *zap.Logger) []judge.MetricResult {
+	env := s.env.Load()
+	var prov metrics.Provider
+	if env != nil {
+		prov = env.Providers[a.Provider]
+	}
+	results := make([]judge.MetricResult, len(a.Metrics))
+	var wg sync.WaitGroup
+	for i := range a.Metrics {
+		m := &a.Metrics[i]
+		if prov == nil {
+			results[i] = errorResult(m, fmt.Sprintf("provider %q is not configured", a.Provider))
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.evalMetric(ctx, c, a.Provider, prov, m, start, end, a.Step)
+			if results[i].Classification == judge.ClassError && ctx.Err() == nil {
+				log.Warn("metric in error", zap.String("metric", m.Name), zap.String("reason", results[i].Reason))
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func errorResult(m *configs.Metric, reason string) judge.MetricResult {
+	return judge.MetricResult{
+		Name: m.Name, Group: m.Group, Kind: m.Spec.Kind, Classification: judge.ClassError,
+		Critical: m.Spec.Critical, MustHaveData: m.Spec.MustHaveData, Reason: reason,
+	}
+}
+
+func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, prov metrics.Provider, m *configs.Metric, start, end time.Time, step time.Duration) judge.MetricResult {
+	var series [2]metrics.Series
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, cohort := range []map[string]string{c.Baseline, c.Canary} {
+		text, err := m.Template.Render(metrics.TemplateData{Cohort: cohort, Vars: c.Vars})
+		if err != nil {
+			return errorResult(m, fmt.Sprintf("%s: %v", cohortName(i), err))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			qctx, cancel := context.WithTimeout(ctx, s.o.QueryTimeout)
+			defer cancel()
+			t0 := time.Now() // real time on purpose: this measures I/O, not the schedule
+			series[i], errs[i] = prov.Query(qctx, metrics.Query{Text: text, Start: start, End: end, Step: step})
+			s.m.QueryDuration.WithLabelValues(provName).Observe(time.Since(t0).Seconds())
+			if errs[i] != nil {
+				s.m.QueryErrors.WithLabelValues(provName).Inc()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return errorResult(m, fmt.Sprintf("%s query: %v", cohortName(i), err))
+		}
+	}
+	var bv, cv []float64
+	switch m.Spec.Kind {
+	case judge.KindRatio:
+		bv, cv = alignByTime(series[0], series[1])
+	case judge.KindThreshold:
+		bv, cv = timeOrdered(series[0]), timeOrdered(series[1])
+	default:
+		bv, cv = series[0].AppendValues(nil), series[1].AppendValues(nil)
+	}
+	sc := scratchPool.Get().(*judge.Scratch)
+	res := sc.Classify(m.Spec, bv, cv)
+	scratchPool.Put(sc)
+	return res
+}
+
+func cohortName(i int) string {
+	if i == 0 {
+		return "baseline"
+	}
+	return "canary"
+}
+
+// merged returns one point per timestamp in time order: the mean of the streams that have
+// a point there. Window judges need one value per instant, so several series of a cohort
+// are averaged rather than concatenated.
+func merged(s metrics.Series) []metrics.Point {
+	if len(s.Streams) == 1 {
+		pts := slices.Clone(s.Streams[0].Points)
+		slices.SortStableFunc(pts, func(a, b metrics.Point) int { return cmpInt(a.T, b.T) })
+		return pts
+	}
+	sum := map[int64]float64{}
+	n := map[int64]int{}
+	for _, st := range s.Streams {
+		for _, p := range st.Points {
+			sum[p.T] += p.V
+			n[p.T]++
+		}
+	}
+	out := make([]metrics.Point, 0, len(sum))
+	for t, v := range sum {
+		out = append(out, metrics.Point{T: t, V: v / float64(n[t])})
+	}
+	slices.SortFunc(out, func(a, b metrics.Point) int { return cmpInt(a.T, b.T) })
+	return out
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func timeOrdered(s metrics.Series) []float64 {
+	pts := merged(s)
+	out := make([]float64, len(pts))
+	for i, p := range pts {
+		out[i] = p.V
+	}
+	return out
+}
+
+// alignByTime keeps the timestamps both cohorts have, so that baseline[i] and canary[i]
+// are the same instant, as the ratio judge requires.
+func alignByTime(b, c metrics.Series) (bv, cv []float64) {
+	bp, cp := merged(b), merged(c)
+	i, j := 0, 0
+	for i < len(bp) && j < len(cp) {
+		switch {
+		case bp[i].T < cp[j].T:
+			i++
+		case bp[i].T > cp[j].T:
+			j++
+		default:
+			bv, cv = append(bv, bp[i].V), append(cv, cp[j].V)
+			i++
+			j++
+		}
+	}
+	return bv, cv
+}

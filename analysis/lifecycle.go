@@ -1,0 +1,275 @@
+package analysis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// ErrFinished is returned when aborting or promoting a canary that has already ended.
+var ErrFinished = errors.New("canary has already ended")
+
+// InputError is a registration field that is wrong, and why.
+type InputError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
+
+func inputErr(field, format string, args ...any) error {
+	return &InputError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Registration is a request to analyse a canary.
+type Registration struct {
+	Name     string
+	Analysis string
+	Baseline map[string]string
+	Canary   map[string]string
+	Vars     map[string]string
+	// Lifetime and Interval override the analysis' when not zero.
+	Lifetime time.Duration
+	Interval time.Duration
+	// Start is when the canary started taking traffic; zero means now.
+	Start  time.Time
+	DryRun bool
+}
+
+// Limits of a registration, so that one request cannot bloat the store or a query.
+const (
+	maxNameLen     = 200
+	maxVars        = 64
+	maxValueLen    = 512
+	maxIntervals   = 10000
+	maxFutureStart = time.Hour
+)
+
+var varKeyRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// missingKeyRe finds the variable a template needed, in text/template's error.
+var missingKeyRe = regexp.MustCompile(`at <\.(Cohort|Vars)\.([A-Za-z0-9_]+)>`)
+
+func checkVars(field string, vars map[string]string) error {
+	if len(vars) > maxVars {
+		return inputErr(field, "at most %d variables", maxVars)
+	}
+	for k, v := range vars {
+		if !varKeyRe.MatchString(k) {
+			return inputErr(field+"."+k, "variable names must match %s", varKeyRe)
+		}
+		if len(v) > maxValueLen {
+			return inputErr(field+"."+k, "longer than %d bytes", maxValueLen)
+		}
+		// Values are pasted into queries: quotes, backslashes and control characters would
+		// let a value change the query instead of filling a label.
+		if i := strings.IndexFunc(v, func(r rune) bool {
+			return r == '"' || r == '\'' || r == '`' || r == '\\' || r < 0x20 || r == 0x7f
+		}); i >= 0 {
+			return inputErr(field+"."+k, "must not contain quotes, backslashes or control characters")
+		}
+	}
+	return nil
+}
+
+// Register validates a registration against the current config, stores the canary with
+// a snapshot of its analysis, and schedules its first interval. Validation errors are
+// *InputError.
+func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, error) {
+	env := s.env.Load()
+	if env == nil {
+		return nil, errors.New("register: no config loaded")
+	}
+	switch {
+	case strings.TrimSpace(r.Name) == "":
+		return nil, inputErr("name", "required")
+	case len(r.Name) > maxNameLen:
+		return nil, inputErr("name", "longer than %d bytes", maxNameLen)
+	case r.Analysis == "":
+		return nil, inputErr("analysis", "required")
+	}
+	a, ok := env.Config.Analyses[r.Analysis]
+	if !ok {
+		return nil, inputErr("analysis", "unknown analysis %q", r.Analysis)
+	}
+	for _, v := range []struct {
+		field string
+		vars  map[string]string
+	}{{"baseline", r.Baseline}, {"canary", r.Canary}, {"vars", r.Vars}} {
+		if err := checkVars(v.field, v.vars); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.Canary) > 0 && maps.Equal(r.Baseline, r.Canary) {
+		return nil, inputErr("canary", "must differ from baseline: both cohorts would query the same series")
+	}
+	lifetime, interval := a.Lifetime, a.Interval
+	if r.Interval < 0 {
+		return nil, inputErr("interval", "must be > 0")
+	}
+	if r.Lifetime < 0 {
+		return nil, inputErr("lifetime", "must be > 0")
+	}
+	if r.Interval > 0 {
+		interval = r.Interval
+	}
+	if r.Lifetime > 0 {
+		lifetime = r.Lifetime
+	}
+	switch {
+	case lifetime < interval:
+		return nil, inputErr("lifetime", "%s is shorter than the interval (%s)", lifetime, interval)
+	case lifetime <= a.Warmup:
+		return nil, inputErr("lifetime", "%s is not longer than the analysis' warmup (%s)", lifetime, a.Warmup)
+	case IntervalCount(lifetime, interval) > maxIntervals:
+		return nil, inputErr("lifetime", "holds more than %d intervals of %s", maxIntervals, interval)
+	}
+	now := s.o.Clock.Now()
+	start := r.Start
+	if start.IsZero() {
+		start = now
+	} else if start.After(now.Add(maxFutureStart)) {
+		return nil, inputErr("start", "more than %s in the future", maxFutureStart)
+	}
+	// Render every query for both cohorts now: a missing variable is the caller's mistake
+	// and must fail the request, not the canary half an hour later.
+	for _, m := range a.Metrics {
+		for _, co := range []struct {
+			field string
+			vars  map[string]string
+		}{{"baseline", r.Baseline}, {"canary", r.Canary}} {
+			if _, err := m.Template.Render(metrics.TemplateData{Cohort: co.vars, Vars: r.Vars}); err != nil {
+				field := co.field
+				if sm := missingKeyRe.FindStringSubmatch(err.Error()); sm != nil {
+					field = co.field + "." + sm[2]
+					if sm[1] == "Vars" {
+						field = "vars." + sm[2]
+					}
+				}
+				return nil, inputErr(field, "metric %s needs it: %v", m.Name, err)
+			}
+		}
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	c := &Canary{
+		ID: id, Name: r.Name, Analysis: a.Name, AnalysisHash: a.Hash,
+		Baseline: nonNil(r.Baseline), Canary: nonNil(r.Canary), Vars: r.Vars, DryRun: r.DryRun,
+		Start: start, Lifetime: lifetime, Interval: interval, Warmup: a.Warmup,
+		Intervals: IntervalCount(lifetime, interval),
+		Status:    StatusRunning, CreatedAt: now, UpdatedAt: now,
+	}
+	// Intervals that end inside the warmup have nothing to judge.
+	c.NextIndex = 1
+	for c.NextIndex < c.Intervals && !c.IntervalEnd(c.NextIndex).After(start.Add(a.Warmup)) {
+		c.NextIndex++
+	}
+	if err := s.o.Store.Create(ctx, c, a.Source); err != nil {
+		return nil, fmt.Errorf("register: %w", err)
+	}
+	s.remember(a)
+	s.mu.Lock()
+	s.counts[StatusRunning]++
+	s.syncCountsLocked()
+	s.mu.Unlock()
+	s.log.Info("canary registered", zap.String("canary", c.ID), zap.String("name", c.Name),
+		zap.String("analysis", c.Analysis), zap.Duration("lifetime", lifetime), zap.Duration("interval", interval),
+		zap.Bool("dry_run", c.DryRun))
+	s.schedule(dueItem{id: c.ID, index: c.NextIndex, at: c.IntervalEnd(c.NextIndex)})
+	return c, nil
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// idEncoding is lowercase base32 without padding: URL-safe and easy to read out.
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func newID() (string, error) {
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("canary id: %w", err)
+	}
+	return idEncoding.EncodeToString(b), nil
+}
+
+// Abort ends a running canary as aborted; the fail actuators fire unless actuate is false.
+func (s *Scheduler) Abort(ctx context.Context, id, reason string, actuate bool) (*Canary, error) {
+	if reason == "" {
+		reason = "aborted through the API"
+	}
+	return s.finish(ctx, id, "abort", StatusAborted, "api", reason, actuate)
+}
+
+// Promote ends a running canary as passed: a human override, kept in its actions.
+func (s *Scheduler) Promote(ctx context.Context, id, reason string) (*Canary, error) {
+	if reason == "" {
+		reason = "promoted through the API"
+	}
+	return s.finish(ctx, id, "promote", StatusPass, "api", reason, true)
+}
+
+// finish ends a running canary now. It returns ErrFinished when the canary had already
+// ended, and ErrNotFound when there is no such canary.
+func (s *Scheduler) finish(ctx context.Context, id, kind string, status Status, trigger, reason string, actuate bool) (*Canary, error) {
+	now := s.o.Clock.Now()
+	var act Action
+	c, err := s.o.Store.Update(ctx, id, func(c *Canary) ([]Action, error) {
+		if c.Status.Final() {
+			return nil, ErrFinished
+		}
+		c.Status, c.Reason, c.EndedAt, c.UpdatedAt = status, reason, &now, now
+		act = Action{CanaryID: c.ID, Time: now, Kind: kind, Status: status, Trigger: trigger, Reason: reason, Actuate: actuate && !c.DryRun}
+		return []Action{act}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.ended(ctx, c, act)
+	return c, nil
+}
+
+// Detail is a canary with every interval's result and its actions.
+type Detail struct {
+	*Canary
+	Results []IntervalResult
+	Actions []Action
+}
+
+// Get returns a canary with its intervals and actions.
+func (s *Scheduler) Get(ctx context.Context, id string) (*Detail, error) {
+	c, err := s.o.Store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.o.Store.Intervals(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	as, err := s.o.Store.Actions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Detail{Canary: c, Results: rs, Actions: as}, nil
+}
+
+// List returns the canaries with a status, or all of them for "".
+func (s *Scheduler) List(ctx context.Context, status Status) ([]*Canary, error) {
+	return s.o.Store.List(ctx, status)
+}

@@ -1,0 +1,74 @@
+package analysis
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are canaryd's own metrics, registered on a registry the caller owns (never
+// the global one), so tests and several daemons in one process do not collide.
+type Metrics struct {
+	Canaries        *prometheus.GaugeVec
+	Verdicts        *prometheus.CounterVec
+	Score           *prometheus.GaugeVec
+	Classifications *prometheus.CounterVec
+	QueryDuration   *prometheus.HistogramVec
+	QueryErrors     *prometheus.CounterVec
+	TimeToVerdict   *prometheus.HistogramVec
+	Lag             prometheus.Histogram
+	Intervals       *prometheus.CounterVec
+	StoreErrors     prometheus.Counter
+
+	ReloadSuccess     prometheus.Gauge
+	ReloadSuccessTime prometheus.Gauge
+}
+
+// NewMetrics creates the metrics and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Canaries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "canaryd_canaries", Help: "Canaries in the store by status.",
+		}, []string{"status"}),
+		Verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_verdicts_total", Help: "Canaries ended, by analysis and final status.",
+		}, []string{"analysis", "status"}),
+		Score: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "canaryd_canary_score", Help: "Last interval's score (0-100) of each running canary; removed when the canary ends.",
+		}, []string{"canary_id", "name", "analysis"}),
+		Classifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_metric_classifications_total", Help: "Metric classifications by analysis, metric and class (pass, high, low, nodata, error).",
+		}, []string{"analysis", "metric", "classification"}),
+		QueryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "canaryd_provider_query_duration_seconds", Help: "Duration of provider queries (one cohort each).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"provider"}),
+		QueryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_provider_query_errors_total", Help: "Provider queries that failed (timeouts included).",
+		}, []string{"provider"}),
+		TimeToVerdict: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "canaryd_time_to_verdict_seconds", Help: "Time from registration to final status.",
+			Buckets: prometheus.ExponentialBuckets(10, 2, 12),
+		}, []string{"analysis", "status"}),
+		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "canaryd_scheduler_lag_seconds", Help: "How late an interval's judging started after it was due.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		Intervals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_intervals_judged_total", Help: "Intervals judged, by analysis and the interval's verdict.",
+		}, []string{"analysis", "verdict"}),
+		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "canaryd_store_errors_total", Help: "Store operations of the scheduler that failed (the interval is retried).",
+		}),
+		ReloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "canaryd_config_last_reload_successful", Help: "Whether the last config (re)load succeeded (1) or kept the old config (0).",
+		}),
+		ReloadSuccessTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "canaryd_config_last_reload_success_timestamp_seconds", Help: "When the config was last loaded successfully.",
+		}),
+	}
+	reg.MustRegister(m.Canaries, m.Verdicts, m.Score, m.Classifications, m.QueryDuration, m.QueryErrors,
+		m.TimeToVerdict, m.Lag, m.Intervals, m.StoreErrors, m.ReloadSuccess, m.ReloadSuccessTime)
+	for _, s := range Statuses {
+		m.Canaries.WithLabelValues(string(s))
+	}
+	return m
+}

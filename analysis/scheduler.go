@@ -1,0 +1,328 @@
+package analysis
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// Env is what a config load gives the scheduler: the analyses new canaries may use and
+// the providers every canary queries. It is replaced whole on reload.
+type Env struct {
+	Config    *configs.Config
+	Providers map[string]metrics.Provider
+}
+
+// Actuation is told when a canary reaches a final status (by its verdict, an abort or a
+// promotion). The actuators layer implements it; until then NopActuation.
+type Actuation interface {
+	OnVerdict(ctx context.Context, c *Canary, a Action)
+}
+
+// NopActuation does nothing.
+type NopActuation struct{}
+
+// OnVerdict does nothing.
+func (NopActuation) OnVerdict(context.Context, *Canary, Action) {}
+
+// Options configure a Scheduler. Store is required; the rest have defaults.
+type Options struct {
+	Store     Store
+	Clock     Clock
+	Logger    *zap.Logger
+	Metrics   *Metrics
+	Actuation Actuation
+	// Workers bounds how many canaries are judged at once (default 32).
+	Workers int
+	// MaxConsecutiveErrors ends a canary as error after that many intervals in a row with
+	// a metric in error (default 3).
+	MaxConsecutiveErrors int
+	// QueryTimeout bounds each provider query (default 30s).
+	QueryTimeout time.Duration
+	// RetryDelay is how long to wait before retrying an interval whose result could not
+	// be stored (default 5s).
+	RetryDelay time.Duration
+	// ShutdownGrace is how long Stop lets in-flight intervals finish before cancelling
+	// them; a cancelled interval is not recorded and is judged again after a restart.
+	ShutdownGrace time.Duration
+}
+
+// Scheduler judges every running canary at each of its interval ends. Work is one
+// canary's interval: its metrics are queried concurrently, each query bounded by
+// QueryTimeout, and at most Workers canaries are judged at once, so a slow provider holds
+// only the workers of its own canaries, for at most QueryTimeout.
+type Scheduler struct {
+	o   Options
+	log *zap.Logger
+	m   *Metrics
+	env atomic.Pointer[Env]
+
+	snapMu sync.Mutex
+	snaps  map[string]*configs.Analysis // analysis snapshots by hash
+
+	mu      sync.Mutex
+	queue   dueHeap
+	counts  map[Status]int
+	wake    chan struct{}
+	started bool
+
+	work     chan dueItem
+	stop     context.CancelFunc
+	hardStop context.CancelFunc
+	done     sync.WaitGroup
+}
+
+type dueItem struct {
+	id    string
+	index int
+	at    time.Time
+}
+
+type dueHeap []dueItem
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueItem)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// NewScheduler builds a scheduler; call SetEnv, then Start.
+func NewScheduler(o Options) *Scheduler {
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Actuation == nil {
+		o.Actuation = NopActuation{}
+	}
+	if o.Workers <= 0 {
+		o.Workers = 32
+	}
+	if o.MaxConsecutiveErrors <= 0 {
+		o.MaxConsecutiveErrors = 3
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = 30 * time.Second
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = 5 * time.Second
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = 5 * time.Second
+	}
+	m := o.Metrics
+	if m == nil {
+		m = NewMetrics(prometheus.NewRegistry())
+	}
+	return &Scheduler{
+		o: o, log: o.Logger, m: m,
+		snaps:  map[string]*configs.Analysis{},
+		counts: map[Status]int{},
+		wake:   make(chan struct{}, 1),
+		work:   make(chan dueItem),
+	}
+}
+
+// SetEnv installs a config and its providers. Running canaries keep their analysis
+// snapshot; they pick up the new providers at their next interval.
+func (s *Scheduler) SetEnv(e *Env) { s.env.Store(e) }
+
+// Env returns the current config and providers.
+func (s *Scheduler) Env() *Env { return s.env.Load() }
+
+// Start loads every running canary from the store and starts judging. It returns once
+// they are queued; the work goes on until Stop.
+func (s *Scheduler) Start(ctx context.Context) error {
+	all, err := s.o.Store.List(ctx, "")
+	if err != nil {
+		return fmt.Errorf("scheduler: load canaries: %w", err)
+	}
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("scheduler: already started")
+	}
+	s.started = true
+	for _, c := range all {
+		s.counts[c.Status]++
+		if c.Status != StatusRunning {
+			continue
+		}
+		if c.Score != nil {
+			s.m.Score.WithLabelValues(c.ID, c.Name, c.Analysis).Set(*c.Score)
+		}
+		s.pushLocked(dueItem{id: c.ID, index: c.NextIndex, at: c.IntervalEnd(c.NextIndex)})
+	}
+	s.syncCountsLocked()
+	s.mu.Unlock()
+
+	// Work runs on its own context: Stop cancels dispatching at once, and in-flight work
+	// only after the grace period.
+	loopCtx, stop := context.WithCancel(context.Background())
+	workCtx, hardStop := context.WithCancel(context.Background())
+	s.stop, s.hardStop = stop, hardStop
+	s.done.Add(1 + s.o.Workers)
+	go s.loop(loopCtx)
+	for i := 0; i < s.o.Workers; i++ {
+		go s.worker(loopCtx, workCtx)
+	}
+	s.log.Info("scheduler started", zap.Int("running", s.counts[StatusRunning]), zap.Int("workers", s.o.Workers))
+	return nil
+}
+
+// Stop stops dispatching, lets in-flight intervals finish for up to the grace period (or
+// until ctx ends), then cancels them. Nothing half-judged is recorded.
+func (s *Scheduler) Stop(ctx context.Context) {
+	if s.stop == nil {
+		return
+	}
+	s.stop()
+	finished := make(chan struct{})
+	go func() { s.done.Wait(); close(finished) }()
+	grace := time.NewTimer(s.o.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-finished:
+	case <-grace.C:
+	case <-ctx.Done():
+	}
+	s.hardStop()
+	<-finished
+}
+
+func (s *Scheduler) pushLocked(it dueItem) {
+	heap.Push(&s.queue, it)
+}
+
+// schedule queues a canary's next interval and wakes the loop.
+func (s *Scheduler) schedule(it dueItem) {
+	s.mu.Lock()
+	s.pushLocked(it)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Scheduler) loop(ctx context.Context) {
+	defer s.done.Done()
+	for {
+		s.mu.Lock()
+		now := s.o.Clock.Now()
+		var due []dueItem
+		for s.queue.Len() > 0 && !s.queue[0].at.After(now) {
+			due = append(due, heap.Pop(&s.queue).(dueItem))
+		}
+		var timer <-chan time.Time
+		if len(due) == 0 && s.queue.Len() > 0 {
+			timer = s.o.Clock.After(s.queue[0].at.Sub(now))
+		}
+		s.mu.Unlock()
+		for i, it := range due {
+			select {
+			case s.work <- it:
+			case <-ctx.Done():
+				// Not dispatched: put back, so that Stop leaves a consistent queue.
+				s.mu.Lock()
+				for _, r := range due[i:] {
+					heap.Push(&s.queue, r)
+				}
+				s.mu.Unlock()
+				return
+			}
+		}
+		if len(due) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-timer:
+		}
+	}
+}
+
+func (s *Scheduler) worker(loopCtx, workCtx context.Context) {
+	defer s.done.Done()
+	for {
+		select {
+		case <-loopCtx.Done():
+			return
+		case it := <-s.work:
+			s.m.Lag.Observe(s.o.Clock.Now().Sub(it.at).Seconds())
+			s.judge(workCtx, it)
+		}
+	}
+}
+
+func (s *Scheduler) syncCountsLocked() {
+	for _, st := range Statuses {
+		s.m.Canaries.WithLabelValues(string(st)).Set(float64(s.counts[st]))
+	}
+}
+
+// ended updates the counts and metrics of a canary that reached a final status, and
+// tells the actuation layer.
+func (s *Scheduler) ended(ctx context.Context, c *Canary, a Action) {
+	s.mu.Lock()
+	s.counts[StatusRunning]--
+	s.counts[c.Status]++
+	s.syncCountsLocked()
+	s.mu.Unlock()
+	s.m.Score.DeleteLabelValues(c.ID, c.Name, c.Analysis)
+	s.m.Verdicts.WithLabelValues(c.Analysis, string(c.Status)).Inc()
+	if c.EndedAt != nil {
+		s.m.TimeToVerdict.WithLabelValues(c.Analysis, string(c.Status)).Observe(c.EndedAt.Sub(c.CreatedAt).Seconds())
+	}
+	s.log.Info("canary ended", zap.String("canary", c.ID), zap.String("name", c.Name),
+		zap.String("analysis", c.Analysis), zap.String("status", string(c.Status)),
+		zap.String("trigger", a.Trigger), zap.String("reason", c.Reason))
+	s.o.Actuation.OnVerdict(ctx, c, a)
+}
+
+// analysisFor returns the analysis snapshot a canary is judged by.
+func (s *Scheduler) analysisFor(ctx context.Context, c *Canary) (*configs.Analysis, error) {
+	s.snapMu.Lock()
+	a, ok := s.snaps[c.AnalysisHash]
+	s.snapMu.Unlock()
+	if ok {
+		return a, nil
+	}
+	src, err := s.o.Store.Analysis(ctx, c.AnalysisHash)
+	if err != nil {
+		return nil, err
+	}
+	a, err = configs.ParseAnalysis(c.Analysis, src)
+	if err != nil {
+		return nil, fmt.Errorf("analysis snapshot %s: %w", c.AnalysisHash, err)
+	}
+	s.snapMu.Lock()
+	s.snaps[c.AnalysisHash] = a
+	s.snapMu.Unlock()
+	return a, nil
+}
+
+func (s *Scheduler) remember(a *configs.Analysis) {
+	s.snapMu.Lock()
+	s.snaps[a.Hash] = a
+	s.snapMu.Unlock()
+}

@@ -1,0 +1,417 @@
+package analysis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// fakeClock is a manual clock: time moves only when a test calls Advance.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) After(d time.Duration) <-chan time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- f.now
+		return ch
+	}
+	f.waiters = append(f.waiters, waiter{at: f.now.Add(d), ch: ch})
+	return ch
+}
+
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	kept := f.waiters[:0]
+	for _, w := range f.waiters {
+		if !w.at.After(f.now) {
+			w.ch <- f.now
+			continue
+		}
+		kept = append(kept, w)
+	}
+	f.waiters = kept
+}
+
+// fakeProvider answers "<signal>" queries from a table of per-point functions; a signal
+// named "slow" blocks until the query's deadline and "broken" always fails.
+type fakeProvider struct {
+	mu      sync.Mutex
+	queries int
+}
+
+func (p *fakeProvider) Query(ctx context.Context, q metrics.Query) (metrics.Series, error) {
+	p.mu.Lock()
+	p.queries++
+	p.mu.Unlock()
+	switch {
+	case strings.Contains(q.Text, "slow"):
+		<-ctx.Done()
+		return metrics.Series{}, fmt.Errorf("fake: %w", ctx.Err())
+	case strings.Contains(q.Text, "broken"):
+		return metrics.Series{}, errors.New("fake: backend unavailable")
+	case strings.Contains(q.Text, "empty"):
+		return metrics.Series{}, nil
+	}
+	level := 100.0
+	if strings.Contains(q.Text, "bad") {
+		level = 200
+	}
+	var pts []metrics.Point
+	for t, i := q.Start, 0; !t.After(q.End); t, i = t.Add(q.Step), i+1 {
+		// Deterministic noise, so both cohorts overlap when their levels are equal.
+		pts = append(pts, metrics.Point{T: t.UnixMilli(), V: level + 5*math.Sin(float64(i)*1.7+float64(len(q.Text)))})
+	}
+	return metrics.Series{Streams: []metrics.Stream{{Points: pts}}}, nil
+}
+
+const testConfig = `
+scheduler: {max_consecutive_errors: 2}
+providers:
+  fake: {type: prometheus, address: "http://127.0.0.1:1"}
+analyses:
+  basic:
+    provider: fake
+    interval: 1m
+    step: 5s
+    lifetime: 5m
+    warmup: 1m
+    metrics:
+      - name: latency
+        query: '{{ .Cohort.signal }}-{{ .Cohort.track }}'
+        judge: {type: mannwhitney, critical: true}
+      - name: ratio
+        query: 'r{{ .Cohort.signal }}-{{ .Cohort.track }}'
+        judge: {type: ratio, max: 1.5, for: 30s}
+`
+
+type harness struct {
+	t     *testing.T
+	clock *fakeClock
+	store analysis.Store
+	path  string
+	prov  *fakeProvider
+	reg   *prometheus.Registry
+	act   *recorder
+	sched *analysis.Scheduler
+	cfg   *configs.Config
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	actions []analysis.Action
+}
+
+func (r *recorder) OnVerdict(_ context.Context, c *analysis.Canary, a analysis.Action) {
+	r.mu.Lock()
+	r.actions = append(r.actions, a)
+	r.mu.Unlock()
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	cfg, err := configs.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{
+		t: t, clock: &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+		path: filepath.Join(t.TempDir(), "canaryd.db"), prov: &fakeProvider{}, cfg: cfg,
+	}
+	h.start()
+	return h
+}
+
+func (h *harness) start() {
+	h.t.Helper()
+	st, err := boltstore.Open(h.path, time.Second)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.store = st
+	h.reg = prometheus.NewRegistry()
+	h.act = &recorder{}
+	h.sched = analysis.NewScheduler(analysis.Options{
+		Store: st, Clock: h.clock, Logger: zaptest.NewLogger(h.t), Metrics: analysis.NewMetrics(h.reg),
+		Actuation: h.act, Workers: 4, MaxConsecutiveErrors: h.cfg.Scheduler.MaxConsecutiveErrors,
+		QueryTimeout: 200 * time.Millisecond,
+	})
+	h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": h.prov}})
+	if err := h.sched.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(h.stop)
+}
+
+func (h *harness) stop() {
+	if h.sched == nil {
+		return
+	}
+	h.sched.Stop(context.Background())
+	h.store.Close()
+	h.sched = nil
+}
+
+func (h *harness) register(baseline, canary string) *analysis.Canary {
+	h.t.Helper()
+	c, err := h.sched.Register(context.Background(), analysis.Registration{
+		Name: "web", Analysis: "basic",
+		Baseline: map[string]string{"track": "baseline", "signal": baseline},
+		Canary:   map[string]string{"track": "canary", "signal": canary},
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// until advances the clock 10 s at a time until cond holds, failing after a real-time
+// deadline.
+func (h *harness) until(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+		h.clock.Advance(10 * time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (h *harness) get(id string) *analysis.Detail {
+	h.t.Helper()
+	d, err := h.sched.Get(context.Background(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return d
+}
+
+func (h *harness) ended(id string) func() bool {
+	return func() bool { return h.get(id).Status.Final() }
+}
+
+func TestLifecycle(t *testing.T) {
+	cases := []struct {
+		name, baseline, canary string
+		status                 analysis.Status
+		trigger                string
+		intervals              []int // the interval indexes recorded
+		reason                 string
+	}{
+		{"healthy passes at lifetime", "ok", "ok", analysis.StatusPass, "lifetime", []int{2, 3, 4, 5}, "lifetime over; last interval scored 100.0"},
+		{"critical regression fails at once", "ok", "bad", analysis.StatusFail, "critical", []int{2}, "critical metric failed in interval 2: latency: "},
+		{"provider errors end as error", "ok", "broken", analysis.StatusError, "errors", []int{2, 3}, "2 intervals in a row had metrics in error (limit 2): latency: canary query: fake: backend unavailable"},
+		{"no data is never a pass", "empty", "empty", analysis.StatusError, "nodata", []int{2, 3, 4, 5}, "lifetime over with no metric to score"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			c := h.register(tc.baseline, tc.canary)
+			if c.Status != analysis.StatusRunning || c.Intervals != 5 || c.NextIndex != 2 {
+				t.Fatalf("registered: %+v", c)
+			}
+			h.until("the canary to end", h.ended(c.ID))
+			d := h.get(c.ID)
+			if d.Status != tc.status || !strings.HasPrefix(d.Reason, tc.reason) {
+				t.Errorf("status %s (%q), want %s (%q…)", d.Status, d.Reason, tc.status, tc.reason)
+			}
+			var idx []int
+			for _, r := range d.Results {
+				idx = append(idx, r.Index)
+				if len(r.Metrics) != 2 || !r.Start.Equal(c.Start.Add(time.Minute)) || !r.End.Equal(c.IntervalEnd(r.Index)) {
+					t.Errorf("interval %d: %d metrics, window %s..%s", r.Index, len(r.Metrics), r.Start, r.End)
+				}
+			}
+			if fmt.Sprint(idx) != fmt.Sprint(tc.intervals) {
+				t.Errorf("intervals %v, want %v", idx, tc.intervals)
+			}
+			if len(d.Actions) != 1 || d.Actions[0].Kind != "verdict" || d.Actions[0].Status != tc.status ||
+				d.Actions[0].Trigger != tc.trigger || !d.Actions[0].Actuate {
+				t.Errorf("actions: %+v", d.Actions)
+			}
+			h.act.mu.Lock()
+			if len(h.act.actions) != 1 || h.act.actions[0].Status != tc.status {
+				t.Errorf("actuation: %+v", h.act.actions)
+			}
+			h.act.mu.Unlock()
+			if n := len(series(t, h.reg, "canaryd_canary_score")); n != 0 {
+				t.Errorf("score series left after the end: %d", n)
+			}
+			if got := series(t, h.reg, "canaryd_canaries")["status="+string(tc.status)]; got != 1 {
+				t.Errorf("canaryd_canaries{status=%s} = %v", tc.status, got)
+			}
+			if got := series(t, h.reg, "canaryd_verdicts_total")["analysis=basic,status="+string(tc.status)]; got != 1 {
+				t.Errorf("canaryd_verdicts_total = %v", got)
+			}
+		})
+	}
+}
+
+// series gathers one metric family as labels ("k=v,k=v") → value.
+func series(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			out[strings.Join(ls, ",")] = v
+		}
+	}
+	return out
+}
+
+func TestAbortAndPromote(t *testing.T) {
+	h := newHarness(t)
+	a := h.register("ok", "ok")
+	p := h.register("ok", "ok")
+	ctx := context.Background()
+	got, err := h.sched.Abort(ctx, a.ID, "", false)
+	if err != nil || got.Status != analysis.StatusAborted {
+		t.Fatalf("abort: %+v %v", got, err)
+	}
+	if _, err := h.sched.Abort(ctx, a.ID, "", true); !errors.Is(err, analysis.ErrFinished) {
+		t.Errorf("second abort: want ErrFinished, got %v", err)
+	}
+	if _, err := h.sched.Promote(ctx, p.ID, "looks fine to me"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sched.Promote(ctx, "nope", ""); !errors.Is(err, analysis.ErrNotFound) {
+		t.Errorf("promote unknown: want ErrNotFound, got %v", err)
+	}
+	// Time passes: neither is judged again.
+	for i := 0; i < 40; i++ {
+		h.clock.Advance(10 * time.Second)
+	}
+	time.Sleep(50 * time.Millisecond)
+	da, dp := h.get(a.ID), h.get(p.ID)
+	if len(da.Results) != 0 || len(dp.Results) != 0 {
+		t.Errorf("judged after ending: %d, %d intervals", len(da.Results), len(dp.Results))
+	}
+	if len(da.Actions) != 1 || da.Actions[0].Kind != "abort" || da.Actions[0].Actuate {
+		t.Errorf("abort action: %+v", da.Actions)
+	}
+	if dp.Status != analysis.StatusPass || len(dp.Actions) != 1 || dp.Actions[0].Kind != "promote" || dp.Actions[0].Reason != "looks fine to me" {
+		t.Errorf("promote: %s %+v", dp.Status, dp.Actions)
+	}
+}
+
+// TestRestartResumes stops a scheduler mid-canary and starts another on the same store:
+// the canary goes on from its next interval, and no interval is judged twice.
+func TestRestartResumes(t *testing.T) {
+	h := newHarness(t)
+	c := h.register("ok", "ok")
+	h.until("two intervals", func() bool { return len(h.get(c.ID).Results) >= 2 })
+	h.stop()
+	h.clock.Advance(2 * time.Minute) // down for a while: the missed intervals are caught up
+	h.start()
+	h.until("the canary to end", h.ended(c.ID))
+	d := h.get(c.ID)
+	var idx []int
+	for _, r := range d.Results {
+		idx = append(idx, r.Index)
+	}
+	if d.Status != analysis.StatusPass || fmt.Sprint(idx) != "[2 3 4 5]" {
+		t.Errorf("after restart: %s, intervals %v", d.Status, idx)
+	}
+}
+
+// TestSlowProviderDoesNotStall: a canary whose queries hang gets its metrics in error
+// after the query timeout, while a healthy canary next to it finishes.
+func TestSlowProviderDoesNotStall(t *testing.T) {
+	h := newHarness(t)
+	slow := h.register("ok", "slow")
+	fast := h.register("ok", "ok")
+	h.until("both to end", func() bool { return h.ended(slow.ID)() && h.ended(fast.ID)() })
+	if s := h.get(slow.ID); s.Status != analysis.StatusError || !strings.Contains(s.Reason, "deadline exceeded") {
+		t.Errorf("slow: %s %q", s.Status, s.Reason)
+	}
+	if f := h.get(fast.ID); f.Status != analysis.StatusPass {
+		t.Errorf("fast: %s %q", f.Status, f.Reason)
+	}
+}
+
+func TestRegisterErrors(t *testing.T) {
+	h := newHarness(t)
+	good := func() analysis.Registration {
+		return analysis.Registration{
+			Name: "web", Analysis: "basic",
+			Baseline: map[string]string{"track": "baseline", "signal": "ok"},
+			Canary:   map[string]string{"track": "canary", "signal": "ok"},
+		}
+	}
+	cases := []struct {
+		name   string
+		change func(r *analysis.Registration)
+		field  string
+	}{
+		{"no name", func(r *analysis.Registration) { r.Name = " " }, "name"},
+		{"unknown analysis", func(r *analysis.Registration) { r.Analysis = "nope" }, "analysis"},
+		{"missing cohort variable", func(r *analysis.Registration) { delete(r.Canary, "signal") }, "canary.signal"},
+		{"missing baseline variable", func(r *analysis.Registration) { delete(r.Baseline, "track") }, "baseline.track"},
+		{"lifetime shorter than interval", func(r *analysis.Registration) { r.Lifetime = 30 * time.Second }, "lifetime"},
+		{"lifetime within warmup", func(r *analysis.Registration) { r.Lifetime, r.Interval = time.Minute, 10 * time.Second }, "lifetime"},
+		{"quote in value", func(r *analysis.Registration) { r.Canary["track"] = `x"}` }, "canary.track"},
+		{"same cohorts", func(r *analysis.Registration) { r.Canary = r.Baseline }, "canary"},
+		{"start far ahead", func(r *analysis.Registration) { r.Start = h.clock.Now().Add(2 * time.Hour) }, "start"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := good()
+			tc.change(&r)
+			_, err := h.sched.Register(context.Background(), r)
+			var ie *analysis.InputError
+			if !errors.As(err, &ie) || ie.Field != tc.field {
+				t.Errorf("want InputError on %s, got %v", tc.field, err)
+			}
+		})
+	}
+	all, _ := h.sched.List(context.Background(), "")
+	if len(all) != 0 {
+		t.Errorf("bad registrations stored %d canaries", len(all))
+	}
+}
