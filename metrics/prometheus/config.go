@@ -1,0 +1,78 @@
+package prometheus
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+)
+
+// Config is a Prometheus provider's YAML configuration. http_config's keys (bearer token,
+// basic auth, tls_config, proxy_url, http_headers, …) are inlined at the same level, as in
+// Prometheus' own remote read/write and Alertmanager's integrations.
+type Config struct {
+	// Address is Prometheus' base URL, e.g. http://127.0.0.1:9090 (a path prefix such as
+	// /prometheus behind a reverse proxy is kept).
+	Address string `yaml:"address"`
+	// Timeout bounds one HTTP request (each attempt and each piece of a split range); it is
+	// also sent to Prometheus so that the server stops evaluating when we stop waiting.
+	Timeout model.Duration `yaml:"timeout,omitempty"`
+	// Retries is how many times a request that failed transiently (network error, timeout,
+	// 5xx) is tried again; 0 disables retrying.
+	Retries int `yaml:"retries"`
+
+	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
+}
+
+// DefaultConfig returns what an omitted key means.
+func DefaultConfig() Config {
+	return Config{
+		Timeout:          model.Duration(30 * time.Second),
+		Retries:          3,
+		HTTPClientConfig: commoncfg.DefaultHTTPClientConfig,
+	}
+}
+
+// UnmarshalYAML sets the defaults, then validates, so an invalid Config is never built.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultConfig()
+	type plain Config
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	return c.Validate()
+}
+
+// Validate reports the first invalid field, by its YAML name.
+func (c *Config) Validate() error {
+	if c.Address == "" {
+		return errors.New("address: is required")
+	}
+	u, err := url.Parse(c.Address)
+	if err != nil {
+		return fmt.Errorf("address: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("address: scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("address: %q has no host", c.Address)
+	}
+	if c.Timeout <= 0 {
+		return errors.New("timeout: must be > 0")
+	}
+	if c.Retries < 0 {
+		return errors.New("retries: must be >= 0")
+	}
+	if c.Retries > 10 {
+		// More would hold a scheduler tick for minutes on a dead server.
+		return errors.New("retries: must be <= 10")
+	}
+	if err := c.HTTPClientConfig.Validate(); err != nil {
+		return fmt.Errorf("http_config: %w", err)
+	}
+	return nil
+}
