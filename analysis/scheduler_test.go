@@ -220,8 +220,22 @@ func (h *harness) get(id string) *analysis.Detail {
 	return d
 }
 
+// ended holds once the canary's final status is stored and the actuation layer has
+// been told (in that order, so both are checked).
 func (h *harness) ended(id string) func() bool {
-	return func() bool { return h.get(id).Status.Final() }
+	return func() bool {
+		if !h.get(id).Status.Final() {
+			return false
+		}
+		h.act.mu.Lock()
+		defer h.act.mu.Unlock()
+		for _, a := range h.act.actions {
+			if a.CanaryID == id {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 func TestLifecycle(t *testing.T) {
@@ -394,7 +408,7 @@ func TestRegisterErrors(t *testing.T) {
 		{"missing cohort variable", func(r *analysis.Registration) { delete(r.Canary, "signal") }, "canary.signal"},
 		{"missing baseline variable", func(r *analysis.Registration) { delete(r.Baseline, "track") }, "baseline.track"},
 		{"lifetime shorter than interval", func(r *analysis.Registration) { r.Lifetime = 30 * time.Second }, "lifetime"},
-		{"lifetime within warmup", func(r *analysis.Registration) { r.Lifetime, r.Interval = time.Minute, 10 * time.Second }, "lifetime"},
+		{"lifetime within warmup", func(r *analysis.Registration) { r.Lifetime, r.Interval = time.Minute, 10*time.Second }, "lifetime"},
 		{"quote in value", func(r *analysis.Registration) { r.Canary["track"] = `x"}` }, "canary.track"},
 		{"same cohorts", func(r *analysis.Registration) { r.Canary = r.Baseline }, "canary"},
 		{"start far ahead", func(r *analysis.Registration) { r.Start = h.clock.Now().Add(2 * time.Hour) }, "start"},
