@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -53,13 +54,19 @@ func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 	}
 
 	start, end := c.Start.Add(c.Warmup), c.IntervalEnd(it.index)
-	results := s.evaluate(ctx, c, a, start, end, log)
+	// Points at or before the previous interval's end were stored with it, unless that
+	// interval fell in the warmup and was never judged.
+	since := int64(math.MinInt64)
+	if prev := c.IntervalEnd(it.index - 1); it.index > 1 && prev.After(start) {
+		since = prev.UnixMilli()
+	}
+	results, points := s.evaluate(ctx, c, a, start, end, since, log)
 	if ctx.Err() != nil {
 		return // shutting down: judged again after the restart
 	}
 	score := judge.Score(results, a.Groups, a.Score)
 	now := s.o.Clock.Now()
-	r := &IntervalResult{CanaryID: c.ID, Index: it.index, Start: start, End: end, JudgedAt: now, Score: score, Metrics: results}
+	r := &IntervalResult{CanaryID: c.ID, Index: it.index, Start: start, End: end, JudgedAt: now, Score: score, Metrics: results, Points: points}
 	var act *Action
 	updated, err := s.o.Store.RecordInterval(ctx, r, func(c *Canary) ([]Action, error) {
 		if c.Status != StatusRunning || c.NextIndex != it.index {
@@ -162,13 +169,15 @@ func metricReasons(results []judge.MetricResult, keep func(judge.MetricResult) b
 }
 
 // evaluate queries and classifies every metric of an interval, concurrently.
-func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *configs.Analysis, start, end time.Time, log *zap.Logger) []judge.MetricResult {
+// It also returns each metric's points after since (Unix ms).
+func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *configs.Analysis, start, end time.Time, since int64, log *zap.Logger) ([]judge.MetricResult, []MetricPoints) {
 	env := s.env.Load()
 	var prov metrics.Provider
 	if env != nil {
 		prov = env.Providers[a.Provider]
 	}
 	results := make([]judge.MetricResult, len(a.Metrics))
+	points := make([]MetricPoints, len(a.Metrics))
 	var wg sync.WaitGroup
 	for i := range a.Metrics {
 		m := &a.Metrics[i]
@@ -179,14 +188,20 @@ func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *configs.Analysis
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = s.evalMetric(ctx, c, a.Provider, prov, m, start, end, a.Step)
+			results[i], points[i] = s.evalMetric(ctx, c, a.Provider, prov, m, start, end, a.Step, since)
 			if results[i].Classification == judge.ClassError && ctx.Err() == nil {
 				log.Warn("metric in error", zap.String("metric", m.Name), zap.String("reason", results[i].Reason))
 			}
 		}()
 	}
 	wg.Wait()
-	return results
+	kept := points[:0]
+	for _, p := range points {
+		if p.Metric != "" {
+			kept = append(kept, p)
+		}
+	}
+	return results, kept
 }
 
 func errorResult(m *configs.Metric, reason string) judge.MetricResult {
@@ -196,14 +211,14 @@ func errorResult(m *configs.Metric, reason string) judge.MetricResult {
 	}
 }
 
-func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, prov metrics.Provider, m *configs.Metric, start, end time.Time, step time.Duration) judge.MetricResult {
+func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, prov metrics.Provider, m *configs.Metric, start, end time.Time, step time.Duration, since int64) (judge.MetricResult, MetricPoints) {
 	var series [2]metrics.Series
 	var errs [2]error
 	var wg sync.WaitGroup
 	for i, cohort := range []map[string]string{c.Baseline, c.Canary} {
 		text, err := m.Template.Render(metrics.TemplateData{Cohort: cohort, Vars: c.Vars})
 		if err != nil {
-			return errorResult(m, fmt.Sprintf("%s: %v", cohortName(i), err))
+			return errorResult(m, fmt.Sprintf("%s: %v", cohortName(i), err)), MetricPoints{}
 		}
 		wg.Add(1)
 		go func() {
@@ -221,7 +236,7 @@ func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, 
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			return errorResult(m, fmt.Sprintf("%s query: %v", cohortName(i), err))
+			return errorResult(m, fmt.Sprintf("%s query: %v", cohortName(i), err)), MetricPoints{}
 		}
 	}
 	var bv, cv []float64
@@ -236,7 +251,18 @@ func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, 
 	sc := scratchPool.Get().(*judge.Scratch)
 	res := sc.Classify(m.Spec, bv, cv)
 	scratchPool.Put(sc)
-	return res
+	return res, MetricPoints{Metric: m.Name, Baseline: newPoints(series[0], since), Canary: newPoints(series[1], since)}
+}
+
+// newPoints is a cohort's merged series after since, finite values only.
+func newPoints(s metrics.Series, since int64) []TimeValue {
+	var out []TimeValue
+	for _, p := range merged(s) {
+		if p.T > since && !math.IsNaN(p.V) && !math.IsInf(p.V, 0) {
+			out = append(out, TimeValue{float64(p.T), p.V})
+		}
+	}
+	return out
 }
 
 func cohortName(i int) string {

@@ -429,3 +429,35 @@ func TestRegisterErrors(t *testing.T) {
 		t.Errorf("bad registrations stored %d canaries", len(all))
 	}
 }
+
+// Each interval re-queries the whole window but stores only its new points, so the
+// joined record is the series once, every step from the end of warmup to the lifetime.
+func TestPointsRecordedOnce(t *testing.T) {
+	h := newHarness(t)
+	c := h.register("ok", "ok")
+	h.until("the canary to end", h.ended(c.ID))
+	d := h.get(c.ID)
+	all := analysis.Series(d.Results)
+	if len(all) != 2 || all[0].Metric != "latency" || all[1].Metric != "ratio" {
+		t.Fatalf("metrics %+v", all)
+	}
+	first := c.Start.Add(time.Minute).UnixMilli()
+	last := c.Start.Add(5 * time.Minute).UnixMilli()
+	want := int((last-first)/5000) + 1 // every 5 s step, both ends included
+	for _, mp := range all {
+		for _, cohort := range [][]analysis.TimeValue{mp.Baseline, mp.Canary} {
+			if len(cohort) != want {
+				t.Fatalf("%s: %d points, want %d", mp.Metric, len(cohort), want)
+			}
+			for i, p := range cohort {
+				if int64(p[0]) != first+int64(i)*5000 {
+					t.Fatalf("%s point %d at %v, want %d", mp.Metric, i, p[0], first+int64(i)*5000)
+				}
+			}
+		}
+	}
+	// The first judged interval holds everything from the end of warmup.
+	if n := len(d.Results[0].Points[0].Baseline); n != 13 {
+		t.Errorf("first interval stored %d points, want 13 (1m..2m at 5s)", n)
+	}
+}

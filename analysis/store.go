@@ -101,6 +101,42 @@ type IntervalResult struct {
 	JudgedAt time.Time            `json:"judged_at"`
 	Score    judge.ScoreResult    `json:"score"`
 	Metrics  []judge.MetricResult `json:"metrics"`
+	// Points are, per metric, the points this interval added to the canary's record: each
+	// interval re-queries the whole window, but stores only what is after the previous
+	// interval's end, so the record grows with the series and not with its square.
+	Points []MetricPoints `json:"points,omitempty"`
+}
+
+// MetricPoints are one metric's new points for both cohorts, each cohort's streams
+// merged into one value per timestamp (their mean) and non-finite values left out.
+type MetricPoints struct {
+	Metric   string      `json:"metric"`
+	Baseline []TimeValue `json:"baseline"`
+	Canary   []TimeValue `json:"canary"`
+}
+
+// TimeValue is a point as stored: Unix milliseconds and a finite value, encoded as a
+// two-element array to keep the record small.
+type TimeValue [2]float64
+
+// Series joins the points of every interval of a canary, per metric in the analysis'
+// order of first appearance: the whole series each cohort has shown so far.
+func Series(results []IntervalResult) []MetricPoints {
+	var out []MetricPoints
+	idx := map[string]int{}
+	for _, r := range results {
+		for _, mp := range r.Points {
+			i, ok := idx[mp.Metric]
+			if !ok {
+				i = len(out)
+				idx[mp.Metric] = i
+				out = append(out, MetricPoints{Metric: mp.Metric})
+			}
+			out[i].Baseline = append(out[i].Baseline, mp.Baseline...)
+			out[i].Canary = append(out[i].Canary, mp.Canary...)
+		}
+	}
+	return out
 }
 
 // Action is something done about a canary: its verdict, an abort, a promotion. Actuators

@@ -37,6 +37,10 @@ type Store struct {
 
 var _ analysis.Store = (*Store)(nil)
 
+// DB is the open database, for other layers (the actuators' audit log) to keep their own
+// buckets in the same file: bbolt allows one process-wide handle per file.
+func (s *Store) DB() *bolt.DB { return s.db }
+
 // Open opens (creating when needed) the store at path. A second process opening the same
 // file waits up to timeout for the lock, then fails.
 func Open(path string, timeout time.Duration) (*Store, error) {
