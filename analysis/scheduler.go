@@ -299,7 +299,12 @@ func (s *Scheduler) ended(ctx context.Context, c *Canary, a Action) {
 	s.o.Actuation.OnVerdict(ctx, c, a)
 }
 
-// analysisFor returns the analysis snapshot a canary is judged by.
+// Analysis returns the analysis snapshot a canary is judged by (the one it was registered
+// with, whatever the config says now).
+func (s *Scheduler) Analysis(ctx context.Context, c *Canary) (*configs.Analysis, error) {
+	return s.analysisFor(ctx, c)
+}
+
 func (s *Scheduler) analysisFor(ctx context.Context, c *Canary) (*configs.Analysis, error) {
 	s.snapMu.Lock()
 	a, ok := s.snaps[c.AnalysisHash]
