@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/api"
+	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// Shutdown budget: SIGTERM must see the process gone within 10 s, so the HTTP server
+// and the scheduler each get a share of it.
+const (
+	httpShutdownGrace  = 3 * time.Second
+	schedShutdownGrace = 5 * time.Second
+	storeLockTimeout   = 5 * time.Second
+)
+
+// daemonOptions say how to run the daemon. Exactly one of ConfigPath (the file, reread
+// on reload) and ConfigSource (a fixed config, for the demo) is set.
+type daemonOptions struct {
+	ConfigPath   string
+	ConfigSource []byte
+	// Listen and Storage override the config's server block when not empty.
+	Listen  string
+	Storage string
+	Logger  *zap.Logger
+	Clock   analysis.Clock
+}
+
+// daemon is canaryd serve's wiring: the config, the providers built from it, the store,
+// the scheduler and the HTTP API. Reloads swap the config and providers whole.
+type daemon struct {
+	o     daemonOptions
+	log   *zap.Logger
+	reg   *prometheus.Registry
+	m     *analysis.Metrics
+	store *boltstore.Store
+	sched *analysis.Scheduler
+
+	reloadMu  sync.Mutex // one reload at a time
+	cfg       *configs.Config
+	providers map[string]builtProvider
+
+	ready atomic.Bool
+}
+
+type builtProvider struct {
+	entry *configs.Provider
+	prov  metrics.Provider
+}
+
+// newDaemon loads the config, opens the store and builds the scheduler; it starts
+// nothing. An invalid config or a store that cannot be opened is an error here, before
+// anything listens.
+func newDaemon(o daemonOptions) (*daemon, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	cfg, err := o.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{o: o, log: o.Logger, reg: prometheus.NewRegistry()}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.m = analysis.NewMetrics(d.reg)
+	provs, err := d.buildProviders(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.store, err = boltstore.Open(cfg.Server.Storage, storeLockTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w (is another canaryd using %s?)", err, cfg.Server.Storage)
+	}
+	d.sched = analysis.NewScheduler(analysis.Options{
+		Store: d.store, Clock: o.Clock, Logger: d.log, Metrics: d.m,
+		Workers:              cfg.Scheduler.Workers,
+		MaxConsecutiveErrors: cfg.Scheduler.MaxConsecutiveErrors,
+		QueryTimeout:         time.Duration(cfg.Scheduler.QueryTimeout),
+		ShutdownGrace:        schedShutdownGrace,
+	})
+	d.install(cfg, provs)
+	return d, nil
+}
+
+// loadConfig reads the config and applies the command line's overrides.
+func (o daemonOptions) loadConfig() (*configs.Config, error) {
+	var cfg *configs.Config
+	var err error
+	if o.ConfigPath == "" {
+		cfg, err = configs.Parse(o.ConfigSource)
+	} else {
+		cfg, err = configs.Load(o.ConfigPath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.Listen != "" {
+		cfg.Server.Listen = o.Listen
+	}
+	if o.Storage != "" {
+		cfg.Server.Storage = o.Storage
+	}
+	return cfg, nil
+}
+
+// buildProviders builds the providers of cfg, reusing those whose entry has not changed
+// so that a reload keeps their connections.
+func (d *daemon) buildProviders(cfg *configs.Config) (map[string]builtProvider, error) {
+	out := make(map[string]builtProvider, len(cfg.Providers))
+	for name, entry := range cfg.Providers {
+		if old, ok := d.providers[name]; ok && old.entry.Unchanged(entry) {
+			out[name] = old
+			continue
+		}
+		p, err := entry.Build(d.log)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = builtProvider{entry: entry, prov: p}
+	}
+	return out, nil
+}
+
+func (d *daemon) install(cfg *configs.Config, provs map[string]builtProvider) {
+	env := &analysis.Env{Config: cfg, Providers: make(map[string]metrics.Provider, len(provs))}
+	for name, bp := range provs {
+		env.Providers[name] = bp.prov
+	}
+	d.cfg, d.providers = cfg, provs
+	d.sched.SetEnv(env)
+	d.m.ReloadSuccess.Set(1)
+	d.m.ReloadSuccessTime.SetToCurrentTime()
+}
+
+// reload rereads the config file. A bad file keeps the old config and says why; running
+// canaries keep the analysis they started with either way.
+func (d *daemon) reload(ctx context.Context) error {
+	if d.o.ConfigPath == "" {
+		return errors.New("this daemon runs a built-in config; there is no file to reload")
+	}
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, err := d.o.loadConfig()
+	if err == nil {
+		var provs map[string]builtProvider
+		if provs, err = d.buildProviders(cfg); err == nil {
+			if cfg.Server != d.cfg.Server {
+				d.log.Warn("the server block changed; listen and storage take effect at the next restart",
+					zap.String("listen", d.cfg.Server.Listen), zap.String("storage", d.cfg.Server.Storage))
+				cfg.Server = d.cfg.Server
+			}
+			if cfg.Scheduler != d.cfg.Scheduler {
+				d.log.Warn("the scheduler block changed; it takes effect at the next restart")
+			}
+			d.install(cfg, provs)
+			d.log.Info("config reloaded", zap.String("file", d.o.ConfigPath), zap.String("hash", cfg.Hash),
+				zap.Int("analyses", len(cfg.Analyses)))
+			return nil
+		}
+	}
+	d.m.ReloadSuccess.Set(0)
+	d.log.Error("config reload failed; keeping the old config", zap.String("file", d.o.ConfigPath), zap.Error(err))
+	return err
+}
+
+// handler is the daemon's HTTP surface.
+func (d *daemon) handler() http.Handler {
+	var reload func(context.Context) error
+	if d.o.ConfigPath != "" {
+		reload = d.reload
+	}
+	return api.New(api.Options{
+		Scheduler: d.sched, Gatherer: d.reg, Reload: reload, Logger: d.log,
+		Ready: func() error {
+			if !d.ready.Load() {
+				return errors.New("not ready: starting or shutting down")
+			}
+			return nil
+		},
+	})
+}
+
+// run serves until ctx ends or SIGTERM/SIGINT, reloading on SIGHUP. On the way out it
+// stops taking requests, lets in-flight intervals finish briefly, and closes the store.
+func (d *daemon) run(ctx context.Context, ln net.Listener) error {
+	if err := d.sched.Start(ctx); err != nil {
+		d.store.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler:           d.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          zap.NewStdLog(d.log.Named("http")),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	d.ready.Store(true)
+	d.log.Info("canaryd serving", zap.String("listen", ln.Addr().String()), zap.String("storage", d.cfg.Server.Storage))
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err = <-serveErr:
+			break loop
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				_ = d.reload(ctx) // logged and shown in canaryd_config_last_reload_successful
+				continue
+			}
+			d.log.Info("shutting down", zap.String("signal", s.String()))
+			break loop
+		}
+	}
+	d.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), httpShutdownGrace)
+	if serr := srv.Shutdown(sctx); serr != nil {
+		d.log.Warn("http shutdown", zap.Error(serr))
+		srv.Close()
+	}
+	cancel()
+	sctx, cancel = context.WithTimeout(context.Background(), schedShutdownGrace)
+	d.sched.Stop(sctx)
+	cancel()
+	if cerr := d.store.Close(); cerr != nil {
+		d.log.Error("close store", zap.Error(cerr))
+	}
+	d.log.Info("canaryd stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// newLogger builds the zap logger of --log-level and --log-format.
+func newLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	var cfg zap.Config
+	switch format {
+	case "json":
+		cfg = zap.NewProductionConfig()
+	case "console":
+		cfg = zap.NewDevelopmentConfig()
+		cfg.Development = false
+		cfg.DisableStacktrace = true
+	default:
+		return nil, fmt.Errorf("--log-format: %q is not json or console", format)
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil // every canary event matters; volume is low
+	cfg.OutputPaths, cfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	cfg.EncoderConfig.TimeKey = "ts"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	return cfg.Build()
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binPath is the canaryd binary the process tests run, built once by TestMain.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "canaryd-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "canaryd")
+	// -race so that the process tests also check the daemon for data races.
+	out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build canaryd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a canaryd serve process started by a test.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	url  string
+	logs *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServe runs `canaryd serve` with the config and store given and waits until it
+// is ready. Extra arguments are appended.
+func startServe(t *testing.T, configPath, storage string, extra ...string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	args := append([]string{"serve", "--config", configPath, "--storage", storage, "--listen", addr, "--log-level", "debug"}, extra...)
+	p := &proc{t: t, cmd: exec.Command(binPath, args...), url: "http://" + addr, logs: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("canaryd log (%s):\n%s", addr, p.logs.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			t.Fatalf("canaryd exited before ready (%v):\n%s", p.err, p.logs.String())
+		default:
+		}
+		if resp, err := http.Get(p.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("canaryd not ready after 30s:\n%s", p.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill is kill -9: no chance to persist anything more.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// call does an API request and decodes the JSON answer into out (when not nil),
+// returning the status code.
+func (p *proc) call(method, path string, body any, out any) int {
+	p.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, p.url+path, rd)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if out != nil && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(b, out); err != nil {
+			p.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// canaryJSON is the part of the API's canary the tests read.
+type canaryJSON struct {
+	ID        string   `json:"id"`
+	Status    string   `json:"status"`
+	Reason    string   `json:"reason"`
+	Score     *float64 `json:"score"`
+	Judged    *int     `json:"intervals_judged"`
+	Count     int      `json:"interval_count"`
+	Intervals []struct {
+		Index   int          `json:"index"`
+		Verdict string       `json:"verdict"`
+		Metrics []metricJSON `json:"metrics"`
+	} `json:"intervals"`
+	Actions []struct {
+		Kind    string `json:"kind"`
+		Status  string `json:"status"`
+		Trigger string `json:"trigger"`
+	} `json:"actions"`
+}
+
+// waitStatus polls a canary until it is no longer running, or fails after timeout.
+func (p *proc) waitEnded(id string, timeout time.Duration) canaryJSON {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var c canaryJSON
+		if code := p.call("GET", "/api/v1/canaries/"+id, nil, &c); code != http.StatusOK {
+			p.t.Fatalf("GET canary %s: %d", id, code)
+		}
+		if c.Status != "running" {
+			return c
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("canary %s still running after %s: %+v", id, timeout, c)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
