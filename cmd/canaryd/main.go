@@ -21,6 +21,7 @@ func commands() map[string]command {
 		"check-config": {summary: "validate config files, printing every error with its path (check-config FILE...)", run: runCheckConfig},
 		"judge":        {summary: "run the scoring core on files (judge mannwhitney --baseline F --canary F)", run: runJudge},
 		"serve":        {summary: "run the daemon: HTTP API, scheduler, store (serve --config FILE)", run: runServe},
+		"canary":       {summary: "pipeline client: canary create|get|list|wait|abort|promote", run: runCanary},
 	}
 }
 

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/api"
+	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// levelProvider answers a query "<level>" with 30 points around that level, so that a
+// cohort's variables pick its level.
+type levelProvider struct{}
+
+func (levelProvider) Query(_ context.Context, q metrics.Query) (metrics.Series, error) {
+	level := map[string]float64{"low": 100, "high": 300}[q.Text]
+	var pts []metrics.Point
+	for i := 0; i < 30; i++ {
+		pts = append(pts, metrics.Point{T: q.Start.UnixMilli() + int64(i)*1000, V: level + float64(i%7)})
+	}
+	return metrics.Series{Streams: []metrics.Stream{{Points: pts}}}, nil
+}
+
+const cliConfig = `
+providers:
+  fake: {type: prometheus, address: "http://127.0.0.1:1"}
+analyses:
+  cli:
+    provider: fake
+    interval: 300ms
+    step: 1s
+    lifetime: 900ms
+    warmup: 100ms
+    groups: {errors: 80, latency: 20}
+    metrics:
+      - name: errors
+        group: errors
+        query: '{{ .Cohort.errors }}'
+        judge: {type: mannwhitney, direction: increase, critical: true}
+      - name: latency
+        group: latency
+        query: '{{ .Cohort.latency }}'
+        judge: {type: mannwhitney, direction: increase}
+`
+
+// cliServer runs the real API and scheduler on a fake provider.
+func cliServer(t *testing.T) string {
+	t.Helper()
+	cfg, err := configs.Parse([]byte(cliConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "c.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := analysis.NewScheduler(analysis.Options{Store: st})
+	s.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"fake": levelProvider{}}})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Options{Scheduler: s}))
+	t.Cleanup(func() {
+		srv.Close()
+		s.Stop(context.Background())
+		st.Close()
+	})
+	return srv.URL
+}
+
+func TestCanaryCLI(t *testing.T) {
+	url := cliServer(t)
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := dispatch(append(args[:1:1], append([]string{args[1], "--server", url}, args[2:]...)...), &out, &errOut)
+		return code, strings.TrimSpace(out.String()), errOut.String()
+	}
+	cases := []struct {
+		name           string
+		errors, latecy string
+		code           int
+		stderr         string
+	}{
+		{"healthy passes", "low", "low", exitPass, "pass, 3/3 intervals, score 100.0"},
+		{"critical regression fails", "high", "low", exitFail, "errors: high: "},
+		{"minor regression is marginal", "low", "high", exitMarginal, "score 80.0"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := run("canary", "create", "--analysis", "cli", "--name", "web v2",
+				"--baseline", "track=stable", "--baseline", "errors=low", "--baseline", "latency=low",
+				"--canary", "track=v2", "--canary", "errors="+tc.errors, "--canary", "latency="+tc.latecy, "--wait", "--poll", "50ms")
+			if code != tc.code || !strings.Contains(errOut, tc.stderr) {
+				t.Fatalf("exit %d (want %d), stderr:\n%s", code, tc.code, errOut)
+			}
+			if len(out) != 16 { // the id alone, so that ID=$(canaryd canary create …) works
+				t.Errorf("stdout %q, want the id", out)
+			}
+			// get and list see the same canary.
+			if code, got, _ := run("canary", "get", out); code != 0 || !strings.Contains(got, `"id": "`+out+`"`) {
+				t.Errorf("get: %d %s", code, got)
+			}
+			if code, got, _ := run("canary", "list"); code != 0 || !strings.Contains(got, out) {
+				t.Errorf("list: %d %s", code, got)
+			}
+		})
+	}
+
+	t.Run("abort ends wait with 3", func(t *testing.T) {
+		code, id, errOut := run("canary", "create", "--analysis", "cli", "--name", "slow", "--lifetime", "1h", "--interval", "10m",
+			"--baseline", "errors=low", "--baseline", "latency=low", "--canary", "errors=low", "--canary", "latency=high")
+		if code != 0 {
+			t.Fatalf("create: %d %s", code, errOut)
+		}
+		done := make(chan int)
+		go func() {
+			code, _, _ := run("canary", "wait", id, "--poll", "20ms")
+			done <- code
+		}()
+		if code, out, errOut := run("canary", "abort", id, "--reason", "bad deploy", "--actuate=false"); code != 0 || out != id+" aborted" {
+			t.Fatalf("abort: %d %q %s", code, out, errOut)
+		}
+		select {
+		case code := <-done:
+			if code != exitError {
+				t.Errorf("wait after abort: %d, want %d", code, exitError)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("wait did not return after the abort")
+		}
+		if code, _, errOut := run("canary", "promote", id); code != exitCLI || !strings.Contains(errOut, "HTTP 409") {
+			t.Errorf("promote after abort: %d %s", code, errOut)
+		}
+	})
+
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"unknown analysis names the field", []string{"canary", "create", "--analysis", "nope", "--name", "x", "--baseline", "errors=low", "--canary", "errors=high"}, "HTTP 400: analysis: unknown analysis"},
+		{"missing cohort variable names it", []string{"canary", "create", "--analysis", "cli", "--name", "x", "--baseline", "errors=low", "--canary", "errors=high"}, "baseline.latency"},
+		{"bad k=v", []string{"canary", "create", "--analysis", "cli", "--baseline", "errors"}, `"errors" is not key=value`},
+		{"unknown id", []string{"canary", "wait", "aaaaaaaaaaaaaaaa"}, "HTTP 404"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := run(tc.args...)
+			if code != exitCLI || !strings.Contains(errOut, tc.stderr) {
+				t.Errorf("exit %d, stderr %q, want %d and %q", code, errOut, exitCLI, tc.stderr)
+			}
+		})
+	}
+
+	// A server that is not there is a CLI failure, never a pass.
+	var errOut bytes.Buffer
+	if code := dispatch([]string{"canary", "list", "--server", "http://127.0.0.1:1"}, new(bytes.Buffer), &errOut); code != exitCLI {
+		t.Errorf("unreachable server: exit %d (%s)", code, errOut.String())
+	}
+}
