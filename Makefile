@@ -11,9 +11,11 @@ all: build
 build:
 	$(GO) build -o bin/canaryd ./cmd/canaryd
 
-# The main job. Until the daemon lands, it runs a judge example on committed samples.
+# The main job: the daemon on the embedded synthetic provider with a healthy and a
+# regressing canary; pages and API on http://127.0.0.1:8080/ (LISTEN=host:port to change).
+LISTEN ?= 127.0.0.1:8080
 run: build
-	./bin/canaryd judge mannwhitney --baseline judge/testdata/example/baseline.txt --canary judge/testdata/example/canary.txt
+	./bin/canaryd demo --listen $(LISTEN)
 
 # What CI runs (.ci/run calls this and nothing else).
 test: deps vet fmt-check unit fuzz

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/canaryd/canaryd/configs"
+)
+
+// demoCanary is one canary the demo registers, and the verdict it should reach.
+type demoCanary struct {
+	name, track, want string
+}
+
+var demoCanaries = []demoCanary{
+	{name: "checkout v2.0.0 (healthy)", track: "v2-good", want: "pass"},
+	{name: "checkout v2.0.1 (errors ×10, latency +60%)", track: "v2-bad", want: "fail"},
+}
+
+// runDemo is `canaryd demo`: the daemon on the embedded synthetic provider with two
+// canaries registered through its own API, one healthy and one regressing.
+func runDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "host:port to serve the pages and the API on")
+	storage := fs.String("storage", "", "store file (default: a temporary file, removed at exit)")
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	exitWhenDone := fs.Bool("exit-when-done", false, "exit once both canaries have a verdict (0 when they are the expected ones)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return 2
+	}
+	log, err := newLogger(*logLevel, "console")
+	if err != nil {
+		fmt.Fprintf(stderr, "canaryd demo: %v\n", err)
+		return 2
+	}
+	defer log.Sync() //nolint:errcheck // stderr cannot be synced on some systems
+	if *storage == "" {
+		dir, err := os.MkdirTemp("", "canaryd-demo")
+		if err != nil {
+			fmt.Fprintf(stderr, "canaryd demo: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		*storage = filepath.Join(dir, "demo.db")
+	}
+	d, err := newDaemon(daemonOptions{ConfigSource: configs.Demo(), Listen: *listen, Storage: *storage, Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "canaryd demo: %v\n", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
+	if err != nil {
+		d.store.Close()
+		fmt.Fprintf(stderr, "canaryd demo: listen: %v (another program on this port? try --listen 127.0.0.1:8081)\n", err)
+		return 1
+	}
+	base := "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.run(ctx, ln) }()
+
+	ids, err := registerDemo(ctx, base)
+	if err != nil {
+		cancel()
+		<-runErr
+		fmt.Fprintf(stderr, "canaryd demo: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "canaryd demo: serving on %s/ (Ctrl-C to stop)\n", base)
+	fmt.Fprintf(stdout, "  all canaries:  %s/\n", base)
+	for i, c := range demoCanaries {
+		fmt.Fprintf(stdout, "  %-44s %s/canaries/%s\n", c.name+":", base, ids[i])
+	}
+	fmt.Fprintf(stdout, "  API:           curl %s/api/v1/canaries\n", base)
+	fmt.Fprintf(stdout, "  metrics:       %s/metrics\n", base)
+	fmt.Fprintln(stdout, "Verdicts arrive within about a minute:")
+
+	verdicts := make(chan int, 1)
+	go func() { verdicts <- watchDemo(ctx, base, ids, stdout) }()
+	select {
+	case code := <-verdicts:
+		if *exitWhenDone {
+			cancel()
+			if err := <-runErr; err != nil {
+				fmt.Fprintf(stderr, "canaryd demo: %v\n", err)
+				return 1
+			}
+			return code
+		}
+		fmt.Fprintln(stdout, "Both verdicts are in; the pages stay up until Ctrl-C.")
+	case err := <-runErr:
+		if err != nil {
+			fmt.Fprintf(stderr, "canaryd demo: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if err := <-runErr; err != nil {
+		fmt.Fprintf(stderr, "canaryd demo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// registerDemo registers the demo canaries through the API, as a pipeline would.
+func registerDemo(ctx context.Context, base string) ([]string, error) {
+	c := &client{base: base}
+	ids := make([]string, len(demoCanaries))
+	for i, dc := range demoCanaries {
+		var r remote
+		err := c.do(ctx, "POST", "/api/v1/canaries", map[string]any{
+			"name": dc.name, "analysis": "demo-golden-signals",
+			"baseline": map[string]string{"track": "stable"}, "canary": map[string]string{"track": dc.track},
+			"vars": map[string]string{"app": "checkout"},
+		}, &r)
+		if err != nil {
+			return nil, fmt.Errorf("register %s: %w", dc.name, err)
+		}
+		ids[i] = r.ID
+	}
+	return ids, nil
+}
+
+// watchDemo prints each canary's verdict as it arrives and returns 0 when every one is
+// the expected verdict, 1 otherwise.
+func watchDemo(ctx context.Context, base string, ids []string, stdout io.Writer) int {
+	c := &client{base: base}
+	start := time.Now()
+	done := make([]bool, len(ids))
+	code, left := 0, len(ids)
+	for left > 0 {
+		select {
+		case <-ctx.Done():
+			return 1
+		case <-time.After(500 * time.Millisecond):
+		}
+		for i, id := range ids {
+			if done[i] {
+				continue
+			}
+			var r remote
+			if err := c.do(ctx, "GET", "/api/v1/canaries/"+url.PathEscape(id), nil, &r); err != nil {
+				if errors.Is(err, context.Canceled) {
+					return 1
+				}
+				continue
+			}
+			if r.Status == "running" {
+				continue
+			}
+			done[i], left = true, left-1
+			mark := "as expected"
+			if r.Status != demoCanaries[i].want {
+				mark, code = "UNEXPECTED: want "+demoCanaries[i].want, 1
+			}
+			fmt.Fprintf(stdout, "  %s: %s after %s (%s)\n    %s\n    report: %s/canaries/%s\n",
+				demoCanaries[i].name, r.Status, time.Since(start).Round(time.Second), mark, r.Reason, base, id)
+		}
+	}
+	return code
+}
