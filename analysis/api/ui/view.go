@@ -81,17 +81,17 @@ type failingMetric struct {
 }
 
 type metricView struct {
-	Anchor                   string
-	Name, Group, Kind, Unit  string
-	Judge                    string
-	Critical                 bool
-	Classification, Reason   string
-	TS, ECDF                 chart
-	ShiftNote                string
-	Rows                     []resultRow
-	BaselinePts, CanaryPts   int
-	HasMW, HasWindow         bool
-	LatestIndex              int
+	Anchor                  string
+	Name, Group, Kind, Unit string
+	Judge                   string
+	Critical                bool
+	Classification, Reason  string
+	TS, ECDF                chart
+	ShiftNote               string
+	Rows                    []resultRow
+	BaselinePts, CanaryPts  int
+	HasMW, HasWindow        bool
+	LatestIndex             int
 }
 
 // resultRow is one interval's result for one metric.
@@ -222,7 +222,7 @@ func buildReport(d *analysis.Detail, a *configs.Analysis, now time.Time) *report
 		Status: string(c.Status), StatusClass: statusClass(string(c.Status)),
 		Reason: c.Reason, Score: "—", Verdict: "—",
 		Judged: len(d.Results), Done: max(0, min(c.NextIndex-1, c.Intervals)), Total: c.Intervals,
-		Running:  c.Status == analysis.StatusRunning,
+		Running: c.Status == analysis.StatusRunning,
 		Cohorts: cohortVars(c.Baseline, c.Canary), Vars: sortedKV(c.Vars),
 		APIHref: "../api/v1/canaries/" + c.ID,
 	}
