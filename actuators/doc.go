@@ -1,4 +1,7 @@
-// Package actuators holds the Actuator interface, one subpackage per kind (webhook, exec,
-// flag, slack, pagerduty) and the safety layer around them: once per verdict, circuit
-// breaker, cooldown, dry run and the audit log. It acts on verdicts; it never decides one.
+// Package actuators holds what every actuator kind shares: the Actuator interface, the
+// Event a kind acts on, templates, the HTTP send-and-classify helper and config field
+// errors. Each kind is a subpackage (webhook, exec, flag, slack, pagerduty); the safety
+// layer around them (once per verdict, breaker, cooldown, dry run, approval, audit log)
+// is actuators/guard. It acts on verdicts; it never decides one, and a kind never retries
+// or persists anything itself: it says whether a failure is worth retrying.
 package actuators

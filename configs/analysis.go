@@ -28,7 +28,10 @@ type Analysis struct {
 	OnPass     []string
 	OnMarginal []string
 	OnError    []string
-	Metrics    []Metric
+	// RequireApproval holds the actions of a failed verdict (on_fail, on_error) until a
+	// human approves them; notifications go out at once.
+	RequireApproval bool
+	Metrics         []Metric
 	// Source is the analysis as YAML, which a canary keeps so that it is judged by the
 	// analysis it started with after a reload or a restart (ParseAnalysis reads it back).
 	Source []byte
@@ -61,7 +64,9 @@ type analysisYAML struct {
 	OnPass     []string           `yaml:"on_pass"`
 	OnMarginal []string           `yaml:"on_marginal"`
 	OnError    []string           `yaml:"on_error"`
-	Metrics    []rawNode          `yaml:"metrics"`
+	// RequireApproval: see Analysis.
+	RequireApproval bool      `yaml:"require_approval"`
+	Metrics         []rawNode `yaml:"metrics"`
 }
 
 type scoreYAML struct {
@@ -154,20 +159,21 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 	}
 	sum := sha256.Sum256(src)
 	a := &Analysis{
-		Name:       name,
-		Provider:   w.Provider,
-		Interval:   time.Duration(w.Interval),
-		Step:       time.Duration(w.Step),
-		Lifetime:   time.Duration(w.Lifetime),
-		Warmup:     time.Duration(w.Warmup),
-		Score:      judge.Thresholds{Pass: w.Score.Pass, Marginal: w.Score.Marginal},
-		Groups:     w.Groups,
-		OnFail:     w.OnFail,
-		OnPass:     w.OnPass,
-		OnMarginal: w.OnMarginal,
-		OnError:    w.OnError,
-		Source:     src,
-		Hash:       hex.EncodeToString(sum[:]),
+		Name:            name,
+		Provider:        w.Provider,
+		Interval:        time.Duration(w.Interval),
+		Step:            time.Duration(w.Step),
+		Lifetime:        time.Duration(w.Lifetime),
+		Warmup:          time.Duration(w.Warmup),
+		Score:           judge.Thresholds{Pass: w.Score.Pass, Marginal: w.Score.Marginal},
+		Groups:          w.Groups,
+		OnFail:          w.OnFail,
+		OnPass:          w.OnPass,
+		OnMarginal:      w.OnMarginal,
+		OnError:         w.OnError,
+		RequireApproval: w.RequireApproval,
+		Source:          src,
+		Hash:            hex.EncodeToString(sum[:]),
 	}
 	if a.Provider == "" {
 		errs.add(join(path, "provider"), "required")

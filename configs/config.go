@@ -19,6 +19,8 @@ import (
 type Config struct {
 	Server    Server
 	Scheduler Scheduler
+	// Actuation is the actuators' safety layer settings (actuators.go).
+	Actuation Actuation
 	// Providers, Actuators and Analyses are keyed by their name in the file.
 	Providers map[string]*Provider
 	Actuators map[string]*Actuator
@@ -70,13 +72,30 @@ func (s *Scheduler) UnmarshalYAML(unmarshal func(any) error) error {
 	return unmarshal((*plain)(s))
 }
 
-// Actuator is one `actuators:` entry. Only its type is checked here; the rest is kept as
-// written for the actuator kinds to decode.
+// Actuator is one `actuators:` entry: its kind's own Config (webhook.Config,
+// exec.Config, …, decoded by the kind's package) and the safety keys every kind shares
+// (actuators.go).
 type Actuator struct {
 	Name string
 	Type string
 	// Raw is the entry without its `type` key.
 	Raw yaml.MapSlice
+	// Config is the kind's decoded and validated config.
+	Config any
+	// Notification: the actuator tells people (slack, pagerduty by default); it is never
+	// held for approval.
+	Notification bool
+	// Breaker and Cooldown are the entry's own or the actuation block's (none for
+	// notifications unless the entry sets them).
+	Breaker  Breaker
+	Cooldown time.Duration
+	// Attempts is how many times a retryable failure is tried.
+	Attempts int
+	// Resume is ResumeRetry or ResumeSkip.
+	Resume string
+	// Source is the entry as YAML; two entries with the same Source build the same
+	// actuator, so a reload can keep the ones that did not change.
+	Source []byte
 }
 
 // ActuatorTypes are the actuator kinds a config may name.
@@ -89,6 +108,7 @@ var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 type fileYAML struct {
 	Server    rawNode       `yaml:"server"`
 	Scheduler rawNode       `yaml:"scheduler"`
+	Actuation rawNode       `yaml:"actuation"`
 	Providers yaml.MapSlice `yaml:"providers"`
 	Actuators yaml.MapSlice `yaml:"actuators"`
 	Analyses  yaml.MapSlice `yaml:"analyses"`
@@ -123,6 +143,7 @@ func Parse(data []byte) (*Config, error) {
 	c := &Config{
 		Server:    DefaultServer(),
 		Scheduler: DefaultScheduler(),
+		Actuation: DefaultActuation(),
 		Providers: map[string]*Provider{},
 		Actuators: map[string]*Actuator{},
 		Analyses:  map[string]*Analysis{},
@@ -134,8 +155,12 @@ func Parse(data []byte) (*Config, error) {
 	if !f.Scheduler.isZero() {
 		decodeAt(f.Scheduler.v, &c.Scheduler, "scheduler", &errs)
 	}
+	if !f.Actuation.isZero() {
+		decodeAt(f.Actuation.v, &c.Actuation, "actuation", &errs)
+	}
 	c.Server.validate("server", &errs)
 	c.Scheduler.validate("scheduler", &errs)
+	c.Actuation.validate("actuation", &errs)
 
 	for _, item := range f.Providers {
 		name, path, ok := entryName("providers", item.Key, &errs)
@@ -159,7 +184,7 @@ func Parse(data []byte) (*Config, error) {
 			errs.add(path, "defined twice")
 			continue
 		}
-		if a := parseActuator(name, item.Value, path, &errs); a != nil {
+		if a := parseActuator(name, item.Value, path, &c.Actuation, &errs); a != nil {
 			c.Actuators[name] = a
 		}
 	}
@@ -240,7 +265,7 @@ func (s *Scheduler) validate(path string, errs *Errors) {
 	}
 }
 
-func parseActuator(name string, raw any, path string, errs *Errors) *Actuator {
+func parseActuator(name string, raw any, path string, defaults *Actuation, errs *Errors) *Actuator {
 	var ms yaml.MapSlice
 	if !decodeAt(raw, &ms, path, errs) {
 		return nil
@@ -259,6 +284,9 @@ func parseActuator(name string, raw any, path string, errs *Errors) *Actuator {
 		return nil
 	case !slices.Contains(actuatorTypes, a.Type):
 		errs.add(join(path, "type"), "unknown actuator type %q, want one of %v", a.Type, actuatorTypes)
+		return nil
+	}
+	if !decodeActuator(a, path, defaults, errs) {
 		return nil
 	}
 	return a

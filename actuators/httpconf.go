@@ -1,0 +1,96 @@
+package actuators
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	commoncfg "github.com/prometheus/common/config"
+)
+
+// CheckURL checks a URL template: one without actions (a fixed URL) is checked now; one
+// with actions is checked by CheckRenderedURL on every event.
+func CheckURL(es *FieldErrors, field, text string) {
+	if strings.Contains(text, "{{") {
+		return
+	}
+	if err := CheckRenderedURL(text); err != nil {
+		es.Add(field, "%v", err)
+	}
+}
+
+// CheckRenderedURL accepts absolute http and https URLs with a host.
+func CheckRenderedURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("bad URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("URL scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("URL %q has no host", u.Redacted())
+	}
+	return nil
+}
+
+// ValidHeaderName reports whether k is an HTTP header name (an RFC 9110 token).
+func ValidHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, r := range k {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckHeaders checks header names and their value templates under field.
+func CheckHeaders(es *FieldErrors, field string, h map[string]string) map[string]*Template {
+	out := make(map[string]*Template, len(h))
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		v := h[k]
+		p := field + "." + k
+		if !ValidHeaderName(k) {
+			es.Add(p, "not a valid header name")
+			continue
+		}
+		if t := CheckTemplate(es, p, v); t != nil {
+			out[k] = t
+		}
+	}
+	return out
+}
+
+// NewHTTPClient builds a kind's client from its http_config, as Prometheus does.
+func NewHTTPClient(cfg commoncfg.HTTPClientConfig, name string) (*http.Client, error) {
+	c, err := commoncfg.NewClientFromConfig(cfg, name)
+	if err != nil {
+		return nil, fmt.Errorf("http_config: %w", err)
+	}
+	return c, nil
+}
+
+// RenderHeaders renders header templates with d.
+func RenderHeaders(ts map[string]*Template, d Data) (map[string]string, error) {
+	if len(ts) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(ts))
+	for k, t := range ts {
+		v, err := t.Render(d)
+		if err != nil {
+			return nil, err
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("header %s: rendered value contains a line break", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
