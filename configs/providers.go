@@ -11,6 +11,7 @@ import (
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/datadog"
 	"github.com/canaryd/canaryd/metrics/prometheus"
+	"github.com/canaryd/canaryd/metrics/synthetic"
 )
 
 // Provider is one `providers:` entry: its kind and that kind's own Config
@@ -52,6 +53,16 @@ func providerKinds() map[string]providerKind {
 			},
 			build: func(cfg any, logger *zap.Logger) (metrics.Provider, error) {
 				return datadog.New(cfg.(datadog.Config), logger)
+			},
+		},
+		"synthetic": {
+			decode: func(b []byte, path string, errs *Errors) (any, bool) {
+				var c synthetic.Config
+				ok := decodeBytes(b, &c, path, errs)
+				return c, ok
+			},
+			build: func(cfg any, logger *zap.Logger) (metrics.Provider, error) {
+				return synthetic.New(cfg.(synthetic.Config), logger)
 			},
 		},
 	}

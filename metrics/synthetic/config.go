@@ -1,0 +1,175 @@
+package synthetic
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/prometheus/common/model"
+)
+
+// Config is a synthetic provider's YAML configuration:
+//
+//	seed: 7
+//	signals: {latency_p50: {level: 0.12}}
+//	regressions:
+//	  canary:
+//	    latency_p99: {ratio: 1.6}
+//	    error_rate: {ratio: 10, after: 5m}
+type Config struct {
+	// Seed makes the provider's series; a query's seed= overrides it.
+	Seed int64 `yaml:"seed"`
+	// Signals overrides the default level or noise of a signal, by signal name.
+	Signals map[string]SignalConfig `yaml:"signals,omitempty"`
+	// Regressions maps a cohort name (what the query's cohort= says) and a signal name to
+	// the regression that cohort shows on that signal.
+	Regressions map[string]map[string]Regression `yaml:"regressions,omitempty"`
+}
+
+// SignalConfig overrides a signal's model; an omitted field keeps the default.
+type SignalConfig struct {
+	// Level is the signal's median without regressions (req/s, ratio, seconds or
+	// utilisation, depending on the signal).
+	Level *float64 `yaml:"level,omitempty"`
+	// Noise is the signal's noise scale: the sd of log(value) for request_rate and the
+	// latencies, the sd of log of the error-rate overdispersion, the absolute sd of saturation.
+	Noise *float64 `yaml:"noise,omitempty"`
+	// Autocorrelation is the AR(1) coefficient of the signal's noise in every cohort, per
+	// step (0, the default, is independent points); a regression may set its own.
+	Autocorrelation *float64 `yaml:"autocorrelation,omitempty"`
+}
+
+// Regression is what a cohort does differently on one signal, from After on.
+type Regression struct {
+	// Shift is added to the signal's level, Ratio multiplies it (shift after ratio).
+	Shift float64 `yaml:"shift,omitempty"`
+	Ratio float64 `yaml:"ratio,omitempty"`
+	// After delays the regression: it applies to points at or after the query's start plus
+	// After (a step change in the middle of the canary). The scheduler always queries from
+	// the canary's start plus warmup, so After counts from the end of the warmup; a wall
+	// clock anchor would make a demo's regression happen once, whenever the file said.
+	After model.Duration `yaml:"after,omitempty"`
+	// Noise multiplies the signal's noise scale.
+	Noise float64 `yaml:"noise,omitempty"`
+	// Missing is the fraction of points that are NaN (a scrape gap, a division by zero).
+	Missing float64 `yaml:"missing,omitempty"`
+	// Autocorrelation is the AR(1) coefficient of the noise per step (0 = the signal's,
+	// independent points by default). Unlike the rest it holds over the whole series: it
+	// describes the process, not a change.
+	Autocorrelation float64 `yaml:"autocorrelation,omitempty"`
+	// Burst makes short spikes.
+	Burst Burst `yaml:"burst,omitempty"`
+}
+
+// Burst is a spike starting at a point with probability Rate, multiplying the value by
+// Factor for Length points.
+type Burst struct {
+	Rate   float64 `yaml:"rate,omitempty"`
+	Factor float64 `yaml:"factor,omitempty"`
+	Length int     `yaml:"length,omitempty"`
+}
+
+// maxAutocorrelation keeps the AR(1) sum short: each point sums the noise of the last
+// log(1e-4)/log(φ) steps (≈ 180 at 0.95).
+const maxAutocorrelation = 0.95
+
+// DefaultConfig returns what an omitted key means: seed 0, default signals, no regressions.
+func DefaultConfig() Config { return Config{} }
+
+// DefaultRegression is a regression that changes nothing (ratio 1, noise 1) with bursts,
+// when a rate is set, of ×3 for 3 points: what an omitted YAML key means. Build
+// regressions in Go from it, not from the zero value (whose ratio 0 is invalid).
+func DefaultRegression() Regression {
+	return Regression{Ratio: 1, Noise: 1, Burst: Burst{Factor: 3, Length: 3}}
+}
+
+// UnmarshalYAML sets the defaults, then validates, so an invalid Config is never built.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultConfig()
+	type plain Config
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	return c.Validate()
+}
+
+// UnmarshalYAML sets a regression's defaults (ratio 1, noise 1, bursts ×3 for 3 points).
+func (r *Regression) UnmarshalYAML(unmarshal func(any) error) error {
+	*r = DefaultRegression()
+	type plain Regression
+	return unmarshal((*plain)(r))
+}
+
+// Validate reports the first invalid field by its YAML path.
+func (c *Config) Validate() error {
+	for _, name := range sortedKeys(c.Signals) {
+		if !knownSignal(name) {
+			return fmt.Errorf("signals.%s: unknown signal, want one of %v", name, SignalNames())
+		}
+		s := c.Signals[name]
+		if s.Level != nil && (*s.Level < 0 || math.IsNaN(*s.Level) || math.IsInf(*s.Level, 0)) {
+			return fmt.Errorf("signals.%s.level: must be a finite number >= 0", name)
+		}
+		if name == "error_rate" || name == "saturation" {
+			if s.Level != nil && *s.Level > 1 {
+				return fmt.Errorf("signals.%s.level: must be <= 1", name)
+			}
+		}
+		if s.Noise != nil && (*s.Noise < 0 || math.IsNaN(*s.Noise) || *s.Noise > 5) {
+			return fmt.Errorf("signals.%s.noise: must be in [0, 5]", name)
+		}
+		if a := s.Autocorrelation; a != nil && !(*a >= 0 && *a <= maxAutocorrelation) {
+			return fmt.Errorf("signals.%s.autocorrelation: must be in [0, %v]", name, maxAutocorrelation)
+		}
+	}
+	for _, cohort := range sortedKeys(c.Regressions) {
+		if cohort == "" {
+			return errors.New("regressions: a cohort name must not be empty")
+		}
+		for _, name := range sortedKeys(c.Regressions[cohort]) {
+			path := fmt.Sprintf("regressions.%s.%s", cohort, name)
+			if !knownSignal(name) {
+				return fmt.Errorf("%s: unknown signal, want one of %v", path, SignalNames())
+			}
+			if err := c.Regressions[cohort][name].validate(); err != nil {
+				return fmt.Errorf("%s.%w", path, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (r Regression) validate() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case !finite(r.Shift):
+		return errors.New("shift: must be finite")
+	case !(r.Ratio > 0) || !finite(r.Ratio):
+		return errors.New("ratio: must be > 0")
+	case r.After < 0:
+		return errors.New("after: must be >= 0")
+	case !(r.Noise > 0) || r.Noise > 100:
+		return errors.New("noise: must be in (0, 100]")
+	case !(r.Missing >= 0 && r.Missing < 1):
+		return errors.New("missing: must be in [0, 1)")
+	case !(r.Autocorrelation >= 0 && r.Autocorrelation <= maxAutocorrelation):
+		return fmt.Errorf("autocorrelation: must be in [0, %v]", maxAutocorrelation)
+	case !(r.Burst.Rate >= 0 && r.Burst.Rate <= 1):
+		return errors.New("burst.rate: must be in [0, 1]")
+	case !(r.Burst.Factor > 0) || !finite(r.Burst.Factor):
+		return errors.New("burst.factor: must be > 0")
+	case r.Burst.Length < 1 || r.Burst.Length > 1000:
+		return errors.New("burst.length: must be in [1, 1000]")
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

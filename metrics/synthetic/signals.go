@@ -1,0 +1,73 @@
+package synthetic
+
+import (
+	"math"
+	"sort"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// signalKind says how a signal's points are made from its level and noise.
+type signalKind int
+
+const (
+	kindRequests   signalKind = iota // requests per second, counted over each step
+	kindErrors                       // errors / requests over each step
+	kindLatency                      // a latency quantile over each step's requests
+	kindSaturation                   // a utilisation in [0, 1], additive noise
+)
+
+// signalDef is a signal's model without regressions.
+type signalDef struct {
+	kind signalKind
+	// level is the median value; noise the process noise (sd of log value for the
+	// multiplicative signals, absolute sd for saturation).
+	level, noise float64
+	// phi is the AR(1) coefficient of the noise, per step.
+	phi float64
+	// quantile is the latency quantile (0.5, 0.9, 0.99) and spread its sampleSpread.
+	quantile, spread float64
+}
+
+// requestSpread is the sd of log latency across single requests: a lognormal request
+// latency with median 50 ms puts p90 at 108 ms and p99 at 202 ms, the default levels.
+const requestSpread = 0.6
+
+// defaultSignals is every signal and its defaults. A fresh map per call keeps the
+// package free of mutable globals.
+func defaultSignals() map[string]signalDef {
+	const p50 = 0.050
+	q := func(p float64) float64 { return p50 * math.Exp(requestSpread*distuv.UnitNormal.Quantile(p)) }
+	return map[string]signalDef{
+		"request_rate": {kind: kindRequests, level: 100, noise: 0.1},
+		"error_rate":   {kind: kindErrors, level: 0.005, noise: 0.3},
+		"latency_p50":  {kind: kindLatency, level: p50, noise: 0.05, quantile: 0.5},
+		"latency_p90":  {kind: kindLatency, level: q(0.9), noise: 0.05, quantile: 0.9},
+		"latency_p99":  {kind: kindLatency, level: q(0.99), noise: 0.05, quantile: 0.99},
+		"saturation":   {kind: kindSaturation, level: 0.45, noise: 0.03},
+	}
+}
+
+// SignalNames lists the signals a query may ask for, sorted.
+func SignalNames() []string {
+	defs := defaultSignals()
+	names := make([]string, 0, len(defs))
+	for n := range defs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func knownSignal(name string) bool {
+	_, ok := defaultSignals()[name]
+	return ok
+}
+
+// sampleSpread is the sd of the log of a quantile estimated from n requests, times
+// sqrt(n): the asymptotic sd of a sample quantile, sqrt(q(1-q))/pdf(z_q), on the log
+// scale of a lognormal with spread requestSpread. Few requests make a noisy quantile.
+func sampleSpread(q float64) float64 {
+	z := distuv.UnitNormal.Quantile(q)
+	return requestSpread * math.Sqrt(q*(1-q)) / distuv.UnitNormal.Prob(z)
+}
