@@ -663,8 +663,10 @@ func buildList(all []*analysis.Canary, filter analysis.Status, now time.Time, ma
 		p.Filters = append(p.Filters, filterLink{Label: string(s), Href: "?status=" + string(s), Count: counts[s],
 			Active: filter == s, Class: statusClass(string(s))})
 	}
-	for i := len(all) - 1; i >= 0; i-- {
-		c := all[i]
+	newest := slices.Clone(all)
+	slices.Reverse(newest) // a Store lists oldest first; keep its order for equal times
+	slices.SortStableFunc(newest, func(a, b *analysis.Canary) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	for _, c := range newest {
 		if filter != "" && c.Status != filter {
 			continue
 		}
