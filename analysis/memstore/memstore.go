@@ -1,0 +1,267 @@
+// Package memstore is an in-memory analysis.Store, for simulations (canaryd eval) and
+// tests that must not wait on disk syncs. It keeps the same promises as the embedded
+// store (storetest checks both); it never persists anything: Close drops everything.
+package memstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/canaryd/canaryd/analysis"
+)
+
+// errClosed is returned by every method after Close.
+var errClosed = errors.New("memstore: store is closed")
+
+// Store is an in-memory analysis.Store, safe for concurrent use. Every value going in or
+// out is copied, so callers never share state with the store.
+type Store struct {
+	mu       sync.RWMutex
+	closed   bool
+	seq      uint64
+	canaries map[string]*entry
+	analyses map[string][]byte
+}
+
+type entry struct {
+	c         analysis.Canary
+	intervals map[int]analysis.IntervalResult
+	actions   []analysis.Action
+}
+
+var _ analysis.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{canaries: map[string]*entry{}, analyses: map[string][]byte{}}
+}
+
+func (s *Store) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed {
+		return errClosed
+	}
+	return nil
+}
+
+// Create stores a new canary and its analysis snapshot.
+func (s *Store) Create(ctx context.Context, c *analysis.Canary, src []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if _, ok := s.canaries[c.ID]; ok {
+		return fmt.Errorf("memstore: create canary %s: %w", c.ID, analysis.ErrExists)
+	}
+	if _, ok := s.analyses[c.AnalysisHash]; !ok {
+		s.analyses[c.AnalysisHash] = slices.Clone(src)
+	}
+	s.canaries[c.ID] = &entry{c: copyCanary(c), intervals: map[int]analysis.IntervalResult{}}
+	return nil
+}
+
+// Get returns a copy of one canary.
+func (s *Store) Get(ctx context.Context, id string) (*analysis.Canary, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	e, ok := s.canaries[id]
+	if !ok {
+		return nil, fmt.Errorf("memstore: get canary %s: %w", id, analysis.ErrNotFound)
+	}
+	c := copyCanary(&e.c)
+	return &c, nil
+}
+
+// List returns the canaries with a status (all for ""), oldest first.
+func (s *Store) List(ctx context.Context, status analysis.Status) ([]*analysis.Canary, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var out []*analysis.Canary
+	for _, e := range s.canaries {
+		if status == "" || e.c.Status == status {
+			c := copyCanary(&e.c)
+			out = append(out, &c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// mutateLocked applies fn to a copy of the canary and commits the copy and its actions
+// only when fn succeeds.
+func (s *Store) mutateLocked(id string, fn analysis.Mutation) (*analysis.Canary, *entry, error) {
+	e, ok := s.canaries[id]
+	if !ok {
+		return nil, nil, analysis.ErrNotFound
+	}
+	c := copyCanary(&e.c)
+	actions, err := fn(&c)
+	if err != nil {
+		return nil, nil, err
+	}
+	e.c = copyCanary(&c)
+	for _, a := range actions {
+		s.seq++
+		a.CanaryID, a.Seq = id, s.seq
+		e.actions = append(e.actions, a)
+	}
+	return &c, e, nil
+}
+
+// Update applies fn to a canary atomically.
+func (s *Store) Update(ctx context.Context, id string, fn analysis.Mutation) (*analysis.Canary, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	c, _, err := s.mutateLocked(id, fn)
+	if err != nil {
+		return nil, fmt.Errorf("memstore: update canary %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// RecordInterval stores an interval result with its canary's new state, atomically.
+func (s *Store) RecordInterval(ctx context.Context, r *analysis.IntervalResult, fn analysis.Mutation) (*analysis.Canary, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if r.Index < 1 {
+		return nil, fmt.Errorf("memstore: record interval %d of %s: index must be >= 1", r.Index, r.CanaryID)
+	}
+	if e, ok := s.canaries[r.CanaryID]; ok {
+		if _, dup := e.intervals[r.Index]; dup {
+			return nil, fmt.Errorf("memstore: record interval %d of %s: %w", r.Index, r.CanaryID, analysis.ErrIntervalExists)
+		}
+	}
+	c, e, err := s.mutateLocked(r.CanaryID, fn)
+	if err != nil {
+		return nil, fmt.Errorf("memstore: record interval %d of %s: %w", r.Index, r.CanaryID, err)
+	}
+	e.intervals[r.Index] = copyInterval(r)
+	return c, nil
+}
+
+// Intervals returns copies of a canary's intervals in index order.
+func (s *Store) Intervals(ctx context.Context, id string) ([]analysis.IntervalResult, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	e, ok := s.canaries[id]
+	if !ok {
+		return nil, nil // as the embedded store: no canary, no intervals
+	}
+	keys := slices.Sorted(maps.Keys(e.intervals))
+	out := make([]analysis.IntervalResult, len(keys))
+	for i, k := range keys {
+		r := e.intervals[k]
+		out[i] = copyInterval(&r)
+	}
+	return out, nil
+}
+
+// Actions returns a canary's actions in the order they were recorded.
+func (s *Store) Actions(ctx context.Context, id string) ([]analysis.Action, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if e, ok := s.canaries[id]; ok {
+		return slices.Clone(e.actions), nil
+	}
+	return nil, nil
+}
+
+// Analysis returns an analysis snapshot by its hash.
+func (s *Store) Analysis(ctx context.Context, hash string) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	src, ok := s.analyses[hash]
+	if !ok {
+		return nil, fmt.Errorf("memstore: analysis %s: no such analysis snapshot", hash)
+	}
+	return slices.Clone(src), nil
+}
+
+// Delete forgets a canary, its intervals and its actions (analysis snapshots stay): a
+// simulation of many canaries calls it once it has read what it needs, so memory stays
+// bounded. It is not part of analysis.Store.
+func (s *Store) Delete(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.canaries, id)
+}
+
+// Len is how many canaries the store holds.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.canaries)
+}
+
+// Close drops everything; later calls fail.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.canaries, s.analyses = nil, nil
+	return nil
+}
+
+func copyCanary(c *analysis.Canary) analysis.Canary {
+	out := *c
+	out.Baseline = maps.Clone(c.Baseline)
+	out.Canary = maps.Clone(c.Canary)
+	out.Vars = maps.Clone(c.Vars)
+	if c.Score != nil {
+		v := *c.Score
+		out.Score = &v
+	}
+	if c.EndedAt != nil {
+		v := *c.EndedAt
+		out.EndedAt = &v
+	}
+	return out
+}
+
+func copyInterval(r *analysis.IntervalResult) analysis.IntervalResult {
+	out := *r
+	out.Score.Groups = slices.Clone(r.Score.Groups)
+	out.Score.CriticalFailures = slices.Clone(r.Score.CriticalFailures)
+	out.Metrics = slices.Clone(r.Metrics)
+	if r.Points != nil {
+		out.Points = make([]analysis.MetricPoints, len(r.Points))
+		for i, p := range r.Points {
+			out.Points[i] = analysis.MetricPoints{Metric: p.Metric, Baseline: slices.Clone(p.Baseline), Canary: slices.Clone(p.Canary)}
+		}
+	}
+	return out
+}
