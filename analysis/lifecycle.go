@@ -27,6 +27,12 @@ type InputError struct {
 
 func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
 
+// LimitError is a registration refused because a cap is reached; the request was valid
+// and may succeed later.
+type LimitError struct{ Msg string }
+
+func (e *LimitError) Error() string { return e.Msg }
+
 func inputErr(field, format string, args ...any) error {
 	return &InputError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
@@ -160,6 +166,24 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 			}
 		}
 	}
+	// Reserve a running slot of the analysis before storing, so that concurrent
+	// registrations cannot overshoot the cap.
+	limit := env.Config.Server.MaxRunningPerAnalysis
+	s.mu.Lock()
+	if limit > 0 && s.runningBy[a.Name] >= limit {
+		s.mu.Unlock()
+		return nil, &LimitError{Msg: fmt.Sprintf("analysis %s already has %d running canaries (server.max_running_per_analysis)", a.Name, limit)}
+	}
+	s.runningBy[a.Name]++
+	s.mu.Unlock()
+	registered := false
+	defer func() {
+		if !registered {
+			s.mu.Lock()
+			s.runningBy[a.Name]--
+			s.mu.Unlock()
+		}
+	}()
 	id, err := newID()
 	if err != nil {
 		return nil, err
@@ -180,6 +204,7 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 		return nil, fmt.Errorf("register: %w", err)
 	}
 	s.remember(a)
+	registered = true
 	s.mu.Lock()
 	s.counts[StatusRunning]++
 	s.syncCountsLocked()

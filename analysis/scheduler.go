@@ -73,6 +73,9 @@ type Scheduler struct {
 	mu      sync.Mutex
 	queue   dueHeap
 	counts  map[Status]int
+	// runningBy counts running canaries per analysis (registrations in flight included),
+	// for the server's max_running_per_analysis.
+	runningBy map[string]int
 	wake    chan struct{}
 	started bool
 
@@ -134,7 +137,7 @@ func NewScheduler(o Options) *Scheduler {
 	return &Scheduler{
 		o: o, log: o.Logger, m: m,
 		snaps:  map[string]*configs.Analysis{},
-		counts: map[Status]int{},
+		counts: map[Status]int{}, runningBy: map[string]int{},
 		wake:   make(chan struct{}, 1),
 		work:   make(chan dueItem),
 	}
@@ -165,6 +168,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		if c.Status != StatusRunning {
 			continue
 		}
+		s.runningBy[c.Analysis]++
 		if c.Score != nil {
 			s.m.Score.WithLabelValues(c.ID, c.Name, c.Analysis).Set(*c.Score)
 		}
@@ -286,6 +290,7 @@ func (s *Scheduler) ended(ctx context.Context, c *Canary, a Action) {
 	s.mu.Lock()
 	s.counts[StatusRunning]--
 	s.counts[c.Status]++
+	s.runningBy[c.Analysis]--
 	s.syncCountsLocked()
 	s.mu.Unlock()
 	s.m.Score.DeleteLabelValues(c.ID, c.Name, c.Analysis)

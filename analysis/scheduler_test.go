@@ -461,3 +461,25 @@ func TestPointsRecordedOnce(t *testing.T) {
 		t.Errorf("first interval stored %d points, want 13 (1m..2m at 5s)", n)
 	}
 }
+
+// server.max_running_per_analysis refuses a registration past the cap, with a
+// LimitError, and frees the slot when a canary ends.
+func TestRunningCap(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Server.MaxRunningPerAnalysis = 2
+	first := h.register("ok", "ok")
+	h.register("ok", "ok")
+	_, err := h.sched.Register(context.Background(), analysis.Registration{
+		Name: "web", Analysis: "basic",
+		Baseline: map[string]string{"track": "baseline", "signal": "ok"},
+		Canary:   map[string]string{"track": "canary", "signal": "ok"},
+	})
+	var le *analysis.LimitError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "analysis basic already has 2 running canaries") {
+		t.Fatalf("third registration: %v", err)
+	}
+	if _, err := h.sched.Abort(context.Background(), first.ID, "", false); err != nil {
+		t.Fatal(err)
+	}
+	h.register("ok", "ok")
+}

@@ -35,11 +35,20 @@ type Server struct {
 	Listen string `yaml:"listen"`
 	// Storage is the path of the embedded store's file.
 	Storage string `yaml:"storage"`
+	// Auth guards the HTTP API with tokens and roles (see auth.go); nil leaves it open.
+	Auth *Auth `yaml:"auth,omitempty"`
+	// TLS serves HTTPS from these files, reread when they change.
+	TLS *TLS `yaml:"tls,omitempty"`
+	// MaxBodyBytes caps a request body.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxRunningPerAnalysis caps the running canaries of one analysis, so a runaway
+	// pipeline cannot flood the scheduler.
+	MaxRunningPerAnalysis int `yaml:"max_running_per_analysis"`
 }
 
 // DefaultServer is the `server:` block when the file leaves it out.
 func DefaultServer() Server {
-	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db"}
+	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db", MaxBodyBytes: 64 << 10, MaxRunningPerAnalysis: 500}
 }
 
 // UnmarshalYAML fills the defaults, then decodes the file's values onto them.
@@ -250,6 +259,18 @@ func (s *Server) validate(path string, errs *Errors) {
 	}
 	if s.Storage == "" {
 		errs.add(join(path, "storage"), "must not be empty")
+	}
+	if s.MaxBodyBytes < 1024 || s.MaxBodyBytes > 16<<20 {
+		errs.add(join(path, "max_body_bytes"), "must be between 1024 and 16777216")
+	}
+	if s.MaxRunningPerAnalysis <= 0 {
+		errs.add(join(path, "max_running_per_analysis"), "must be > 0")
+	}
+	if s.Auth != nil {
+		s.Auth.validate(join(path, "auth"), errs)
+	}
+	if s.TLS != nil {
+		s.TLS.validate(join(path, "tls"), errs)
 	}
 }
 

@@ -234,6 +234,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ie):
 		writeError(w, http.StatusBadRequest, ie.Field, ie.Msg)
+	case errors.As(err, new(*analysis.LimitError)):
+		writeError(w, http.StatusTooManyRequests, "", err.Error())
 	case errors.Is(err, analysis.ErrNotFound):
 		writeError(w, http.StatusNotFound, "", "canary not found")
 	case errors.Is(err, analysis.ErrFinished):

@@ -20,6 +20,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/api"
+	"github.com/canaryd/canaryd/analysis/api/auth"
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
@@ -54,6 +55,8 @@ type daemon struct {
 	m     *analysis.Metrics
 	store *boltstore.Store
 	sched *analysis.Scheduler
+	guard *auth.Guard
+	certs *certReloader // nil without TLS
 
 	reloadMu  sync.Mutex // one reload at a time
 	cfg       *configs.Config
@@ -96,6 +99,16 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 		QueryTimeout:         time.Duration(cfg.Scheduler.QueryTimeout),
 		ShutdownGrace:        schedShutdownGrace,
 	})
+	d.guard = auth.New(cfg.Server.Auth)
+	if !d.guard.Enabled() {
+		d.log.Warn("the API has no authentication (server.auth): anyone who reaches it can abort and promote canaries")
+	}
+	if t := cfg.Server.TLS; t != nil {
+		if d.certs, err = newCertReloader(t.CertFile, t.KeyFile, d.log); err != nil {
+			d.store.Close()
+			return nil, err
+		}
+	}
 	d.install(cfg, provs)
 	return d, nil
 }
@@ -162,11 +175,15 @@ func (d *daemon) reload(ctx context.Context) error {
 	if err == nil {
 		var provs map[string]builtProvider
 		if provs, err = d.buildProviders(cfg); err == nil {
-			if cfg.Server != d.cfg.Server {
-				d.log.Warn("the server block changed; listen and storage take effect at the next restart",
+			if restartOnly(cfg.Server) != restartOnly(d.cfg.Server) {
+				d.log.Warn("server listen, storage, tls or max_body_bytes changed; they take effect at the next restart",
 					zap.String("listen", d.cfg.Server.Listen), zap.String("storage", d.cfg.Server.Storage))
-				cfg.Server = d.cfg.Server
 			}
+			// Tokens and limits apply now; the rest of the server block stays as started.
+			auth, maxRunning := cfg.Server.Auth, cfg.Server.MaxRunningPerAnalysis
+			cfg.Server = d.cfg.Server
+			cfg.Server.Auth, cfg.Server.MaxRunningPerAnalysis = auth, maxRunning
+			d.guard.Set(auth)
 			if cfg.Scheduler != d.cfg.Scheduler {
 				d.log.Warn("the scheduler block changed; it takes effect at the next restart")
 			}
@@ -181,21 +198,30 @@ func (d *daemon) reload(ctx context.Context) error {
 	return err
 }
 
+// restartOnly is the part of the server block that a reload cannot change.
+func restartOnly(s configs.Server) [5]string {
+	var cert, key string
+	if s.TLS != nil {
+		cert, key = s.TLS.CertFile, s.TLS.KeyFile
+	}
+	return [5]string{s.Listen, s.Storage, cert, key, fmt.Sprint(s.MaxBodyBytes)}
+}
+
 // handler is the daemon's HTTP surface.
 func (d *daemon) handler() http.Handler {
 	var reload func(context.Context) error
 	if d.o.ConfigPath != "" {
 		reload = d.reload
 	}
-	return api.New(api.Options{
-		Scheduler: d.sched, Gatherer: d.reg, Reload: reload, Logger: d.log,
+	return d.guard.Wrap(api.New(api.Options{
+		Scheduler: d.sched, Gatherer: d.reg, Reload: reload, Logger: d.log, MaxBody: d.cfg.Server.MaxBodyBytes,
 		Ready: func() error {
 			if !d.ready.Load() {
 				return errors.New("not ready: starting or shutting down")
 			}
 			return nil
 		},
-	})
+	}))
 }
 
 // run serves until ctx ends or SIGTERM/SIGINT, reloading on SIGHUP. On the way out it
@@ -214,7 +240,12 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          zap.NewStdLog(d.log.Named("http")),
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	if d.certs != nil {
+		srv.TLSConfig = d.certs.config()
+		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
 	d.ready.Store(true)
 	d.log.Info("canaryd serving", zap.String("listen", ln.Addr().String()), zap.String("storage", d.cfg.Server.Storage))
 

@@ -22,6 +22,7 @@ func commands() map[string]command {
 		"judge":        {summary: "run the scoring core on files (judge mannwhitney --baseline F --canary F)", run: runJudge},
 		"serve":        {summary: "run the daemon: HTTP API, scheduler, store (serve --config FILE)", run: runServe},
 		"canary":       {summary: "pipeline client: canary create|get|list|wait|abort|promote", run: runCanary},
+		"hash-token":   {summary: "print the sha256 of an API token for server.auth (from stdin, or --generate)", run: runHashToken},
 		"demo":         {summary: "the daemon on the embedded synthetic provider with a healthy and a regressing canary", run: runDemo},
 	}
 }
