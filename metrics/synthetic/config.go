@@ -107,6 +107,9 @@ func (c *Config) Validate() error {
 		if !knownSignal(name) {
 			return fmt.Errorf("signals.%s: unknown signal, want one of %v", name, SignalNames())
 		}
+		if m := modelSignal(name); m != name {
+			return fmt.Errorf("signals.%s: a view of %s, configure %s instead", name, m, m)
+		}
 		s := c.Signals[name]
 		if s.Level != nil && (*s.Level < 0 || math.IsNaN(*s.Level) || math.IsInf(*s.Level, 0)) {
 			return fmt.Errorf("signals.%s.level: must be a finite number >= 0", name)
@@ -131,6 +134,9 @@ func (c *Config) Validate() error {
 			path := fmt.Sprintf("regressions.%s.%s", cohort, name)
 			if !knownSignal(name) {
 				return fmt.Errorf("%s: unknown signal, want one of %v", path, SignalNames())
+			}
+			if m := modelSignal(name); m != name {
+				return fmt.Errorf("%s: a view of %s, configure %s instead", path, m, m)
 			}
 			if err := c.Regressions[cohort][name].validate(); err != nil {
 				return fmt.Errorf("%s.%w", path, err)

@@ -161,7 +161,7 @@ func (g *gen) points(key uint64, signal string, cs, req cohortSignal) []metrics.
 	case kindRequests:
 		n = g.counts(g.aux, key, &cs)
 		g.aux = n
-	case kindErrors, kindLatency:
+	case kindErrors, kindErrorCount, kindLatency:
 		n = g.counts(g.aux, key, &req)
 		g.aux = n
 	}
@@ -191,6 +191,12 @@ func (g *gen) points(key uint64, signal string, cs, req cohortSignal) []metrics.
 			p := math.Min(math.Max(level, 0)*math.Exp(noise*g.noise[i])*factor, 1)
 			g.src.reset(countKey, t)
 			v = distuv.Binomial{N: n[i], P: p, Src: &g.src}.Rand() / n[i]
+		case kindErrorCount:
+			if n[i] > 0 {
+				p := math.Min(math.Max(level, 0)*math.Exp(noise*g.noise[i])*factor, 1)
+				g.src.reset(countKey, t)
+				v = distuv.Binomial{N: n[i], P: p, Src: &g.src}.Rand() / g.stepSec
+			}
 		case kindLatency:
 			if n[i] == 0 {
 				v = math.NaN() // no request, no quantile

@@ -12,8 +12,8 @@ const MaxStreams = 1000
 // Spec is a parsed synthetic query. The language is whitespace-separated key=value words,
 // in any order, each key at most once:
 //
-//	signal=NAME    required: request_rate, error_rate, latency_p50, latency_p90,
-//	               latency_p99 or saturation
+//	signal=NAME    required: request_rate, error_rate, errors_per_second, latency_p50,
+//	               latency_p90, latency_p99 or saturation
 //	cohort=NAME    required: whose series (baseline, canary, …); regressions are keyed by it
 //	app=NAME       optional: another service draws other noise (default "")
 //	seed=INT       optional: overrides the provider's seed (a signed 64-bit integer)

@@ -13,6 +13,7 @@ type signalKind int
 const (
 	kindRequests   signalKind = iota // requests per second, counted over each step
 	kindErrors                       // errors / requests over each step
+	kindErrorCount                   // errors per second, counted over each step
 	kindLatency                      // a latency quantile over each step's requests
 	kindSaturation                   // a utilisation in [0, 1], additive noise
 )
@@ -23,6 +24,8 @@ type signalDef struct {
 	// level is the median value; noise the process noise (sd of log value for the
 	// multiplicative signals, absolute sd for saturation).
 	level, noise float64
+	// view names the signal whose model and draws this one shows differently.
+	view string
 	// phi is the AR(1) coefficient of the noise, per step.
 	phi float64
 	// quantile is the latency quantile (0.5, 0.9, 0.99) and spread its sampleSpread.
@@ -41,10 +44,13 @@ func defaultSignals() map[string]signalDef {
 	return map[string]signalDef{
 		"request_rate": {kind: kindRequests, level: 100, noise: 0.1},
 		"error_rate":   {kind: kindErrors, level: 0.005, noise: 0.3},
-		"latency_p50":  {kind: kindLatency, level: p50, noise: 0.05, quantile: 0.5},
-		"latency_p90":  {kind: kindLatency, level: q(0.9), noise: 0.05, quantile: 0.9},
-		"latency_p99":  {kind: kindLatency, level: q(0.99), noise: 0.05, quantile: 0.99},
-		"saturation":   {kind: kindSaturation, level: 0.45, noise: 0.03},
+		// errors_per_second is a view of error_rate: the same errors, divided by the step
+		// instead of by the requests; error_rate's settings and regressions apply to it.
+		"errors_per_second": {kind: kindErrorCount, view: "error_rate"},
+		"latency_p50":       {kind: kindLatency, level: p50, noise: 0.05, quantile: 0.5},
+		"latency_p90":       {kind: kindLatency, level: q(0.9), noise: 0.05, quantile: 0.9},
+		"latency_p99":       {kind: kindLatency, level: q(0.99), noise: 0.05, quantile: 0.99},
+		"saturation":        {kind: kindSaturation, level: 0.45, noise: 0.03},
 	}
 }
 
@@ -62,6 +68,14 @@ func SignalNames() []string {
 func knownSignal(name string) bool {
 	_, ok := defaultSignals()[name]
 	return ok
+}
+
+// modelSignal is the signal whose model name uses: itself, or the one it is a view of.
+func modelSignal(name string) string {
+	if v := defaultSignals()[name].view; v != "" {
+		return v
+	}
+	return name
 }
 
 // sampleSpread is the sd of the log of a quantile estimated from n requests, times

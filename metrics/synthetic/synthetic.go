@@ -82,7 +82,9 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 		seed = spec.Seed
 	}
 	g := newGen(startMs, stepMs, int(n))
-	sig := p.resolve(spec.Cohort, spec.Signal, startMs)
+	model := modelSignal(spec.Signal)
+	sig := p.resolve(spec.Cohort, model, startMs)
+	sig.def.kind = p.signals[spec.Signal].kind
 	var req cohortSignal
 	if sig.def.kind != kindRequests && sig.def.kind != kindSaturation {
 		req = p.resolve(spec.Cohort, "request_rate", startMs)
@@ -98,7 +100,7 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 		if spec.App != "" {
 			labels["app"] = spec.App
 		}
-		out.Streams[s] = metrics.Stream{Labels: labels, Points: g.points(key, spec.Signal, sig, req)}
+		out.Streams[s] = metrics.Stream{Labels: labels, Points: g.points(key, model, sig, req)}
 	}
 	return out, nil
 }

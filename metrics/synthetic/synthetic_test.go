@@ -80,6 +80,7 @@ func TestLevels(t *testing.T) {
 		{"latency_p90", 0.050 * math.Exp(0.6*1.2815515655446004), 0.01},
 		{"latency_p99", 0.050 * math.Exp(0.6*2.3263478740408408), 0.01},
 		{"saturation", 0.45, 0.01},
+		{"errors_per_second", 0.5, 0.10}, // 0.5% of 100 req/s
 	}
 	for _, tc := range tests {
 		t.Run(tc.signal, func(t *testing.T) {
@@ -351,6 +352,29 @@ func TestLowTraffic(t *testing.T) {
 	}
 }
 
+// TestErrorsPerSecond: errors_per_second is error_rate's errors over the step, so it is
+// error_rate × request_rate point by point, and error_rate's regressions move it.
+func TestErrorsPerSecond(t *testing.T) {
+	p := newProvider(t, Config{Regressions: map[string]map[string]Regression{"canary": {
+		"error_rate": reg(func(r *Regression) { r.Ratio = 4 }),
+	}}})
+	for _, cohort := range []string{"baseline", "canary"} {
+		eps := values(t, p, "signal=errors_per_second cohort="+cohort, 2000)
+		er := values(t, p, "signal=error_rate cohort="+cohort, 2000)
+		rr := values(t, p, "signal=request_rate cohort="+cohort, 2000)
+		for i := range eps {
+			if math.Abs(eps[i]-er[i]*rr[i]) > 1e-9 {
+				t.Fatalf("%s point %d: errors_per_second %v, error_rate × request_rate %v", cohort, i, eps[i], er[i]*rr[i])
+			}
+		}
+	}
+	b := values(t, p, "signal=errors_per_second cohort=baseline", 5000)
+	c := values(t, p, "signal=errors_per_second cohort=canary", 5000)
+	if r := meanRatio(b, c); math.Abs(r-4) > 0.2 {
+		t.Errorf("canary/baseline errors per second %v, want 4 ± 0.2", r)
+	}
+}
+
 func TestQueryErrors(t *testing.T) {
 	p := newProvider(t, DefaultConfig())
 	cancelled, cancel := context.WithCancel(context.Background())
@@ -405,6 +429,8 @@ func TestConfigYAML(t *testing.T) {
 		}},
 		{name: "unknown signal in regressions", yaml: `{regressions: {canary: {latency_p95: {ratio: 2}}}}`,
 			wantErr: "regressions.canary.latency_p95: unknown signal"},
+		{name: "regression on a view", yaml: `{regressions: {canary: {errors_per_second: {ratio: 2}}}}`,
+			wantErr: "regressions.canary.errors_per_second: a view of error_rate, configure error_rate instead"},
 		{name: "unknown signal in signals", yaml: `{signals: {cpu: {level: 1}}}`, wantErr: "signals.cpu: unknown signal"},
 		{name: "ratio", yaml: `{regressions: {canary: {error_rate: {ratio: 0}}}}`, wantErr: "regressions.canary.error_rate.ratio: must be > 0"},
 		{name: "missing", yaml: `{regressions: {canary: {error_rate: {missing: 1}}}}`, wantErr: "regressions.canary.error_rate.missing: must be in [0, 1)"},
