@@ -39,6 +39,9 @@ type Options struct {
 	Ready   func() error
 	Logger  *zap.Logger
 	MaxBody int64
+	// Actuations serves approve, reject, a canary's actuations and the audit log
+	// (actions.go); nil answers 404 there.
+	Actuations Actuations
 }
 
 type server struct {
@@ -71,7 +74,8 @@ func New(o Options) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.HandleFunc("POST /-/reload", s.reload)
-	return mux
+	s.actionRoutes(mux)
+	return withActor(mux)
 }
 
 // errorBody is every error's JSON: what is wrong and, for bad input, which field.

@@ -1,0 +1,178 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+)
+
+// Errors of Approve and Reject.
+var (
+	// ErrNothingAwaiting: no action of the canary (or none of the named ones) waits for
+	// approval.
+	ErrNothingAwaiting = errors.New("no action of this canary awaits approval")
+	// ErrExpired: what waited for approval expired (actuation.approval_timeout).
+	ErrExpired = errors.New("the actions awaiting approval have expired")
+)
+
+// Approve releases a canary's actions held for approval (all, or those of the named
+// actuators) to fire; the breaker and the cooldown still apply. The actor comes from
+// ctx. It returns every action of the canary after the change.
+func (g *Guard) Approve(ctx context.Context, canaryID string, names []string, reason string) ([]*Actuation, error) {
+	return g.decide(ctx, canaryID, names, reason, true)
+}
+
+// Reject drops a canary's actions held for approval (all, or those of the named
+// actuators). The actor comes from ctx.
+func (g *Guard) Reject(ctx context.Context, canaryID string, names []string, reason string) ([]*Actuation, error) {
+	return g.decide(ctx, canaryID, names, reason, false)
+}
+
+func (g *Guard) decide(ctx context.Context, canaryID string, names []string, reason string, approve bool) ([]*Actuation, error) {
+	if _, err := g.cs.Get(ctx, canaryID); err != nil {
+		return nil, err
+	}
+	who := ActorFrom(ctx, "api")
+	kind, to := "reject", StateRejected
+	if approve {
+		kind, to = "approve", StatePending
+	}
+	now := g.now()
+	var released, expired []*Actuation
+	var all []*Actuation
+	err := g.db.Update(func(tx *bolt.Tx) error {
+		released, expired = nil, nil
+		recs, err := canaryActuations(tx, canaryID)
+		if err != nil {
+			return err
+		}
+		all = recs
+		var missing []string
+		for _, n := range names {
+			if !slices.ContainsFunc(recs, func(r *Actuation) bool { return r.Actuator == n && r.State == StateAwaitingApproval }) {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%w: %s", ErrNothingAwaiting, strings.Join(missing, ", "))
+		}
+		for _, r := range recs {
+			if r.State != StateAwaitingApproval || (len(names) > 0 && !slices.Contains(names, r.Actuator)) {
+				continue
+			}
+			r.UpdatedAt = now
+			if r.ExpiresAt != nil && now.After(*r.ExpiresAt) {
+				r.State, r.DoneAt, r.Error = StateExpired, &now, fmt.Sprintf("approval window ended at %s", r.ExpiresAt.UTC().Format(time.RFC3339))
+				expired = append(expired, r)
+				if err := putActuation(tx, r); err != nil {
+					return err
+				}
+				if err := appendAudit(tx, r.entry(now, "action", Actor{Name: "canaryd"})); err != nil {
+					return err
+				}
+				continue
+			}
+			r.State, r.ExpiresAt = to, nil
+			if !approve {
+				r.DoneAt = &now
+			}
+			released = append(released, r)
+			if err := putActuation(tx, r); err != nil {
+				return err
+			}
+			e := r.entry(now, kind, who)
+			e.Reason = reason
+			if err := appendAudit(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range expired {
+		g.m.AwaitingApproval.Dec()
+		g.m.Actions.WithLabelValues(r.Actuator, r.Type, string(StateExpired)).Inc()
+	}
+	for _, r := range released {
+		g.m.AwaitingApproval.Dec()
+		if approve {
+			g.enqueueFire(r.Key)
+		} else {
+			g.m.Actions.WithLabelValues(r.Actuator, r.Type, string(StateRejected)).Inc()
+		}
+	}
+	switch {
+	case len(released) == 0 && len(expired) > 0:
+		return all, ErrExpired
+	case len(released) == 0:
+		return all, ErrNothingAwaiting
+	}
+	g.log.Info("actions "+kind+"d", zap.String("canary", canaryID), zap.Int("actions", len(released)), zap.String("who", who.Name))
+	return all, nil
+}
+
+// Sweep expires actions whose approval window ended and drops audit entries and finished
+// actions older than actuation.audit_retention. The guard runs it every SweepEvery.
+func (g *Guard) Sweep(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s := g.setup.Load()
+	now := g.now()
+	cutoff := now.Add(-time.Duration(s.cfg.Actuation.AuditRetention))
+	var expired []*Actuation
+	err := g.db.Update(func(tx *bolt.Tx) error {
+		expired = nil
+		b := tx.Bucket(bktActuations)
+		var drop [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			r, err := decodeActuation(k, v)
+			if err != nil {
+				return err
+			}
+			switch {
+			case r.State == StateAwaitingApproval && r.ExpiresAt != nil && now.After(*r.ExpiresAt):
+				r.State, r.DoneAt, r.UpdatedAt = StateExpired, &now, now
+				r.Error = fmt.Sprintf("approval window ended at %s", r.ExpiresAt.UTC().Format(time.RFC3339))
+				expired = append(expired, r)
+			case r.State.Final() && r.DoneAt != nil && r.DoneAt.Before(cutoff):
+				drop = append(drop, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range drop {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, r := range expired {
+			if err := putActuation(tx, r); err != nil {
+				return err
+			}
+			if err := appendAudit(tx, r.entry(now, "action", Actor{Name: "canaryd"})); err != nil {
+				return err
+			}
+		}
+		return pruneAudit(tx, cutoff)
+	})
+	if err != nil {
+		return fmt.Errorf("guard: sweep: %w", err)
+	}
+	for _, r := range expired {
+		g.m.AwaitingApproval.Dec()
+		g.m.Actions.WithLabelValues(r.Actuator, r.Type, string(StateExpired)).Inc()
+		g.log.Warn("approval expired", zap.String("key", r.Key))
+	}
+	return nil
+}

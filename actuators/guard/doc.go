@@ -1,0 +1,9 @@
+// Package guard is the safety layer between the scheduler and the actuators: it plans a
+// final canary's actions exactly once (intent persisted before firing, outcome after,
+// idempotency key per canary, trigger and actuator), fires them off the scheduler's
+// goroutine with bounded workers and retries, and applies the circuit breaker, the
+// per-service cooldown, dry runs, approvals and PagerDuty resolves, keeping every step
+// and every human override in a persisted audit log. It never judges a canary and never
+// writes the analysis store's buckets: it reads canaries and keeps its own guard_*
+// buckets in the same bbolt file.
+package guard

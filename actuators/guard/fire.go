@@ -1,0 +1,262 @@
+package guard
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/configs"
+)
+
+// maxBackoff caps the wait between attempts.
+const maxBackoff = time.Minute
+
+func isResolve(r *Actuation) bool { return strings.HasPrefix(r.Trigger, triggerResolve) }
+
+// fire makes one attempt of the action key: claim it (and check the breaker and the
+// cooldown) in one transaction, act outside any transaction, record the outcome in a
+// second one. Between the two the action is "firing": a crash there leaves it for
+// Recover, which fires it again with the same idempotency key (or abandons it when the
+// actuator says resume: skip).
+func (g *Guard) fire(ctx context.Context, key string) {
+	s := g.setup.Load()
+	now := g.now()
+	var (
+		rec     *Actuation
+		b       built
+		stopped *Actuation // refused, suppressed or unconfigured
+	)
+	err := g.db.Update(func(tx *bolt.Tx) error {
+		rec, stopped = nil, nil
+		r, err := getActuation(tx, key)
+		if err != nil {
+			return err
+		}
+		if r.State != StatePending {
+			return nil // approved twice, fired by Recover already, …
+		}
+		bb, ok := s.acts[r.Actuator]
+		if !ok {
+			r.State, r.Error, r.DoneAt, r.UpdatedAt = StateFailed, fmt.Sprintf("actuator %q is not in the current config", r.Actuator), &now, now
+			stopped = r
+			if err := putActuation(tx, r); err != nil {
+				return err
+			}
+			return appendAudit(tx, r.entry(now, "action", Actor{Name: "canaryd"}))
+		}
+		if r.Attempts == 0 && !isResolve(r) {
+			st, why, err := g.checkSafety(tx, s, r, bb.entry, now)
+			if err != nil {
+				return err
+			}
+			if st != "" {
+				r.State, r.Error, r.DoneAt, r.UpdatedAt = st, why, &now, now
+				stopped = r
+				if err := putActuation(tx, r); err != nil {
+					return err
+				}
+				return appendAudit(tx, r.entry(now, "action", Actor{Name: "canaryd"}))
+			}
+		}
+		r.Attempts++
+		r.State, r.UpdatedAt, r.NextAttemptAt = StateFiring, now, nil
+		rec, b = r, bb
+		return putActuation(tx, r)
+	})
+	if err != nil {
+		// Left as it was (pending): Recover fires it at the next start.
+		g.log.Error("claim action", zap.String("key", key), zap.Error(err))
+		return
+	}
+	if stopped != nil {
+		g.m.Actions.WithLabelValues(stopped.Actuator, stopped.Type, string(stopped.State)).Inc()
+		switch stopped.State {
+		case StateRefused:
+			g.m.BreakerRefusals.WithLabelValues(stopped.Actuator).Inc()
+		case StateSuppressed:
+			g.m.CooldownSuppressions.WithLabelValues(stopped.Actuator).Inc()
+		}
+		g.log.Warn("action not fired", zap.String("key", key), zap.String("state", string(stopped.State)), zap.String("why", stopped.Error))
+		return
+	}
+	if rec == nil {
+		return
+	}
+
+	req, rerr := b.act.Render(rec.Event)
+	t0 := time.Now() // real time: this measures the receiver, not the schedule
+	var res actuators.Result
+	aerr := rerr
+	if rerr == nil {
+		res, aerr = b.act.Act(ctx, rec.Event)
+	} else {
+		aerr = fmt.Errorf("render: %w", rerr) // final: the template or the event is wrong
+	}
+	took := time.Since(t0)
+	g.m.AttemptDuration.WithLabelValues(rec.Actuator, rec.Type).Observe(took.Seconds())
+	if aerr != nil && ctx.Err() != nil {
+		// canaryd is stopping: the attempt stays "firing" and Recover decides at the
+		// next start, exactly as after a crash.
+		g.log.Warn("attempt interrupted by shutdown", zap.String("key", key), zap.Int("attempt", rec.Attempts))
+		return
+	}
+	if aerr != nil && res == (actuators.Result{}) {
+		res = actuators.ResultOf(aerr)
+	}
+
+	now = g.now()
+	var retryIn time.Duration
+	var final *Actuation
+	err = g.db.Update(func(tx *bolt.Tx) error {
+		final, retryIn = nil, 0
+		r, err := getActuation(tx, key)
+		if err != nil {
+			return err
+		}
+		if r.State != StateFiring || r.Attempts != rec.Attempts {
+			return nil
+		}
+		if rerr == nil {
+			r.Request = &req
+		}
+		r.Status, r.Output, r.Error, r.UpdatedAt = res.Status, res.Output, "", now
+		switch {
+		case aerr == nil:
+			r.State = StateSucceeded
+			if err := g.trackOpen(tx, b, r, now); err != nil {
+				return err
+			}
+		case actuators.IsRetryable(aerr) && r.Attempts < r.MaxAttempts:
+			r.State = StatePending
+			retryIn = backoff(time.Duration(s.cfg.Actuation.Backoff), r.Attempts, actuators.RetryAfterOf(aerr))
+			next := now.Add(retryIn)
+			r.NextAttemptAt = &next
+		default:
+			r.State = StateFailed
+		}
+		if aerr != nil {
+			r.Error = aerr.Error()
+		}
+		if r.State.Final() {
+			r.DoneAt = &now
+			final = r
+		}
+		if err := putActuation(tx, r); err != nil {
+			return err
+		}
+		e := r.entry(now, "action", Actor{Name: "canaryd"})
+		e.Seconds = took.Seconds()
+		if r.State == StatePending {
+			e.Outcome = "retrying"
+			e.Reason = fmt.Sprintf("attempt %d of %d failed; next in %s", r.Attempts, r.MaxAttempts, retryIn.Round(time.Millisecond))
+		}
+		return appendAudit(tx, e)
+	})
+	if err != nil {
+		// The attempt happened but its outcome is not recorded: the action stays firing
+		// and Recover retries it with the same idempotency key.
+		g.log.Error("record outcome", zap.String("key", key), zap.Error(err))
+		return
+	}
+	result := "success"
+	switch {
+	case aerr != nil && retryIn > 0:
+		result = "retry"
+	case aerr != nil:
+		result = "failure"
+	}
+	g.m.Attempts.WithLabelValues(rec.Actuator, rec.Type, result).Inc()
+	log := g.log.With(zap.String("key", key), zap.String("actuator", rec.Actuator), zap.Int("attempt", rec.Attempts),
+		zap.Int("status", res.Status), zap.Duration("took", took))
+	switch {
+	case final != nil:
+		g.m.Actions.WithLabelValues(final.Actuator, final.Type, string(final.State)).Inc()
+		g.m.VerdictToAction.WithLabelValues(final.Actuator, string(final.State)).Observe(now.Sub(final.VerdictAt).Seconds())
+		if final.State == StateSucceeded {
+			log.Info("action succeeded")
+		} else {
+			log.Error("action failed", zap.Error(aerr))
+		}
+	case retryIn > 0:
+		log.Warn("attempt failed; retrying", zap.Duration("in", retryIn), zap.Error(aerr))
+		g.fireAt(key, retryIn)
+	}
+}
+
+// checkSafety applies the breaker and the cooldown to a first attempt and, when it may
+// fire, records it in the service's history. It returns the state that stops it, if any.
+func (g *Guard) checkSafety(tx *bolt.Tx, s *setup, r *Actuation, e *configs.Actuator, now time.Time) (State, string, error) {
+	if e.Breaker.Max == 0 && e.Cooldown == 0 && e.Notification {
+		return "", "", nil
+	}
+	items, err := history(tx, r.Service, now.Add(-longestWindow(s)), now.Add(-longestWindow(s)))
+	if err != nil {
+		return "", "", err
+	}
+	if e.Breaker.Max > 0 {
+		window := time.Duration(e.Breaker.Window)
+		n := 0
+		for _, it := range items {
+			if it.actuator == r.Actuator && it.t.After(now.Add(-window)) {
+				n++
+			}
+		}
+		if n >= e.Breaker.Max {
+			return StateRefused, fmt.Sprintf("circuit breaker: %s already acted %d times on service %q in the last %s (breaker.max %d)",
+				r.Actuator, n, r.Service, window, e.Breaker.Max), nil
+		}
+	}
+	if e.Cooldown > 0 {
+		for _, it := range items {
+			if it.canary != r.CanaryID && !it.notification && it.t.After(now.Add(-e.Cooldown)) {
+				return StateSuppressed, fmt.Sprintf("cooldown: service %q had an action (%s, canary %s) %s ago; cooldown is %s",
+					r.Service, it.actuator, it.canary, now.Sub(it.t).Round(time.Second), e.Cooldown), nil
+			}
+		}
+	}
+	v := []byte{}
+	if e.Notification {
+		v = []byte{'n'}
+	}
+	return "", "", tx.Bucket(bktHistory).Put(historyKey(r.Service, now, r.Actuator, r.CanaryID), v)
+}
+
+// longestWindow is how far back the history must reach for the current config.
+func longestWindow(s *setup) time.Duration {
+	d := time.Hour
+	for _, b := range s.acts {
+		d = max(d, time.Duration(b.entry.Breaker.Window), b.entry.Cooldown)
+	}
+	return max(d, time.Duration(s.cfg.Actuation.Breaker.Window), time.Duration(s.cfg.Actuation.Cooldown))
+}
+
+// trackOpen remembers what a resolvable actuator opened, and forgets what a resolve
+// closed.
+func (g *Guard) trackOpen(tx *bolt.Tx, b built, r *Actuation, now time.Time) error {
+	if _, ok := b.act.(actuators.Resolvable); !ok {
+		return nil
+	}
+	k := openKey(r.Service, r.Actuator, r.Event.DedupKey)
+	if r.Event.Action == actuators.ActionResolve {
+		return tx.Bucket(bktOpen).Delete(k)
+	}
+	return putJSON(tx.Bucket(bktOpen), k, openRecord{Canary: r.CanaryID, Key: r.Key, Time: now})
+}
+
+// backoff is the wait before attempt n+1: base doubled per attempt with ±20% jitter,
+// at most maxBackoff, and at least what the receiver asked for.
+func backoff(base time.Duration, attempt int, hint time.Duration) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, maxBackoff)
+	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return max(d, hint)
+}

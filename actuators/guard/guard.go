@@ -1,0 +1,419 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/configs"
+)
+
+// Canaries is what the guard reads of the analysis store; analysis.Store (the bbolt
+// store) satisfies it. The guard reads the store rather than the scheduler so that it can
+// be built before the scheduler it is given to.
+type Canaries interface {
+	Get(ctx context.Context, id string) (*analysis.Canary, error)
+	List(ctx context.Context, status analysis.Status) ([]*analysis.Canary, error)
+	Intervals(ctx context.Context, id string) ([]analysis.IntervalResult, error)
+	Actions(ctx context.Context, id string) ([]analysis.Action, error)
+	Analysis(ctx context.Context, hash string) ([]byte, error)
+}
+
+// BuildFunc builds an actuator from its config entry.
+type BuildFunc func(a *configs.Actuator, o actuators.Options) (actuators.Actuator, error)
+
+// Options configure a Guard. DB, Canaries and Config are required.
+type Options struct {
+	// DB is the analysis store's open bbolt file ((*boltstore.Store).DB()); the guard
+	// adds its guard_* buckets to it.
+	DB       *bolt.DB
+	Canaries Canaries
+	// Config gives the actuators and the actuation block; Configure replaces it.
+	Config  *configs.Config
+	Logger  *zap.Logger
+	Metrics *Metrics
+	// Now is the clock of records, the breaker and the cooldown (default time.Now).
+	Now func() time.Time
+	// Build builds actuators (default (*configs.Actuator).Build).
+	Build BuildFunc
+	// SweepEvery is how often approvals are expired and the audit log pruned (1m).
+	SweepEvery time.Duration
+}
+
+// Guard is the safety layer. It implements analysis.Actuation.
+type Guard struct {
+	o   Options
+	db  *bolt.DB
+	cs  Canaries
+	log *zap.Logger
+	m   *Metrics
+	now func() time.Time
+
+	setup atomic.Pointer[setup]
+
+	snapMu sync.Mutex
+	snaps  map[string]*configs.Analysis
+
+	plans   queue[planJob]
+	fires   queue[string]
+	work    atomic.Int64 // jobs queued or running, timers armed: Idle waits for 0
+	timerMu sync.Mutex
+	timers  map[*time.Timer]struct{}
+
+	started  atomic.Bool
+	stopping atomic.Bool
+	stop     context.CancelFunc // ends the loops
+	hardStop context.CancelFunc // cancels attempts in flight
+	done     sync.WaitGroup
+}
+
+// setup is one config's actuators, replaced whole on reload.
+type setup struct {
+	cfg  *configs.Config
+	acts map[string]built
+	link string
+}
+
+type built struct {
+	entry *configs.Actuator
+	act   actuators.Actuator
+}
+
+var _ analysis.Actuation = (*Guard)(nil)
+
+// New builds a guard and its actuators and creates its buckets; it starts nothing.
+func New(o Options) (*Guard, error) {
+	switch {
+	case o.DB == nil:
+		return nil, errors.New("guard: no DB")
+	case o.Canaries == nil:
+		return nil, errors.New("guard: no Canaries")
+	case o.Config == nil:
+		return nil, errors.New("guard: no Config")
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Build == nil {
+		o.Build = (*configs.Actuator).Build
+	}
+	if o.SweepEvery <= 0 {
+		o.SweepEvery = time.Minute
+	}
+	if err := initBuckets(o.DB); err != nil {
+		return nil, fmt.Errorf("guard: %w", err)
+	}
+	g := &Guard{
+		o: o, db: o.DB, cs: o.Canaries, log: o.Logger.Named("guard"), m: o.Metrics, now: o.Now,
+		snaps:  map[string]*configs.Analysis{},
+		timers: map[*time.Timer]struct{}{},
+		plans:  newQueue[planJob](),
+		fires:  newQueue[string](),
+	}
+	s, err := g.build(o.Config, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.setup.Store(s)
+	return g, nil
+}
+
+// build makes a setup from cfg, keeping the actuators of old whose entry is unchanged.
+func (g *Guard) build(cfg *configs.Config, old *setup) (*setup, error) {
+	s := &setup{cfg: cfg, acts: make(map[string]built, len(cfg.Actuators))}
+	var errs []string
+	for name, entry := range cfg.Actuators {
+		if old != nil {
+			if b, ok := old.acts[name]; ok && b.entry.Unchanged(entry) {
+				s.acts[name] = built{entry: entry, act: b.act}
+				continue
+			}
+		}
+		act, err := g.o.Build(entry, actuators.Options{Name: name, OutputLimit: cfg.Actuation.OutputLimit})
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		s.acts[name] = built{entry: entry, act: act}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("guard: %s", strings.Join(errs, "; "))
+	}
+	base := cfg.Actuation.ExternalURL
+	if base == "" {
+		base = "http://" + cfg.Server.Listen
+	}
+	s.link = strings.TrimRight(base, "/") + "/api/v1/canaries/"
+	return s, nil
+}
+
+// Configure builds the actuators of a new config and, when all build, makes it current;
+// otherwise the old config stays and the error says which actuator failed. Actions
+// already planned keep their snapshotted event and use the actuator of the same name.
+func (g *Guard) Configure(cfg *configs.Config) error {
+	s, err := g.build(cfg, g.setup.Load())
+	if err != nil {
+		return err
+	}
+	g.setup.Store(s)
+	return nil
+}
+
+// RecordReload writes a config reload to the audit log: hash is the new file's, err the
+// reason it was refused (nil when it was installed). The actor comes from ctx.
+func (g *Guard) RecordReload(ctx context.Context, hash string, err error) error {
+	who := ActorFrom(ctx, "canaryd")
+	e := &Entry{Time: g.now(), Kind: "reload", Who: who.Name, Remote: who.Remote, Outcome: "ok", Reason: "config " + hash}
+	if err != nil {
+		e.Outcome, e.Error = "error", err.Error()
+	}
+	return g.db.Update(func(tx *bolt.Tx) error { return appendAudit(tx, e) })
+}
+
+// Start runs the planner, the firing workers and the sweeper until Stop.
+func (g *Guard) Start() error {
+	if !g.started.CompareAndSwap(false, true) {
+		return errors.New("guard: already started")
+	}
+	loopCtx, stop := context.WithCancel(context.Background())
+	workCtx, hardStop := context.WithCancel(context.Background())
+	g.stop, g.hardStop = stop, hardStop
+	workers := g.setup.Load().cfg.Actuation.Workers
+	g.done.Add(2 + workers)
+	go g.planLoop(loopCtx, workCtx)
+	go g.sweepLoop(loopCtx)
+	for range workers {
+		go g.fireLoop(loopCtx, workCtx)
+	}
+	return nil
+}
+
+// Stop stops taking work, lets attempts in flight finish until ctx ends, then cancels
+// them. Whatever is left (queued, retrying, interrupted) is persisted as pending or
+// firing, and Recover picks it up at the next start.
+func (g *Guard) Stop(ctx context.Context) {
+	if !g.started.Load() || !g.stopping.CompareAndSwap(false, true) {
+		return
+	}
+	g.timerMu.Lock()
+	for t := range g.timers {
+		if t.Stop() {
+			g.work.Add(-1)
+		}
+	}
+	g.timers = map[*time.Timer]struct{}{}
+	g.timerMu.Unlock()
+	g.stop()
+	finished := make(chan struct{})
+	go func() { g.done.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		g.hardStop()
+		<-finished
+	}
+	g.hardStop()
+}
+
+// Idle waits until nothing is queued, running or waiting to be retried: for tests and
+// for a graceful drain.
+func (g *Guard) Idle(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for g.work.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("guard: %d jobs still busy: %w", g.work.Load(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// planJob is a canary that reached a final status, to plan.
+type planJob struct {
+	canary *analysis.Canary
+	action analysis.Action
+	actor  Actor
+	tries  int
+}
+
+// OnVerdict queues the canary's actions for planning and returns at once: the
+// scheduler's worker is never held by an actuator. If canaryd dies before the plan is
+// persisted, Recover finds the canary ended and unplanned, and plans it then.
+func (g *Guard) OnVerdict(ctx context.Context, c *analysis.Canary, a analysis.Action) {
+	if g.stopping.Load() {
+		g.log.Warn("stopping: canary left for Recover", zap.String("canary", c.ID))
+		return
+	}
+	def := "scheduler"
+	if a.Kind != "verdict" {
+		def = "api"
+	}
+	cc := *c
+	g.enqueuePlan(planJob{canary: &cc, action: a, actor: ActorFrom(ctx, def)})
+}
+
+func (g *Guard) enqueuePlan(j planJob) {
+	g.work.Add(1)
+	g.m.Queued.Inc()
+	g.plans.push(j)
+}
+
+func (g *Guard) enqueueFire(key string) {
+	g.work.Add(1)
+	g.m.Queued.Inc()
+	g.fires.push(key)
+}
+
+// fireAt queues key for firing after d (at once when d <= 0).
+func (g *Guard) fireAt(key string, d time.Duration) {
+	if d <= 0 {
+		g.enqueueFire(key)
+		return
+	}
+	g.timerMu.Lock()
+	defer g.timerMu.Unlock()
+	if g.stopping.Load() {
+		return
+	}
+	g.work.Add(1)
+	g.m.Queued.Inc()
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		g.timerMu.Lock()
+		_, live := g.timers[t]
+		delete(g.timers, t)
+		g.timerMu.Unlock()
+		if !live {
+			return
+		}
+		g.fires.push(key) // the timer's work unit carries over to the firing
+	})
+	g.timers[t] = struct{}{}
+}
+
+func (g *Guard) done1() {
+	g.work.Add(-1)
+	g.m.Queued.Dec()
+}
+
+func (g *Guard) planLoop(loopCtx, workCtx context.Context) {
+	defer g.done.Done()
+	for {
+		j, ok := g.plans.pop(loopCtx)
+		if !ok {
+			return
+		}
+		if err := g.plan(workCtx, j); err != nil {
+			j.tries++
+			if workCtx.Err() == nil && j.tries < 5 {
+				g.log.Warn("planning failed; retrying", zap.String("canary", j.canary.ID), zap.Int("try", j.tries), zap.Error(err))
+				g.work.Add(1)
+				g.m.Queued.Inc()
+				time.AfterFunc(time.Duration(j.tries)*time.Second, func() {
+					if g.stopping.Load() {
+						g.done1()
+						return
+					}
+					g.plans.push(j) // the delay's work unit carries over
+				})
+			} else {
+				g.log.Error("planning failed; Recover will plan it at the next start", zap.String("canary", j.canary.ID), zap.Error(err))
+			}
+		}
+		g.done1()
+	}
+}
+
+func (g *Guard) fireLoop(loopCtx, workCtx context.Context) {
+	defer g.done.Done()
+	for {
+		key, ok := g.fires.pop(loopCtx)
+		if !ok {
+			return
+		}
+		g.fire(workCtx, key)
+		g.done1()
+	}
+}
+
+func (g *Guard) sweepLoop(ctx context.Context) {
+	defer g.done.Done()
+	t := time.NewTicker(g.o.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := g.Sweep(ctx); err != nil && ctx.Err() == nil {
+				g.log.Error("sweep", zap.Error(err))
+			}
+		}
+	}
+}
+
+// queue is an unbounded FIFO: pushing never blocks (OnVerdict must not), and the
+// entries are small.
+type queue[T any] struct {
+	mu     sync.Mutex
+	items  []T
+	signal chan struct{}
+}
+
+func newQueue[T any]() queue[T] { return queue[T]{signal: make(chan struct{}, 1)} }
+
+func (q *queue[T]) push(x T) {
+	q.mu.Lock()
+	q.items = append(q.items, x)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue[T]) pop(ctx context.Context) (T, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			x := q.items[0]
+			var zero T
+			q.items[0] = zero
+			q.items = q.items[1:]
+			more := len(q.items) > 0
+			q.mu.Unlock()
+			if more {
+				// Wake another consumer for the rest.
+				select {
+				case q.signal <- struct{}{}:
+				default:
+				}
+			}
+			return x, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			var zero T
+			return zero, false
+		case <-q.signal:
+		}
+	}
+}

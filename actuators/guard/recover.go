@@ -1,0 +1,188 @@
+package guard
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/configs"
+)
+
+// RecoverReport says what Recover found.
+type RecoverReport struct {
+	// Resumed are actions found pending or firing and queued again; Abandoned are those
+	// found firing whose actuator says resume: skip.
+	Resumed   int
+	Abandoned int
+	// Planned are canaries that ended without their actions planned (canaryd died
+	// between storing the verdict and planning) and were planned now; Stale those that
+	// ended before actuation.recover_window and were recorded as skipped.
+	Planned int
+	Stale   int
+	// Awaiting is how many actions wait for approval.
+	Awaiting int
+}
+
+// Recover is called once at start, after Start: it resumes the actions a crash or a
+// shutdown left unfinished (with the same idempotency keys) and plans the canaries that
+// ended without their actions planned. Calling it again is harmless.
+func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
+	var rep RecoverReport
+	s := g.setup.Load()
+	now := g.now()
+	type resume struct {
+		key string
+		in  time.Duration
+	}
+	var toFire []resume
+	var abandoned []*Actuation
+	err := g.db.Update(func(tx *bolt.Tx) error {
+		toFire, abandoned, rep = nil, nil, RecoverReport{}
+		b := tx.Bucket(bktActuations)
+		var changed []*Actuation
+		err := b.ForEach(func(k, v []byte) error {
+			r, err := decodeActuation(k, v)
+			if err != nil {
+				return err
+			}
+			switch r.State {
+			case StateAwaitingApproval:
+				rep.Awaiting++
+			case StatePending:
+				in := time.Duration(0)
+				if r.NextAttemptAt != nil {
+					in = r.NextAttemptAt.Sub(now)
+				}
+				toFire = append(toFire, resume{r.Key, in})
+			case StateFiring:
+				// The attempt may or may not have reached the receiver.
+				r.UpdatedAt = now
+				if bb, ok := s.acts[r.Actuator]; ok && bb.entry.Resume == configs.ResumeSkip {
+					r.State, r.DoneAt = StateAbandoned, &now
+					r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; its outcome is unknown and %s says resume: skip — check by hand", r.Attempts, r.Actuator)
+					abandoned = append(abandoned, r)
+				} else {
+					r.State = StatePending
+					r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; firing again with the same idempotency key", r.Attempts)
+					if r.Attempts >= r.MaxAttempts {
+						// The interrupted attempt is not held against the actuator.
+						r.MaxAttempts = r.Attempts + 1
+					}
+					toFire = append(toFire, resume{r.Key, 0})
+				}
+				changed = append(changed, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range changed {
+			if err := putActuation(tx, r); err != nil {
+				return err
+			}
+			e := r.entry(now, "recover", Actor{Name: "canaryd"})
+			if err := appendAudit(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("guard: recover actions: %w", err)
+	}
+	g.m.AwaitingApproval.Set(float64(rep.Awaiting))
+	for _, r := range abandoned {
+		g.m.Actions.WithLabelValues(r.Actuator, r.Type, string(StateAbandoned)).Inc()
+		g.log.Error("action abandoned after a restart", zap.String("key", r.Key), zap.Int("attempt", r.Attempts))
+	}
+	rep.Abandoned = len(abandoned)
+	rep.Resumed = len(toFire)
+	for _, f := range toFire {
+		g.fireAt(f.key, f.in)
+	}
+
+	// Canaries that ended while their plan was lost.
+	all, err := g.cs.List(ctx, "")
+	if err != nil {
+		return rep, fmt.Errorf("guard: recover: list canaries: %w", err)
+	}
+	window := time.Duration(s.cfg.Actuation.RecoverWindow)
+	for _, c := range all {
+		if !c.Status.Final() {
+			continue
+		}
+		planned, err := g.isPlanned(c.ID)
+		if err != nil {
+			return rep, fmt.Errorf("guard: recover: %w", err)
+		}
+		if planned {
+			continue
+		}
+		ended := c.UpdatedAt
+		if c.EndedAt != nil {
+			ended = *c.EndedAt
+		}
+		if now.Sub(ended) > window {
+			if err := g.markStale(c, ended, window, now); err != nil {
+				return rep, err
+			}
+			rep.Stale++
+			continue
+		}
+		act, err := g.finalAction(ctx, c)
+		if err != nil {
+			return rep, err
+		}
+		if err := g.plan(ctx, planJob{canary: c, action: act, actor: Actor{Name: "canaryd (recovered)"}}); err != nil {
+			return rep, fmt.Errorf("guard: recover: %w", err)
+		}
+		rep.Planned++
+	}
+	if err := g.Sweep(ctx); err != nil {
+		return rep, err
+	}
+	g.log.Info("recovered", zap.Int("resumed", rep.Resumed), zap.Int("abandoned", rep.Abandoned),
+		zap.Int("planned", rep.Planned), zap.Int("stale", rep.Stale), zap.Int("awaiting_approval", rep.Awaiting))
+	return rep, nil
+}
+
+// finalAction is the action the store recorded when c ended (the last one with its final
+// status), or one rebuilt from the canary.
+func (g *Guard) finalAction(ctx context.Context, c *analysis.Canary) (analysis.Action, error) {
+	acts, err := g.cs.Actions(ctx, c.ID)
+	if err != nil {
+		return analysis.Action{}, fmt.Errorf("guard: recover: actions of %s: %w", c.ID, err)
+	}
+	for i := len(acts) - 1; i >= 0; i-- {
+		if acts[i].Status == c.Status {
+			return acts[i], nil
+		}
+	}
+	a := analysis.Action{CanaryID: c.ID, Kind: "verdict", Status: c.Status, Reason: c.Reason, Actuate: !c.DryRun}
+	if c.EndedAt != nil {
+		a.Time = *c.EndedAt
+	}
+	return a, nil
+}
+
+// markStale records a canary that ended too long ago to act on.
+func (g *Guard) markStale(c *analysis.Canary, ended time.Time, window time.Duration, now time.Time) error {
+	return g.db.Update(func(tx *bolt.Tx) error {
+		pb := tx.Bucket(bktPlanned)
+		if pb.Get([]byte(c.ID)) != nil {
+			return nil
+		}
+		if err := putJSON(pb, []byte(c.ID), plannedRecord{Time: now, Trigger: triggerOf(c.Status), Kind: "stale"}); err != nil {
+			return err
+		}
+		return appendAudit(tx, &Entry{Time: now, Kind: "recover", Who: "canaryd", Canary: c.ID, CanaryName: c.Name,
+			Analysis: c.Analysis, Service: ServiceOf(c, g.setup.Load().cfg.Actuation.ServiceVar), Trigger: triggerOf(c.Status),
+			Outcome: string(StateSkipped),
+			Reason:  fmt.Sprintf("ended at %s without its actions planned, more than recover_window (%s) ago: not actuated", ended.UTC().Format(time.RFC3339), window)})
+	})
+}

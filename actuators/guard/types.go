@@ -1,0 +1,139 @@
+package guard
+
+import (
+	"context"
+	"time"
+
+	"github.com/canaryd/canaryd/actuators"
+)
+
+// State is where an action is. Pending and firing are the unfinished states that Recover
+// picks up after a restart; awaiting_approval waits for a human; the others are final.
+type State string
+
+const (
+	StateAwaitingApproval State = "awaiting_approval"
+	StatePending          State = "pending"
+	StateFiring           State = "firing"
+	StateSucceeded        State = "succeeded"
+	StateFailed           State = "failed"
+	// StateRefused: the circuit breaker's limit for this actuator and service was hit.
+	StateRefused State = "refused"
+	// StateSuppressed: the service is in its cooldown after another canary's action.
+	StateSuppressed State = "suppressed"
+	// StateDryRun: recorded with its rendered request as "would have fired".
+	StateDryRun State = "dry_run"
+	// StateSkipped: the canary ended with ?actuate=false.
+	StateSkipped  State = "skipped"
+	StateRejected State = "rejected"
+	StateExpired  State = "expired"
+	// StateAbandoned: interrupted mid-attempt by a crash, and the actuator says
+	// `resume: skip`; the outcome is unknown and a human must check.
+	StateAbandoned State = "abandoned"
+)
+
+// Final reports whether nothing more will happen to an action in this state.
+func (s State) Final() bool {
+	switch s {
+	case StateAwaitingApproval, StatePending, StateFiring:
+		return false
+	}
+	return true
+}
+
+// Triggers: the analysis' actuator lists.
+const (
+	TriggerFail     = "on_fail"
+	TriggerPass     = "on_pass"
+	TriggerMarginal = "on_marginal"
+	TriggerError    = "on_error"
+	// triggerResolve prefixes the trigger of a resolve: "resolve:<failed canary id>".
+	triggerResolve = "resolve:"
+)
+
+// Actuation is one action: one actuator fired (or not) for one canary and trigger. Its
+// Key is the idempotency key every attempt carries.
+type Actuation struct {
+	Key        string `json:"key"`
+	CanaryID   string `json:"canary_id"`
+	CanaryName string `json:"canary_name"`
+	Analysis   string `json:"analysis"`
+	Service    string `json:"service"`
+	Trigger    string `json:"trigger"`
+	Actuator   string `json:"actuator"`
+	Type       string `json:"type"`
+	State      State  `json:"state"`
+	// Attempts counts the attempts started; MaxAttempts is the actuator's limit.
+	Attempts    int                `json:"attempts"`
+	MaxAttempts int                `json:"max_attempts"`
+	Request     *actuators.Request `json:"request,omitempty"`
+	Status      int                `json:"status,omitempty"`
+	Output      string             `json:"output,omitempty"`
+	Error       string             `json:"error,omitempty"`
+	// VerdictAt is when the canary ended; verdict-to-action time is measured from it.
+	VerdictAt     time.Time  `json:"verdict_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
+	DoneAt        *time.Time `json:"done_at,omitempty"`
+	// Event is what every attempt sends: snapshotted when the action was planned.
+	Event actuators.Event `json:"event"`
+}
+
+// Entry is one line of the audit log.
+type Entry struct {
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	// Kind is what happened: verdict, abort, promote (a canary ended), action (an
+	// actuator step), approve, reject, reload, recover.
+	Kind string `json:"kind"`
+	// Who did it: "scheduler", "canaryd", or the API client's identity.
+	Who    string `json:"who"`
+	Remote string `json:"remote,omitempty"`
+
+	Canary     string `json:"canary,omitempty"`
+	CanaryName string `json:"canary_name,omitempty"`
+	Analysis   string `json:"analysis,omitempty"`
+	Service    string `json:"service,omitempty"`
+	Actuator   string `json:"actuator,omitempty"`
+	// Type is the actuator's kind (webhook, exec, …).
+	Type    string `json:"type,omitempty"`
+	Trigger string `json:"trigger,omitempty"`
+	Key     string `json:"key,omitempty"`
+	// Outcome is the action's state after this step (or ok / error for the others).
+	Outcome string             `json:"outcome"`
+	Attempt int                `json:"attempt,omitempty"`
+	Request *actuators.Request `json:"request,omitempty"`
+	Status  int                `json:"status,omitempty"`
+	Output  string             `json:"output,omitempty"`
+	Error   string             `json:"error,omitempty"`
+	Reason  string             `json:"reason,omitempty"`
+	// Seconds is how long the attempt took.
+	Seconds float64 `json:"seconds,omitempty"`
+}
+
+// Actor is who asked for something, as the audit log records it.
+type Actor struct {
+	// Name is the client's identity (today the X-Canaryd-User header, as claimed; the
+	// authenticated principal once auth exists), or a component of canaryd.
+	Name string
+	// Remote is the client's address.
+	Remote string
+}
+
+type actorKey struct{}
+
+// WithActor returns ctx carrying who is acting: the API sets it on abort, promote,
+// approve, reject and reload, and the guard records it.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the actor in ctx, or def.
+func ActorFrom(ctx context.Context, def string) Actor {
+	if a, ok := ctx.Value(actorKey{}).(Actor); ok && a.Name != "" {
+		return a
+	}
+	return Actor{Name: def}
+}
