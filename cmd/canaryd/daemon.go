@@ -21,6 +21,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/api"
 	"github.com/canaryd/canaryd/analysis/api/auth"
+	"github.com/canaryd/canaryd/analysis/api/ui"
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
@@ -213,7 +214,7 @@ func (d *daemon) handler() http.Handler {
 	if d.o.ConfigPath != "" {
 		reload = d.reload
 	}
-	return d.guard.Wrap(api.New(api.Options{
+	apiH := api.New(api.Options{
 		Scheduler: d.sched, Gatherer: d.reg, Reload: reload, Logger: d.log, MaxBody: d.cfg.Server.MaxBodyBytes,
 		Ready: func() error {
 			if !d.ready.Load() {
@@ -221,7 +222,14 @@ func (d *daemon) handler() http.Handler {
 			}
 			return nil
 		},
-	}))
+	})
+	mux := http.NewServeMux()
+	for _, p := range []string{"/api/", "/metrics", "/healthz", "/readyz", "/-/"} {
+		mux.Handle(p, apiH)
+	}
+	// Everything else is the pages: the list at / and each report at /canaries/{id}.
+	mux.Handle("/", ui.New(d.sched, ui.Options{Logger: d.log.Named("ui")}))
+	return d.guard.Wrap(mux)
 }
 
 // run serves until ctx ends or SIGTERM/SIGINT, reloading on SIGHUP. On the way out it
