@@ -14,7 +14,7 @@ const (
 	chartW = 720
 	chartH = 220
 	padL   = 72 // room for the y tick labels
-	padR   = 16
+	padR   = 28 // room for the last x label
 	padT   = 12
 	padB   = 28 // room for the x tick labels
 
@@ -31,8 +31,9 @@ type chart struct {
 	Metric string
 	Title  string
 	W, H   int
-	// The plot area.
+	// The plot area, for the code; Frame is it for the template.
 	L, T, R, B float64
+	Frame      frame
 	XTicks     []tick
 	YTicks     []tick
 	Bands      []band
@@ -43,14 +44,26 @@ type chart struct {
 	Empty string
 }
 
+// px is a coordinate in the SVG; it prints with one decimal, which is finer than a
+// pixel and keeps pages small. The template prints it without a function call.
+type px float64
+
+func (p px) String() string {
+	v := float64(p)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "0"
+	}
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
+}
+
 type tick struct {
-	Pos   float64
+	Pos   px
 	Label string
 }
 
 type band struct {
 	Class      string
-	X, Y, W, H float64
+	X, Y, W, H px
 	Title      string
 }
 
@@ -64,27 +77,35 @@ type series struct {
 
 type rule struct {
 	Class          string
-	X1, Y1, X2, Y2 float64
+	X1, Y1, X2, Y2 px
 	Label          string
-	LX, LY         float64
+	LX, LY         px
 	Anchor         string
 }
 
 type dot struct {
 	Class string
-	X, Y  float64
+	X, Y  px
 	Title string
 }
 
-// PW and PH are the plot area's width and height.
-func (c chart) PW() float64 { return c.R - c.L }
-func (c chart) PH() float64 { return c.B - c.T }
+// frame is where the template draws a chart's plot area, axis labels and empty note.
+type frame struct {
+	L, T, R, B, PW, PH px
+	YLabelX, XLabelY   px
+	MidX, MidY         px
+}
 
 func newChart(id, kind, metric, title string) chart {
-	return chart{
+	c := chart{
 		ID: id, Kind: kind, Metric: metric, Title: title, W: chartW, H: chartH,
 		L: padL, T: padT, R: chartW - padR, B: chartH - padB,
 	}
+	c.Frame = frame{
+		L: px(c.L), T: px(c.T), R: px(c.R), B: px(c.B), PW: px(c.R - c.L), PH: px(c.B - c.T),
+		YLabelX: px(c.L - 6), XLabelY: px(c.B + 17), MidX: px((c.L + c.R) / 2), MidY: px((c.T + c.B) / 2),
+	}
+	return c
 }
 
 // scale maps a domain [d0, d1] linearly onto a range of pixels [r0, r1].
@@ -147,7 +168,7 @@ func valueTicks(lo, hi, step float64, unit string, sy scale) []tick {
 		if math.Abs(x) < step*factor/2 {
 			x = 0 // no "-0"
 		}
-		out = append(out, tick{Pos: sy.at(v), Label: strconv.FormatFloat(x, 'f', decimals, 64) + suffix})
+		out = append(out, tick{Pos: px(sy.at(v)), Label: strconv.FormatFloat(x, 'f', decimals, 64) + suffix})
 	}
 	return out
 }
@@ -178,7 +199,7 @@ func timeTicks(t0, t1 float64, n int, sx scale) []tick {
 	ms := float64(step / time.Millisecond)
 	var out []tick
 	for t := math.Ceil(t0/ms) * ms; t <= t1; t += ms {
-		out = append(out, tick{Pos: sx.at(t), Label: time.UnixMilli(int64(t)).UTC().Format(layout)})
+		out = append(out, tick{Pos: px(sx.at(t)), Label: time.UnixMilli(int64(t)).UTC().Format(layout)})
 	}
 	return out
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -45,16 +44,7 @@ var templateFS embed.FS
 
 // pageTemplates are parsed once; a template that does not parse is a build mistake that
 // every test catches, so it panics.
-var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
-	"px": func(v float64) string {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return "0"
-		}
-		return fmt.Sprintf("%.1f", v)
-	},
-	"add": func(a, b float64) float64 { return a + b },
-	"mid": func(a, b float64) float64 { return (a + b) / 2 },
-}).ParseFS(templateFS, "templates/*.html"))
+var pageTemplates = template.Must(template.New("").ParseFS(templateFS, "templates/*.html"))
 
 type handler struct {
 	src Source

@@ -151,6 +151,11 @@ func TestReportOfFailedCanary(t *testing.T) {
 		}
 	}
 
+	// A run of failed intervals is one band.
+	if n := len(findAll(byID(doc, "ts-1"), func(n *html.Node) bool { return n.Data == "rect" && hasClass(n, "failed") })); n != 1 {
+		t.Errorf("ts-1 has %d failed bands, want 1 (every interval failed)", n)
+	}
+
 	// Per metric, one row per interval, latest first, with the figures of the judge.
 	sec := byID(doc, "m-1")
 	rows := findAll(sec, func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-interval") != "" })
@@ -384,6 +389,12 @@ func TestList(t *testing.T) {
 	links := findAll(row, func(n *html.Node) bool { return n.Data == "a" })
 	if len(links) != 1 || attr(links[0], "href") != "canaries/"+failed.ID {
 		t.Errorf("row links %v", links)
+	}
+	// The list is bounded, newest first, and says how many it leaves out.
+	_, body = get(t, New(newFakeSource(failed, running), Options{Now: now, MaxListed: 1}), "/")
+	if doc := parseHTML(t, body); len(findAll(doc, func(n *html.Node) bool { return attr(n, "data-id") != "" })) != 1 ||
+		!strings.Contains(body, "1 older canaries are not shown") {
+		t.Error("MaxListed: not one row and a note")
 	}
 	// Filter links carry counts.
 	nav := text(findAll(doc, func(n *html.Node) bool { return n.Data == "nav" })[0])

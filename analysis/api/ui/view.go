@@ -76,6 +76,7 @@ type reportPage struct {
 type failingMetric struct {
 	Anchor, Name   string
 	Classification string
+	CSS            string
 	Critical       bool
 	Reason         string
 }
@@ -86,12 +87,15 @@ type metricView struct {
 	Judge                   string
 	Critical                bool
 	Classification, Reason  string
+	CSS                     string
 	TS, ECDF                chart
 	ShiftNote               string
 	Rows                    []resultRow
 	BaselinePts, CanaryPts  int
 	HasMW, HasWindow        bool
 	LatestIndex             int
+	// Older counts the intervals left out of Rows (maxMetricRows).
+	Older int
 }
 
 // resultRow is one interval's result for one metric.
@@ -99,6 +103,7 @@ type resultRow struct {
 	Index          int
 	Window         string
 	Classification string
+	CSS            string
 	Reason         string
 	P, Shift, CI   string
 	Relative       string
@@ -277,7 +282,7 @@ func buildReport(d *analysis.Detail, a *configs.Analysis, now time.Time) *report
 		for _, m := range last.Metrics {
 			if m.Failed() || m.Classification == judge.ClassError {
 				p.Failing = append(p.Failing, failingMetric{
-					Anchor: anchors[m.Name], Name: m.Name, Classification: string(m.Classification),
+					Anchor: anchors[m.Name], Name: m.Name, Classification: string(m.Classification), CSS: statusClass(string(m.Classification)),
 					Critical: m.Critical, Reason: m.Reason,
 				})
 			}
@@ -338,11 +343,11 @@ func scoreChart(d *analysis.Detail, a *configs.Analysis) chart {
 	sx := scale{0.5, float64(n) + 0.5, ch.L, ch.R}
 	sy := scale{0, 100, ch.B, ch.T}
 	for _, v := range []float64{0, 25, 50, 75, 100} {
-		ch.YTicks = append(ch.YTicks, tick{Pos: sy.at(v), Label: fmt.Sprint(v)})
+		ch.YTicks = append(ch.YTicks, tick{Pos: px(sy.at(v)), Label: fmt.Sprint(v)})
 	}
 	step := max(1, niceStep(float64(n), 10))
 	for i := step; i <= float64(n); i += step {
-		ch.XTicks = append(ch.XTicks, tick{Pos: sx.at(i), Label: fmt.Sprint(i)})
+		ch.XTicks = append(ch.XTicks, tick{Pos: px(sx.at(i)), Label: fmt.Sprint(i)})
 	}
 	if a != nil {
 		for _, th := range []struct {
@@ -350,8 +355,8 @@ func scoreChart(d *analysis.Detail, a *configs.Analysis) chart {
 			v     float64
 		}{{"pass", a.Score.Pass}, {"marginal", a.Score.Marginal}} {
 			y := sy.at(th.v)
-			ch.Rules = append(ch.Rules, rule{Class: "threshold " + th.class, X1: ch.L, Y1: y, X2: ch.R, Y2: y,
-				Label: fmt.Sprintf("%s ≥ %g", th.class, th.v), LX: ch.R - 4, LY: y - 4, Anchor: "end"})
+			ch.Rules = append(ch.Rules, rule{Class: "threshold " + th.class, X1: px(ch.L), Y1: px(y), X2: px(ch.R), Y2: px(y),
+				Label: fmt.Sprintf("%s ≥ %g", th.class, th.v), LX: px(ch.R - 4), LY: px(y - 4), Anchor: "end"})
 		}
 	}
 	if len(d.Results) == 0 {
@@ -366,7 +371,7 @@ func scoreChart(d *analysis.Detail, a *configs.Analysis) chart {
 			c = 'M'
 		}
 		pb.cmd(c, x, y)
-		ch.Dots = append(ch.Dots, dot{Class: "verdict " + statusClass(string(r.Score.Verdict)), X: x, Y: y,
+		ch.Dots = append(ch.Dots, dot{Class: "verdict " + statusClass(string(r.Score.Verdict)), X: px(x), Y: px(y),
 			Title: fmt.Sprintf("interval %d: %s (%s)", r.Index, formatScore(r.Score.Score), r.Score.Verdict)})
 	}
 	if len(d.Results) == 1 {
@@ -408,53 +413,77 @@ func buildMetric(i int, mi metricInfo, d *analysis.Detail, mp analysis.MetricPoi
 			if shiftRes == nil && m.Kind == judge.KindMannWhitney && m.MannWhitney.NBaseline > 0 && m.MannWhitney.NCanary > 0 {
 				shiftRes, shiftIdx = m, r.Index
 			}
-			row := resultRow{
-				Index: r.Index, Window: intervalSpan(c, r), Classification: string(m.Classification), Reason: m.Reason,
-				NB: fmt.Sprint(m.Baseline.N), NC: fmt.Sprint(m.Canary.N), P: "—", Shift: "—", CI: "—", Relative: "—",
-				Outside: "—", Run: "—", Worst: "—", MedB: "—", MedC: "—",
+			row := newResultRow(c, r, m, unit)
+			mv.HasMW = mv.HasMW || row.P != "—"
+			mv.HasWindow = mv.HasWindow || row.Outside != "—"
+			if len(mv.Rows) < maxMetricRows {
+				mv.Rows = append(mv.Rows, row)
+			} else {
+				mv.Older++
 			}
-			if m.Baseline.N > 0 {
-				row.MedB = formatValue(m.Baseline.Median, unit)
-			}
-			if m.Canary.N > 0 {
-				row.MedC = formatValue(m.Canary.Median, unit)
-			}
-			if mw := m.MannWhitney; mw.NBaseline > 0 {
-				mv.HasMW = true
-				row.P = formatP(mw.PValue)
-				row.Shift = formatDelta(mw.Estimate, unit)
-				row.CI = "[" + formatDelta(mw.CILow, unit) + ", " + formatDelta(mw.CIHigh, unit) + "]"
-				if m.Relative != (judge.Relative{}) {
-					row.Relative = formatPercent(m.Relative.Estimate)
-				}
-			}
-			if w := m.Window; m.Kind != judge.KindMannWhitney && (m.Classification == judge.ClassPass || m.Failed()) {
-				mv.HasWindow = true
-				row.Outside = fmt.Sprint(w.Outside)
-				row.Run = fmt.Sprintf("%d (%s)", w.LongestRun, formatDuration(time.Duration(w.LongestSeconds*float64(time.Second))))
-				if w.Outside > 0 {
-					if m.Kind == judge.KindRatio {
-						row.Worst = sig3(w.Worst) + "×"
-					} else {
-						row.Worst = formatValue(w.Worst, unit)
-					}
-				}
-			}
-			mv.Rows = append(mv.Rows, row)
 			if m.Failed() || m.Classification == judge.ClassError {
 				class := "band failed"
 				if m.Classification == judge.ClassError {
 					class = "band error"
 				}
-				failed = append(failed, span{class: class, title: fmt.Sprintf("interval %d: %s", r.Index, m.Classification),
-					from: float64(c.IntervalEnd(r.Index - 1).UnixMilli()), to: float64(r.End.UnixMilli())})
+				from, to := float64(c.IntervalEnd(r.Index-1).UnixMilli()), float64(r.End.UnixMilli())
+				// Runs of failed intervals make one band, so that a long canary's chart
+				// stays small.
+				if n := len(failed); n > 0 && failed[n-1].class == class && failed[n-1].from == to {
+					failed[n-1].from = from
+					failed[n-1].title = fmt.Sprintf("intervals %d–%d: %s", r.Index, failed[n-1].last, m.Classification)
+				} else {
+					failed = append(failed, span{class: class, from: from, to: to, last: r.Index,
+						title: fmt.Sprintf("interval %d: %s", r.Index, m.Classification)})
+				}
 			}
 			break
 		}
 	}
+	mv.CSS = statusClass(mv.Classification)
 	mv.TS = timeSeriesChart(i, mi, mp, x0, x1, failed)
 	mv.ECDF, mv.ShiftNote = ecdfChart(i, mi, mp, shiftRes, shiftIdx)
 	return mv
+}
+
+// maxMetricRows bounds each metric's table to its latest intervals; the JSON API has all.
+const maxMetricRows = 60
+
+// newResultRow lays out one interval's result of one metric, with "—" for the figures
+// its judge does not have.
+func newResultRow(c *analysis.Canary, r analysis.IntervalResult, m *judge.MetricResult, unit string) resultRow {
+	row := resultRow{
+		Index: r.Index, Window: intervalSpan(c, r), Classification: string(m.Classification), Reason: m.Reason,
+		CSS: statusClass(string(m.Classification)),
+		NB:  fmt.Sprint(m.Baseline.N), NC: fmt.Sprint(m.Canary.N), P: "—", Shift: "—", CI: "—", Relative: "—",
+		Outside: "—", Run: "—", Worst: "—", MedB: "—", MedC: "—",
+	}
+	if m.Baseline.N > 0 {
+		row.MedB = formatValue(m.Baseline.Median, unit)
+	}
+	if m.Canary.N > 0 {
+		row.MedC = formatValue(m.Canary.Median, unit)
+	}
+	if mw := m.MannWhitney; mw.NBaseline > 0 {
+		row.P = formatP(mw.PValue)
+		row.Shift = formatDelta(mw.Estimate, unit)
+		row.CI = "[" + formatDelta(mw.CILow, unit) + ", " + formatDelta(mw.CIHigh, unit) + "]"
+		if m.Relative != (judge.Relative{}) {
+			row.Relative = formatPercent(m.Relative.Estimate)
+		}
+	}
+	if w := m.Window; m.Kind != judge.KindMannWhitney && (m.Classification == judge.ClassPass || m.Failed()) && m.Classification != judge.ClassNoData {
+		row.Outside = fmt.Sprint(w.Outside)
+		row.Run = fmt.Sprintf("%d (%s)", w.LongestRun, formatDuration(time.Duration(w.LongestSeconds*float64(time.Second))))
+		if w.Outside > 0 {
+			if m.Kind == judge.KindRatio {
+				row.Worst = sig3(w.Worst) + "×"
+			} else {
+				row.Worst = formatValue(w.Worst, unit)
+			}
+		}
+	}
+	return row
 }
 
 // intervalSpan is the part of the lifetime an interval added, as clock times (UTC), to
@@ -499,6 +528,7 @@ func padRange(lo, hi float64) (float64, float64) {
 type span struct {
 	from, to     float64
 	class, title string
+	last         int // the last interval of the run
 }
 
 func timeSeriesChart(i int, mi metricInfo, mp analysis.MetricPoints, x0, x1 float64, failed []span) chart {
@@ -528,13 +558,13 @@ func timeSeriesChart(i int, mi metricInfo, mp analysis.MetricPoints, x0, x1 floa
 	for _, f := range failed {
 		l, r := sx.clampTo(sx.at(f.from)), sx.clampTo(sx.at(f.to))
 		if r > l {
-			ch.Bands = append(ch.Bands, band{Class: f.class, Title: f.title, X: l, Y: ch.T, W: r - l, H: ch.B - ch.T})
+			ch.Bands = append(ch.Bands, band{Class: f.class, Title: f.title, X: px(l), Y: px(ch.T), W: px(r - l), H: px(ch.B - ch.T)})
 		}
 	}
 	for _, b := range bounds {
 		y := sy.at(b)
-		ch.Rules = append(ch.Rules, rule{Class: "bound", X1: ch.L, Y1: y, X2: ch.R, Y2: y,
-			Label: "bound " + formatValue(b, mi.spec.Unit), LX: ch.L + 4, LY: y - 4, Anchor: "start"})
+		ch.Rules = append(ch.Rules, rule{Class: "bound", X1: px(ch.L), Y1: px(y), X2: px(ch.R), Y2: px(y),
+			Label: "bound " + formatValue(b, mi.spec.Unit), LX: px(ch.L + 4), LY: px(y - 4), Anchor: "start"})
 	}
 	if !ok {
 		return ch
@@ -567,7 +597,7 @@ func ecdfChart(i int, mi metricInfo, mp analysis.MetricPoints, mw *judge.MetricR
 	unit := mi.spec.Unit
 	sy := scale{0, 1, ch.B, ch.T}
 	for _, v := range []float64{0, 0.25, 0.5, 0.75, 1} {
-		ch.YTicks = append(ch.YTicks, tick{Pos: sy.at(v), Label: fmt.Sprintf("%g%%", v*100)})
+		ch.YTicks = append(ch.YTicks, tick{Pos: px(sy.at(v)), Label: fmt.Sprintf("%g%%", v*100)})
 	}
 	b, c := sortedValues(mp.Baseline), sortedValues(mp.Canary)
 	lo, hi, ok := valueRange(mp.Baseline, mp.Canary)
@@ -611,13 +641,13 @@ func ecdfChart(i int, mi metricInfo, mp analysis.MetricPoints, mw *judge.MetricR
 			D: ecdfPath(b, est, sx, sy), Points: len(b)})
 		y := sy.at(0.5)
 		l, r := sx.at(bm+ciLo), sx.at(bm+ciHi)
-		ch.Bands = append(ch.Bands, band{Class: "shift-ci", X: l, Y: y - 6, W: max(r-l, 1), H: 12,
+		ch.Bands = append(ch.Bands, band{Class: "shift-ci", X: px(l), Y: px(y - 6), W: px(max(r-l, 1)), H: 12,
 			Title: fmt.Sprintf("%g%% CI of the shift: [%s, %s]", mw.MannWhitney.Confidence*100, formatDelta(ciLo, unit), formatDelta(ciHi, unit))})
 		ch.Rules = append(ch.Rules,
-			rule{Class: "median baseline", X1: sx.at(bm), Y1: ch.T, X2: sx.at(bm), Y2: ch.B},
-			rule{Class: "median canary", X1: sx.at(mw.Canary.Median), Y1: ch.T, X2: sx.at(mw.Canary.Median), Y2: ch.B},
-			rule{Class: "shift", X1: sx.at(bm), Y1: y, X2: sx.at(bm + est), Y2: y,
-				Label: "shift " + formatDelta(est, unit), LX: sx.at(bm + est/2), LY: y - 10, Anchor: "middle"},
+			rule{Class: "median baseline", X1: px(sx.at(bm)), Y1: px(ch.T), X2: px(sx.at(bm)), Y2: px(ch.B)},
+			rule{Class: "median canary", X1: px(sx.at(mw.Canary.Median)), Y1: px(ch.T), X2: px(sx.at(mw.Canary.Median)), Y2: px(ch.B)},
+			rule{Class: "shift", X1: px(sx.at(bm)), Y1: px(y), X2: px(sx.at(bm + est)), Y2: px(y),
+				Label: "shift " + formatDelta(est, unit), LX: px(sx.at(bm + est/2)), LY: px(y - 10), Anchor: "middle"},
 		)
 	}
 	return ch, note
