@@ -73,6 +73,15 @@ type Event struct {
 	DryRun bool      `json:"dry_run,omitempty"`
 }
 
+// ScoreText is the score with one decimal, or "n/a" before the first judged interval:
+// {{ .ScoreText }} in templates.
+func (e Event) ScoreText() string {
+	if e.Score == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", *e.Score)
+}
+
 // FailingMetric is one metric that counted against the canary.
 type FailingMetric struct {
 	Name           string `json:"name"`

@@ -6,7 +6,6 @@ package pagerduty
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -145,7 +144,7 @@ func (p *PagerDuty) Render(e actuators.Event) (actuators.Request, error) {
 	if err != nil {
 		return actuators.Request{}, err
 	}
-	b, err := json.Marshal(ev)
+	b, err := actuators.MarshalJSON(ev)
 	if err != nil {
 		return actuators.Request{}, fmt.Errorf("encode event: %w", err)
 	}
@@ -159,7 +158,7 @@ func (p *PagerDuty) Act(ctx context.Context, e actuators.Event) (actuators.Resul
 	if err != nil {
 		return actuators.Result{}, err
 	}
-	b, err := json.Marshal(ev)
+	b, err := actuators.MarshalJSON(ev)
 	if err != nil {
 		return actuators.Result{}, fmt.Errorf("encode event: %w", err)
 	}

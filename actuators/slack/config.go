@@ -31,7 +31,7 @@ type Config struct {
 }
 
 // DefaultText is the message's first line when text is not set.
-const DefaultText = `{{ if eq .Status "pass" }}:large_green_circle:{{ else if eq .Status "marginal" }}:large_yellow_circle:{{ else }}:red_circle:{{ end }} Canary *{{ .Name }}* of {{ .Service }}: *{{ .Status }}*{{ with .Score }} (score {{ printf "%.1f" . }}){{ end }}`
+const DefaultText = `{{ if eq .Status "pass" }}:large_green_circle:{{ else if eq .Status "marginal" }}:large_yellow_circle:{{ else }}:red_circle:{{ end }} Canary *{{ .Name }}* of {{ .Service }}: *{{ .Status }}*{{ if .Score }} (score {{ .ScoreText }}){{ end }}`
 
 // DefaultConfig is what omitted keys mean.
 func DefaultConfig() Config {

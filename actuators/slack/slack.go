@@ -5,7 +5,6 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -98,10 +97,7 @@ func (s *Slack) message(e actuators.Event) (Message, error) {
 	}
 	m := Message{Text: actuators.Truncate(text, 2900), Channel: s.c.Channel, Username: s.c.Username, IconEmoji: s.c.IconEmoji}
 	m.Blocks = append(m.Blocks, Block{Type: "section", Text: mrkdwn(text, 2900)})
-	score := "n/a"
-	if e.Score != nil {
-		score = fmt.Sprintf("%.1f", *e.Score)
-	}
+	score := e.ScoreText()
 	m.Blocks = append(m.Blocks, Block{Type: "section", Fields: []*Text{
 		mrkdwn("*Analysis*\n"+escape(e.Analysis), 1900),
 		mrkdwn("*Score*\n"+score, 1900),
@@ -151,7 +147,7 @@ func (s *Slack) Render(e actuators.Event) (actuators.Request, error) {
 	if err != nil {
 		return actuators.Request{}, err
 	}
-	b, err := json.Marshal(m)
+	b, err := actuators.MarshalJSON(m)
 	if err != nil {
 		return actuators.Request{}, fmt.Errorf("encode message: %w", err)
 	}
@@ -165,7 +161,7 @@ func (s *Slack) Act(ctx context.Context, e actuators.Event) (actuators.Result, e
 	if err != nil {
 		return actuators.Result{}, err
 	}
-	b, err := json.Marshal(m)
+	b, err := actuators.MarshalJSON(m)
 	if err != nil {
 		return actuators.Result{}, fmt.Errorf("encode message: %w", err)
 	}

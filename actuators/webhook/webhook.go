@@ -8,7 +8,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -92,7 +91,7 @@ func (w *Webhook) prepare(e actuators.Event) (prepared, error) {
 	if err != nil {
 		return prepared{}, err
 	}
-	body, err := json.Marshal(Body{Version: Version, Event: e})
+	body, err := actuators.MarshalJSON(Body{Version: Version, Event: e})
 	if err != nil {
 		return prepared{}, fmt.Errorf("encode event: %w", err)
 	}

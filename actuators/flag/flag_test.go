@@ -1,0 +1,184 @@
+package flag
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/actuators"
+)
+
+func event() actuators.Event {
+	return actuators.Event{
+		Key: "c1/on_fail/ld", Action: actuators.ActionTrigger, ID: "c1", Name: "web v2", Status: "fail",
+		Trigger: "on_fail", Service: "web", Reason: `error-rate "high"`,
+		Vars: map[string]string{"ld_project": "default", "flag": "new-checkout", "ld_environment": "production"},
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// fakeLaunchDarkly answers PATCH /api/v2/flags/{project}/{flag} as LaunchDarkly's API
+// documents: the API key as is in Authorization, a semantic patch (Content-Type with
+// domain-model=launchdarkly.semanticpatch, instructions with a kind) answered 200 with
+// the flag; 401 for a wrong key, 400 for a malformed patch.
+type fakeLaunchDarkly struct {
+	t       *testing.T
+	key     string
+	patches []map[string]any
+	keys    []string
+}
+
+func (f *fakeLaunchDarkly) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.Method != http.MethodPatch || !strings.HasPrefix(r.URL.Path, "/api/v2/flags/") {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"code":"not_found","message":"Unknown resource"}`)
+		return
+	}
+	if r.Header.Get("Authorization") != f.key {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"code":"unauthorized","message":"Invalid access token"}`)
+		return
+	}
+	var patch map[string]any
+	if r.Header.Get("Content-Type") != "application/json; domain-model=launchdarkly.semanticpatch" ||
+		json.NewDecoder(r.Body).Decode(&patch) != nil || patch["instructions"] == nil {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"code":"invalid_request","message":"malformed semantic patch"}`)
+		return
+	}
+	f.patches = append(f.patches, patch)
+	f.keys = append(f.keys, r.Header.Get(actuators.HeaderIdempotencyKey))
+	parts := strings.Split(r.URL.Path, "/")
+	io.WriteString(w, `{"key":"`+parts[len(parts)-1]+`","environments":{"production":{"on":false}}}`)
+}
+
+// ldConfig is configs/killswitch-presets.yml's launchdarkly-off, pointed at base.
+func ldConfig(base string) Config {
+	c := DefaultConfig()
+	c.URL = base + "/api/v2/flags/{{ .Vars.ld_project }}/{{ .Vars.flag }}"
+	c.Headers = map[string]string{
+		"Authorization": "{{ .Secrets.api_key }}",
+		"Content-Type":  "application/json; domain-model=launchdarkly.semanticpatch",
+	}
+	c.Body = `{"environmentKey": "{{ .Vars.ld_environment }}", "instructions": [{"kind": "turnFlagOff"}],
+	  "comment": {{ printf "canaryd: canary %s (%s) %s: %s" .Name .ID .Status .Reason | json }}}`
+	c.Secrets = map[string]string{"api_key": "LD_API_KEY"}
+	return c
+}
+
+func TestFlagLaunchDarkly(t *testing.T) {
+	t.Setenv("LD_API_KEY", "api-0123456789")
+	ld := &fakeLaunchDarkly{t: t, key: "api-0123456789"}
+	srv := httptest.NewServer(ld)
+	t.Cleanup(srv.Close)
+	f, err := New(ldConfig(srv.URL), actuators.Options{Name: "ld"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Act(ctx(t), event())
+	if err != nil || res.Status != 200 || !strings.Contains(res.Output, `"key":"new-checkout"`) {
+		t.Fatalf("act: %+v %v", res, err)
+	}
+	p := ld.patches[0]
+	ins := p["instructions"].([]any)[0].(map[string]any)
+	if p["environmentKey"] != "production" || ins["kind"] != "turnFlagOff" || p["comment"] != `canaryd: canary web v2 (c1) fail: error-rate "high"` || ld.keys[0] != "c1/on_fail/ld" {
+		t.Errorf("patch %v key %v", p, ld.keys)
+	}
+	// The audit log's view never shows the key.
+	req, err := f.Render(event())
+	if err != nil || req.Header["Authorization"] != actuators.Secret || req.Method != "PATCH" ||
+		req.URL != srv.URL+"/api/v2/flags/default/new-checkout" || strings.Contains(req.Body, "api-0123456789") {
+		t.Errorf("render: %+v %v", req, err)
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	t.Setenv("LD_API_KEY", "wrong-key-123")
+	ld := &fakeLaunchDarkly{t: t, key: "right-key"}
+	srv := httptest.NewServer(ld)
+	t.Cleanup(srv.Close)
+	f, err := New(ldConfig(srv.URL), actuators.Options{Name: "ld"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Act(ctx(t), event())
+	if err == nil || actuators.IsRetryable(err) || !strings.Contains(err.Error(), "401") {
+		t.Errorf("401: want a final error, got %v", err)
+	}
+	// A body the template broke is caught before it is sent.
+	c := ldConfig(srv.URL)
+	c.Body = `{"comment": "{{ .Reason }}"}` // unescaped quotes in the reason
+	f, err = New(c, actuators.Options{Name: "ld"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Act(ctx(t), event()); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+		t.Errorf("broken body: %v", err)
+	}
+	if len(ld.patches) != 0 {
+		t.Errorf("sent %v", ld.patches)
+	}
+	// The secret must be in the environment when the actuator is built.
+	c = ldConfig(srv.URL)
+	c.Secrets = map[string]string{"api_key": "CANARYD_TEST_UNSET"}
+	if _, err := New(c, actuators.Options{Name: "ld"}); err == nil || !strings.Contains(err.Error(), "secrets.api_key: environment variable CANARYD_TEST_UNSET") {
+		t.Errorf("unset secret: %v", err)
+	}
+}
+
+// A self-hosted flag service that echoes the request back must not get the token into
+// the audit log through the output.
+func TestFlagSelfHostedRedactsEcho(t *testing.T) {
+	t.Setenv("FLAGS_TOKEN", "tok-abcdef")
+	var got struct {
+		method, auth string
+		body         map[string]any
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.method, got.auth = r.Method, r.Header.Get("Authorization")
+		json.NewDecoder(r.Body).Decode(&got.body)
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, "cannot update flag for "+got.auth)
+	}))
+	t.Cleanup(srv.Close)
+	c := DefaultConfig()
+	c.Method = "put"
+	c.URL = srv.URL + "/v1/flags/{{ .Vars.flag }}/state"
+	c.Headers = map[string]string{"Authorization": "Bearer {{ .Secrets.token }}"}
+	c.Body = `{"enabled": false, "reason": {{ json .Reason }}, "canary": {{ json .ID }}}`
+	c.Secrets = map[string]string{"token": "FLAGS_TOKEN"}
+	f, err := New(c, actuators.Options{Name: "flags"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Act(ctx(t), event())
+	if !actuators.IsRetryable(err) || got.method != "PUT" || got.auth != "Bearer tok-abcdef" || got.body["enabled"] != false || got.body["canary"] != "c1" {
+		t.Fatalf("err %v, got %+v", err, got)
+	}
+	if strings.Contains(res.Output, "tok-abcdef") || !strings.Contains(res.Output, "Bearer <secret>") {
+		t.Errorf("output leaks the token: %q", res.Output)
+	}
+}
+
+func TestFlagConfig(t *testing.T) {
+	c := DefaultConfig()
+	c.Method = "TRACE"
+	c.URL = ""
+	c.Secrets = map[string]string{"t": "not-an-env"}
+	c.Body = "{{ .X"
+	want := `method: "TRACE" is not one of [POST PUT PATCH DELETE GET]; url: required; body: parse template: template: body:1: unclosed action; secrets.t: "not-an-env" is not an environment variable name`
+	if got := c.Validate().Error(); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
