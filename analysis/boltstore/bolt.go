@@ -49,7 +49,16 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 			return nil, fmt.Errorf("boltstore: create %s: %w", dir, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: timeout,
+		// A large first mapping: growing the map waits for every open read transaction,
+		// which would stall API reads behind the scheduler's writes.
+		InitialMmapSize: 256 << 20,
+		// The freelist is rebuilt at open instead of written at every commit: commits
+		// are the scheduler's hot path, opens happen once.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
