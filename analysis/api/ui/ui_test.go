@@ -272,8 +272,17 @@ func TestReportNoDataAndErrors(t *testing.T) {
 			t.Errorf("%s: %d series, want %d", id, len(cs[id]), want)
 		}
 	}
-	if !strings.Contains(text(byID(doc, "ts-0")), "no points stored") {
+	ts0 := byID(doc, "ts-0")
+	if !strings.Contains(text(ts0), "no points stored") {
 		t.Error("empty chart does not say so")
+	}
+	// It still shows when the metric was in error (three intervals in a row: one band),
+	// and no value axis that would suggest a scale.
+	if n := len(findAll(ts0, func(n *html.Node) bool { return n.Data == "rect" && hasClass(n, "error") })); n != 1 {
+		t.Errorf("ts-0: %d error bands, want 1", n)
+	}
+	if n := len(findAll(ts0, func(n *html.Node) bool { return hasClass(n, "tick") && hasClass(n, "y") })); n != 0 {
+		t.Errorf("ts-0: %d value ticks on an empty chart", n)
 	}
 	lis := findAll(byID(doc, "failing"), func(n *html.Node) bool { return n.Data == "li" })
 	if len(lis) != 1 || attr(lis[0], "data-metric") != "error-rate" || !strings.Contains(text(lis[0]), "backend unavailable") {

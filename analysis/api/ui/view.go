@@ -544,9 +544,16 @@ func timeSeriesChart(i int, mi metricInfo, mp analysis.MetricPoints, x0, x1 floa
 			}
 		}
 	}
+	for _, f := range failed {
+		l, r := sx.clampTo(sx.at(f.from)), sx.clampTo(sx.at(f.to))
+		if r > l {
+			ch.Bands = append(ch.Bands, band{Class: f.class, Title: f.title, X: px(l), Y: px(ch.T), W: px(r - l), H: px(ch.B - ch.T)})
+		}
+	}
 	if !ok {
+		// A value axis with nothing on it would only suggest a scale.
 		ch.Empty = "no points stored for this metric"
-		lo, hi = 0, 1
+		return ch
 	}
 	for _, b := range bounds {
 		lo, hi = min(lo, b), max(hi, b)
@@ -555,19 +562,10 @@ func timeSeriesChart(i int, mi metricInfo, mp analysis.MetricPoints, x0, x1 floa
 	lo, hi, step := niceDomain(lo, hi, 5)
 	sy := scale{lo, hi, ch.B, ch.T}
 	ch.YTicks = valueTicks(lo, hi, step, mi.spec.Unit, sy)
-	for _, f := range failed {
-		l, r := sx.clampTo(sx.at(f.from)), sx.clampTo(sx.at(f.to))
-		if r > l {
-			ch.Bands = append(ch.Bands, band{Class: f.class, Title: f.title, X: px(l), Y: px(ch.T), W: px(r - l), H: px(ch.B - ch.T)})
-		}
-	}
 	for _, b := range bounds {
 		y := sy.at(b)
 		ch.Rules = append(ch.Rules, rule{Class: "bound", X1: px(ch.L), Y1: px(y), X2: px(ch.R), Y2: px(y),
 			Label: "bound " + formatValue(b, mi.spec.Unit), LX: px(ch.L + 4), LY: px(y - 4), Anchor: "start"})
-	}
-	if !ok {
-		return ch
 	}
 	gap := 3 * typicalGap(mp.Baseline)
 	if g := 3 * typicalGap(mp.Canary); g > gap {
@@ -623,15 +621,12 @@ func ecdfChart(i int, mi metricInfo, mp analysis.MetricPoints, mw *judge.MetricR
 	}
 	if !ok {
 		ch.Empty = "no points stored for this metric"
-		lo, hi = 0, 1
+		return ch, note
 	}
 	lo, hi = padRange(lo, hi)
 	lo, hi, step := niceDomain(lo, hi, 6)
 	sx := scale{lo, hi, ch.L, ch.R}
 	ch.XTicks = valueTicks(lo, hi, step, unit, sx)
-	if !ok {
-		return ch, note
-	}
 	ch.Series = append(ch.Series,
 		series{Class: "series baseline", Label: fmt.Sprintf("baseline: %d points", len(b)), D: ecdfPath(b, 0, sx, sy), Points: len(b)},
 		series{Class: "series canary", Label: fmt.Sprintf("canary: %d points", len(c)), D: ecdfPath(c, 0, sx, sy), Points: len(c)},
