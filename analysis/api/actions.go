@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/canaryd/canaryd/actuators/guard"
+	"github.com/canaryd/canaryd/analysis/api/auth"
 	"github.com/canaryd/canaryd/analysis"
 )
 
@@ -25,14 +26,19 @@ type Actuations interface {
 	Audit(ctx context.Context, q guard.Query) ([]guard.Entry, error)
 }
 
-// HeaderUser names the API client in the audit log. It is taken as claimed until canaryd
-// authenticates clients; the client's address is recorded with it.
+// HeaderUser names the API client in the audit log when the API runs without
+// authentication; it is taken as claimed, and the client's address is recorded with it.
+// With server.auth, the token's name is the identity and this header is ignored.
 const HeaderUser = "X-Canaryd-User"
 
 // withActor puts the client's identity in every request's context, so that whatever
 // the request causes (an abort's actions, a reload) is recorded as done by it.
 func withActor(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if who := auth.Who(r.Context()); who != auth.Anonymous {
+			h.ServeHTTP(w, r.WithContext(guard.WithActor(r.Context(), guard.Actor{Name: "token:" + who, Remote: r.RemoteAddr})))
+			return
+		}
 		name := strings.TrimSpace(r.Header.Get(HeaderUser))
 		if name == "" || len(name) > 200 || strings.ContainsFunc(name, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
 			name = "anonymous"

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/api"
 	"github.com/canaryd/canaryd/analysis/api/auth"
@@ -31,7 +32,8 @@ import (
 // and the scheduler each get a share of it.
 const (
 	httpShutdownGrace  = 3 * time.Second
-	schedShutdownGrace = 5 * time.Second
+	schedShutdownGrace = 4 * time.Second
+	actShutdownGrace   = 2 * time.Second
 	storeLockTimeout   = 5 * time.Second
 )
 
@@ -56,7 +58,8 @@ type daemon struct {
 	m     *analysis.Metrics
 	store *boltstore.Store
 	sched *analysis.Scheduler
-	guard *auth.Guard
+	authz *auth.Guard
+	act   *guard.Guard // the actuators' safety layer
 	certs *certReloader // nil without TLS
 
 	reloadMu  sync.Mutex // one reload at a time
@@ -93,15 +96,22 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w (is another canaryd using %s?)", err, cfg.Server.Storage)
 	}
+	d.act, err = guard.New(guard.Options{
+		DB: d.store.DB(), Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
+	})
+	if err != nil {
+		d.store.Close()
+		return nil, err
+	}
 	d.sched = analysis.NewScheduler(analysis.Options{
-		Store: d.store, Clock: o.Clock, Logger: d.log, Metrics: d.m,
+		Store: d.store, Clock: o.Clock, Logger: d.log, Metrics: d.m, Actuation: d.act,
 		Workers:              cfg.Scheduler.Workers,
 		MaxConsecutiveErrors: cfg.Scheduler.MaxConsecutiveErrors,
 		QueryTimeout:         time.Duration(cfg.Scheduler.QueryTimeout),
 		ShutdownGrace:        schedShutdownGrace,
 	})
-	d.guard = auth.New(cfg.Server.Auth)
-	if !d.guard.Enabled() {
+	d.authz = auth.New(cfg.Server.Auth)
+	if !d.authz.Enabled() {
 		d.log.Warn("the API has no authentication (server.auth): anyone who reaches it can abort and promote canaries")
 	}
 	if t := cfg.Server.TLS; t != nil {
@@ -176,6 +186,9 @@ func (d *daemon) reload(ctx context.Context) error {
 	if err == nil {
 		var provs map[string]builtProvider
 		if provs, err = d.buildProviders(cfg); err == nil {
+			err = d.act.Configure(cfg)
+		}
+		if err == nil {
 			if restartOnly(cfg.Server) != restartOnly(d.cfg.Server) {
 				d.log.Warn("server listen, storage, tls or max_body_bytes changed; they take effect at the next restart",
 					zap.String("listen", d.cfg.Server.Listen), zap.String("storage", d.cfg.Server.Storage))
@@ -184,18 +197,24 @@ func (d *daemon) reload(ctx context.Context) error {
 			auth, maxRunning := cfg.Server.Auth, cfg.Server.MaxRunningPerAnalysis
 			cfg.Server = d.cfg.Server
 			cfg.Server.Auth, cfg.Server.MaxRunningPerAnalysis = auth, maxRunning
-			d.guard.Set(auth)
+			d.authz.Set(auth)
 			if cfg.Scheduler != d.cfg.Scheduler {
 				d.log.Warn("the scheduler block changed; it takes effect at the next restart")
 			}
 			d.install(cfg, provs)
 			d.log.Info("config reloaded", zap.String("file", d.o.ConfigPath), zap.String("hash", cfg.Hash),
 				zap.Int("analyses", len(cfg.Analyses)))
+			if aerr := d.act.RecordReload(ctx, cfg.Hash, nil); aerr != nil {
+				d.log.Error("audit log: record reload", zap.Error(aerr))
+			}
 			return nil
 		}
 	}
 	d.m.ReloadSuccess.Set(0)
 	d.log.Error("config reload failed; keeping the old config", zap.String("file", d.o.ConfigPath), zap.Error(err))
+	if aerr := d.act.RecordReload(ctx, "", err); aerr != nil {
+		d.log.Error("audit log: record reload", zap.Error(aerr))
+	}
 	return err
 }
 
@@ -216,6 +235,7 @@ func (d *daemon) handler() http.Handler {
 	}
 	apiH := api.New(api.Options{
 		Scheduler: d.sched, Gatherer: d.reg, Reload: reload, Logger: d.log, MaxBody: d.cfg.Server.MaxBodyBytes,
+		Actuations: d.act,
 		Ready: func() error {
 			if !d.ready.Load() {
 				return errors.New("not ready: starting or shutting down")
@@ -229,13 +249,30 @@ func (d *daemon) handler() http.Handler {
 	}
 	// Everything else is the pages: the list at / and each report at /canaries/{id}.
 	mux.Handle("/", ui.New(d.sched, ui.Options{Logger: d.log.Named("ui")}))
-	return d.guard.Wrap(mux)
+	return d.authz.Wrap(mux)
 }
 
 // run serves until ctx ends or SIGTERM/SIGINT, reloading on SIGHUP. On the way out it
 // stops taking requests, lets in-flight intervals finish briefly, and closes the store.
 func (d *daemon) run(ctx context.Context, ln net.Listener) error {
+	// The safety layer first: it resumes actions a crash left unfinished and plans those
+	// of canaries that ended without them, before the scheduler ends any more.
+	if err := d.act.Start(); err != nil {
+		d.store.Close()
+		return err
+	}
+	rep, err := d.act.Recover(ctx)
+	if err != nil {
+		d.act.Stop(ctx)
+		d.store.Close()
+		return fmt.Errorf("recover actions: %w", err)
+	}
+	if rep != (guard.RecoverReport{}) {
+		d.log.Info("actions recovered", zap.Int("resumed", rep.Resumed), zap.Int("abandoned", rep.Abandoned),
+			zap.Int("planned", rep.Planned), zap.Int("stale", rep.Stale), zap.Int("awaiting_approval", rep.Awaiting))
+	}
 	if err := d.sched.Start(ctx); err != nil {
+		d.act.Stop(ctx)
 		d.store.Close()
 		return err
 	}
@@ -260,7 +297,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
-	var err error
+	err = nil
 loop:
 	for {
 		select {
@@ -286,6 +323,10 @@ loop:
 	cancel()
 	sctx, cancel = context.WithTimeout(context.Background(), schedShutdownGrace)
 	d.sched.Stop(sctx)
+	cancel()
+	// Actions in flight get what is left of the budget; the rest resume at the next start.
+	sctx, cancel = context.WithTimeout(context.Background(), actShutdownGrace)
+	d.act.Stop(sctx)
 	cancel()
 	if cerr := d.store.Close(); cerr != nil {
 		d.log.Error("close store", zap.Error(cerr))
