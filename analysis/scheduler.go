@@ -70,14 +70,14 @@ type Scheduler struct {
 	snapMu sync.Mutex
 	snaps  map[string]*configs.Analysis // analysis snapshots by hash
 
-	mu      sync.Mutex
-	queue   dueHeap
-	counts  map[Status]int
+	mu     sync.Mutex
+	queue  dueHeap
+	counts map[Status]int
 	// runningBy counts running canaries per analysis (registrations in flight included),
 	// for the server's max_running_per_analysis.
 	runningBy map[string]int
-	wake    chan struct{}
-	started bool
+	wake      chan struct{}
+	started   bool
 
 	work     chan dueItem
 	stop     context.CancelFunc
@@ -138,8 +138,8 @@ func NewScheduler(o Options) *Scheduler {
 		o: o, log: o.Logger, m: m,
 		snaps:  map[string]*configs.Analysis{},
 		counts: map[Status]int{}, runningBy: map[string]int{},
-		wake:   make(chan struct{}, 1),
-		work:   make(chan dueItem),
+		wake: make(chan struct{}, 1),
+		work: make(chan dueItem),
 	}
 }
 

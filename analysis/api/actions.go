@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/canaryd/canaryd/actuators/guard"
-	"github.com/canaryd/canaryd/analysis/api/auth"
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/api/auth"
 )
 
 // Actuations is the actuators' safety layer as the API uses it; *guard.Guard implements

@@ -59,7 +59,7 @@ type daemon struct {
 	store *boltstore.Store
 	sched *analysis.Scheduler
 	authz *auth.Guard
-	act   *guard.Guard // the actuators' safety layer
+	act   *guard.Guard  // the actuators' safety layer
 	certs *certReloader // nil without TLS
 
 	reloadMu  sync.Mutex // one reload at a time
