@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -244,11 +245,28 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "", "canary not found")
 	case errors.Is(err, analysis.ErrFinished):
 		writeError(w, http.StatusConflict, "", "the canary has already ended")
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EDQUOT):
+		// The disk, not the request: say so, so that the caller retries and the SRE
+		// knows where to look. Reads keep working.
+		s.log.Error("store cannot write", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		w.Header().Set("Retry-After", "30")
+		writeError(w, http.StatusServiceUnavailable, "", "the store cannot write ("+rootCause(err).Error()+"); nothing was changed, reads still work: retry later")
 	case errors.Is(err, context.Canceled):
 		// The client went away.
 	default:
 		s.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 		writeError(w, http.StatusInternalServerError, "", "internal error; see canaryd's log")
+	}
+}
+
+// rootCause is the innermost wrapped error, e.g. "no space left on device".
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
 	}
 }
 
