@@ -179,8 +179,9 @@ func TestRecoverPlansLostVerdict(t *testing.T) {
 	}
 }
 
-// An action found mid-flight whose actuator says resume: skip is abandoned (outcome
-// unknown, for a human), not fired again.
+// What a crash leaves behind, found at the next start: an action mid-flight whose
+// actuator says resume: skip is abandoned (outcome unknown, for a human), not fired
+// again; one mid-flight otherwise is fired again; an intent never attempted is fired.
 func TestRecoverResumeSkip(t *testing.T) {
 	e := newEnv(t, envOpts{actuators: `  undo: {type: webhook, url: "` + "@HOOK@" + `/undo", resume: skip}`})
 	c, _ := e.end(canaryOpts{app: "web", status: analysis.StatusFail})
@@ -191,6 +192,9 @@ func TestRecoverResumeSkip(t *testing.T) {
 			State: StateFiring, Attempts: 1, MaxAttempts: 1, CreatedAt: now, UpdatedAt: now},
 		{Key: c.ID + "/on_fail/rollback", CanaryID: c.ID, Service: "web", Trigger: TriggerFail, Actuator: "rollback", Type: "webhook",
 			State: StateFiring, Attempts: 1, MaxAttempts: 3, CreatedAt: now, UpdatedAt: now},
+		// The intent was persisted, the process died before the first attempt.
+		{Key: c.ID + "/on_fail/notify", CanaryID: c.ID, Service: "web", Trigger: TriggerFail, Actuator: "notify", Type: "webhook",
+			State: StatePending, MaxAttempts: 3, CreatedAt: now, UpdatedAt: now},
 	} {
 		r.Event.Key, r.Event.ID, r.Event.Vars = r.Key, c.ID, map[string]string{"app": "web"}
 		if err := e.st.DB().Update(func(tx *bolt.Tx) error {
@@ -203,7 +207,7 @@ func TestRecoverResumeSkip(t *testing.T) {
 		}
 	}
 	rep, err := e.g.Recover(e.ctx())
-	if err != nil || rep.Abandoned != 1 || rep.Resumed != 1 {
+	if err != nil || rep.Abandoned != 1 || rep.Resumed != 2 {
 		t.Fatalf("recover: %+v %v", rep, err)
 	}
 	e.idle()
@@ -216,6 +220,9 @@ func TestRecoverResumeSkip(t *testing.T) {
 	}
 	if a := acts["rollback"]; a.State != StateSucceeded || a.Attempts != 2 {
 		t.Errorf("rollback: %+v", a)
+	}
+	if a := acts["notify"]; a.State != StateSucceeded || a.Attempts != 1 || len(e.rc.deliveries("/notify")) != 1 {
+		t.Errorf("notify: %+v", a)
 	}
 }
 
