@@ -1,0 +1,368 @@
+package benchmarks
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/api"
+	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/synthetic"
+)
+
+// scaleConfig is ten metrics on the synthetic provider, judged every 10 s.
+func scaleConfig() string {
+	var b strings.Builder
+	b.WriteString(`
+server: {max_running_per_analysis: 5000}
+providers:
+  sim: {type: synthetic, seed: 1}
+analyses:
+  scale:
+    provider: sim
+    interval: 10s
+    step: 5s
+    lifetime: 30m
+    warmup: 10s
+    metrics:
+`)
+	signals := []string{"error_rate", "latency_p50", "latency_p90", "latency_p99", "saturation", "request_rate"}
+	for i := 0; i < 10; i++ {
+		sig := signals[i%len(signals)]
+		fmt.Fprintf(&b, "      - name: m%d-%s\n        query: 'signal=%s cohort={{ .Cohort.track }} app={{ .Vars.app }}'\n        judge: {type: mannwhitney, direction: either}\n", i, sig, sig)
+	}
+	return b.String()
+}
+
+// envDuration reads a duration from the environment, for longer runs by hand.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+func rssKiB() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
+}
+
+// BenchmarkDaemonScale runs the daemon's scheduler, store and HTTP API in this process
+// with 1,000 running canaries × 10 metrics judged every 10 s on the synthetic provider,
+// while 200 pollers each GET a random canary once a second over loopback HTTP. It
+// reports the scheduling lag (judged-at minus interval end, from the store), the API's
+// latency and the process's RSS. One op is the whole run (CANARYD_SCALE_DURATION,
+// default 90 s): use -benchtime=1x.
+func BenchmarkDaemonScale(b *testing.B) {
+	const canaries, pollers = 1000, 200
+	duration := envDuration("CANARYD_SCALE_DURATION", 90*time.Second)
+	for i := 0; i < b.N; i++ {
+		cfg, err := configs.Parse([]byte(scaleConfig()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		prov, err := synthetic.New(synthetic.Config{Seed: 1}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := boltstore.Open(filepath.Join(b.TempDir(), "c.db"), time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sched := analysis.NewScheduler(analysis.Options{Store: st})
+		sched.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"sim": prov}})
+		if err := sched.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(api.New(api.Options{Scheduler: sched}))
+		rssStart := rssKiB()
+
+		// Registrations spread over one interval, as deploys arrive, so the load is even.
+		ids := make([]string, canaries)
+		t0 := time.Now()
+		for j := range ids {
+			c, err := sched.Register(context.Background(), analysis.Registration{
+				Name: fmt.Sprintf("svc-%d", j), Analysis: "scale",
+				Baseline: map[string]string{"track": "baseline"}, Canary: map[string]string{"track": "canary"},
+				Vars:  map[string]string{"app": fmt.Sprintf("svc-%d", j)},
+				Start: t0.Add(time.Duration(j) * 10 * time.Second / canaries),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids[j] = c.ID
+		}
+
+		var mu sync.Mutex
+		var apiLat []time.Duration
+		apiErrs := 0
+		ctx, cancel := context.WithTimeout(context.Background(), duration)
+		var wg sync.WaitGroup
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: pollers}}
+		for p := 0; p < pollers; p++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(p), 7))
+				// Pollers are not in step: each starts at its own moment within the second.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Duration(rng.Int64N(int64(time.Second)))):
+				}
+				tick := time.NewTicker(time.Second)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+					}
+					start := time.Now()
+					resp, err := client.Get(srv.URL + "/api/v1/canaries/" + ids[rng.IntN(len(ids))])
+					if err == nil {
+						_, err = bufio.NewReader(resp.Body).WriteTo(discard{})
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusOK {
+							err = fmt.Errorf("status %d", resp.StatusCode)
+						}
+					}
+					lat := time.Since(start)
+					mu.Lock()
+					if err != nil {
+						apiErrs++
+					} else {
+						apiLat = append(apiLat, lat)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		cancel()
+		rssEnd := rssKiB()
+		srv.Close()
+		sched.Stop(context.Background())
+
+		var lags []time.Duration
+		for _, id := range ids {
+			rs, err := st.Intervals(context.Background(), id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, r := range rs {
+				lags = append(lags, r.JudgedAt.Sub(r.End))
+			}
+		}
+		st.Close()
+		slices.Sort(lags)
+		slices.Sort(apiLat)
+		b.ReportMetric(float64(len(lags)), "intervals")
+		b.ReportMetric(float64(quantile(lags, 0.5).Milliseconds()), "lag_p50_ms")
+		b.ReportMetric(float64(quantile(lags, 0.99).Milliseconds()), "lag_p99_ms")
+		b.ReportMetric(float64(quantile(apiLat, 0.5).Microseconds())/1000, "api_p50_ms")
+		b.ReportMetric(float64(quantile(apiLat, 0.99).Microseconds())/1000, "api_p99_ms")
+		b.ReportMetric(float64(apiErrs), "api_errors")
+		b.ReportMetric(float64(rssStart)/1024, "rss_start_MiB")
+		b.ReportMetric(float64(rssEnd)/1024, "rss_end_MiB")
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkAPILoad is issue 8's load and soak: 1,000 running canaries (5 metrics, 10 s
+// interval) while an open-loop generator sends 500 requests/s to the HTTP API — 85% polls
+// of one canary, 2% lists of the running ones, 6.5% registrations and 6.5% aborts (so
+// about 1,000 keep running) — for CANARYD_LOAD_DURATION (default 5m). Latency is
+// measured from when each request was due, so a stalled server cannot hide its backlog.
+// One op is the whole run: use -benchtime=1x.
+func BenchmarkAPILoad(b *testing.B) {
+	const canaries, rate = 1000, 500
+	duration := envDuration("CANARYD_LOAD_DURATION", 5*time.Minute)
+	for i := 0; i < b.N; i++ {
+		cfg, err := configs.Parse([]byte(strings.Replace(scaleConfig(), "lifetime: 30m", "lifetime: 1h", 1)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.Analyses["scale"].Metrics = cfg.Analyses["scale"].Metrics[:5]
+		prov, err := synthetic.New(synthetic.Config{Seed: 1}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := boltstore.Open(filepath.Join(b.TempDir(), "c.db"), time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sched := analysis.NewScheduler(analysis.Options{Store: st})
+		sched.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"sim": prov}})
+		if err := sched.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(api.New(api.Options{Scheduler: sched}))
+		var idMu sync.Mutex
+		var ids []string
+		t0 := time.Now()
+		for j := 0; j < canaries; j++ {
+			c, err := sched.Register(context.Background(), analysis.Registration{
+				Name: fmt.Sprintf("svc-%d", j), Analysis: "scale",
+				Baseline: map[string]string{"track": "baseline"}, Canary: map[string]string{"track": "canary"},
+				Vars:  map[string]string{"app": fmt.Sprintf("svc-%d", j)},
+				Start: t0.Add(time.Duration(j) * 10 * time.Second / canaries),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, c.ID)
+		}
+		runtime.GC()
+		rssStart := rssKiB()
+		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
+		type sample struct {
+			kind string
+			lat  time.Duration
+			err  bool
+		}
+		samples := make(chan sample, 4096)
+		var got []sample
+		collected := make(chan struct{})
+		go func() {
+			for s := range samples {
+				got = append(got, s)
+			}
+			close(collected)
+		}()
+		rng := rand.New(rand.NewPCG(1, 2))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 512)
+		interval := time.Second / rate
+		start := time.Now()
+		n := int(duration / interval)
+		seq := 0
+		for k := 0; k < n; k++ {
+			due := start.Add(time.Duration(k) * interval)
+			time.Sleep(time.Until(due))
+			r := rng.Float64()
+			idMu.Lock()
+			target := ids[rng.IntN(len(ids))]
+			idMu.Unlock()
+			seq++
+			name := seq
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				var req *http.Request
+				kind := "get"
+				switch {
+				case r < 0.85:
+					req, _ = http.NewRequest("GET", srv.URL+"/api/v1/canaries/"+target, nil)
+				case r < 0.87:
+					kind = "list"
+					req, _ = http.NewRequest("GET", srv.URL+"/api/v1/canaries?status=running", nil)
+				case r < 0.935:
+					kind = "register"
+					body := fmt.Sprintf(`{"name":"load-%d","analysis":"scale","baseline":{"track":"baseline"},"canary":{"track":"canary"},"vars":{"app":"load-%d"}}`, name, name)
+					req, _ = http.NewRequest("POST", srv.URL+"/api/v1/canaries", strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+				default:
+					kind = "abort"
+					req, _ = http.NewRequest("POST", srv.URL+"/api/v1/canaries/"+target+"/abort?actuate=false", nil)
+				}
+				resp, err := client.Do(req)
+				failed := err != nil
+				if err == nil {
+					var v struct {
+						ID string `json:"id"`
+					}
+					dec := json.NewDecoder(resp.Body)
+					if kind == "register" {
+						_ = dec.Decode(&v)
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					// An abort may race another abort of the same canary: 409 is a
+					// correct answer, not an error.
+					ok := resp.StatusCode/100 == 2 || (kind == "abort" && resp.StatusCode == http.StatusConflict)
+					failed = !ok
+					if kind == "register" && v.ID != "" {
+						idMu.Lock()
+						ids = append(ids, v.ID)
+						idMu.Unlock()
+					}
+				}
+				samples <- sample{kind: kind, lat: time.Since(due), err: failed}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		close(samples)
+		<-collected
+		runtime.GC()
+		rssEnd := rssKiB()
+		running, _ := sched.List(context.Background(), analysis.StatusRunning)
+		srv.Close()
+		sched.Stop(context.Background())
+		st.Close()
+
+		var lats []time.Duration
+		byKind := map[string][]time.Duration{}
+		errs := 0
+		for _, s := range got {
+			lats = append(lats, s.lat)
+			byKind[s.kind] = append(byKind[s.kind], s.lat)
+			if s.err {
+				errs++
+			}
+		}
+		slices.Sort(lats)
+		for kind, ls := range byKind {
+			slices.Sort(ls)
+			b.ReportMetric(float64(quantile(ls, 0.99).Microseconds())/1000, kind+"_p99_ms")
+		}
+		b.ReportMetric(float64(len(got))/elapsed.Seconds(), "req/s")
+		b.ReportMetric(float64(quantile(lats, 0.5).Microseconds())/1000, "p50_ms")
+		b.ReportMetric(float64(quantile(lats, 0.99).Microseconds())/1000, "p99_ms")
+		b.ReportMetric(float64(lats[len(lats)-1].Microseconds())/1000, "max_ms")
+		b.ReportMetric(float64(errs), "errors")
+		b.ReportMetric(float64(len(running)), "running_at_end")
+		b.ReportMetric(float64(rssStart)/1024, "rss_start_MiB")
+		b.ReportMetric(float64(rssEnd)/1024, "rss_end_MiB")
+	}
+}
