@@ -85,7 +85,7 @@ type receiver struct {
 	signalled bool
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	rc := &receiver{applied: map[string]int{}, dups: map[string]int{}, codes: map[string][]int{}}
 	rc.srv = httptest.NewServer(rc)
 	t.Cleanup(rc.srv.Close)
@@ -173,7 +173,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	path  string
 	src   string
 	cfg   *configs.Config
@@ -201,14 +201,14 @@ func configFor(rc *receiver, o envOpts) string {
 	return strings.NewReplacer("@HOOK@", rc.srv.URL, "@PD@", rc.srv.URL).Replace(s)
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	rc := newReceiver(t)
 	return envAt(t, filepath.Join(t.TempDir(), "canaryd.db"), configFor(rc, o), rc, o.log)
 }
 
 // envAt opens a guard on the store at path with the config src, as canaryd serve does.
-func envAt(t *testing.T, path, src string, rc *receiver, log *zap.Logger) *env {
+func envAt(t testing.TB, path, src string, rc *receiver, log *zap.Logger) *env {
 	t.Helper()
 	t.Setenv("GUARD_TEST_PD_KEY", "pd-routing-key")
 	e := &env{t: t, path: path, src: src, rc: rc, clock: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}

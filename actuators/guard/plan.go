@@ -181,6 +181,7 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 	planned := false
 	err = g.db.Update(func(tx *bolt.Tx) error {
 		toFire, created, planned = nil, nil, false
+		all := slices.Clone(recs)
 		pb := tx.Bucket(bktPlanned)
 		if pb.Get([]byte(c.ID)) != nil {
 			planned = true
@@ -213,11 +214,11 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 					r := g.newActuation(s, ev, key, an, act, dry, false, now)
 					r.Trigger = triggerResolve + dedup
 					r.Event.Trigger = r.Trigger
-					recs = append(recs, r)
+					all = append(all, r)
 				}
 			}
 		}
-		for _, r := range recs {
+		for _, r := range all {
 			if tx.Bucket(bktActuations).Get([]byte(r.Key)) != nil {
 				continue
 			}
