@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
 )
 
@@ -30,6 +31,13 @@ func ownMetricNames(t *testing.T) map[string]bool {
 	m.QueryErrors.WithLabelValues("p")
 	m.TimeToVerdict.WithLabelValues("a", "pass")
 	m.Intervals.WithLabelValues("a", "pass")
+	g := guard.NewMetrics(reg)
+	g.Actions.WithLabelValues("a", "t", "o")
+	g.Attempts.WithLabelValues("a", "t", "r")
+	g.BreakerRefusals.WithLabelValues("a")
+	g.CooldownSuppressions.WithLabelValues("a")
+	g.VerdictToAction.WithLabelValues("a", "o")
+	g.AttemptDuration.WithLabelValues("a", "t")
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
