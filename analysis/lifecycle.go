@@ -137,6 +137,8 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 		return nil, inputErr("lifetime", "%s is shorter than the interval (%s)", lifetime, interval)
 	case lifetime <= a.Warmup:
 		return nil, inputErr("lifetime", "%s is not longer than the analysis' warmup (%s)", lifetime, a.Warmup)
+	case env.Config.Server.MaxLifetime > 0 && lifetime > time.Duration(env.Config.Server.MaxLifetime):
+		return nil, inputErr("lifetime", "%s is longer than the server's max_lifetime (%s)", lifetime, time.Duration(env.Config.Server.MaxLifetime))
 	case IntervalCount(lifetime, interval) > maxIntervals:
 		return nil, inputErr("lifetime", "holds more than %d intervals of %s", maxIntervals, interval)
 	}

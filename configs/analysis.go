@@ -39,6 +39,9 @@ type Analysis struct {
 	Hash string
 }
 
+// MaxMetricsPerAnalysis bounds an analysis' metrics.
+const MaxMetricsPerAnalysis = 100
+
 // Metric is one metric of an analysis.
 type Metric struct {
 	Name  string
@@ -208,6 +211,10 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 	}
 	if len(w.Metrics) == 0 {
 		errs.add(join(path, "metrics"), "at least one metric is required")
+	} else if len(w.Metrics) > MaxMetricsPerAnalysis {
+		// Each metric is two queries per interval per canary: a bound keeps one analysis
+		// from swamping the providers.
+		errs.add(join(path, "metrics"), "%d metrics, at most %d", len(w.Metrics), MaxMetricsPerAnalysis)
 	}
 	seen := map[string]int{}
 	for i, raw := range w.Metrics {

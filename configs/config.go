@@ -44,11 +44,14 @@ type Server struct {
 	// MaxRunningPerAnalysis caps the running canaries of one analysis, so a runaway
 	// pipeline cannot flood the scheduler.
 	MaxRunningPerAnalysis int `yaml:"max_running_per_analysis"`
+	// MaxLifetime caps a canary's lifetime, the analysis' or a registration's.
+	MaxLifetime model.Duration `yaml:"max_lifetime"`
 }
 
 // DefaultServer is the `server:` block when the file leaves it out.
 func DefaultServer() Server {
-	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db", MaxBodyBytes: 64 << 10, MaxRunningPerAnalysis: 500}
+	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db", MaxBodyBytes: 64 << 10, MaxRunningPerAnalysis: 500,
+		MaxLifetime: model.Duration(24 * time.Hour)}
 }
 
 // UnmarshalYAML fills the defaults, then decodes the file's values onto them.
@@ -216,6 +219,9 @@ func Parse(data []byte) (*Config, error) {
 			continue
 		}
 		c.Analyses[name] = a
+		if a.Lifetime > time.Duration(c.Server.MaxLifetime) {
+			errs.add(join(path, "lifetime"), "%s is longer than server.max_lifetime (%s)", model.Duration(a.Lifetime), c.Server.MaxLifetime)
+		}
 		// References to the rest of the file are checked here, not in parseAnalysis: a
 		// running canary's snapshot must stay loadable after its provider is renamed.
 		if a.Provider != "" {
@@ -265,6 +271,9 @@ func (s *Server) validate(path string, errs *Errors) {
 	}
 	if s.MaxRunningPerAnalysis <= 0 {
 		errs.add(join(path, "max_running_per_analysis"), "must be > 0")
+	}
+	if s.MaxLifetime <= 0 {
+		errs.add(join(path, "max_lifetime"), "must be > 0")
 	}
 	if s.Auth != nil {
 		s.Auth.validate(join(path, "auth"), errs)

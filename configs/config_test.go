@@ -2,6 +2,7 @@ package configs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,4 +236,24 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLimits(t *testing.T) {
+	var many strings.Builder
+	many.WriteString("analyses:\n  big:\n    provider: p\n    metrics:\n")
+	for i := 0; i <= MaxMetricsPerAnalysis; i++ {
+		fmt.Fprintf(&many, "      - {name: m%d, query: q, judge: {type: mannwhitney}}\n", i)
+	}
+	cases := []struct{ yaml, want string }{
+		{"providers: {p: {type: prometheus, address: 'http://x'}}\n" + many.String(), "analyses.big.metrics: 101 metrics, at most 100"},
+		{"server: {max_lifetime: 1h}\nproviders: {p: {type: prometheus, address: 'http://x'}}\nanalyses: {a: {provider: p, lifetime: 2h, metrics: [{name: m, query: q}]}}", "analyses.a.lifetime: 2h is longer than server.max_lifetime (1h)"},
+		{"server: {max_body_bytes: 10}\nanalyses: {}", "server.max_body_bytes: must be between 1024 and 16777216"},
+		{"server: {max_running_per_analysis: 0}\nanalyses: {}", "server.max_running_per_analysis: must be > 0"},
+	}
+	for _, tc := range cases {
+		_, err := Parse([]byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
+	}
 }
