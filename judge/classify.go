@@ -225,13 +225,17 @@ func (s *Scratch) classifyMW(m MetricSpec, baseline, canary []float64, res *Metr
 			res.Relative, ratioDefined = Relative{}, false
 		}
 	}
-	level := 1 + res.Relative.Estimate // the canary's level as a multiple of the baseline's
-	beyondDelta := math.Abs(mw.Estimate) > m.AllowedDelta
-
-	high := m.Direction != DirectionDecrease && mw.CILow > 0 && beyondDelta &&
-		(!ratioDefined || level > m.AllowedIncrease)
-	low := m.Direction != DirectionIncrease && mw.CIHigh < 0 && beyondDelta &&
-		(!ratioDefined || level < m.AllowedDecrease)
+	// A change counts when its whole confidence interval lies beyond the tolerance: the
+	// canary is confidently worse than tolerated, not just worse by its point estimate.
+	// The scheduler judges a growing window every interval, so a judge that fails on the
+	// estimate fails healthy canaries by chance at one of its many looks (canaryd eval:
+	// 11% of A/A runs of the golden-signals preset); with a tolerance, the bound moves
+	// away from it as the window grows and the looks stop adding false alarms. Without a
+	// tolerance this is the plain test: the interval excludes 0.
+	high := m.Direction != DirectionDecrease && mw.CILow > 0 && mw.CILow > m.AllowedDelta &&
+		(!ratioDefined || 1+res.Relative.Low > m.AllowedIncrease)
+	low := m.Direction != DirectionIncrease && mw.CIHigh < 0 && -mw.CIHigh > m.AllowedDelta &&
+		(!ratioDefined || 1+res.Relative.High < m.AllowedDecrease)
 	switch {
 	case high:
 		res.Classification = ClassHigh

@@ -43,6 +43,11 @@ func (d *wilcoxDist) build(m, n int, buf []u128) []u128 {
 		m, n = n, m // the distribution is symmetric in (m, n); fewer factors this way
 	}
 	top := m * n
+	// The scheduler judges many canaries with the same sample sizes in a row: when buf
+	// still holds the distribution this scratch built last, it is the answer.
+	if d.counts != nil && d.m == m && d.n == n && len(buf) > top && &buf[0] == &d.counts[0] {
+		return buf
+	}
 	if cap(buf) < top+1 {
 		buf = make([]u128, top+1)
 	}
