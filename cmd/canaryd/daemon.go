@@ -307,7 +307,8 @@ loop:
 			break loop
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				_ = d.reload(ctx) // logged and shown in canaryd_config_last_reload_successful
+				// Logged, audited and shown in canaryd_config_last_reload_successful.
+				_ = d.reload(guard.WithActor(ctx, guard.Actor{Name: "signal:SIGHUP"}))
 				continue
 			}
 			d.log.Info("shutting down", zap.String("signal", s.String()))
