@@ -82,6 +82,61 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }
 
+// scaleDaemon is the daemon's scheduler, bolt store and HTTP API in this process, on
+// the synthetic provider, with n canaries registered over one interval (as deploys
+// arrive, so that the load is even).
+type scaleDaemon struct {
+	sched *analysis.Scheduler
+	store *boltstore.Store
+	srv   *httptest.Server
+	ids   []string
+}
+
+func startScaleDaemon(b *testing.B, config string, metricsKept, n int) *scaleDaemon {
+	b.Helper()
+	cfg, err := configs.Parse([]byte(config))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if metricsKept > 0 {
+		cfg.Analyses["scale"].Metrics = cfg.Analyses["scale"].Metrics[:metricsKept]
+	}
+	prov, err := synthetic.New(synthetic.Config{Seed: 1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(b.TempDir(), "c.db"), time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := &scaleDaemon{store: st, sched: analysis.NewScheduler(analysis.Options{Store: st})}
+	d.sched.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"sim": prov}})
+	if err := d.sched.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	d.srv = httptest.NewServer(api.New(api.Options{Scheduler: d.sched}))
+	t0 := time.Now()
+	for j := 0; j < n; j++ {
+		c, err := d.sched.Register(context.Background(), analysis.Registration{
+			Name: fmt.Sprintf("svc-%d", j), Analysis: "scale",
+			Baseline: map[string]string{"track": "baseline"}, Canary: map[string]string{"track": "canary"},
+			Vars:  map[string]string{"app": fmt.Sprintf("svc-%d", j)},
+			Start: t0.Add(time.Duration(j) * 10 * time.Second / time.Duration(n)),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.ids = append(d.ids, c.ID)
+	}
+	return d
+}
+
+func (d *scaleDaemon) stop() {
+	d.srv.Close()
+	d.sched.Stop(context.Background())
+	d.store.Close()
+}
+
 // BenchmarkDaemonScale runs the daemon's scheduler, store and HTTP API in this process
 // with 1,000 running canaries × 10 metrics judged every 10 s on the synthetic provider,
 // while 200 pollers each GET a random canary once a second over loopback HTTP. It
@@ -92,41 +147,9 @@ func BenchmarkDaemonScale(b *testing.B) {
 	const canaries, pollers = 1000, 200
 	duration := envDuration("CANARYD_SCALE_DURATION", 90*time.Second)
 	for i := 0; i < b.N; i++ {
-		cfg, err := configs.Parse([]byte(scaleConfig()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		prov, err := synthetic.New(synthetic.Config{Seed: 1}, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		st, err := boltstore.Open(filepath.Join(b.TempDir(), "c.db"), time.Second)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sched := analysis.NewScheduler(analysis.Options{Store: st})
-		sched.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"sim": prov}})
-		if err := sched.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		srv := httptest.NewServer(api.New(api.Options{Scheduler: sched}))
 		rssStart := rssKiB()
-
-		// Registrations spread over one interval, as deploys arrive, so the load is even.
-		ids := make([]string, canaries)
-		t0 := time.Now()
-		for j := range ids {
-			c, err := sched.Register(context.Background(), analysis.Registration{
-				Name: fmt.Sprintf("svc-%d", j), Analysis: "scale",
-				Baseline: map[string]string{"track": "baseline"}, Canary: map[string]string{"track": "canary"},
-				Vars:  map[string]string{"app": fmt.Sprintf("svc-%d", j)},
-				Start: t0.Add(time.Duration(j) * 10 * time.Second / canaries),
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ids[j] = c.ID
-		}
+		d := startScaleDaemon(b, scaleConfig(), 0, canaries)
+		st, srv, ids := d.store, d.srv, d.ids
 
 		var mu sync.Mutex
 		var apiLat []time.Duration
@@ -176,8 +199,8 @@ func BenchmarkDaemonScale(b *testing.B) {
 		wg.Wait()
 		cancel()
 		rssEnd := rssKiB()
-		srv.Close()
-		sched.Stop(context.Background())
+		d.srv.Close()
+		d.sched.Stop(context.Background())
 
 		var lags []time.Duration
 		for _, id := range ids {
@@ -217,40 +240,10 @@ func BenchmarkAPILoad(b *testing.B) {
 	const canaries, rate = 1000, 500
 	duration := envDuration("CANARYD_LOAD_DURATION", 5*time.Minute)
 	for i := 0; i < b.N; i++ {
-		cfg, err := configs.Parse([]byte(strings.Replace(scaleConfig(), "lifetime: 30m", "lifetime: 1h", 1)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg.Analyses["scale"].Metrics = cfg.Analyses["scale"].Metrics[:5]
-		prov, err := synthetic.New(synthetic.Config{Seed: 1}, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		st, err := boltstore.Open(filepath.Join(b.TempDir(), "c.db"), time.Second)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sched := analysis.NewScheduler(analysis.Options{Store: st})
-		sched.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"sim": prov}})
-		if err := sched.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		srv := httptest.NewServer(api.New(api.Options{Scheduler: sched}))
+		d := startScaleDaemon(b, strings.Replace(scaleConfig(), "lifetime: 30m", "lifetime: 1h", 1), 5, canaries)
+		sched, srv := d.sched, d.srv
 		var idMu sync.Mutex
-		var ids []string
-		t0 := time.Now()
-		for j := 0; j < canaries; j++ {
-			c, err := sched.Register(context.Background(), analysis.Registration{
-				Name: fmt.Sprintf("svc-%d", j), Analysis: "scale",
-				Baseline: map[string]string{"track": "baseline"}, Canary: map[string]string{"track": "canary"},
-				Vars:  map[string]string{"app": fmt.Sprintf("svc-%d", j)},
-				Start: t0.Add(time.Duration(j) * 10 * time.Second / canaries),
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ids = append(ids, c.ID)
-		}
+		ids := d.ids
 		runtime.GC()
 		rssStart := rssKiB()
 		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
@@ -337,9 +330,7 @@ func BenchmarkAPILoad(b *testing.B) {
 		runtime.GC()
 		rssEnd := rssKiB()
 		running, _ := sched.List(context.Background(), analysis.StatusRunning)
-		srv.Close()
-		sched.Stop(context.Background())
-		st.Close()
+		d.stop()
 
 		var lats []time.Duration
 		byKind := map[string][]time.Duration{}
