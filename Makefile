@@ -44,3 +44,11 @@ bench: build
 
 clean:
 	rm -rf bin
+
+# Judge quality on simulated canaries (issue 9): every configs/*.yml analysis, the runbook
+# rule and the proposed golden-signals tuning, healthy and regressed, through the real
+# scheduler and judge. Prints the table (benchmarks/RESULTS.md) and writes the plot.
+.PHONY: eval
+eval: build
+	./bin/canaryd eval --svg benchmarks/eval.svg \
+		--variant 'golden-signals-tuned=golden-signals:error-rate.allowed_increase=1.5,error-rate.allowed_delta=0.0025,error-rate.confidence=0.99,p50-latency.critical=true'

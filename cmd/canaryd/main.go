@@ -18,6 +18,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"eval":         {summary: "measure the judge on simulated canaries: false fails, detection, time to detect (eval [--config FILE]...)", run: runEval},
 		"check-config": {summary: "validate config files, printing every error with its path (check-config FILE...)", run: runCheckConfig},
 		"judge":        {summary: "run the scoring core on files (judge mannwhitney --baseline F --canary F)", run: runJudge},
 		"serve":        {summary: "run the daemon: HTTP API, scheduler, store (serve --config FILE)", run: runServe},
