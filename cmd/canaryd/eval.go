@@ -59,8 +59,12 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	scenarios, err := pickScenarios(*only)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	if len(files) == 0 {
-		var err error
 		if files, err = filepath.Glob("configs/*.yml"); err != nil || len(files) == 0 {
 			fmt.Fprintln(stderr, "eval: no --config given and no configs/*.yml here")
 			return 2
@@ -81,11 +85,6 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		targets = append(targets, t)
-	}
-	scenarios, err := pickScenarios(*only)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
 	}
 	// A batch job with memory to spare: collect garbage less often (GOGC still wins).
 	if os.Getenv("GOGC") == "" {

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestEvalCommand(t *testing.T) {
+	svg := filepath.Join(t.TempDir(), "eval.svg")
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		stdoutHas string
+		stderrHas string
+		wantSVG   bool
+		wantJSON  bool
+	}{
+		{name: "table and plot",
+			args: []string{"--config", "../../configs/golden-signals.yml", "--runs", "4", "--runs-ab", "4", "--scenarios", "aa,errors-x10",
+				"--variant", "tuned=golden-signals:error-rate.allowed_increase=1.5", "--svg", svg, "--quiet"},
+			code: 0, stdoutHas: "| tuned | errors-x10 | 4 | 100.0 (51.0–100.0) |", wantSVG: true},
+		{name: "json",
+			args: []string{"--config", "../../configs/golden-signals.yml", "--runbook=false", "--runs", "3", "--runs-ab", "0", "--scenarios", "aa", "--json", "--quiet"},
+			code: 0, wantJSON: true},
+		{name: "unknown scenario", args: []string{"--scenarios", "aa,nope"}, code: 2, stderrHas: `unknown scenario "nope"`},
+		{name: "bad variant", args: []string{"--config", "../../configs/golden-signals.yml", "--variant", "x=missing:warmup=1m"}, code: 2, stderrHas: `no analysis "missing"`},
+		{name: "no runs", args: []string{"--runs", "0", "--runs-ab", "0"}, code: 2, stderrHas: "usage: canaryd eval"},
+		{name: "missing file", args: []string{"--config", "nope.yml"}, code: 1, stderrHas: "nope.yml"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := runEval(tc.args, &stdout, &stderr)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.stdoutHas) {
+				t.Errorf("stdout lacks %q:\n%s", tc.stdoutHas, stdout.String())
+			}
+			if !strings.Contains(stderr.String(), tc.stderrHas) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderrHas, stderr.String())
+			}
+			if tc.wantSVG {
+				b, err := os.ReadFile(svg)
+				if err != nil || !bytes.HasPrefix(b, []byte("<svg")) {
+					t.Errorf("plot: %v %.40q", err, b)
+				}
+			}
+			if tc.wantJSON {
+				var rep struct {
+					Rows []struct {
+						Target string `json:"target"`
+						Runs   int    `json:"runs"`
+					} `json:"rows"`
+				}
+				if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || len(rep.Rows) != 1 || rep.Rows[0].Runs != 3 {
+					t.Errorf("json: %v %+v", err, rep)
+				}
+			}
+		})
+	}
+}
