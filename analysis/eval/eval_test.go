@@ -388,3 +388,33 @@ func TestReportOutputs(t *testing.T) {
 		t.Errorf("fmtDur: %s %s %s", fmtDur(90*time.Second), fmtDur(2*time.Minute), fmtDur(time.Hour))
 	}
 }
+
+// TestSummarize: rates, quantiles and the pooled healthy row from known outcomes.
+func TestSummarize(t *testing.T) {
+	sc := []Scenario{{Name: "aa", AA: true}, {Name: "aa-x", AA: true}, {Name: "errors-x10", Family: "errors", Size: 10}}
+	res := &Result{Targets: []Target{{Name: "t"}}, Scenarios: sc}
+	add := func(s string, st analysis.Status, detect time.Duration, verdict time.Duration) {
+		res.Outcomes = append(res.Outcomes, Outcome{Target: "t", Scenario: s, Status: st, Detected: detect > 0, Detect: detect, Verdict: verdict})
+	}
+	for i := range 9 {
+		add("aa", analysis.StatusPass, 0, 30*time.Minute)
+		add("aa-x", analysis.StatusPass, 0, 30*time.Minute)
+		add("errors-x10", analysis.StatusFail, time.Duration(i+1)*time.Minute, time.Duration(i+3)*time.Minute)
+	}
+	add("aa", analysis.StatusFail, 2*time.Minute, 4*time.Minute)
+	add("aa-x", analysis.StatusMarginal, 0, 30*time.Minute)
+	rep := Summarize(res)
+	if len(rep.Rows) != 4 {
+		t.Fatalf("rows %+v", rep.Rows)
+	}
+	aa, x10, pooled := rep.Rows[0], rep.Rows[2], rep.Rows[3]
+	if aa.Fail.K != 1 || aa.Runs != 10 || aa.DetectMedian != 2*time.Minute {
+		t.Errorf("aa: %+v", aa)
+	}
+	if x10.Fail.P != 1 || x10.DetectMedian != 5*time.Minute || x10.DetectP90 != 9*time.Minute || x10.VerdictMedian != 7*time.Minute {
+		t.Errorf("errors-x10: median %s p90 %s verdict %s", x10.DetectMedian, x10.DetectP90, x10.VerdictMedian)
+	}
+	if !pooled.Pooled || pooled.Runs != 20 || pooled.Fail.K != 1 || pooled.Marginal.K != 1 {
+		t.Errorf("pooled: %+v", pooled)
+	}
+}

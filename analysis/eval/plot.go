@@ -136,7 +136,7 @@ func (r *Report) row(target, family string, size float64) (Row, bool) {
 func (r *Report) aaNote(target string) string {
 	k, n := 0, 0
 	for _, row := range r.Rows {
-		if row.Target == target && row.AA {
+		if row.Target == target && row.AA && !row.Pooled {
 			k += row.Fail.K
 			n += row.Fail.N
 		}

@@ -42,12 +42,14 @@ func Wilson(k, n int) Rate {
 
 // Row is one (analysis, scenario) of the report.
 type Row struct {
-	Target   string  `json:"target"`
-	Scenario string  `json:"scenario"`
-	AA       bool    `json:"aa"`
-	Family   string  `json:"family,omitempty"`
-	Size     float64 `json:"size,omitempty"`
-	Runs     int     `json:"runs"`
+	Target   string `json:"target"`
+	Scenario string `json:"scenario"`
+	AA       bool   `json:"aa"`
+	// Pooled marks the row that pools every healthy scenario of the target.
+	Pooled bool    `json:"pooled,omitempty"`
+	Family string  `json:"family,omitempty"`
+	Size   float64 `json:"size,omitempty"`
+	Runs   int     `json:"runs"`
 	// Statuses counts the final statuses.
 	Statuses map[analysis.Status]int `json:"statuses"`
 	// Fail is the share of runs that ended failed: the false fail rate of a healthy
@@ -88,32 +90,48 @@ func Summarize(res *Result) *Report {
 		groups[k] = append(groups[k], o)
 	}
 	for _, t := range res.Targets {
+		var healthy []Outcome
+		aaScenarios := 0
 		for _, sc := range res.Scenarios {
 			os := groups[key{t.Name, sc.Name}]
 			if len(os) == 0 {
 				continue
 			}
-			row := Row{Target: t.Name, Scenario: sc.Name, AA: sc.AA, Family: sc.Family, Size: sc.Size, Runs: len(os),
-				Statuses: map[analysis.Status]int{}}
-			var detect, verdict []float64
-			for _, o := range os {
-				row.Statuses[o.Status]++
-				if o.FailedBeforeOnset {
-					row.FailedBeforeOnset++
-				}
-				if o.Status == analysis.StatusFail && o.Detected {
-					detect = append(detect, float64(o.Detect))
-				}
-				verdict = append(verdict, float64(o.Verdict))
+			row := summarize(os)
+			row.Target, row.Scenario, row.AA, row.Family, row.Size = t.Name, sc.Name, sc.AA, sc.Family, sc.Size
+			rep.Rows = append(rep.Rows, row)
+			if sc.AA {
+				healthy = append(healthy, os...)
+				aaScenarios++
 			}
-			row.Fail = Wilson(row.Statuses[analysis.StatusFail], len(os))
-			row.Marginal = Wilson(row.Statuses[analysis.StatusMarginal], len(os))
-			row.DetectMedian, row.DetectP90 = quantile(detect, 0.5), quantile(detect, 0.9)
-			row.VerdictMedian, row.VerdictP90 = quantile(verdict, 0.5), quantile(verdict, 0.9)
+		}
+		if aaScenarios > 1 {
+			row := summarize(healthy)
+			row.Target, row.Scenario, row.AA, row.Pooled = t.Name, "all healthy scenarios", true, true
 			rep.Rows = append(rep.Rows, row)
 		}
 	}
 	return rep
+}
+
+func summarize(os []Outcome) Row {
+	row := Row{Runs: len(os), Statuses: map[analysis.Status]int{}}
+	var detect, verdict []float64
+	for _, o := range os {
+		row.Statuses[o.Status]++
+		if o.FailedBeforeOnset {
+			row.FailedBeforeOnset++
+		}
+		if o.Status == analysis.StatusFail && o.Detected {
+			detect = append(detect, float64(o.Detect))
+		}
+		verdict = append(verdict, float64(o.Verdict))
+	}
+	row.Fail = Wilson(row.Statuses[analysis.StatusFail], len(os))
+	row.Marginal = Wilson(row.Statuses[analysis.StatusMarginal], len(os))
+	row.DetectMedian, row.DetectP90 = quantile(detect, 0.5), quantile(detect, 0.9)
+	row.VerdictMedian, row.VerdictP90 = quantile(verdict, 0.5), quantile(verdict, 0.9)
+	return row
 }
 
 func quantile(v []float64, p float64) time.Duration {
