@@ -45,11 +45,11 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	for i := range panels {
 		slices.Sort(panels[i].sizes)
 	}
-	maxMin = math.Ceil(maxMin/5) * 5
+	maxMin = math.Ceil((maxMin+1)/5) * 5 // headroom for the p90 labels
 
 	const (
 		pw, ph     = 420.0, 300.0 // plot area of one panel
-		left, top  = 60.0, 60.0
+		left, top  = 60.0, 76.0
 		gap        = 80.0
 		bandH      = 26.0 // the "< 50% detected" band
 		legendLine = 18.0
@@ -69,7 +69,7 @@ func (r *Report) WriteSVG(w io.Writer) error {
 		x0 := left + float64(pi)*(pw+gap)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-weight="bold">%s</text>`+"\n", x0, top-6, html.EscapeString(p.title))
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#f3f3f3"/>`+"\n", x0, top, pw, bandH)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#777" font-size="11">&lt; 50%% detected</text>`+"\n", x0+4, top+16)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#777" font-size="11" text-anchor="end">top band: &lt; 50%% detected</text>`+"\n", x0+pw, top-6)
 		for m := 0.0; m <= maxMin; m += 5 {
 			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", x0, x0+pw, y(m), y(m))
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" fill="#555">%gm</text>`+"\n", x0-6, y(m)+4, m)
