@@ -65,15 +65,20 @@ func SignalNames() []string {
 	return names
 }
 
+// knownSignal is on every query's path, so it is a switch rather than a lookup in
+// defaultSignals' fresh map (TestSignalTables keeps the two in step).
 func knownSignal(name string) bool {
-	_, ok := defaultSignals()[name]
-	return ok
+	switch name {
+	case "request_rate", "error_rate", "errors_per_second", "latency_p50", "latency_p90", "latency_p99", "saturation":
+		return true
+	}
+	return false
 }
 
 // modelSignal is the signal whose model name uses: itself, or the one it is a view of.
 func modelSignal(name string) string {
-	if v := defaultSignals()[name].view; v != "" {
-		return v
+	if name == "errors_per_second" {
+		return "error_rate"
 	}
 	return name
 }

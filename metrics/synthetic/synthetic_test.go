@@ -95,6 +95,20 @@ func TestLevels(t *testing.T) {
 	}
 }
 
+func TestSignalTables(t *testing.T) {
+	for name, def := range defaultSignals() {
+		if !knownSignal(name) {
+			t.Errorf("knownSignal(%q) = false", name)
+		}
+		if want := name; def.view != "" && modelSignal(name) != def.view || def.view == "" && modelSignal(name) != want {
+			t.Errorf("modelSignal(%q) = %q, view %q", name, modelSignal(name), def.view)
+		}
+	}
+	if knownSignal("latency_p95") || len(SignalNames()) != len(defaultSignals()) {
+		t.Error("knownSignal accepts a signal defaultSignals does not define")
+	}
+}
+
 func TestConfiguredLevelAndNoise(t *testing.T) {
 	level, noise := 0.2, 0.0
 	p := newProvider(t, Config{Signals: map[string]SignalConfig{"saturation": {Level: &level, Noise: &noise}}})
