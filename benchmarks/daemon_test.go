@@ -59,7 +59,12 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
-func rssKiB() int64 {
+func rssKiB() int64 { return statusKiB("VmRSS:") }
+
+// anonKiB is the resident memory that is not the store's mapped file: the process's own.
+func anonKiB() int64 { return statusKiB("RssAnon:") }
+
+func statusKiB(field string) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -67,7 +72,7 @@ func rssKiB() int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return n
 		}
@@ -248,7 +253,7 @@ func BenchmarkAPILoad(b *testing.B) {
 		// registrations join the end, so about 1,000 keep running through the run.
 		running := append([]string(nil), d.ids...)
 		runtime.GC()
-		rssStart := rssKiB()
+		rssStart, anonStart := rssKiB(), anonKiB()
 		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
 		type sample struct {
 			kind string
@@ -333,7 +338,7 @@ func BenchmarkAPILoad(b *testing.B) {
 		close(samples)
 		<-collected
 		runtime.GC()
-		rssEnd := rssKiB()
+		rssEnd, anonEnd := rssKiB(), anonKiB()
 		stillRunning, _ := sched.List(context.Background(), analysis.StatusRunning)
 		d.stop()
 
@@ -358,6 +363,8 @@ func BenchmarkAPILoad(b *testing.B) {
 		b.ReportMetric(float64(lats[len(lats)-1].Microseconds())/1000, "max_ms")
 		b.ReportMetric(float64(errs), "errors")
 		b.ReportMetric(float64(len(stillRunning)), "running_at_end")
+		b.ReportMetric(float64(anonStart)/1024, "anon_start_MiB")
+		b.ReportMetric(float64(anonEnd)/1024, "anon_end_MiB")
 		b.ReportMetric(float64(rssStart)/1024, "rss_start_MiB")
 		b.ReportMetric(float64(rssEnd)/1024, "rss_end_MiB")
 	}
