@@ -46,9 +46,9 @@ clean:
 	rm -rf bin
 
 # Judge quality on simulated canaries (issue 9): every configs/*.yml analysis, the runbook
-# rule and the proposed golden-signals tuning, healthy and regressed, through the real
+# rule and golden-signals as it shipped before its tuning (v0), healthy and regressed, through the real
 # scheduler and judge. Prints the table (benchmarks/RESULTS.md) and writes the plot.
 .PHONY: eval
 eval: build
 	./bin/canaryd eval --svg benchmarks/eval.svg \
-		--variant 'golden-signals-tuned=golden-signals:error-rate.allowed_increase=1.5,error-rate.allowed_delta=0.0025,error-rate.confidence=0.99,p50-latency.critical=true'
+		--variant 'golden-signals-v0=golden-signals:error-rate.allowed_increase=1.1,error-rate.allowed_delta=0.001,error-rate.confidence=0.95,p50-latency.critical=false'

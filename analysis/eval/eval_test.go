@@ -220,7 +220,7 @@ func specString(s judge.MetricSpec) string {
 
 func TestParseVariant(t *testing.T) {
 	gs := goldenSignals(t)
-	v, err := ParseVariant("tuned=golden-signals:warmup=5m,error-rate.allowed_increase=1.5,p50-latency.critical=true,score={pass: 90, marginal: 70}", []Target{gs})
+	v, err := ParseVariant("tuned=golden-signals:warmup=5m,error-rate.allowed_increase=2,p50-latency.critical=false,score={pass: 90, marginal: 70}", []Target{gs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,8 +228,8 @@ func TestParseVariant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Name != "tuned" || a.Warmup != 5*time.Minute || a.Metrics[0].Spec.AllowedIncrease != 1.5 || !a.Metrics[2].Spec.Critical ||
-		a.Score.Pass != 90 || a.Score.Marginal != 70 || a.Metrics[0].Spec.AllowedDelta != 0.001 {
+	if v.Name != "tuned" || a.Warmup != 5*time.Minute || a.Metrics[0].Spec.AllowedIncrease != 2 || a.Metrics[2].Spec.Critical ||
+		a.Score.Pass != 90 || a.Score.Marginal != 70 || a.Metrics[0].Spec.AllowedDelta != 0.0025 {
 		t.Errorf("variant: %+v %+v", a, a.Metrics)
 	}
 	for _, bad := range []struct{ spec, want string }{
