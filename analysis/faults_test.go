@@ -91,7 +91,7 @@ func TestProviderFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			reg := prometheus.NewRegistry()
-			clock := &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+			clock := newFakeClock()
 			sched := analysis.NewScheduler(analysis.Options{
 				Store: st, Clock: clock, Logger: zaptest.NewLogger(t), Metrics: analysis.NewMetrics(reg),
 				MaxConsecutiveErrors: 3, QueryTimeout: time.Second,

@@ -16,54 +16,15 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/analysis/simclock"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 )
 
 // fakeClock is a manual clock: time moves only when a test calls Advance.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-}
+type fakeClock = simclock.Clock
 
-type waiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) After(d time.Duration) <-chan time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- f.now
-		return ch
-	}
-	f.waiters = append(f.waiters, waiter{at: f.now.Add(d), ch: ch})
-	return ch
-}
-
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-	kept := f.waiters[:0]
-	for _, w := range f.waiters {
-		if !w.at.After(f.now) {
-			w.ch <- f.now
-			continue
-		}
-		kept = append(kept, w)
-	}
-	f.waiters = kept
-}
+func newFakeClock() *fakeClock { return simclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
 // fakeProvider answers "<signal>" queries from a table of per-point functions; a signal
 // named "slow" blocks until the query's deadline and "broken" always fails.
@@ -147,7 +108,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{
-		t: t, clock: &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+		t: t, clock: newFakeClock(),
 		path: filepath.Join(t.TempDir(), "canaryd.db"), prov: &fakeProvider{}, cfg: cfg,
 	}
 	h.start()

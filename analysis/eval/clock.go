@@ -1,61 +1,13 @@
 package eval
 
 import (
-	"sync"
 	"time"
+
+	"github.com/canaryd/canaryd/analysis/simclock"
 )
 
-// Clock is a simulated analysis.Clock: its time moves only when Set is called, so a
-// simulated half hour takes no time at all.
-type Clock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-}
-
-type waiter struct {
-	at time.Time
-	ch chan time.Time
-}
+// Clock is the simulated analysis.Clock the runs are driven by.
+type Clock = simclock.Clock
 
 // NewClock returns a clock stopped at t.
-func NewClock(t time.Time) *Clock { return &Clock{now: t} }
-
-// Now is the simulated time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// After delivers once the simulated time has moved d past now.
-func (c *Clock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, waiter{at: c.now.Add(d), ch: ch})
-	return ch
-}
-
-// Set moves the clock to t (never backwards) and fires the waiters now due.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t.Before(c.now) {
-		return
-	}
-	c.now = t
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at.After(t) {
-			kept = append(kept, w)
-			continue
-		}
-		w.ch <- t
-	}
-	c.waiters = kept
-}
+func NewClock(t time.Time) *Clock { return simclock.New(t) }

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,53 +18,9 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/analysis/simclock"
 	"github.com/canaryd/canaryd/metrics"
 )
-
-// testClock is a manual analysis.Clock: time moves only when the test advances it.
-type testClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []clockWaiter
-}
-
-type clockWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, clockWaiter{at: c.now.Add(d), ch: ch})
-	return ch
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at.After(c.now) {
-			kept = append(kept, w)
-			continue
-		}
-		w.ch <- c.now
-	}
-	c.waiters = kept
-}
 
 // goldenProvider answers the testdata analysis' queries (`name{track="…"}`) with a point
 // every step whose value depends only on the series and the timestamp, so that the
@@ -140,14 +95,14 @@ func chromiumPath(t *testing.T) string {
 
 // runCanaries runs a real scheduler on a bolt store and a fake clock until a regressed
 // and a healthy canary of the testdata analysis have ended.
-func runCanaries(t *testing.T) (sched *analysis.Scheduler, clock *testClock, bad, good *analysis.Canary) {
+func runCanaries(t *testing.T) (sched *analysis.Scheduler, clock *simclock.Clock, bad, good *analysis.Canary) {
 	t.Helper()
 	cfg, _ := loadAnalysis(t)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "canaryd.db"), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock = &testClock{now: fixtureStart}
+	clock = simclock.New(fixtureStart)
 	sched = analysis.NewScheduler(analysis.Options{
 		Store: st, Clock: clock, Logger: zaptest.NewLogger(t), Metrics: analysis.NewMetrics(prometheus.NewRegistry()),
 		Workers: 2, QueryTimeout: 5 * time.Second,
