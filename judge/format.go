@@ -43,6 +43,13 @@ func formatDelta(v float64, unit string) string {
 	return formatValue(v, unit)
 }
 
+// FormatPercent renders a fraction as a signed percentage: 0.6 → "+60%". Reports and
+// pages use it so that they read the same as the judge's reasons.
+func FormatPercent(f float64) string { return formatPercent(f) }
+
+// FormatP renders a p-value as the judge's reasons do: 0.04, 3e-12.
+func FormatP(p float64) string { return formatP(p) }
+
 // formatPercent renders a fraction as a signed percentage: 0.6 → "+60%".
 func formatPercent(f float64) string {
 	p := f * 100

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/canaryd/canaryd/judge"
 )
 
 // sig3 prints three significant digits; magnitudes people read without an exponent
@@ -69,22 +71,10 @@ func formatDelta(v float64, unit string) string {
 	return s
 }
 
-// formatPercent renders a fraction as a signed percentage: 0.6 → "+60%".
-func formatPercent(f float64) string {
-	p := f * 100
-	if math.Abs(p) >= 10 {
-		return fmt.Sprintf("%+.0f%%", p)
-	}
-	return fmt.Sprintf("%+.1f%%", p)
-}
+// formatPercent and formatP are the judge's, so that the page reads like the reasons.
+func formatPercent(f float64) string { return judge.FormatPercent(f) }
 
-// formatP renders a p-value the way a reader scans it: 0.04, 3e-12.
-func formatP(p float64) string {
-	if p >= 0.001 {
-		return strconv.FormatFloat(p, 'g', 2, 64)
-	}
-	return strconv.FormatFloat(p, 'e', 0, 64)
-}
+func formatP(p float64) string { return judge.FormatP(p) }
 
 // formatScore renders a 0..100 score.
 func formatScore(s float64) string { return strconv.FormatFloat(s, 'f', 1, 64) }
