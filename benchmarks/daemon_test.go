@@ -64,6 +64,14 @@ func rssKiB() int64 { return statusKiB("VmRSS:") }
 // anonKiB is the resident memory that is not the store's mapped file: the process's own.
 func anonKiB() int64 { return statusKiB("RssAnon:") }
 
+// liveHeap is the Go heap in use, right after a collection: what the process holds on
+// to, as opposed to what the runtime keeps from the operating system.
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
 func statusKiB(field string) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
@@ -253,7 +261,7 @@ func BenchmarkAPILoad(b *testing.B) {
 		// registrations join the end, so about 1,000 keep running through the run.
 		running := append([]string(nil), d.ids...)
 		runtime.GC()
-		rssStart, anonStart := rssKiB(), anonKiB()
+		rssStart, anonStart, heapStart := rssKiB(), anonKiB(), liveHeap()
 		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
 		type sample struct {
 			kind string
@@ -338,7 +346,7 @@ func BenchmarkAPILoad(b *testing.B) {
 		close(samples)
 		<-collected
 		runtime.GC()
-		rssEnd, anonEnd := rssKiB(), anonKiB()
+		rssEnd, anonEnd, heapEnd := rssKiB(), anonKiB(), liveHeap()
 		stillRunning, _ := sched.List(context.Background(), analysis.StatusRunning)
 		d.stop()
 
@@ -365,6 +373,8 @@ func BenchmarkAPILoad(b *testing.B) {
 		b.ReportMetric(float64(len(stillRunning)), "running_at_end")
 		b.ReportMetric(float64(anonStart)/1024, "anon_start_MiB")
 		b.ReportMetric(float64(anonEnd)/1024, "anon_end_MiB")
+		b.ReportMetric(float64(heapStart)/(1<<20), "heap_start_MiB")
+		b.ReportMetric(float64(heapEnd)/(1<<20), "heap_end_MiB")
 		b.ReportMetric(float64(rssStart)/1024, "rss_start_MiB")
 		b.ReportMetric(float64(rssEnd)/1024, "rss_end_MiB")
 	}
