@@ -279,13 +279,26 @@ type Detail struct {
 	Actions []Action
 }
 
-// Get returns a canary with its intervals and actions.
+// Get returns a canary with its intervals (and their points) and actions.
 func (s *Scheduler) Get(ctx context.Context, id string) (*Detail, error) {
+	return s.get(ctx, id, s.o.Store.Intervals)
+}
+
+// Summary is Get without the intervals' points, when the store can leave them out.
+func (s *Scheduler) Summary(ctx context.Context, id string) (*Detail, error) {
+	read := s.o.Store.Intervals
+	if ss, ok := s.o.Store.(SummaryStore); ok {
+		read = ss.IntervalSummaries
+	}
+	return s.get(ctx, id, read)
+}
+
+func (s *Scheduler) get(ctx context.Context, id string, intervals func(context.Context, string) ([]IntervalResult, error)) (*Detail, error) {
 	c, err := s.o.Store.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.o.Store.Intervals(ctx, id)
+	rs, err := intervals(ctx, id)
 	if err != nil {
 		return nil, err
 	}

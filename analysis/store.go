@@ -168,6 +168,13 @@ var (
 	ErrExists         = errors.New("canary already exists")
 )
 
+// SummaryStore is optionally implemented by a Store that can read a canary's intervals
+// without their points, which the API's JSON does not show: decoding them is most of the
+// cost of reading a long-running canary.
+type SummaryStore interface {
+	IntervalSummaries(ctx context.Context, id string) ([]IntervalResult, error)
+}
+
 // Store persists canaries, their interval results and their actions. It is the only
 // state the scheduler keeps across restarts, and is small on purpose: a shared SQL store
 // that lets several replicas split the canaries implements the same methods.

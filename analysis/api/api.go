@@ -286,7 +286,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := s.o.Scheduler.Get(r.Context(), id)
+	d, err := s.o.Scheduler.Summary(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -278,6 +278,29 @@ func (s *Store) Intervals(ctx context.Context, id string) ([]analysis.IntervalRe
 	return out, nil
 }
 
+// IntervalSummaries is Intervals without the points: the JSON decoder skips them
+// without parsing a number.
+func (s *Store) IntervalSummaries(ctx context.Context, id string) ([]analysis.IntervalResult, error) {
+	var out []analysis.IntervalResult
+	err := s.scan(ctx, bktIntervals, id, func(v []byte) error {
+		var r struct {
+			analysis.IntervalResult
+			Points json.RawMessage `json:"points,omitempty"` // shadows the embedded field
+		}
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		out = append(out, r.IntervalResult)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: interval summaries of %s: %w", id, err)
+	}
+	return out, nil
+}
+
+var _ analysis.SummaryStore = (*Store)(nil)
+
 // Actions returns a canary's actions in order.
 func (s *Store) Actions(ctx context.Context, id string) ([]analysis.Action, error) {
 	var out []analysis.Action
