@@ -51,9 +51,10 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: timeout,
-		// A large first mapping: growing the map waits for every open read transaction,
-		// which would stall API reads behind the scheduler's writes.
-		InitialMmapSize: 256 << 20,
+		// A large first mapping (address space, not memory): growing the map waits for
+		// every open read transaction and blocks new ones, which stalled the API for
+		// seconds under load once the file passed the old 256 MiB (benchmarks/RESULTS.md).
+		InitialMmapSize: 1 << 30,
 		// The freelist is rebuilt at open instead of written at every commit: commits
 		// are the scheduler's hot path, opens happen once.
 		NoFreelistSync: true,
