@@ -189,15 +189,11 @@ func (d *daemon) reload(ctx context.Context) error {
 			err = d.act.Configure(cfg)
 		}
 		if err == nil {
-			if restartOnly(cfg.Server) != restartOnly(d.cfg.Server) {
+			if keepRestartOnly(&cfg.Server, d.cfg.Server) {
 				d.log.Warn("server listen, storage, tls or max_body_bytes changed; they take effect at the next restart",
 					zap.String("listen", d.cfg.Server.Listen), zap.String("storage", d.cfg.Server.Storage))
 			}
-			// Tokens and limits apply now; the rest of the server block stays as started.
-			auth, maxRunning := cfg.Server.Auth, cfg.Server.MaxRunningPerAnalysis
-			cfg.Server = d.cfg.Server
-			cfg.Server.Auth, cfg.Server.MaxRunningPerAnalysis = auth, maxRunning
-			d.authz.Set(auth)
+			d.authz.Set(cfg.Server.Auth)
 			if cfg.Scheduler != d.cfg.Scheduler {
 				d.log.Warn("the scheduler block changed; it takes effect at the next restart")
 			}
@@ -218,13 +214,22 @@ func (d *daemon) reload(ctx context.Context) error {
 	return err
 }
 
-// restartOnly is the part of the server block that a reload cannot change.
-func restartOnly(s configs.Server) [5]string {
-	var cert, key string
-	if s.TLS != nil {
-		cert, key = s.TLS.CertFile, s.TLS.KeyFile
+// keepRestartOnly puts back into next the server settings a reload cannot change (what
+// the listener, the store and the API handler were built with) and reports whether the
+// file changed any of them. The rest of the block — tokens and the registration limits —
+// applies at once.
+func keepRestartOnly(next *configs.Server, cur configs.Server) bool {
+	var nextTLS, curTLS configs.TLS
+	if next.TLS != nil {
+		nextTLS = *next.TLS
 	}
-	return [5]string{s.Listen, s.Storage, cert, key, fmt.Sprint(s.MaxBodyBytes)}
+	if cur.TLS != nil {
+		curTLS = *cur.TLS
+	}
+	changed := next.Listen != cur.Listen || next.Storage != cur.Storage ||
+		next.MaxBodyBytes != cur.MaxBodyBytes || nextTLS != curTLS
+	next.Listen, next.Storage, next.MaxBodyBytes, next.TLS = cur.Listen, cur.Storage, cur.MaxBodyBytes, cur.TLS
+	return changed
 }
 
 // handler is the daemon's HTTP surface.

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/canaryd/canaryd/configs"
+)
+
+// A reload keeps what the listener, store and handler were built with, and applies the
+// tokens and registration limits of the new file.
+func TestKeepRestartOnly(t *testing.T) {
+	cur := configs.DefaultServer()
+	cur.TLS = &configs.TLS{CertFile: "a.crt", KeyFile: "a.key"}
+	tokens := &configs.Auth{Tokens: []configs.Token{{Name: "ci"}}}
+	cases := []struct {
+		name    string
+		edit    func(s *configs.Server)
+		changed bool
+	}{
+		{"same", func(s *configs.Server) {}, false},
+		{"limits and tokens only", func(s *configs.Server) {
+			s.MaxRunningPerAnalysis, s.MaxLifetime, s.Auth = 7, model.Duration(time.Hour), tokens
+		}, false},
+		{"listen", func(s *configs.Server) { s.Listen = "0.0.0.0:9" }, true},
+		{"storage", func(s *configs.Server) { s.Storage = "other.db" }, true},
+		{"body cap", func(s *configs.Server) { s.MaxBodyBytes = 2048 }, true},
+		{"tls removed", func(s *configs.Server) { s.TLS = nil }, true},
+		{"tls file", func(s *configs.Server) { s.TLS = &configs.TLS{CertFile: "b.crt", KeyFile: "a.key"} }, true},
+		{"tls equal copy", func(s *configs.Server) { s.TLS = &configs.TLS{CertFile: "a.crt", KeyFile: "a.key"} }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			next := cur
+			tc.edit(&next)
+			want := next
+			if got := keepRestartOnly(&next, cur); got != tc.changed {
+				t.Errorf("changed = %v, want %v", got, tc.changed)
+			}
+			if next.Listen != cur.Listen || next.Storage != cur.Storage || next.MaxBodyBytes != cur.MaxBodyBytes || next.TLS != cur.TLS {
+				t.Errorf("restart-only settings not kept: %+v", next)
+			}
+			if next.Auth != want.Auth || next.MaxRunningPerAnalysis != want.MaxRunningPerAnalysis || next.MaxLifetime != want.MaxLifetime {
+				t.Errorf("reloadable settings not applied: %+v, want %+v", next, want)
+			}
+		})
+	}
+}
