@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -239,25 +240,28 @@ func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, 
 			return errorResult(m, fmt.Sprintf("%s query: %v", cohortName(i), err)), MetricPoints{}
 		}
 	}
+	// One value per timestamp for each cohort: what the window judges read and what the
+	// record keeps.
+	bp, cp := merged(series[0]), merged(series[1])
 	var bv, cv []float64
 	switch m.Spec.Kind {
 	case judge.KindRatio:
-		bv, cv = alignByTime(series[0], series[1])
+		bv, cv = alignByTime(bp, cp)
 	case judge.KindThreshold:
-		bv, cv = timeOrdered(series[0]), timeOrdered(series[1])
+		bv, cv = values(bp), values(cp)
 	default:
 		bv, cv = series[0].AppendValues(nil), series[1].AppendValues(nil)
 	}
 	sc := scratchPool.Get().(*judge.Scratch)
 	res := sc.Classify(m.Spec, bv, cv)
 	scratchPool.Put(sc)
-	return res, MetricPoints{Metric: m.Name, Baseline: newPoints(series[0], since), Canary: newPoints(series[1], since)}
+	return res, MetricPoints{Metric: m.Name, Baseline: newPoints(bp, since), Canary: newPoints(cp, since)}
 }
 
-// newPoints is a cohort's merged series after since, finite values only.
-func newPoints(s metrics.Series, since int64) []TimeValue {
+// newPoints is a merged series' points after since, finite values only.
+func newPoints(pts []metrics.Point, since int64) []TimeValue {
 	var out []TimeValue
-	for _, p := range merged(s) {
+	for _, p := range pts {
 		if p.T > since && !math.IsNaN(p.V) && !math.IsInf(p.V, 0) {
 			out = append(out, TimeValue{float64(p.T), p.V})
 		}
@@ -278,7 +282,7 @@ func cohortName(i int) string {
 func merged(s metrics.Series) []metrics.Point {
 	if len(s.Streams) == 1 {
 		pts := slices.Clone(s.Streams[0].Points)
-		slices.SortStableFunc(pts, func(a, b metrics.Point) int { return cmpInt(a.T, b.T) })
+		slices.SortStableFunc(pts, func(a, b metrics.Point) int { return cmp.Compare(a.T, b.T) })
 		return pts
 	}
 	sum := map[int64]float64{}
@@ -293,22 +297,12 @@ func merged(s metrics.Series) []metrics.Point {
 	for t, v := range sum {
 		out = append(out, metrics.Point{T: t, V: v / float64(n[t])})
 	}
-	slices.SortFunc(out, func(a, b metrics.Point) int { return cmpInt(a.T, b.T) })
+	slices.SortFunc(out, func(a, b metrics.Point) int { return cmp.Compare(a.T, b.T) })
 	return out
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func timeOrdered(s metrics.Series) []float64 {
-	pts := merged(s)
+// values are a merged series' values, in time order.
+func values(pts []metrics.Point) []float64 {
 	out := make([]float64, len(pts))
 	for i, p := range pts {
 		out[i] = p.V
@@ -318,8 +312,7 @@ func timeOrdered(s metrics.Series) []float64 {
 
 // alignByTime keeps the timestamps both cohorts have, so that baseline[i] and canary[i]
 // are the same instant, as the ratio judge requires.
-func alignByTime(b, c metrics.Series) (bv, cv []float64) {
-	bp, cp := merged(b), merged(c)
+func alignByTime(bp, cp []metrics.Point) (bv, cv []float64) {
 	i, j := 0, 0
 	for i < len(bp) && j < len(cp) {
 		switch {
