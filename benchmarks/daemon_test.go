@@ -192,7 +192,7 @@ func BenchmarkDaemonScale(b *testing.B) {
 					start := time.Now()
 					resp, err := client.Get(srv.URL + "/api/v1/canaries/" + ids[rng.IntN(len(ids))])
 					if err == nil {
-						_, err = bufio.NewReader(resp.Body).WriteTo(discard{})
+						_, err = io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()
 						if resp.StatusCode != http.StatusOK {
 							err = fmt.Errorf("status %d", resp.StatusCode)
@@ -238,10 +238,6 @@ func BenchmarkDaemonScale(b *testing.B) {
 		b.ReportMetric(float64(rssEnd)/1024, "rss_end_MiB")
 	}
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // BenchmarkAPILoad is issue 8's load and soak: 1,000 running canaries (5 metrics, 10 s
 // interval) while an open-loop generator sends 500 requests/s to the HTTP API — 85% polls

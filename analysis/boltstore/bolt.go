@@ -264,38 +264,35 @@ func (s *Store) RecordInterval(ctx context.Context, r *analysis.IntervalResult, 
 
 // Intervals returns a canary's intervals in index order.
 func (s *Store) Intervals(ctx context.Context, id string) ([]analysis.IntervalResult, error) {
-	var out []analysis.IntervalResult
-	err := s.scan(ctx, bktIntervals, id, func(v []byte) error {
-		var r analysis.IntervalResult
-		if err := json.Unmarshal(v, &r); err != nil {
-			return err
-		}
-		out = append(out, r)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("boltstore: intervals of %s: %w", id, err)
-	}
-	return out, nil
+	return s.intervals(ctx, id, true)
 }
 
 // IntervalSummaries is Intervals without the points: the JSON decoder skips them
 // without parsing a number.
 func (s *Store) IntervalSummaries(ctx context.Context, id string) ([]analysis.IntervalResult, error) {
+	return s.intervals(ctx, id, false)
+}
+
+func (s *Store) intervals(ctx context.Context, id string, withPoints bool) ([]analysis.IntervalResult, error) {
 	var out []analysis.IntervalResult
 	err := s.scan(ctx, bktIntervals, id, func(v []byte) error {
 		var r struct {
 			analysis.IntervalResult
-			Points json.RawMessage `json:"points,omitempty"` // shadows the embedded field
+			// Without points, this shallower field takes them, undecoded.
+			Skipped json.RawMessage `json:"points,omitempty"`
 		}
-		if err := json.Unmarshal(v, &r); err != nil {
+		var dst any = &r
+		if withPoints {
+			dst = &r.IntervalResult
+		}
+		if err := json.Unmarshal(v, dst); err != nil {
 			return err
 		}
 		out = append(out, r.IntervalResult)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("boltstore: interval summaries of %s: %w", id, err)
+		return nil, fmt.Errorf("boltstore: intervals of %s: %w", id, err)
 	}
 	return out, nil
 }
