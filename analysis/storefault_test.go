@@ -62,12 +62,10 @@ func TestStoreOnFailingDisk(t *testing.T) {
 	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EROFS} {
 		t.Run(errno.Error(), func(t *testing.T) {
 			h := newHarness(t)
-			h.stop()
-			disk := &failingDisk{}
-			h.start()
-			disk.Store = h.store
-			// Rebuild the scheduler on the wrapped store, with a short retry delay.
+			// The harness gives the config, clock, provider and store; its scheduler is
+			// replaced by one on the wrapped store.
 			h.sched.Stop(context.Background())
+			disk := &failingDisk{Store: h.store}
 			reg := prometheus.NewRegistry()
 			sched := analysis.NewScheduler(analysis.Options{
 				Store: disk, Clock: h.clock, Logger: zaptest.NewLogger(t), Metrics: analysis.NewMetrics(reg),
