@@ -31,15 +31,7 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		c, err := configs.Load(path)
 		if err != nil {
 			code = 1
-			var errs configs.Errors
-			if errors.As(err, &errs) {
-				fmt.Fprintf(stderr, "%s: %d error(s)\n", path, len(errs))
-				for _, e := range errs {
-					fmt.Fprintf(stderr, "  %s\n", e.Error())
-				}
-				continue
-			}
-			fmt.Fprintf(stderr, "%s: %v\n", path, err)
+			printConfigError(stderr, "", path, err)
 			continue
 		}
 		names := make([]string, 0, len(c.Analyses))
@@ -50,4 +42,18 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: ok (%d provider(s), %d actuator(s), analyses %v)\n", path, len(c.Providers), len(c.Actuators), names)
 	}
 	return code
+}
+
+// printConfigError prints a config's every error on its own line with its path, so that
+// check-config and a daemon refusing to start read the same.
+func printConfigError(w io.Writer, prefix, path string, err error) {
+	var errs configs.Errors
+	if errors.As(err, &errs) {
+		fmt.Fprintf(w, "%s%s: %d error(s)\n", prefix, path, len(errs))
+		for _, e := range errs {
+			fmt.Fprintf(w, "  %s\n", e.Error())
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s%s: %v\n", prefix, path, err)
 }

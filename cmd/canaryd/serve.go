@@ -39,7 +39,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	defer log.Sync() //nolint:errcheck // stderr cannot be synced on some systems
 	d, err := newDaemon(daemonOptions{ConfigPath: *configPath, Listen: *listen, Storage: *storage, Logger: log})
 	if err != nil {
-		printStartError(stderr, *configPath, err)
+		if errors.As(err, new(configs.Errors)) {
+			printConfigError(stderr, "canaryd: ", *configPath, err)
+		} else {
+			fmt.Fprintf(stderr, "canaryd: %v\n", err) // the store, a provider, TLS: not the file
+		}
 		return 1
 	}
 	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
@@ -53,17 +57,4 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// printStartError prints a config's every error on its own line, as check-config does.
-func printStartError(w io.Writer, path string, err error) {
-	var errs configs.Errors
-	if errors.As(err, &errs) {
-		fmt.Fprintf(w, "canaryd: %s: %d error(s)\n", path, len(errs))
-		for _, e := range errs {
-			fmt.Fprintf(w, "  %s\n", e.Error())
-		}
-		return
-	}
-	fmt.Fprintf(w, "canaryd: %v\n", err)
 }
