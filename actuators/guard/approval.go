@@ -46,7 +46,7 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 	now := g.now()
 	var released, expired []*Actuation
 	var all []*Actuation
-	err := g.db.Update(func(tx *bolt.Tx) error {
+	err := g.update(func(tx *bolt.Tx) error {
 		released, expired = nil, nil
 		recs, err := canaryActuations(tx, canaryID)
 		if err != nil {
@@ -129,7 +129,7 @@ func (g *Guard) Sweep(ctx context.Context) error {
 	now := g.now()
 	cutoff := now.Add(-time.Duration(s.cfg.Actuation.AuditRetention))
 	var expired []*Actuation
-	err := g.db.Update(func(tx *bolt.Tx) error {
+	err := g.update(func(tx *bolt.Tx) error {
 		expired = nil
 		b := tx.Bucket(bktActuations)
 		var drop [][]byte

@@ -32,7 +32,7 @@ func (g *Guard) fire(ctx context.Context, key string) {
 		b       built
 		stopped *Actuation // refused, suppressed or unconfigured
 	)
-	err := g.db.Update(func(tx *bolt.Tx) error {
+	err := g.update(func(tx *bolt.Tx) error {
 		rec, stopped = nil, nil
 		r, err := getActuation(tx, key)
 		if err != nil {
@@ -70,8 +70,11 @@ func (g *Guard) fire(ctx context.Context, key string) {
 		return putActuation(tx, r)
 	})
 	if err != nil {
-		// Left as it was (pending): Recover fires it at the next start.
-		g.log.Error("claim action", zap.String("key", key), zap.Error(err))
+		// Left as it was (pending), nothing fired: try the claim again later (and Recover
+		// fires it at the next start if canaryd stops first).
+		retry := time.Second
+		g.log.Error("claim action; retrying", zap.String("key", key), zap.Duration("in", retry), zap.Error(err))
+		g.fireAt(key, retry)
 		return
 	}
 	if stopped != nil {
@@ -110,10 +113,13 @@ func (g *Guard) fire(ctx context.Context, key string) {
 		res = actuators.ResultOf(aerr)
 	}
 
-	now = g.now()
+	// The attempt happened: its outcome must reach the store, or a restart would fire it
+	// again. A failed write (a full disk) is retried until it succeeds; meanwhile the
+	// action counts in PendingOutcomes and /readyz says not ready.
 	var retryIn time.Duration
 	var final *Actuation
-	err = g.db.Update(func(tx *bolt.Tx) error {
+	err = g.writeOutcome(ctx, key, func(tx *bolt.Tx) error {
+		now = g.now()
 		final, retryIn = nil, 0
 		r, err := getActuation(tx, key)
 		if err != nil {
@@ -159,9 +165,10 @@ func (g *Guard) fire(ctx context.Context, key string) {
 		return appendAudit(tx, e)
 	})
 	if err != nil {
-		// The attempt happened but its outcome is not recorded: the action stays firing
-		// and Recover retries it with the same idempotency key.
-		g.log.Error("record outcome", zap.String("key", key), zap.Error(err))
+		// Only when canaryd is stopping with the store still failing: the action stays
+		// firing and Recover retries it with the same idempotency key.
+		g.log.Error("record outcome: giving up at shutdown; the action stays firing and is fired again at the next start",
+			zap.String("key", key), zap.Error(err))
 		return
 	}
 	result := "success"
@@ -259,4 +266,56 @@ func backoff(base time.Duration, attempt int, hint time.Duration) time.Duration 
 	d = min(d, maxBackoff)
 	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 	return max(d, hint)
+}
+
+// Store write retries: a failed write is tried again after storeRetryDelay(n).
+const (
+	storeRetryBase = 50 * time.Millisecond
+	storeRetryMax  = 5 * time.Second
+)
+
+// storeRetryDelay is the wait before the (n+1)th try of a store write.
+func storeRetryDelay(n int) time.Duration {
+	d := storeRetryBase
+	for i := 1; i < n && d < storeRetryMax; i++ {
+		d *= 2
+	}
+	return min(d, storeRetryMax)
+}
+
+// writeOutcome runs fn in a write transaction until it commits. Between failures the
+// key is in g.pending (PendingOutcomes, the pending-outcomes gauge, /readyz); memory stays
+// bounded because each firing worker holds at most one outcome. It gives up only once
+// ctx is cancelled (a hard stop) and one more try has failed.
+func (g *Guard) writeOutcome(ctx context.Context, key string, fn func(*bolt.Tx) error) error {
+	err := g.update(fn)
+	if err == nil {
+		return nil
+	}
+	g.pendingMu.Lock()
+	g.pending[key] = struct{}{}
+	g.m.PendingOutcomes.Set(float64(len(g.pending)))
+	g.pendingMu.Unlock()
+	defer func() {
+		g.pendingMu.Lock()
+		delete(g.pending, key)
+		g.m.PendingOutcomes.Set(float64(len(g.pending)))
+		g.pendingMu.Unlock()
+	}()
+	for n := 1; ; n++ {
+		wait := storeRetryDelay(n)
+		g.log.Error("record outcome: store write failed; retrying", zap.String("key", key), zap.Int("try", n),
+			zap.Duration("in", wait), zap.Error(err))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return g.update(fn) // one last try on the way out
+		case <-t.C:
+		}
+		if err = g.update(fn); err == nil {
+			g.log.Info("record outcome: written after store errors", zap.String("key", key), zap.Int("tries", n+1))
+			return nil
+		}
+	}
 }

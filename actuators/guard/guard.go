@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
@@ -47,6 +48,9 @@ type Options struct {
 	Build BuildFunc
 	// SweepEvery is how often approvals are expired and the audit log pruned (1m).
 	SweepEvery time.Duration
+	// StoreErrors, when set, also counts the guard's failed store writes (the daemon
+	// passes canaryd_store_errors_total, so one alert covers every write).
+	StoreErrors prometheus.Counter
 }
 
 // Guard is the safety layer. It implements analysis.Actuation.
@@ -68,6 +72,13 @@ type Guard struct {
 	work    atomic.Int64 // jobs queued or running, timers armed: Idle waits for 0
 	timerMu sync.Mutex
 	timers  map[*time.Timer]struct{}
+
+	// pending holds the keys of attempts whose outcome is not yet written (the store
+	// refused the write); writeOutcome retries until it is.
+	pendingMu sync.Mutex
+	pending   map[string]struct{}
+	// failWrite, when set (tests), fails a write transaction before it starts.
+	failWrite func() error
 
 	started  atomic.Bool
 	stopping atomic.Bool
@@ -120,10 +131,11 @@ func New(o Options) (*Guard, error) {
 	}
 	g := &Guard{
 		o: o, db: o.DB, cs: o.Canaries, log: o.Logger.Named("guard"), m: o.Metrics, now: o.Now,
-		snaps:  map[string]*configs.Analysis{},
-		timers: map[*time.Timer]struct{}{},
-		plans:  newQueue[planJob](),
-		fires:  newQueue[string](),
+		snaps:   map[string]*configs.Analysis{},
+		timers:  map[*time.Timer]struct{}{},
+		pending: map[string]struct{}{},
+		plans:   newQueue[planJob](),
+		fires:   newQueue[string](),
 	}
 	s, err := g.build(o.Config, nil)
 	if err != nil {
@@ -182,7 +194,33 @@ func (g *Guard) RecordReload(ctx context.Context, hash string, err error) error 
 	if err != nil {
 		e.Outcome, e.Error = "error", err.Error()
 	}
-	return g.db.Update(func(tx *bolt.Tx) error { return appendAudit(tx, e) })
+	return g.update(func(tx *bolt.Tx) error { return appendAudit(tx, e) })
+}
+
+// update runs fn in a write transaction, counting a failure as a store error.
+func (g *Guard) update(fn func(*bolt.Tx) error) error {
+	var err error
+	if g.failWrite != nil {
+		err = g.failWrite()
+	}
+	if err == nil {
+		err = g.db.Update(fn)
+	}
+	if err != nil {
+		g.m.StoreErrors.Inc()
+		if g.o.StoreErrors != nil {
+			g.o.StoreErrors.Inc()
+		}
+	}
+	return err
+}
+
+// PendingOutcomes is how many attempts have happened whose outcome the store has not
+// yet accepted (they are being retried); canaryd is not ready while it is above 0.
+func (g *Guard) PendingOutcomes() int {
+	g.pendingMu.Lock()
+	defer g.pendingMu.Unlock()
+	return len(g.pending)
 }
 
 // Start runs the planner, the firing workers and the sweeper until Stop.

@@ -83,6 +83,8 @@ type receiver struct {
 	held      chan struct{}
 	holdAll   bool
 	signalled bool
+	// delay is how long each answer takes (a receiver across a network).
+	delay time.Duration
 }
 
 func newReceiver(t testing.TB) *receiver {
@@ -120,10 +122,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.signalled = true
 		close(held)
 	}
+	delay := rc.delay
 	rc.mu.Unlock()
 	if hold != nil {
 		<-hold
 	}
+	time.Sleep(delay)
 	w.WriteHeader(code)
 	io.WriteString(w, `{"status":"success"}`)
 }

@@ -19,6 +19,10 @@ type Metrics struct {
 	Queued prometheus.Gauge
 	// AwaitingApproval is how many actions wait for a human.
 	AwaitingApproval prometheus.Gauge
+	// StoreErrors counts the guard's failed store writes; PendingOutcomes is how many
+	// attempts' outcomes are waiting for the store to accept them.
+	StoreErrors     prometheus.Counter
+	PendingOutcomes prometheus.Gauge
 }
 
 // NewMetrics makes the guard's metrics and registers them on reg (none when nil).
@@ -58,10 +62,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "canaryd_actuator_awaiting_approval",
 			Help: "Actions held for approval.",
 		}),
+		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "canaryd_actuator_store_errors_total",
+			Help: "Failed writes of the safety layer to the store (each is retried; an attempt's outcome until it is written).",
+		}),
+		PendingOutcomes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "canaryd_actuator_pending_outcomes",
+			Help: "Attempts that happened whose outcome the store has not accepted yet; canaryd is not ready while above 0.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Actions, m.Attempts, m.BreakerRefusals, m.CooldownSuppressions,
-			m.VerdictToAction, m.AttemptDuration, m.Queued, m.AwaitingApproval)
+			m.VerdictToAction, m.AttemptDuration, m.Queued, m.AwaitingApproval,
+			m.StoreErrors, m.PendingOutcomes)
 	}
 	return m
 }

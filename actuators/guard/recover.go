@@ -40,7 +40,7 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 	}
 	var toFire []resume
 	var abandoned []*Actuation
-	err := g.db.Update(func(tx *bolt.Tx) error {
+	err := g.update(func(tx *bolt.Tx) error {
 		toFire, abandoned, rep = nil, nil, RecoverReport{}
 		b := tx.Bucket(bktActuations)
 		var changed []*Actuation
@@ -172,7 +172,7 @@ func (g *Guard) finalAction(ctx context.Context, c *analysis.Canary) (analysis.A
 
 // markStale records a canary that ended too long ago to act on.
 func (g *Guard) markStale(c *analysis.Canary, ended time.Time, window time.Duration, now time.Time) error {
-	return g.db.Update(func(tx *bolt.Tx) error {
+	return g.update(func(tx *bolt.Tx) error {
 		pb := tx.Bucket(bktPlanned)
 		if pb.Get([]byte(c.ID)) != nil {
 			return nil

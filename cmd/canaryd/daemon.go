@@ -98,6 +98,7 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	}
 	d.act, err = guard.New(guard.Options{
 		DB: d.store.DB(), Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
+		StoreErrors: d.m.StoreErrors,
 	})
 	if err != nil {
 		d.store.Close()
@@ -241,12 +242,7 @@ func (d *daemon) handler() http.Handler {
 	apiH := api.New(api.Options{
 		Scheduler: d.sched, Gatherer: d.reg, Reload: reload, Logger: d.log, MaxBody: d.cfg.Server.MaxBodyBytes,
 		Actuations: d.act,
-		Ready: func() error {
-			if !d.ready.Load() {
-				return errors.New("not ready: starting or shutting down")
-			}
-			return nil
-		},
+		Ready:      func() error { return readiness(d.ready.Load(), d.act.PendingOutcomes()) },
 	})
 	mux := http.NewServeMux()
 	for _, p := range []string{"/api/", "/metrics", "/healthz", "/readyz", "/-/"} {
@@ -255,6 +251,19 @@ func (d *daemon) handler() http.Handler {
 	// Everything else is the pages: the list at / and each report at /canaries/{id}.
 	mux.Handle("/", ui.New(d.sched, ui.Options{Logger: d.log.Named("ui")}))
 	return d.authz.Wrap(mux)
+}
+
+// readiness is /readyz's answer: not ready while starting or stopping, nor while actions
+// that happened wait for the store to accept their outcome (a full disk): until then a
+// restart would fire them again.
+func readiness(serving bool, pendingOutcomes int) error {
+	if !serving {
+		return errors.New("not ready: starting or shutting down")
+	}
+	if pendingOutcomes > 0 {
+		return fmt.Errorf("not ready: %d action outcomes not yet written to the store (retrying)", pendingOutcomes)
+	}
+	return nil
 }
 
 // run serves until ctx ends or SIGTERM/SIGINT, reloading on SIGHUP. On the way out it

@@ -48,3 +48,29 @@ func TestKeepRestartOnly(t *testing.T) {
 		})
 	}
 }
+
+// /readyz is not ready while actions wait for the store to accept their outcome: a
+// restart then would fire them again.
+func TestReadiness(t *testing.T) {
+	cases := []struct {
+		name    string
+		serving bool
+		pending int
+		want    string
+	}{
+		{"serving", true, 0, ""},
+		{"starting", false, 0, "not ready: starting or shutting down"},
+		{"outcomes pending", true, 2, "not ready: 2 action outcomes not yet written to the store (retrying)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := ""
+			if err := readiness(c.serving, c.pending); err != nil {
+				got = err.Error()
+			}
+			if got != c.want {
+				t.Errorf("readiness(%v, %d) = %q, want %q", c.serving, c.pending, got, c.want)
+			}
+		})
+	}
+}
