@@ -77,12 +77,13 @@ func checkVars(field string, vars map[string]string) error {
 		if len(v) > maxValueLen {
 			return inputErr(field+"."+k, "longer than %d bytes", maxValueLen)
 		}
-		// Values are pasted into queries: quotes, backslashes and control characters would
-		// let a value change the query instead of filling a label.
-		if i := strings.IndexFunc(v, func(r rune) bool {
-			return r == '"' || r == '\'' || r == '`' || r == '\\' || r < 0x20 || r == 0x7f
-		}); i >= 0 {
-			return inputErr(field+"."+k, "must not contain quotes, backslashes or control characters")
+		if err := CheckText(field+"."+k, v); err != nil {
+			return err
+		}
+		// Values are pasted into queries: quotes and backslashes would let a value change
+		// the query instead of filling a label. Each provider may refuse more (ValueChecker).
+		if strings.ContainsAny(v, "\"'`\\") {
+			return inputErr(field+"."+k, "must not contain quotes or backslashes")
 		}
 	}
 	return nil
@@ -103,6 +104,9 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 		return nil, inputErr("name", "longer than %d bytes", maxNameLen)
 	case r.Analysis == "":
 		return nil, inputErr("analysis", "required")
+	}
+	if err := CheckText("name", r.Name); err != nil {
+		return nil, err
 	}
 	a, ok := env.Config.Analyses[r.Analysis]
 	if !ok {
@@ -236,8 +240,22 @@ func newID() (string, error) {
 	return idEncoding.EncodeToString(b), nil
 }
 
+// MaxReasonLen caps an abort's or a promotion's reason.
+const MaxReasonLen = 1000
+
+func checkReason(reason string) error {
+	if len(reason) > MaxReasonLen {
+		return inputErr("reason", "longer than %d bytes", MaxReasonLen)
+	}
+	return CheckText("reason", reason)
+}
+
 // Abort ends a running canary as aborted; the fail actuators fire unless actuate is false.
+// A reason that no stored text may hold is an *InputError.
 func (s *Scheduler) Abort(ctx context.Context, id, reason string, actuate bool) (*Canary, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
 	if reason == "" {
 		reason = "aborted through the API"
 	}
@@ -246,6 +264,9 @@ func (s *Scheduler) Abort(ctx context.Context, id, reason string, actuate bool) 
 
 // Promote ends a running canary as passed: a human override, kept in its actions.
 func (s *Scheduler) Promote(ctx context.Context, id, reason string) (*Canary, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
 	if reason == "" {
 		reason = "promoted through the API"
 	}

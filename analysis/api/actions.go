@@ -40,7 +40,7 @@ func withActor(h http.Handler) http.Handler {
 			return
 		}
 		name := strings.TrimSpace(r.Header.Get(HeaderUser))
-		if name == "" || len(name) > 200 || strings.ContainsFunc(name, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		if i, _ := analysis.BadText(name); name == "" || len(name) > 200 || i >= 0 {
 			name = "anonymous"
 		}
 		h.ServeHTTP(w, r.WithContext(guard.WithActor(r.Context(), guard.Actor{Name: "api:" + name, Remote: r.RemoteAddr})))
@@ -91,13 +91,17 @@ func (s *server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 		return
 	}
 	for i, a := range req.Actuators {
-		if a == "" || len(a) > 128 {
+		if a == "" || len(a) > 128 || analysis.CheckText("", a) != nil {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("actuators[%d]", i), "must be an actuator name")
 			return
 		}
 	}
-	if len(req.Reason) > 1000 {
-		writeError(w, http.StatusBadRequest, "reason", "longer than 1000 bytes")
+	if len(req.Reason) > analysis.MaxReasonLen {
+		writeError(w, http.StatusBadRequest, "reason", fmt.Sprintf("longer than %d bytes", analysis.MaxReasonLen))
+		return
+	}
+	if err := analysis.CheckText("reason", req.Reason); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	decide := s.o.Actuations.Reject

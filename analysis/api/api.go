@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
@@ -113,8 +115,8 @@ type registerRequest struct {
 
 var unknownFieldRe = regexp.MustCompile(`^json: unknown field "(.*)"$`)
 
-// decode reads exactly one JSON object into v, rejecting unknown fields, and writes the
-// 4xx itself when it fails.
+// decode reads exactly one JSON object into v, rejecting unknown fields, keys in another
+// letter case and duplicate keys, and writes the 4xx itself when it fails.
 func (s *server) decode(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
@@ -122,10 +124,12 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any, optional 
 			return false
 		}
 	}
-	body := http.MaxBytesReader(w, r.Body, s.o.MaxBody)
-	dec := json.NewDecoder(body)
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBody))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	if err == nil {
+		err = dec.Decode(v)
+	}
 	if errors.Is(err, io.EOF) {
 		if optional {
 			return true
@@ -137,6 +141,11 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any, optional 
 		// A second value (or garbage) after the object is an error too.
 		if _, err2 := dec.Token(); !errors.Is(err2, io.EOF) {
 			writeError(w, http.StatusBadRequest, "", "the body must hold a single JSON object")
+			return false
+		}
+		// Strict is case-exact and has no duplicate keys, which encoding/json allows.
+		if ke := checkKeys(data, reflect.TypeOf(v)); ke != nil {
+			writeError(w, http.StatusBadRequest, ke.Path, ke.Msg)
 			return false
 		}
 		return true
