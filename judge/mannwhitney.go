@@ -12,8 +12,9 @@ import (
 // ErrEmptySample is returned when a cohort has no points.
 var ErrEmptySample = errors.New("empty sample")
 
-// rootTol is R's default tol.root for wilcox.test's uniroot calls.
-const rootTol = 1e-4
+// rootTol is the tol.root the answers converge to (R's default, 1e-4, is an absolute
+// tolerance larger than the whole range of latency differences in seconds).
+const rootTol = 1e-12
 
 // exactLimit: R uses the exact distribution when both samples are smaller than this.
 const exactLimit = 50
@@ -30,8 +31,10 @@ type Scratch struct {
 }
 
 // MannWhitney compares two cohorts as R's
-// wilcox.test(canary, baseline, conf.int=TRUE, conf.level=confidence, correct=TRUE)
-// does. It allocates its scratch space; see Scratch.MannWhitney to reuse it.
+// wilcox.test(canary, baseline, conf.int=TRUE, conf.level=confidence, correct=TRUE,
+// tol.root=1e-12) does, with one difference: the estimate always lies in its interval
+// (see MannWhitneyResult.Estimate). It allocates its scratch space; see
+// Scratch.MannWhitney to reuse it.
 func MannWhitney(baseline, canary []float64, confidence float64) (MannWhitneyResult, error) {
 	var s Scratch
 	return s.MannWhitney(baseline, canary, confidence)
@@ -128,8 +131,12 @@ func (s *Scratch) MannWhitney(baseline, canary []float64, confidence float64) (M
 		return (dz - corr) / wilcoxSigma(nx, ny, tt)
 	}
 	wMin, wMax := w(mumin, true), w(mumax, true)
-	res.CILow = s.normalBound(norm.Quantile(1-alpha/2), wMin, wMax, mumin, mumax, sigma)
-	res.CIHigh = s.normalBound(norm.Quantile(alpha/2), wMin, wMax, mumin, mumax, sigma)
+	// Between two consecutive differences no x − d ties with a y, so W(d)'s tie
+	// correction there counts the ties within each cohort only: not sigma, which also
+	// counts the ties between the cohorts at d = 0 and so is smaller on tied data.
+	sigmaOpen := wilcoxSigma(nx, ny, baseTies)
+	res.CILow = s.normalBound(norm.Quantile(1-alpha/2), wMin, wMax, sigmaOpen)
+	res.CIHigh = s.normalBound(norm.Quantile(alpha/2), wMin, wMax, sigmaOpen)
 
 	wNoCorr := func(d float64) float64 { return w(d, false) }
 	fLo, fHi := wNoCorr(mumin), wNoCorr(mumax)
@@ -137,6 +144,13 @@ func (s *Scratch) MannWhitney(baseline, canary []float64, confidence float64) (M
 		return res, fmt.Errorf("mann-whitney: shift estimate: no sign change between %g and %g", mumin, mumax)
 	}
 	res.Estimate = zeroin(wNoCorr, mumin, mumax, fLo, fHi, rootTol, 1000)
+	if res.Estimate < res.CILow || res.Estimate > res.CIHigh {
+		// R's root can stop up to its tolerance outside an interval that collapsed onto
+		// the middle differences (most pairs tied: [0, 0] with a root at 6e-13). The
+		// estimate is then the Hodges-Lehmann median of the differences, as in the exact
+		// branch: the middle order statistics, which the interval always contains.
+		res.Estimate = min(max(s.medianDiff(nm), res.CILow), res.CIHigh)
+	}
 	return checkOverflow(res)
 }
 
@@ -153,15 +167,17 @@ func checkOverflow(res MannWhitneyResult) (MannWhitneyResult, error) {
 // with R's rule at the ends of [mumin, mumax]. Between the pairwise differences W(d) is
 // a step function of how many differences exceed d, so the crossing is an order
 // statistic of the differences: it is selected exactly instead of searched for. R's
-// uniroot stops within its tolerance (1e-4) of this same point.
-func (s *Scratch) normalBound(zq, wMin, wMax, mumin, mumax, sigma float64) float64 {
+// uniroot, run to convergence (tol.root = 1e-12), stops within its tolerance of this
+// same point.
+func (s *Scratch) normalBound(zq, wMin, wMax, sigma float64) float64 {
+	nx, ny := len(s.x), len(s.y)
 	if wMin-zq <= 0 {
-		return mumin
+		return s.x[0] - s.y[ny-1]
 	}
 	if wMax-zq >= 0 {
-		return mumax
+		return s.x[nx-1] - s.y[0]
 	}
-	nm := len(s.x) * len(s.y)
+	nm := nx * ny
 	half := float64(nm) / 2
 	// Smallest count g of differences above d for which W(d) > zq.
 	above := func(g int) bool {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -43,18 +45,36 @@ func relClose(got, want, rel float64) bool {
 	return math.Abs(got-want) <= rel*math.Abs(want) || math.Abs(got-want) < 1e-300
 }
 
-// rootClose is R's uniroot stopping rule: the root lies within 2·eps·|x| + tol of the
-// iterate R returns.
-func rootClose(got, want float64) bool {
-	return math.Abs(got-want) <= rootTol+4*epsilon*math.Abs(want)
+// rootClose is R's uniroot stopping rule run to tol.root = 1e-12: the root lies within
+// 2·eps·|x| + tol of the iterate R returns. scale, the largest |value| of the cohorts,
+// adds the rounding of x − d: W(d) jumps where x_i − d rounds past y_j, which is within
+// an ulp of the data (not of d) of the difference x_i − y_j that the selection returns.
+func rootClose(got, want, scale float64) bool {
+	return math.Abs(got-want) <= rootTol+4*epsilon*max(math.Abs(want), scale)
+}
+
+func maxAbs(vs ...[]float64) float64 {
+	m := 0.0
+	for _, v := range vs {
+		for _, f := range v {
+			m = max(m, math.Abs(f))
+		}
+	}
+	return m
 }
 
 func TestMannWhitneyMatchesR(t *testing.T) {
 	cases := loadGolden(t)
-	if len(cases) < 40 {
-		t.Fatalf("golden file has %d cases, want at least 40", len(cases))
+	if len(cases) < 85 {
+		t.Fatalf("golden file has %d cases, want at least 85", len(cases))
+	}
+	for _, prefix := range []string{"ties-zero-inflated-", "small-scale-", "kayenta-mw-", "kayenta-classifier-"} {
+		if !slices.ContainsFunc(cases, func(c goldenCase) bool { return strings.HasPrefix(c.Name, prefix) }) {
+			t.Errorf("golden file has no %s* case", prefix)
+		}
 	}
 	var s Scratch // one scratch across all cases also proves reuse is safe
+	worst, worstName := 0.0, ""
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			got, err := s.MannWhitney(tc.Baseline, tc.Canary, tc.Confidence)
@@ -76,16 +96,28 @@ func TestMannWhitneyMatchesR(t *testing.T) {
 			if !relClose(got.Confidence, tc.AchievedConfidence, 1e-12) {
 				t.Errorf("confidence = %v, R achieved %v", got.Confidence, tc.AchievedConfidence)
 			}
+			scale := maxAbs(tc.Baseline, tc.Canary)
 			same := func(a, b float64) bool { return a == b }
 			if tc.Method == MethodNormal {
-				same = rootClose
+				same = func(a, b float64) bool { return rootClose(a, b, scale) }
 			}
 			if !same(got.Estimate, tc.Estimate) {
 				t.Errorf("estimate = %.17g, R = %.17g (diff %g)", got.Estimate, tc.Estimate, got.Estimate-tc.Estimate)
 			}
 			if !same(got.CILow, tc.CILow) || !same(got.CIHigh, tc.CIHigh) {
-				t.Errorf("interval = [%.17g, %.17g], R = [%.17g, %.17g]", got.CILow, got.CIHigh, tc.CILow, tc.CIHigh)
+				t.Errorf("interval = [%.17g, %.17g], R = [%.17g, %.17g] (diff %g, %g)",
+					got.CILow, got.CIHigh, tc.CILow, tc.CIHigh, got.CILow-tc.CILow, got.CIHigh-tc.CIHigh)
+			}
+			// R's own estimate may stop 1e-13 outside a collapsed interval; ours never.
+			if !(got.CILow <= got.Estimate && got.Estimate <= got.CIHigh) {
+				t.Errorf("estimate %.17g outside its interval [%.17g, %.17g]", got.Estimate, got.CILow, got.CIHigh)
+			}
+			for _, d := range []float64{got.Estimate - tc.Estimate, got.CILow - tc.CILow, got.CIHigh - tc.CIHigh} {
+				if d := math.Abs(d) / max(1, scale); d > worst {
+					worst, worstName = d, tc.Name
+				}
 			}
 		})
 	}
+	t.Logf("%d cases; largest deviation from R, relative to max(1, largest |value|): %.3g (%s)", len(cases), worst, worstName)
 }

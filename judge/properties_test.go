@@ -41,7 +41,7 @@ func TestMannWhitneyProperties(t *testing.T) {
 			}
 			tol := 0.0
 			if fwd.Method == MethodNormal {
-				tol = rootTol
+				tol = rootTol * 4 // each side of each of the two runs
 			}
 			// Swapping the cohorts negates the shift and mirrors the interval.
 			rev, err := MannWhitney(can, base, 0.9)

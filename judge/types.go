@@ -17,7 +17,10 @@ type MannWhitneyResult struct {
 	// U is R's W: the canary's rank sum minus n(n+1)/2 (n canary points).
 	U      float64 `json:"u"`
 	PValue float64 `json:"p_value"`
-	// Estimate is the Hodges-Lehmann location shift, canary − baseline.
+	// Estimate is the Hodges-Lehmann location shift, canary − baseline: the median of
+	// the pairwise differences (exact branch) or R's root of the uncorrected W(d) (normal
+	// branch). Always CILow <= Estimate <= CIHigh: where R's root stops just outside a
+	// collapsed interval (within its tolerance), it is the median of the differences.
 	Estimate float64 `json:"estimate"`
 	CILow    float64 `json:"ci_low"`
 	CIHigh   float64 `json:"ci_high"`

@@ -3,6 +3,17 @@
 # judge.MannWhitney. Run from the repository root:
 #   Rscript judge/testdata/golden.R
 # Needs only r-base-core (Debian). The output is committed so that CI never needs R.
+#
+# R runs to convergence: tol.root = 1e-12 instead of R's default 1e-4, an absolute
+# tolerance larger than the whole range of the differences of latencies in seconds, and
+# every number is written with 17 significant digits.
+#
+# The cases under judge/testdata/kayenta/ are the input vectors of Kayenta's own unit tests,
+# copied as data from spinnaker/kayenta at commit a69573be:
+#   kayenta-mannwhitney/src/test/scala/com/netflix/kayenta/mannwhitney/MannWhitneySuite.scala
+#   kayenta-judge/src/test/scala/com/netflix/kayenta/judge/ClassifierSuite.scala
+# (each file names its test). Cases where R stops (every point of both cohorts tied) are
+# left out of the golden file; judge/classify_test.go covers them.
 set.seed(20261123)
 
 fmt <- function(v) paste0("[", paste(sprintf("%.17g", v), collapse = ","), "]")
@@ -59,26 +70,61 @@ add("normal-400v400-small-scale", rnorm(400, 1e-4, 1e-5), rnorm(400, 1.05e-4, 1e
 add("normal-400v400-large-scale", rnorm(400, 1e6, 1e4), rnorm(400, 1.01e6, 1e4), 0.95)
 add("normal-2000v2000-error-rate", rbeta(2000, 2, 400), rbeta(2000, 2, 300), 0.95)
 
-out <- file("judge/testdata/wilcox_golden.json", "w")
-cat("[\n", file = out)
-for (k in seq_along(cases)) {
-  cs <- cases[[k]]
-  r <- suppressWarnings(wilcox.test(cs$canary, cs$baseline, conf.int = TRUE,
-                                    conf.level = cs$conf, correct = TRUE))
-  method <- if (grepl("exact", r$method)) "exact" else "normal"
-  cat(sprintf(paste0('{"name":"%s","confidence":%.17g,"method":"%s","u":%.17g,"p_value":%.17g,',
-                     '"estimate":%.17g,"ci_low":%.17g,"ci_high":%.17g,"achieved_confidence":%.17g,',
-                     '"baseline":%s,"canary":%s}%s\n'),
-              cs$name, cs$conf, method, r$statistic, r$p.value, r$estimate,
-              r$conf.int[1], r$conf.int[2], attr(r$conf.int, "conf.level"),
-              fmt(cs$baseline), fmt(cs$canary), if (k < length(cases)) "," else ""),
-      file = out)
+
+# Drawn here, at the same point of the random stream as before the cases below were
+# added, so that `make run`'s example stays the same: written at the end.
+example_baseline <- rlnorm(240, log(101), 0.12)
+example_canary <- rlnorm(240, log(162), 0.12)
+
+# Ties, zero-inflated counts and small scales, on their own stream.
+set.seed(20261201)
+zinf <- function(n, p, lambda) ifelse(runif(n) < p, rpois(n, lambda) + 1, 0)
+add("ties-zero-inflated-33v10",     zinf(210, 0.10, 1), zinf(210, 0.33, 1), 0.95)
+add("ties-zero-inflated-aa",        zinf(300, 0.10, 1), zinf(300, 0.10, 1), 0.95)
+add("ties-zero-inflated-small",     zinf(30, 0.2, 2), zinf(30, 0.5, 2), 0.90)
+add("ties-zero-inflated-rates",     zinf(500, 0.05, 3) / 60, zinf(500, 0.15, 3) / 60, 0.99)
+add("ties-heavy-block-5",           c(rep(5, 80), rpois(20, 8)), c(rep(5, 70), rpois(30, 8)), 0.95)
+add("ties-poisson-30v30-shift",     rpois(30, 1), rpois(30, 1.5), 0.95)
+add("ties-buckets-ms",              sample(c(5, 10, 25, 50, 100), 400, TRUE, c(.2, .4, .25, .1, .05)),
+                                    sample(c(5, 10, 25, 50, 100), 400, TRUE, c(.15, .35, .3, .13, .07)), 0.95)
+add("ties-half-steps-aa",           round(2 * rgamma(180, 4, 2)) / 2, round(2 * rgamma(180, 4, 2)) / 2, 0.98)
+add("small-scale-exact-20v20",      rnorm(20, 1e-4, 1e-6), rnorm(20, 1.02e-4, 1e-6), 0.95)
+add("small-scale-normal-300-shift", rlnorm(300, log(1e-4), 0.2), rlnorm(300, log(1.05e-4), 0.2), 0.95)
+add("small-scale-normal-300-aa",    rlnorm(300, log(1e-4), 0.2), rlnorm(300, log(1e-4), 0.2), 0.95)
+add("small-scale-ties-1e-6",        round(rlnorm(200, log(1e-4), 0.1), 6), round(rlnorm(200, log(1.03e-4), 0.1), 6), 0.95)
+add("small-scale-1e-9",             rnorm(120, 3e-9, 1e-10), rnorm(120, 3.05e-9, 1e-10), 0.90)
+add("small-scale-zero-inflated",    zinf(250, 0.1, 1) * 1e-4, zinf(250, 0.3, 1) * 1e-4, 0.95)
+
+# Kayenta's unit-test vectors (see the header).
+for (f in sort(list.files("judge/testdata/kayenta", pattern = "[.]txt$", full.names = TRUE))) {
+  lines <- readLines(f)
+  field <- function(key) {
+    l <- grep(paste0("^(# )?", key, " "), lines, value = TRUE)
+    strsplit(sub(paste0("^(# )?", key, " "), "", l), " ")[[1]]
+  }
+  add(paste0("kayenta-", sub("[.]txt$", "", basename(f))),
+      as.numeric(field("baseline")), as.numeric(field("canary")), as.numeric(field("confidence")))
 }
-cat("]\n", file = out)
-close(out)
-cat(sprintf("wrote %d cases\n", length(cases)))
+
+rows <- character(0)
+for (cs in cases) {
+  r <- tryCatch(suppressWarnings(wilcox.test(cs$canary, cs$baseline, conf.int = TRUE,
+                                             conf.level = cs$conf, correct = TRUE,
+                                             tol.root = 1e-12)),
+                error = function(e) NULL)
+  if (is.null(r) || !is.finite(r$p.value)) next # all points tied: R stops
+  method <- if (grepl("exact", r$method)) "exact" else "normal"
+  rows <- c(rows, sprintf(paste0('{"name":"%s","confidence":%.17g,"method":"%s","u":%.17g,"p_value":%.17g,',
+                                 '"estimate":%.17g,"ci_low":%.17g,"ci_high":%.17g,"achieved_confidence":%.17g,',
+                                 '"baseline":%s,"canary":%s}'),
+                          cs$name, cs$conf, method, r$statistic, r$p.value, r$estimate,
+                          r$conf.int[1], r$conf.int[2], attr(r$conf.int, "conf.level"),
+                          fmt(cs$baseline), fmt(cs$canary)))
+}
+writeLines(c("[", paste(rows, collapse = ",\n"), "]"), "judge/testdata/wilcox_golden.json")
+cat(sprintf("wrote %d cases of %d\n", length(rows), length(cases)))
 
 # The example `make run` judges: p50 latency in ms of a baseline and a canary 60% slower.
 dir.create("judge/testdata/example", showWarnings = FALSE)
-writeLines(sprintf("%.3f", rlnorm(240, log(101), 0.12)), "judge/testdata/example/baseline.txt")
-writeLines(sprintf("%.3f", rlnorm(240, log(162), 0.12)), "judge/testdata/example/canary.txt")
+writeLines(sprintf("%.3f", example_baseline), "judge/testdata/example/baseline.txt")
+writeLines(sprintf("%.3f", example_canary), "judge/testdata/example/canary.txt")
