@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/analysis"
 )
@@ -41,27 +42,45 @@ var _ analysis.Store = (*Store)(nil)
 // buckets in the same file: bbolt allows one process-wide handle per file.
 func (s *Store) DB() *bolt.DB { return s.db }
 
+// DefaultCheckTimeout bounds the check of the file at open (see OpenWith).
+const DefaultCheckTimeout = 10 * time.Second
+
+// Options say how to open the store.
+type Options struct {
+	// LockTimeout is how long a second process opening the same file waits for the lock.
+	LockTimeout time.Duration
+	// CheckTimeout bounds the consistency check of an existing file at open (default
+	// DefaultCheckTimeout); past it, the check is cut short with a warning in the log.
+	CheckTimeout time.Duration
+	Logger       *zap.Logger
+}
+
 // Open opens (creating when needed) the store at path. A second process opening the same
 // file waits up to timeout for the lock, then fails.
 func Open(path string, timeout time.Duration) (*Store, error) {
+	return OpenWith(path, Options{LockTimeout: timeout})
+}
+
+// OpenWith opens (creating when needed) the store at path, after checking an existing
+// file: a truncated or corrupted one is a *DamagedError, never a crash of bbolt's.
+func OpenWith(path string, o Options) (*Store, error) {
+	if o.CheckTimeout <= 0 {
+		o.CheckTimeout = DefaultCheckTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("boltstore: create %s: %w", dir, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: timeout,
-		// A large first mapping (address space, not memory): growing the map waits for
-		// every open read transaction and blocks new ones, which stalled the API for
-		// seconds under load once the file passed the old 256 MiB (benchmarks/RESULTS.md).
-		InitialMmapSize: 1 << 30,
-		// The freelist is rebuilt at open instead of written at every commit: commits
-		// are the scheduler's hot path, opens happen once.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
+	if err := checkFile(path, o.LockTimeout, o.CheckTimeout, o.Logger); err != nil {
+		return nil, err
+	}
+	db, err := openRW(path, o.LockTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bktCanaries, bktIntervals, bktActions, bktAnalyses} {
@@ -76,6 +95,31 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: init %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// openRW opens the file for the daemon; a panic of bbolt's (the freelist rebuild on a
+// file the check could not finish) is a *DamagedError too.
+func openRW(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, &DamagedError{Path: path, Reason: oneLine(fmt.Sprint(r))}
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: timeout,
+		// A large first mapping (address space, not memory): growing the map waits for
+		// every open read transaction and blocks new ones, which stalled the API for
+		// seconds under load once the file passed the old 256 MiB (benchmarks/RESULTS.md).
+		InitialMmapSize: 1 << 30,
+		// The freelist is rebuilt at open instead of written at every commit: commits
+		// are the scheduler's hot path, opens happen once.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	return db, nil
 }
 
 // Close closes the file.

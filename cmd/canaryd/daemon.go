@@ -35,6 +35,8 @@ const (
 	schedShutdownGrace = 4 * time.Second
 	actShutdownGrace   = 2 * time.Second
 	storeLockTimeout   = 5 * time.Second
+	// storeCheckTimeout bounds the check of the store file at start (boltstore.OpenWith).
+	storeCheckTimeout = 20 * time.Second
 )
 
 // daemonOptions say how to run the daemon. Exactly one of ConfigPath (the file, reread
@@ -92,7 +94,12 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.store, err = boltstore.Open(cfg.Server.Storage, storeLockTimeout)
+	d.store, err = boltstore.OpenWith(cfg.Server.Storage, boltstore.Options{
+		LockTimeout: storeLockTimeout, CheckTimeout: storeCheckTimeout, Logger: d.log.Named("store"),
+	})
+	if errors.As(err, new(*boltstore.DamagedError)) {
+		return nil, err // says what is wrong with the file and what to do
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: %w (is another canaryd using %s?)", err, cfg.Server.Storage)
 	}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/boltstore"
+)
+
+const storeTestConfig = `
+providers:
+  sim: {type: synthetic, seed: 1}
+analyses:
+  a:
+    provider: sim
+    interval: 1s
+    step: 200ms
+    lifetime: 4s
+    metrics:
+      - name: error-rate
+        query: 'signal=error_rate cohort={{ .Cohort.track }}'
+        judge: {type: mannwhitney, direction: increase, critical: true}
+`
+
+// A damaged store file stops `canaryd serve` with one line naming the file and what to
+// do, never a Go trace: bbolt faults (SIGBUS) reading past the end of a truncated file
+// and panics on corrupted pages.
+func TestServeRefusesDamagedStore(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "canaryd.yml")
+	if err := os.WriteFile(cfg, []byte(storeTestConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	orig, root, pageSize, used := writeStore(t, filepath.Join(dir, "orig.db"))
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, path string)
+		want   string
+	}{
+		{"truncated", func(t *testing.T, path string) {
+			if err := os.Truncate(path, used/2); err != nil {
+				t.Fatal(err)
+			}
+		}, "truncated"},
+		{"corrupted page", func(t *testing.T, path string) {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt(bytes.Repeat([]byte{0x5A}, pageSize), int64(root)*int64(pageSize)); err != nil {
+				t.Fatal(err)
+			}
+		}, "bucket intervals"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := os.ReadFile(orig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "canaryd.db")
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tc.damage(t, path)
+			var stdout, stderr bytes.Buffer
+			cmd := exec.CommandContext(t.Context(), binPath, "serve", "--config", cfg, "--storage", path, "--listen", freeAddr(t), "--log-format", "console")
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err = cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("want exit code 1, got %v\nstderr:\n%s", err, stderr.String())
+			}
+			out := stdout.String() + stderr.String()
+			for _, bad := range []string{"goroutine", "panic", "SIGBUS", "SIGSEGV", "fatal error"} {
+				if strings.Contains(out, bad) {
+					t.Errorf("output holds %q:\n%s", bad, out)
+				}
+			}
+			var lines []string
+			for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+				if strings.Contains(l, path) {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) != 1 {
+				t.Fatalf("want one line naming %s, got %d:\n%s", path, len(lines), stderr.String())
+			}
+			for _, want := range []string{"canaryd: store " + path + " is damaged", tc.want, "restore it from a backup", "move it aside"} {
+				if !strings.Contains(lines[0], want) {
+					t.Errorf("line %q lacks %q", lines[0], want)
+				}
+			}
+			// The file is left as it was, for the operator to restore or move.
+			if after, err := os.ReadFile(path); err != nil || len(after) == 0 {
+				t.Errorf("the damaged file was changed: %d bytes, %v", len(after), err)
+			}
+		})
+	}
+}
+
+// writeStore fills a store file with a few dozen canaries and their intervals, and returns
+// the root page of its intervals bucket, the page size and the bytes in use.
+func writeStore(t *testing.T, path string) (string, uint64, int, int64) {
+	t.Helper()
+	s, err := boltstore.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.DB().NoSync = true
+	ctx := t.Context()
+	for i := range 40 {
+		c := &analysis.Canary{ID: fmt.Sprintf("c%03d", i), Name: "web", Analysis: "a", AnalysisHash: "h",
+			Status: analysis.StatusPass, Intervals: 3, NextIndex: 1, CreatedAt: time.Now()}
+		if err := s.Create(ctx, c, []byte("src")); err != nil {
+			t.Fatal(err)
+		}
+		for j := 1; j <= 3; j++ {
+			pts := make([]analysis.TimeValue, 80)
+			for k := range pts {
+				pts[k] = analysis.TimeValue{float64(k), float64(k)}
+			}
+			r := &analysis.IntervalResult{CanaryID: c.ID, Index: j, Points: []analysis.MetricPoints{{Metric: "m", Baseline: pts, Canary: pts}}}
+			if _, err := s.RecordInterval(ctx, r, func(c *analysis.Canary) ([]analysis.Action, error) { return nil, nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var root uint64
+	var used int64
+	if err := s.DB().View(func(tx *bolt.Tx) error {
+		root, used = uint64(tx.Bucket([]byte("intervals")).RootPage()), tx.Size()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pageSize := s.DB().Info().PageSize
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, root, pageSize, used
+}
