@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strings"
 	"text/template"
+	"text/template/parse"
 )
 
 // MaxRendered bounds what one template may produce, so a template ranging over a large
@@ -80,6 +81,31 @@ func MustParseTemplate(name, text string) *Template {
 
 // Text is the template as written.
 func (t *Template) Text() string { return t.text }
+
+// LiteralPrefix is the text the template writes before its first action: what it
+// always produces first, whatever the data ("--namespace=" in "--namespace={{ .Vars.ns }}").
+func (t *Template) LiteralPrefix() string {
+	if t.tmpl.Tree == nil || t.tmpl.Tree.Root == nil || len(t.tmpl.Tree.Root.Nodes) == 0 {
+		return ""
+	}
+	if n, ok := t.tmpl.Tree.Root.Nodes[0].(*parse.TextNode); ok {
+		return string(n.Text)
+	}
+	return ""
+}
+
+// Static reports whether the template has no actions: it renders as its text.
+func (t *Template) Static() bool {
+	if t.tmpl.Tree == nil || t.tmpl.Tree.Root == nil {
+		return true
+	}
+	for _, n := range t.tmpl.Tree.Root.Nodes {
+		if _, ok := n.(*parse.TextNode); !ok {
+			return false
+		}
+	}
+	return true
+}
 
 var errTooLarge = errors.New("rendered text is larger than 1 MiB")
 

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,9 +213,9 @@ func TestRollbackPresets(t *testing.T) {
 	}
 	ev := actuators.Event{Vars: map[string]string{"app": "checkout", "namespace": "shop", "previous_revision": "41", "cluster": "prod-eu"}}
 	for name, want := range map[string]string{
-		"kubectl-undo":  "kubectl --namespace shop rollout undo deployment/checkout",
-		"argo-abort":    "kubectl argo rollouts abort checkout --namespace shop",
-		"helm-rollback": "helm rollback checkout 41 --namespace shop --wait --timeout 5m",
+		"kubectl-undo":  "kubectl rollout undo --namespace=shop -- deployment/checkout",
+		"argo-abort":    "kubectl argo rollouts abort --namespace=shop -- checkout",
+		"helm-rollback": "helm rollback --namespace=shop --wait --timeout=5m -- checkout 41",
 	} {
 		act, err := c.Actuators[name].Build(actuators.Options{})
 		if err != nil {
@@ -222,6 +224,21 @@ func TestRollbackPresets(t *testing.T) {
 		req, err := act.Render(ev)
 		if err != nil || req.Target != want {
 			t.Errorf("%s: %q %v, want %q", name, req.Target, err, want)
+		}
+		// A hostile value stays a value: after "--", or glued to its flag.
+		for _, v := range []string{"app", "namespace", "previous_revision"} {
+			bad := actuators.Event{Vars: maps.Clone(ev.Vars)}
+			bad.Vars[v] = "--kubeconfig=/tmp/evil"
+			req, err := act.Render(bad)
+			if err != nil {
+				t.Errorf("%s with %s=--kubeconfig: %v", name, v, err)
+				continue
+			}
+			for i, a := range req.Argv {
+				if strings.HasPrefix(a, "--kubeconfig") && !slices.Contains(req.Argv[:i], "--") {
+					t.Errorf("%s: vars.%s became option %q: %q", name, v, a, req.Argv)
+				}
+			}
 		}
 	}
 	if c.Actuators["kubectl-undo"].Resume != ResumeSkip || c.Actuators["argo-abort"].Attempts != 2 {

@@ -68,6 +68,9 @@ func (x *Exec) render(e actuators.Event) (argv []string, env map[string]string, 
 	if argv[0] == "" {
 		return nil, nil, errors.New("command[0] rendered empty")
 	}
+	if err := actuators.CheckArgv("command", x.argv, argv); err != nil {
+		return nil, nil, err
+	}
 	env = make(map[string]string, len(x.env))
 	for k, t := range x.env {
 		v, err := t.Render(d)

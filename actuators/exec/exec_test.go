@@ -3,8 +3,10 @@ package exec
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -183,6 +185,63 @@ func TestExecConfig(t *testing.T) {
 			tc.mod(&c)
 			if got := c.Validate().Error(); !strings.HasPrefix(got, tc.want) {
 				t.Errorf("got %q, want prefix %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A value that starts with "-" never becomes an option of its own: the argv element is
+// refused unless the config wrote the dash itself or the value comes after a literal "--".
+func TestExecRefusesOptionFromValue(t *testing.T) {
+	const evil = "--kubeconfig=/tmp/evil"
+	cases := []struct {
+		name    string
+		command []string
+		want    []string // argv[1:], nil when refused
+		field   string
+	}{
+		{name: "value as its own argument", command: []string{"{{ .Vars.app }}"}, field: "command[1]"},
+		{name: "shipped argo preset shape", command: []string{"argo", "rollouts", "abort", "{{ .Vars.app }}", "--namespace", "prod"}, field: "command[4]"},
+		{name: "value after a flag's separate value slot", command: []string{"--namespace", "{{ .Vars.app }}"}, field: "command[2]"},
+		{name: "trimmed action still a value", command: []string{"{{- .Vars.app -}}"}, field: "command[1]"},
+		{name: "conditional dash is a template value", command: []string{`{{ if .Vars.app }}-x{{ end }}`}, field: "command[1]"},
+		{name: "flag=value keeps it one value", command: []string{"--namespace={{ .Vars.app }}"}, want: []string{"--namespace=" + evil}},
+		{name: "after a literal --", command: []string{"--namespace=prod", "--", "{{ .Vars.app }}"}, want: []string{"--namespace=prod", "--", evil}},
+		{name: "inside a path", command: []string{"deployment/{{ .Vars.app }}"}, want: []string{"deployment/" + evil}},
+		{name: "literal options", command: []string{"--wait", "-n", "prod"}, want: []string{"--wait", "-n", "prod"}},
+		{name: "a templated -- does not end the options", command: []string{"{{ .Vars.dd }}", "{{ .Vars.app }}"}, field: "command[1]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Command = append([]string{script(t, "echo.sh")}, tc.command...)
+			x := build(t, c, 0)
+			e := event()
+			e.Vars = map[string]string{"app": evil, "dd": "--"}
+			req, rerr := x.Render(e)
+			res, aerr := x.Act(ctx(t), e)
+			if tc.want == nil {
+				for _, err := range []error{rerr, aerr} {
+					var oe *actuators.OptionError
+					if !errors.As(err, &oe) || oe.Field != tc.field || actuators.IsRetryable(err) {
+						t.Fatalf("want an OptionError on %s, got %v", tc.field, err)
+					}
+				}
+				if res.Output != "" {
+					t.Errorf("the command ran: %q", res.Output)
+				}
+				return
+			}
+			if rerr != nil || aerr != nil {
+				t.Fatalf("render %v, act %v", rerr, aerr)
+			}
+			if got := req.Argv[1:]; !slices.Equal(got, tc.want) {
+				t.Errorf("argv %q, want %q", got, tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(res.Output, "arg="+w+"\n") {
+					t.Errorf("arg %d %q not passed as one argument:\n%s", i, w, res.Output)
+				}
 			}
 		})
 	}
