@@ -251,3 +251,50 @@ func FuzzTemplate(f *testing.F) {
 		}
 	})
 }
+
+// Each action of a URL template is escaped for the part of the URL it lands in.
+func TestURLTemplateEscapes(t *testing.T) {
+	const attack = "../../admin/delete?all=1&x="
+	vars := map[string]string{"app": attack, "dots": "..", "host": "flags.internal", "evil_host": "evil.com/x?", "pw": "p@ss:w/rd", "env": "prod eu", "q": "urlq&x"}
+	cases := []struct {
+		name, text, want, err string
+	}{
+		{name: "path segment", text: "http://deploy/v1/{{ .Vars.app }}/abort", want: "http://deploy/v1/..%2F..%2Fadmin%2Fdelete%3Fall=1&x=/abort"},
+		{name: "query value", text: "http://deploy/abort?app={{ .Vars.app }}&env={{ .Vars.env }}", want: "http://deploy/abort?app=..%2F..%2Fadmin%2Fdelete%3Fall%3D1%26x%3D&env=prod+eu"},
+		{name: "fragment", text: "http://deploy/abort#{{ .Vars.app }}", want: "http://deploy/abort#..%2F..%2Fadmin%2Fdelete%3Fall=1&x="},
+		{name: "a segment of dots", text: "http://deploy/v1/{{ .Vars.dots }}/abort", want: "http://deploy/v1/%2E%2E/abort"},
+		{name: "host label", text: "http://{{ .Vars.host }}:8080/x", want: "http://flags.internal:8080/x"},
+		{name: "host refuses delimiters", text: "http://{{ .Vars.evil_host }}/x", err: `value "evil.com/x?" cannot be part of the URL's host`},
+		{name: "userinfo", text: "http://u:{{ .Vars.pw }}@h/x", want: "http://u:p%40ss%3Aw%2Frd@h/x"},
+		{name: "already urlquery", text: "http://h/x?q={{ .Vars.q | urlquery }}", want: "http://h/x?q=urlq%26x"},
+		{name: "inside if", text: "http://h/x{{ if .Vars.app }}/{{ .Vars.app }}{{ end }}?a={{ .Vars.env }}", want: "http://h/x/..%2F..%2Fadmin%2Fdelete%3Fall=1&x=?a=prod+eu"},
+		{name: "range in path", text: "http://h/{{ range .Failing }}{{ .Name }}/{{ end }}", want: "http://h/error-rate/"},
+		{name: "literal parts kept", text: "http://h/a%2Fb?x=1&y=2#top", want: "http://h/a%2Fb?x=1&y=2#top"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl, err := ParseURLTemplate("url", tc.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := testEvent()
+			e.Vars = vars
+			got, err := tmpl.Render(Data{Event: e})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("got %q, %v\nwant %q", got, err, tc.want)
+			}
+		})
+	}
+	for _, text := range []string{"{{ .Vars.url }}", "http{{ .Vars.s }}://h/"} {
+		var es FieldErrors
+		if CheckURLTemplate(&es, "url", text) != nil || !strings.Contains(es.Error(), `write the scheme and "://" literally`) {
+			t.Errorf("%s: want a config error, got %v", text, es)
+		}
+	}
+}

@@ -53,8 +53,8 @@ func (c *Config) Validate() actuators.FieldErrors {
 	}
 	if c.URL == "" {
 		es.Add("url", "required")
-	} else if actuators.CheckTemplate(&es, "url", c.URL) != nil {
-		actuators.CheckURL(&es, "url", c.URL)
+	} else {
+		actuators.CheckURLTemplate(&es, "url", c.URL)
 	}
 	actuators.CheckHeaders(&es, "headers", c.Headers)
 	if c.Body != "" {

@@ -36,7 +36,7 @@ func New(c Config, o actuators.Options) (*Flag, error) {
 	}
 	f := &Flag{o: o, c: c, secrets: map[string]string{}}
 	var es actuators.FieldErrors
-	f.url = actuators.CheckTemplate(&es, "url", c.URL)
+	f.url = actuators.CheckURLTemplate(&es, "url", c.URL)
 	if c.Body != "" {
 		f.body = actuators.CheckTemplate(&es, "body", c.Body)
 	}

@@ -182,3 +182,28 @@ func TestFlagConfig(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// The flag's URL escapes each variable for where it lands, as the webhook's does.
+func TestFlagURLEscapesVars(t *testing.T) {
+	const attack = "../../admin/delete?all=1&x="
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.EscapedPath() + " " + r.URL.RawQuery
+	}))
+	t.Cleanup(srv.Close)
+	c := DefaultConfig()
+	c.Method = http.MethodPut
+	c.URL = srv.URL + "/v1/flags/{{ .Vars.flag }}/state?env={{ .Vars.env }}"
+	f, err := New(c, actuators.Options{Name: "flags-off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := event()
+	e.Vars = map[string]string{"flag": attack, "env": attack}
+	if _, err := f.Act(ctx(t), e); err != nil {
+		t.Fatal(err)
+	}
+	if s, want := <-got, "/v1/flags/..%2F..%2Fadmin%2Fdelete%3Fall=1&x=/state env=..%2F..%2Fadmin%2Fdelete%3Fall%3D1%26x%3D"; s != want {
+		t.Errorf("got %q, want %q", s, want)
+	}
+}

@@ -42,7 +42,7 @@ func New(c Config, o actuators.Options) (*Webhook, error) {
 		return nil, fmt.Errorf("webhook %s: %w", o.Name, es)
 	}
 	w := &Webhook{o: o, c: c}
-	w.url, _ = actuators.ParseTemplate("url", c.URL)
+	w.url, _ = actuators.ParseURLTemplate("url", c.URL)
 	var es actuators.FieldErrors
 	w.headers = actuators.CheckHeaders(&es, "headers", c.Headers)
 	if c.SecretEnv != "" {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -196,5 +197,31 @@ func TestSignVerify(t *testing.T) {
 	}
 	if !Verify([]byte("Jefe"), []byte("what do ya want for nothing?"), got) || Verify([]byte("Jefe"), []byte("x"), got) {
 		t.Error("Verify")
+	}
+}
+
+// A variable lands in the URL as one escaped path segment or one query value: the
+// receiver sees the path and parameters the config wrote, never ones a client added.
+func TestWebhookURLEscapesVars(t *testing.T) {
+	const attack = "../../admin/delete?all=1&x="
+	type seen struct{ path, rawQuery string }
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.URL.EscapedPath(), r.URL.RawQuery}
+	}))
+	t.Cleanup(srv.Close)
+	w := newWebhook(t, cfg(srv.URL+"/hooks/{{ .Vars.app }}/abort?app={{ .Vars.app }}&dry=false"))
+	e := event()
+	e.Vars = map[string]string{"app": attack}
+	if _, err := w.Act(ctx(t), e); err != nil {
+		t.Fatal(err)
+	}
+	s := <-got
+	if want := "/hooks/..%2F..%2Fadmin%2Fdelete%3Fall=1&x=/abort"; s.path != want {
+		t.Errorf("path %q, want %q", s.path, want)
+	}
+	q, err := url.ParseQuery(s.rawQuery)
+	if err != nil || len(q) != 2 || q.Get("app") != attack || q.Get("dry") != "false" {
+		t.Errorf("query %q: %v %v", s.rawQuery, q, err)
 	}
 }
