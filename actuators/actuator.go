@@ -173,6 +173,18 @@ type Options struct {
 	Name string
 	// OutputLimit bounds the response body or command output kept (DefaultOutputLimit).
 	OutputLimit int
+	// StateDir is a directory the kind may keep per-action files in across restarts
+	// (exec: completion markers and the pid of the running command); none when empty.
+	StateDir string
+}
+
+// Completion is an Actuator that can tell, after a restart, that an attempt cut short
+// by the crash did its work (exec's completion marker). The guard asks it before
+// abandoning an interrupted attempt, and calls Forget once the outcome is recorded.
+type Completion interface {
+	Actuator
+	Completed(e Event) bool
+	Forget(e Event)
 }
 
 // Limit is o.OutputLimit or the default.

@@ -117,6 +117,20 @@ func (x *Exec) Act(ctx context.Context, e actuators.Event) (actuators.Result, er
 	if err != nil {
 		return actuators.Result{}, fmt.Errorf("encode event: %w", err)
 	}
+	done, run := x.statePaths(e.Key)
+	if done != "" {
+		// A previous canaryd may have started this action's command and died: wait for
+		// it, then believe its marker.
+		if err := awaitOrphan(ctx, run); err != nil {
+			return actuators.Result{}, actuators.Retryable(fmt.Errorf("wait for the command a previous canaryd started: %w", err))
+		}
+		if x.Completed(e) {
+			return alreadyDone(done), nil
+		}
+		if err := os.MkdirAll(x.o.StateDir, 0o700); err != nil {
+			return actuators.Result{}, fmt.Errorf("exec state dir: %w", err)
+		}
+	}
 	timeout := time.Duration(x.c.Timeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -129,6 +143,9 @@ func (x *Exec) Act(ctx context.Context, e actuators.Event) (actuators.Result, er
 		cmd.Env = append(cmd.Env, k+"="+env[k])
 	}
 	cmd.Env = append(cmd.Env, eventEnv(e)...)
+	if done != "" {
+		cmd.Env = append(cmd.Env, "CANARYD_DONE_FILE="+done)
+	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	out := &capped{limit: x.o.Limit()}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -136,7 +153,18 @@ func (x *Exec) Act(ctx context.Context, e actuators.Event) (actuators.Result, er
 	// A child that keeps the output pipe open past the kill must not hold Act forever.
 	cmd.WaitDelay = 2 * time.Second
 
-	err = cmd.Run()
+	if err = cmd.Start(); err == nil {
+		if run != "" {
+			// Best effort: without it a restart cannot wait for an orphan, and the
+			// action is at-least-once as without a state dir.
+			st, _, _ := procStart(cmd.Process.Pid)
+			_ = writeRun(run, runRecord{PID: cmd.Process.Pid, Start: st, Deadline: time.Now().Add(timeout)})
+		}
+		err = cmd.Wait()
+		if run != "" {
+			_ = os.Remove(run)
+		}
+	}
 	// ExitCode is -1 when the command did not start or was killed by a signal.
 	res := actuators.Result{Status: cmd.ProcessState.ExitCode(), Output: out.String()}
 	switch {

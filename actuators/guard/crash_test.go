@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
 )
 
@@ -256,5 +257,45 @@ func TestShutdownMidAttempt(t *testing.T) {
 	ds := e.rc.deliveries("/rollback/")
 	if a.State != StateSucceeded || len(ds) < 1 || ds[len(ds)-1].key != c.ID+"/on_fail/rollback" || e.rc.appliedTimes(a.Key) != 1 {
 		t.Errorf("%+v, deliveries %d", a, len(ds))
+	}
+}
+
+// An exec attempt cut by a crash whose command created its completion marker is
+// recorded as succeeded at the restart, not run again, and not abandoned even with
+// resume: skip.
+func TestRecoverExecCompletionMarker(t *testing.T) {
+	runsFile := filepath.Join(t.TempDir(), "runs")
+	e := newEnv(t, envOpts{actuators: `  undo: {type: exec, resume: skip, env: {RUNS: "` + runsFile + `"}, command: [sh, -c, 'echo ran >> "$RUNS"; : > "$CANARYD_DONE_FILE"']}`})
+	c, _ := e.end(canaryOpts{app: "web", status: analysis.StatusFail})
+	now := e.clock.Now()
+	r := &Actuation{Key: c.ID + "/on_fail/undo", CanaryID: c.ID, Service: "web", Trigger: TriggerFail, Actuator: "undo", Type: "exec",
+		State: StateFiring, Attempts: 1, MaxAttempts: 1, CreatedAt: now, UpdatedAt: now}
+	r.Event.Key, r.Event.ID = r.Key, c.ID
+	// The attempt the crash cut short: the command ran to its end (and made its marker).
+	if _, err := e.g.setup.Load().acts["undo"].act.Act(e.ctx(), r.Event); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.DB().Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bktPlanned).Put([]byte(c.ID), []byte(`{}`)); err != nil {
+			return err
+		}
+		return putActuation(tx, r)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.g.Recover(e.ctx())
+	if err != nil || rep.Abandoned != 0 || rep.Resumed != 1 {
+		t.Fatalf("recover: %+v %v", rep, err)
+	}
+	e.idle()
+	a := e.actuations(c.ID)["undo"]
+	if a.State != StateSucceeded || a.Attempts != 2 || !strings.Contains(a.Output, "not run again") {
+		t.Errorf("undo: %+v", a)
+	}
+	if b, _ := os.ReadFile(runsFile); string(b) != "ran\n" {
+		t.Errorf("runs: %q, want one", b)
+	}
+	if c, ok := e.g.setup.Load().acts["undo"].act.(actuators.Completion); !ok || c.Completed(r.Event) {
+		t.Errorf("marker not removed once the outcome was recorded")
 	}
 }

@@ -183,6 +183,9 @@ func (g *Guard) fire(ctx context.Context, key string) {
 		zap.Int("status", res.Status), zap.Duration("took", took))
 	switch {
 	case final != nil:
+		if c, ok := b.act.(actuators.Completion); ok {
+			c.Forget(final.Event) // the store knows now; the marker has done its job
+		}
 		g.m.Actions.WithLabelValues(final.Actuator, final.Type, string(final.State)).Inc()
 		g.m.VerdictToAction.WithLabelValues(final.Actuator, string(final.State)).Observe(now.Sub(final.VerdictAt).Seconds())
 		if final.State == StateSucceeded {

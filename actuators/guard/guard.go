@@ -62,7 +62,8 @@ type Guard struct {
 	m   *Metrics
 	now func() time.Time
 
-	setup atomic.Pointer[setup]
+	setup    atomic.Pointer[setup]
+	stateDir string // actuators.Options.StateDir
 
 	snapMu sync.Mutex
 	snaps  map[string]*configs.Analysis
@@ -130,7 +131,10 @@ func New(o Options) (*Guard, error) {
 		return nil, fmt.Errorf("guard: %w", err)
 	}
 	g := &Guard{
-		o: o, db: o.DB, cs: o.Canaries, log: o.Logger.Named("guard"), m: o.Metrics, now: o.Now,
+		// Next to the store: exec's completion markers and run files survive restarts
+		// with it (<storage>.exec/).
+		stateDir: o.DB.Path() + ".exec",
+		o:        o, db: o.DB, cs: o.Canaries, log: o.Logger.Named("guard"), m: o.Metrics, now: o.Now,
 		snaps:   map[string]*configs.Analysis{},
 		timers:  map[*time.Timer]struct{}{},
 		pending: map[string]struct{}{},
@@ -156,7 +160,7 @@ func (g *Guard) build(cfg *configs.Config, old *setup) (*setup, error) {
 				continue
 			}
 		}
-		act, err := g.o.Build(entry, actuators.Options{Name: name, OutputLimit: cfg.Actuation.OutputLimit})
+		act, err := g.o.Build(entry, actuators.Options{Name: name, OutputLimit: cfg.Actuation.OutputLimit, StateDir: g.stateDir})
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue

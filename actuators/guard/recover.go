@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
 )
@@ -61,13 +62,19 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 			case StateFiring:
 				// The attempt may or may not have reached the receiver.
 				r.UpdatedAt = now
-				if bb, ok := s.acts[r.Actuator]; ok && bb.entry.Resume == configs.ResumeSkip {
+				bb, ok := s.acts[r.Actuator]
+				c, hasMarker := bb.act.(actuators.Completion)
+				completed := ok && hasMarker && c.Completed(r.Event)
+				if ok && bb.entry.Resume == configs.ResumeSkip && !completed {
 					r.State, r.DoneAt = StateAbandoned, &now
 					r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; its outcome is unknown and %s says resume: skip — check by hand", r.Attempts, r.Actuator)
 					abandoned = append(abandoned, r)
 				} else {
 					r.State = StatePending
 					r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; firing again with the same idempotency key", r.Attempts)
+					if completed {
+						r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; its completion marker exists, so it is recorded as done without running again", r.Attempts)
+					}
 					if r.Attempts >= r.MaxAttempts {
 						// The interrupted attempt is not held against the actuator.
 						r.MaxAttempts = r.Attempts + 1

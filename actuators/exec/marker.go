@@ -1,0 +1,112 @@
+package exec
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/canaryd/canaryd/actuators"
+)
+
+// A command runs detached from canaryd (its own process group), so a kill -9 of canaryd
+// orphans it and the restart fires the action again. Two files per action, under
+// actuators.Options.StateDir, let the restart know better:
+//
+//   - the completion marker, CANARYD_DONE_FILE: the command creates it once its work is
+//     done. An action whose marker exists is reported done without running again.
+//   - the run file: the pid (and start time) of the command being run, written when it
+//     starts and removed when it ends. A restart that finds it and the process still
+//     alive waits for it (until its timeout, then kills its group) before deciding.
+
+// runRecord is what the run file holds.
+type runRecord struct {
+	PID int `json:"pid"`
+	// Start is the process' start time as the kernel reports it (clock ticks since
+	// boot), so that a reused pid is not mistaken for the command.
+	Start    uint64    `json:"start"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// statePaths are the marker and run file of an action; empty without a state dir.
+func (x *Exec) statePaths(key string) (done, run string) {
+	if x.o.StateDir == "" {
+		return "", ""
+	}
+	h := sha256.Sum256([]byte(key))
+	base := filepath.Join(x.o.StateDir, hex.EncodeToString(h[:16]))
+	return base + ".done", base + ".run"
+}
+
+// Completed reports whether e's command left its completion marker: its work is done.
+func (x *Exec) Completed(e actuators.Event) bool {
+	done, _ := x.statePaths(e.Key)
+	if done == "" {
+		return false
+	}
+	_, err := os.Stat(done)
+	return err == nil
+}
+
+// Forget removes e's marker once the guard has recorded the action's final outcome.
+func (x *Exec) Forget(e actuators.Event) {
+	if done, _ := x.statePaths(e.Key); done != "" {
+		_ = os.Remove(done)
+	}
+}
+
+// alreadyDone is the result of an action whose marker exists.
+func alreadyDone(done string) actuators.Result {
+	return actuators.Result{Output: fmt.Sprintf("completion marker %s exists: the command already ran to completion; not run again", done)}
+}
+
+// awaitOrphan waits for the command a previous canaryd started for this action, if it
+// still runs, and removes its run file. It kills the command's group once the run's
+// timeout has passed.
+func awaitOrphan(ctx context.Context, run string) error {
+	b, err := os.ReadFile(run)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read run file: %w", err)
+	}
+	var r runRecord
+	if err := json.Unmarshal(b, &r); err != nil || r.PID <= 0 {
+		_ = os.Remove(run) // torn by the crash: the command had not started
+		return nil
+	}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for running(r.PID, r.Start) {
+		if time.Now().After(r.Deadline) {
+			killOrphan(r.PID)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return os.Remove(run)
+}
+
+// writeRun records the started command; written to a temporary file and renamed, so
+// a crash leaves the old content or the new, never half.
+func writeRun(run string, r runRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp := run + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, run)
+}

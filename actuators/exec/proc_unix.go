@@ -1,0 +1,44 @@
+//go:build unix
+
+package exec
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// procStart returns a process' start time (field 22 of /proc/PID/stat) and whether it
+// has exited (a zombie counts as exited); ok is false when there is no such process.
+func procStart(pid int) (start uint64, zombie, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return 0, false, false
+		}
+		// No /proc (not Linux): only whether the pid exists is known.
+		return 0, false, syscall.Kill(pid, 0) == nil
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 {
+		return 0, false, false
+	}
+	start, _ = strconv.ParseUint(string(f[19]), 10, 64)
+	return start, f[0][0] == 'Z', true
+}
+
+// running reports whether pid is still the process that started at start.
+func running(pid int, start uint64) bool {
+	s, zombie, ok := procStart(pid)
+	return ok && !zombie && (s == 0 || start == 0 || s == start)
+}
+
+// killOrphan kills the process group of a command past its timeout.
+func killOrphan(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }

@@ -1,0 +1,7 @@
+#!/bin/sh
+# A slow rollback for the kill -9 test: it logs its start in $RUNS, works for $SLEEP
+# seconds, then (when $MARK is 1) creates canaryd's completion marker.
+echo "$CANARYD_CANARY_ID" >> "$RUNS"
+sleep "$SLEEP"
+if [ "$MARK" = 1 ]; then : > "$CANARYD_DONE_FILE"; fi
+exit 0
