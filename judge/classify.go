@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/gonum/stat"
 )
@@ -236,6 +237,25 @@ func (s *Scratch) classifyMW(m MetricSpec, baseline, canary []float64, res *Metr
 		(!ratioDefined || 1+res.Relative.Low > m.AllowedIncrease)
 	low := m.Direction != DirectionIncrease && mw.CIHigh < 0 && -mw.CIHigh > m.AllowedDelta &&
 		(!ratioDefined || 1+res.Relative.High < m.AllowedDecrease)
+	// A shift held at 0 by tied points (zero-inflated counts: most pairs are 0 − 0) says
+	// nothing about a change in how often the canary is higher: the interval's end
+	// stops exactly at 0 although the test at 0 rejects, so 0 is not in the confidence
+	// set either. The rank test then decides, by its effect (see Scratch.superiority)
+	// against the tolerance read as odds: allowed_increase 1.5 tolerates the canary
+	// being higher in up to 1.5/2.5 = 60% of the pairs.
+	var rank *rankEffect
+	if !high && !low && mw.PValue < 1-m.Confidence && (mw.CILow == 0 || mw.CIHigh == 0) {
+		ps, lo, hi := s.superiority(mw.U, m.Confidence)
+		r := rankEffect{ps: ps, lo: lo, hi: hi, conf: m.Confidence}
+		switch {
+		case m.Direction != DirectionDecrease && mw.CILow == 0 && lo > m.AllowedIncrease/(1+m.AllowedIncrease):
+			high, r.limit = true, m.AllowedIncrease/(1+m.AllowedIncrease)
+			rank = &r
+		case m.Direction != DirectionIncrease && mw.CIHigh == 0 && hi < m.AllowedDecrease/(1+m.AllowedDecrease):
+			low, r.limit = true, m.AllowedDecrease/(1+m.AllowedDecrease)
+			rank = &r
+		}
+	}
 	switch {
 	case high:
 		res.Classification = ClassHigh
@@ -244,7 +264,18 @@ func (s *Scratch) classifyMW(m MetricSpec, baseline, canary []float64, res *Metr
 	default:
 		res.Classification = ClassPass
 	}
-	res.Reason = mwReason(m, res, ratioDefined)
+	res.Reason = mwReason(m, res, ratioDefined, rank)
+}
+
+// share renders a probability as an unsigned percentage, 0.615 → "61.5%".
+func share(f float64) string {
+	return strconv.FormatFloat(100*min(max(f, 0), 1), 'f', 1, 64) + "%"
+}
+
+// rankEffect is the probability of superiority with its bounds, and the odds tolerance
+// it was compared with, when the rank test classified a metric.
+type rankEffect struct {
+	ps, lo, hi, conf, limit float64
 }
 
 func sortedCopy(dst *[]float64, v []float64) []float64 {
@@ -260,7 +291,7 @@ func missingNote(b, c int) string {
 	return fmt.Sprintf(" (%d baseline and %d canary points missing)", b, c)
 }
 
-func mwReason(m MetricSpec, res *MetricResult, ratioDefined bool) string {
+func mwReason(m MetricSpec, res *MetricResult, ratioDefined bool, rank *rankEffect) string {
 	mw := res.MannWhitney
 	conf := fmt.Sprintf("%.0f%%", 100*mw.Confidence)
 	if math.Round(100*mw.Confidence) != 100*mw.Confidence {
@@ -277,10 +308,18 @@ func mwReason(m MetricSpec, res *MetricResult, ratioDefined bool) string {
 	text := fmt.Sprintf("canary %s %s vs %s baseline, %s, p=%s",
 		m.Name, formatValue(res.Canary.Median, m.Unit), formatValue(res.Baseline.Median, m.Unit),
 		shift, formatP(mw.PValue))
-	switch res.Classification {
-	case ClassHigh:
+	switch {
+	case rank != nil:
+		word, side := "higher", "above"
+		if res.Classification == ClassLow {
+			word, side = "lower", "below"
+		}
+		text += fmt.Sprintf("; %s than tolerated by the rank test: the shift is held at 0 by tied points, "+
+			"but the canary is higher in %s of pairs (%s CI %s..%s), %s %s",
+			word, share(rank.ps), conf, share(rank.lo), share(rank.hi), side, share(rank.limit))
+	case res.Classification == ClassHigh:
 		text += "; higher than tolerated" + tolerance(m, ratioDefined, true)
-	case ClassLow:
+	case res.Classification == ClassLow:
 		text += "; lower than tolerated" + tolerance(m, ratioDefined, false)
 	}
 	return text

@@ -198,6 +198,20 @@ func (s *Scratch) normalBound(zq, wMin, wMax, sigma float64) float64 {
 	return s.sel.kth(min(max(nm-lo+1, 1), nm))
 }
 
+// superiority is the rank test's effect, the probability of superiority U/(n·m): the
+// share of the pairs (canary point, baseline point) in which the canary is higher, ties
+// counting half; 1/2 when the cohorts do not differ. lo and hi bound it at confidence
+// with the normal approximation of U the p-value uses (tie and continuity correction at
+// shift 0), so that lo > 1/2 exactly when the two-sided test rejects upwards. It reads
+// the sorted cohorts the last MannWhitney call left in s.
+func (s *Scratch) superiority(u, confidence float64) (ps, lo, hi float64) {
+	nx, ny := float64(len(s.x)), float64(len(s.y))
+	nm := nx * ny
+	_, tieTerm, _ := rankSumTies(s.x, s.y, 0)
+	half := distuv.UnitNormal.Quantile(1-(1-confidence)/2) * wilcoxSigma(nx, ny, tieTerm)
+	return u / nm, (u - 0.5 - half) / nm, (u + 0.5 + half) / nm
+}
+
 // medianDiff is median(outer(x, y, "-")) computed by selection.
 func (s *Scratch) medianDiff(nm int) float64 {
 	if nm%2 == 1 {
