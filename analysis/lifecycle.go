@@ -172,6 +172,13 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 			}
 		}
 	}
+	// Each provider's language gives meaning to other characters: a value must fill its
+	// place in the query, never rewrite the query.
+	if prov := env.Providers[a.Provider]; prov != nil {
+		if err := checkQueryValues(prov, a, r); err != nil {
+			return nil, err
+		}
+	}
 	// Reserve a running slot of the analysis before storing, so that concurrent
 	// registrations cannot overshoot the cap.
 	limit := env.Config.Server.MaxRunningPerAnalysis
