@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/canaryd/canaryd/judge"
@@ -70,6 +71,15 @@ type Canary struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
+}
+
+// Ended is when a final canary ended: EndedAt, or UpdatedAt for a record without it.
+// Retention counts from it.
+func (c *Canary) Ended() time.Time {
+	if c.EndedAt != nil {
+		return *c.EndedAt
+	}
+	return c.UpdatedAt
 }
 
 // IntervalEnd is when interval i (1-based) of c ends: every Interval after Start, the last
@@ -175,6 +185,53 @@ type SummaryStore interface {
 	IntervalSummaries(ctx context.Context, id string) ([]IntervalResult, error)
 }
 
+// Cursor is a canary's place in the list order: newest first, by creation time (Unix
+// nanoseconds, clamped to what int64 holds) and then by id, both descending.
+type Cursor struct {
+	Created int64
+	ID      string
+}
+
+// CursorOf is c's place in the list order.
+func CursorOf(c *Canary) Cursor { return Cursor{Created: CreatedNanos(c.CreatedAt), ID: c.ID} }
+
+// CreatedNanos is t in Unix nanoseconds, clamped to int64 (UnixNano is undefined outside
+// the years 1678..2262), so that every time has a place in the order.
+func CreatedNanos(t time.Time) int64 {
+	switch {
+	case t.Year() < 1678:
+		return math.MinInt64
+	case t.Year() > 2261:
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// Before reports whether a comes before b in the list order (a is newer).
+func (a Cursor) Before(b Cursor) bool {
+	if a.Created != b.Created {
+		return a.Created > b.Created
+	}
+	return a.ID > b.ID
+}
+
+// ListQuery asks for a page of the list.
+type ListQuery struct {
+	// Status keeps only canaries with this status ("" for all).
+	Status Status
+	// Limit is the most canaries in the page (> 0).
+	Limit int
+	// After starts the page after this place (nil: at the newest canary).
+	After *Cursor
+}
+
+// Page is a page of the list, newest first. Next is where the next page starts, nil when
+// this one is the last.
+type Page struct {
+	Canaries []*Canary
+	Next     *Cursor
+}
+
 // Store persists canaries, their interval results and their actions. It is the only
 // state the scheduler keeps across restarts, and is small on purpose: a shared SQL store
 // that lets several replicas split the canaries implements the same methods.
@@ -186,6 +243,15 @@ type Store interface {
 	// List returns the canaries with the given status (all when status is ""), oldest
 	// first.
 	List(ctx context.Context, status Status) ([]*Canary, error)
+	// ListPage returns a page of the canaries with q.Status, newest first, reading no
+	// more of the store than the page needs (every canary is never loaded at once).
+	ListPage(ctx context.Context, q ListQuery) (Page, error)
+	// CountByStatus counts the stored canaries by status.
+	CountByStatus(ctx context.Context) (map[Status]int, error)
+	// DeleteEnded deletes at most max canaries whose status is final and that ended
+	// before the given time (EndedAt, or UpdatedAt without one), oldest first, with their
+	// intervals and actions, and returns them (as they were, without intervals).
+	DeleteEnded(ctx context.Context, before time.Time, max int) ([]*Canary, error)
 	// Update applies fn to the stored canary and records its actions, atomically.
 	Update(ctx context.Context, id string, fn Mutation) (*Canary, error)
 	// RecordInterval stores r and applies fn to its canary, atomically. It returns

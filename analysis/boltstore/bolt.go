@@ -88,7 +88,7 @@ func OpenWith(path string, o Options) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		return ensureIndex(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -153,7 +153,10 @@ func (s *Store) Create(ctx context.Context, c *analysis.Canary, src []byte) erro
 				return err
 			}
 		}
-		return cb.Put([]byte(c.ID), b)
+		if err := cb.Put([]byte(c.ID), b); err != nil {
+			return err
+		}
+		return indexCanary(tx, nil, c)
 	})
 	if err != nil {
 		return fmt.Errorf("boltstore: create canary %s: %w", c.ID, err)
@@ -226,6 +229,7 @@ func mutate(tx *bolt.Tx, id string, fn analysis.Mutation) (*analysis.Canary, err
 	if err != nil {
 		return nil, err
 	}
+	before := *c
 	actions, err := fn(c)
 	if err != nil {
 		return nil, err
@@ -235,6 +239,9 @@ func mutate(tx *bolt.Tx, id string, fn analysis.Mutation) (*analysis.Canary, err
 		return nil, fmt.Errorf("encode: %w", err)
 	}
 	if err := tx.Bucket(bktCanaries).Put([]byte(id), b); err != nil {
+		return nil, err
+	}
+	if err := indexCanary(tx, &before, c); err != nil {
 		return nil, err
 	}
 	ab := tx.Bucket(bktActions)

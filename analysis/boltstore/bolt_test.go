@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/storetest"
 	"github.com/canaryd/canaryd/judge"
@@ -84,5 +86,34 @@ func TestIntervalSummaries(t *testing.T) {
 		if !reflect.DeepEqual(full[i], sum[i]) {
 			t.Errorf("summary %d:\n%+v\nwant\n%+v", i, sum[i], full[i])
 		}
+	}
+}
+
+// A file written before the list index existed gets it at open.
+func TestIndexBuiltAtOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, id := range []string{"a", "b", "c"} {
+		c := &analysis.Canary{ID: id, AnalysisHash: "h", Status: analysis.StatusRunning, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
+		if err := s.Create(ctx, c, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bktByCreated) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, err := s.ListPage(ctx, analysis.ListQuery{Limit: 10})
+	if err != nil || len(p.Canaries) != 3 || p.Canaries[0].ID != "c" || p.Canaries[2].ID != "a" {
+		t.Fatalf("after rebuilding the index: %+v %v", p.Canaries, err)
 	}
 }

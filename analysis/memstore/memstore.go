@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/canaryd/canaryd/analysis"
 )
@@ -104,6 +105,82 @@ func (s *Store) List(ctx context.Context, status analysis.Status) ([]*analysis.C
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// ListPage returns a page of the list, newest first.
+func (s *Store) ListPage(ctx context.Context, q analysis.ListQuery) (analysis.Page, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return analysis.Page{}, err
+	}
+	var match []*entry
+	for _, e := range s.canaries {
+		if (q.Status == "" || e.c.Status == q.Status) && (q.After == nil || q.After.Before(analysis.CursorOf(&e.c))) {
+			match = append(match, e)
+		}
+	}
+	slices.SortFunc(match, func(a, b *entry) int {
+		if analysis.CursorOf(&a.c).Before(analysis.CursorOf(&b.c)) {
+			return -1
+		}
+		return 1
+	})
+	var p analysis.Page
+	for i, e := range match {
+		if i == q.Limit {
+			cur := analysis.CursorOf(p.Canaries[len(p.Canaries)-1])
+			p.Next = &cur
+			break
+		}
+		c := copyCanary(&e.c)
+		p.Canaries = append(p.Canaries, &c)
+	}
+	return p, nil
+}
+
+// CountByStatus counts the canaries by status.
+func (s *Store) CountByStatus(ctx context.Context) (map[analysis.Status]int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	out := map[analysis.Status]int{}
+	for _, e := range s.canaries {
+		out[e.c.Status]++
+	}
+	return out, nil
+}
+
+// DeleteEnded deletes up to max final canaries that ended before the given time, oldest
+// first.
+func (s *Store) DeleteEnded(ctx context.Context, before time.Time, max int) ([]*analysis.Canary, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var old []*analysis.Canary
+	for _, e := range s.canaries {
+		if e.c.Status.Final() && e.c.Ended().Before(before) {
+			c := copyCanary(&e.c)
+			old = append(old, &c)
+		}
+	}
+	slices.SortFunc(old, func(a, b *analysis.Canary) int {
+		if analysis.CursorOf(b).Before(analysis.CursorOf(a)) {
+			return -1
+		}
+		return 1
+	})
+	if len(old) > max {
+		old = old[:max]
+	}
+	for _, c := range old {
+		delete(s.canaries, c.ID)
+	}
+	return old, nil
 }
 
 // mutateLocked applies fn to a copy of the canary and commits the copy and its actions

@@ -122,6 +122,136 @@ func Run(t *testing.T, open func(t *testing.T) analysis.Store, reopen func(t *te
 		}
 	})
 
+	t.Run("pages newest first", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		// Seven canaries; two share a creation time (the id orders them), one has none.
+		created := map[string]time.Time{
+			"a": t0, "b": t0.Add(time.Second), "c": t0.Add(2 * time.Second), "d": t0.Add(2 * time.Second),
+			"e": t0.Add(3 * time.Second), "f": t0.Add(4 * time.Second), "z": {},
+		}
+		for _, id := range []string{"c", "a", "z", "f", "d", "b", "e"} {
+			if err := s.Create(ctx, newCanary(id, created[id]), []byte("src")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{"b", "e"} {
+			if _, err := s.Update(ctx, id, func(c *analysis.Canary) ([]analysis.Action, error) {
+				c.Status = analysis.StatusPass
+				return nil, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			name   string
+			status analysis.Status
+			limit  int
+			want   []string // the pages, each a comma-separated list of ids
+		}{
+			{"all in pages of 3", "", 3, []string{"f,e,d", "c,b,a", "z"}},
+			{"all in one page", "", 10, []string{"f,e,d,c,b,a,z"}},
+			{"exactly one full page", "", 7, []string{"f,e,d,c,b,a,z"}},
+			{"running in pages of 2", analysis.StatusRunning, 2, []string{"f,d", "c,a", "z"}},
+			{"pass", analysis.StatusPass, 1, []string{"e", "b"}},
+			{"none failed", analysis.StatusFail, 5, []string{""}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var got []string
+				var after *analysis.Cursor
+				for range 10 {
+					p, err := s.ListPage(ctx, analysis.ListQuery{Status: tc.status, Limit: tc.limit, After: after})
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, ids(p.Canaries))
+					if p.Next == nil {
+						break
+					}
+					if last := p.Canaries[len(p.Canaries)-1]; *p.Next != analysis.CursorOf(last) {
+						t.Errorf("next %+v is not the last canary's place %+v", *p.Next, analysis.CursorOf(last))
+					}
+					after = p.Next
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+					t.Errorf("pages %q, want %q", got, tc.want)
+				}
+			})
+		}
+		// A cursor whose canary is gone still places the page.
+		p, err := s.ListPage(ctx, analysis.ListQuery{Limit: 2, After: &analysis.Cursor{Created: analysis.CreatedNanos(t0.Add(2 * time.Second)), ID: "cc"}})
+		if err != nil || ids(p.Canaries) != "c,b" {
+			t.Errorf("page after a vanished canary: %s %v", ids(p.Canaries), err)
+		}
+		counts, err := s.CountByStatus(ctx)
+		if err != nil || counts[analysis.StatusRunning] != 5 || counts[analysis.StatusPass] != 2 || len(counts) != 2 {
+			t.Errorf("counts %v %v", counts, err)
+		}
+	})
+
+	t.Run("delete ended", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		end := func(at time.Time) analysis.Mutation {
+			return func(c *analysis.Canary) ([]analysis.Action, error) {
+				c.Status, c.EndedAt, c.UpdatedAt = analysis.StatusFail, &at, at
+				return []analysis.Action{{Kind: "verdict", Status: analysis.StatusFail}}, nil
+			}
+		}
+		// old1, old2, old3 ended long ago; recent ended just now; run still runs (and is old).
+		for i, id := range []string{"old1", "old2", "old3", "recent", "run"} {
+			if err := s.Create(ctx, newCanary(id, t0.Add(time.Duration(i)*time.Minute)), []byte("src")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.RecordInterval(ctx, &analysis.IntervalResult{CanaryID: id, Index: 1}, func(c *analysis.Canary) ([]analysis.Action, error) { return nil, nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{"old1", "old2", "old3"} {
+			if _, err := s.Update(ctx, id, end(t0.Add(time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Update(ctx, "recent", end(t0.Add(48*time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		cutoff := t0.Add(24 * time.Hour)
+		del, err := s.DeleteEnded(ctx, cutoff, 2)
+		if err != nil || ids(del) != "old1,old2" {
+			t.Fatalf("first batch: %s %v", ids(del), err)
+		}
+		del, err = s.DeleteEnded(ctx, cutoff, 2)
+		if err != nil || ids(del) != "old3" {
+			t.Fatalf("second batch: %s %v", ids(del), err)
+		}
+		if del, err = s.DeleteEnded(ctx, cutoff, 2); err != nil || len(del) != 0 {
+			t.Fatalf("third batch: %s %v", ids(del), err)
+		}
+		for _, id := range []string{"old1", "old2", "old3"} {
+			if _, err := s.Get(ctx, id); !errors.Is(err, analysis.ErrNotFound) {
+				t.Errorf("%s: want ErrNotFound after deletion, got %v", id, err)
+			}
+			rs, _ := s.Intervals(ctx, id)
+			as, _ := s.Actions(ctx, id)
+			if len(rs) != 0 || len(as) != 0 {
+				t.Errorf("%s: %d intervals and %d actions left", id, len(rs), len(as))
+			}
+		}
+		p, err := s.ListPage(ctx, analysis.ListQuery{Limit: 10})
+		if err != nil || ids(p.Canaries) != "run,recent" {
+			t.Errorf("left: %s %v", ids(p.Canaries), err)
+		}
+		rs, _ := s.Intervals(ctx, "recent")
+		as, _ := s.Actions(ctx, "recent")
+		if len(rs) != 1 || len(as) != 1 {
+			t.Errorf("recent: %d intervals and %d actions, want 1 and 1", len(rs), len(as))
+		}
+		counts, err := s.CountByStatus(ctx)
+		if err != nil || counts[analysis.StatusRunning] != 1 || counts[analysis.StatusFail] != 1 {
+			t.Errorf("counts %v %v", counts, err)
+		}
+	})
+
 	if reopen == nil {
 		return
 	}
