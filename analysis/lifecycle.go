@@ -341,3 +341,38 @@ func (s *Scheduler) get(ctx context.Context, id string, intervals func(context.C
 func (s *Scheduler) List(ctx context.Context, status Status) ([]*Canary, error) {
 	return s.o.Store.List(ctx, status)
 }
+
+// ListPage returns a page of the list, newest first.
+func (s *Scheduler) ListPage(ctx context.Context, q ListQuery) (Page, error) {
+	return s.o.Store.ListPage(ctx, q)
+}
+
+// CountByStatus counts the stored canaries by status.
+func (s *Scheduler) CountByStatus(ctx context.Context) (map[Status]int, error) {
+	return s.o.Store.CountByStatus(ctx)
+}
+
+// DeleteEnded deletes the canaries that ended before the given time, with their intervals
+// and actions, batch canaries per store transaction so that no write waits long behind it,
+// until none is left or ctx ends. It returns how many it deleted.
+func (s *Scheduler) DeleteEnded(ctx context.Context, before time.Time, batch int) (int, error) {
+	total := 0
+	for {
+		del, err := s.o.Store.DeleteEnded(ctx, before, batch)
+		if err != nil {
+			return total, err
+		}
+		if len(del) > 0 {
+			s.mu.Lock()
+			for _, c := range del {
+				s.counts[c.Status]--
+			}
+			s.syncCountsLocked()
+			s.mu.Unlock()
+		}
+		total += len(del)
+		if len(del) < batch || ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+	}
+}

@@ -2,8 +2,11 @@ package analysis
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/canaryd/canaryd/judge"
@@ -213,6 +216,31 @@ func (a Cursor) Before(b Cursor) bool {
 		return a.Created > b.Created
 	}
 	return a.ID > b.ID
+}
+
+// Encode makes the opaque cursor of the API and the pages (next_cursor).
+func (c Cursor) Encode() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.Created, 10) + ":" + c.ID))
+}
+
+// ParseCursor reads a cursor made by Encode; ok is false for anything else.
+func ParseCursor(s string) (c Cursor, ok bool) {
+	if len(s) > 200 {
+		return Cursor{}, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Cursor{}, false
+	}
+	ns, id, found := strings.Cut(string(b), ":")
+	if !found || id == "" || strings.ContainsFunc(id, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') }) {
+		return Cursor{}, false
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		return Cursor{}, false
+	}
+	return Cursor{Created: n, ID: id}, true
 }
 
 // ListQuery asks for a page of the list.

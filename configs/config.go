@@ -46,12 +46,15 @@ type Server struct {
 	MaxRunningPerAnalysis int `yaml:"max_running_per_analysis"`
 	// MaxLifetime caps a canary's lifetime, the analysis' or a registration's.
 	MaxLifetime model.Duration `yaml:"max_lifetime"`
+	// Retention is how long an ended canary is kept, with its intervals and actions,
+	// after it ended; 0 keeps every canary forever. The audit log is not affected.
+	Retention model.Duration `yaml:"retention"`
 }
 
 // DefaultServer is the `server:` block when the file leaves it out.
 func DefaultServer() Server {
 	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db", MaxBodyBytes: 64 << 10, MaxRunningPerAnalysis: 500,
-		MaxLifetime: model.Duration(24 * time.Hour)}
+		MaxLifetime: model.Duration(24 * time.Hour), Retention: model.Duration(30 * 24 * time.Hour)}
 }
 
 // UnmarshalYAML fills the defaults, then decodes the file's values onto them.

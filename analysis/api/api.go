@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,8 +14,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -303,29 +306,79 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, viewOf(d, true))
 }
 
+// List pages: a page holds DefaultListLimit canaries unless ?limit= asks for another
+// number up to MaxListLimit.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
 func (s *server) list(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		if k != "status" {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "", "malformed query string: "+err.Error())
+		return
+	}
+	for k, vs := range q {
+		switch k {
+		case "status", "limit", "cursor":
+			if len(vs) > 1 {
+				writeError(w, http.StatusBadRequest, k, "given more than once")
+				return
+			}
+		default:
 			writeError(w, http.StatusBadRequest, k, "unknown query parameter")
 			return
 		}
 	}
-	status := analysis.Status(q.Get("status"))
-	if status != "" && !status.Valid() {
-		writeError(w, http.StatusBadRequest, "status", fmt.Sprintf("%q is not one of %v", status, analysis.Statuses))
+	lq := analysis.ListQuery{Status: analysis.Status(q.Get("status")), Limit: DefaultListLimit}
+	if lq.Status != "" && !lq.Status.Valid() {
+		writeError(w, http.StatusBadRequest, "status", fmt.Sprintf("%q is not one of %v", lq.Status, analysis.Statuses))
 		return
 	}
-	cs, err := s.o.Scheduler.List(r.Context(), status)
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxListLimit {
+			writeError(w, http.StatusBadRequest, "limit", fmt.Sprintf("must be a whole number from 1 to %d", MaxListLimit))
+			return
+		}
+		lq.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		cur, ok := analysis.ParseCursor(v)
+		if !ok {
+			writeError(w, http.StatusBadRequest, "cursor", "not a cursor of this API: pass next_cursor of the previous page as it is")
+			return
+		}
+		lq.After = &cur
+	}
+	page, err := s.o.Scheduler.ListPage(r.Context(), lq)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out := listView{Canaries: make([]*canaryView, 0, len(cs))}
-	for _, c := range cs {
-		out.Canaries = append(out.Canaries, viewOf(&analysis.Detail{Canary: c}, false))
+	// Streamed, one canary at a time: the page is never encoded whole in memory.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 16<<10)
+	enc := json.NewEncoder(bw)
+	bw.WriteString(`{"canaries":[`)
+	for i, c := range page.Canaries {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if err := enc.Encode(viewOf(&analysis.Detail{Canary: c}, false)); err != nil {
+			s.log.Error("encode canary", zap.String("canary", c.ID), zap.Error(err))
+			return
+		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	bw.WriteString("]")
+	if page.Next != nil {
+		bw.WriteString(`,"next_cursor":`)
+		_ = enc.Encode(page.Next.Encode())
+	}
+	bw.WriteString("}\n")
+	_ = bw.Flush() // the client went away; nothing to do
 }
 
 // actionRequest is the optional body of abort and promote.
@@ -449,10 +502,6 @@ type intervalView struct {
 	CriticalFailures []string             `json:"critical_failures,omitempty"`
 	Errors           int                  `json:"errors,omitempty"`
 	Metrics          []judge.MetricResult `json:"metrics"`
-}
-
-type listView struct {
-	Canaries []*canaryView `json:"canaries"`
 }
 
 func viewOf(d *analysis.Detail, detail bool) *canaryView {

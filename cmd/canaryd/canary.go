@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,7 +42,7 @@ func runCanary(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || subs[args[0]] == nil {
 		fmt.Fprintln(stderr, `usage: canaryd canary create|get|list|wait|abort|promote [flags]
   create  --analysis A --name N --baseline k=v --canary k=v [--var k=v] [--lifetime D] [--interval D] [--dry-run] [--wait]
-  get ID | list [--status S] [--json] | wait ID | abort ID [--reason R] [--actuate=false] | promote ID [--reason R]
+  get ID | list [--status S] [--limit N] [--json] | wait ID | abort ID [--reason R] [--actuate=false] | promote ID [--reason R]
 Every subcommand takes --server URL (default $CANARYD_URL or http://127.0.0.1:8080).
 wait exits 0 on pass, 1 on fail, 2 on marginal, 3 on error or abort, 4 when the command itself fails.`)
 		return exitCLI
@@ -255,35 +256,59 @@ func canaryGet(c *client, args []string, stdout, stderr io.Writer) int {
 }
 
 func canaryList(c *client, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("list", stderr, c, "[--status S] [--json]")
+	fs := newFlags("list", stderr, c, "[--status S] [--limit N] [--json]")
 	status := fs.String("status", "", "only canaries with this status")
+	limit := fs.Int("limit", 0, "at most this many canaries, newest first (0: all of them)")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *limit < 0 {
 		return exitCLI
 	}
-	path := "/api/v1/canaries"
-	if *status != "" {
-		path += "?status=" + url.QueryEscape(*status)
-	}
-	var out struct {
-		Canaries []remote `json:"canaries"`
-	}
-	var raw json.RawMessage
-	if err := c.do(context.Background(), "GET", path, nil, &raw); err != nil {
-		fmt.Fprintf(stderr, "canaryd canary list: %v\n", err)
-		return exitCLI
+	// The API pages the list; follow next_cursor until the end or the limit.
+	var all []json.RawMessage
+	cursor := ""
+	for {
+		q := url.Values{}
+		if *status != "" {
+			q.Set("status", *status)
+		}
+		pageSize := 1000
+		if *limit > 0 {
+			pageSize = min(pageSize, *limit-len(all))
+		}
+		q.Set("limit", strconv.Itoa(pageSize))
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page struct {
+			Canaries   []json.RawMessage `json:"canaries"`
+			NextCursor string            `json:"next_cursor"`
+		}
+		if err := c.do(context.Background(), "GET", "/api/v1/canaries?"+q.Encode(), nil, &page); err != nil {
+			fmt.Fprintf(stderr, "canaryd canary list: %v\n", err)
+			return exitCLI
+		}
+		all = append(all, page.Canaries...)
+		if cursor = page.NextCursor; cursor == "" || (*limit > 0 && len(all) >= *limit) {
+			break
+		}
 	}
 	if *asJSON {
-		fmt.Fprintln(stdout, string(raw))
+		b, err := json.MarshalIndent(map[string][]json.RawMessage{"canaries": all}, "", "  ")
+		if err != nil {
+			fmt.Fprintf(stderr, "canaryd canary list: %v\n", err)
+			return exitCLI
+		}
+		fmt.Fprintln(stdout, string(b))
 		return exitPass
-	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		fmt.Fprintf(stderr, "canaryd canary list: decode: %v\n", err)
-		return exitCLI
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tSCORE\tANALYSIS\tNAME\tCREATED")
-	for _, r := range out.Canaries {
+	for _, raw := range all {
+		var r remote
+		if err := json.Unmarshal(raw, &r); err != nil {
+			fmt.Fprintf(stderr, "canaryd canary list: decode: %v\n", err)
+			return exitCLI
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, scoreText(r.Score), r.Analysis, r.Name, r.CreatedAt)
 	}
 	tw.Flush()

@@ -69,6 +69,8 @@ type daemon struct {
 	providers map[string]builtProvider
 
 	ready atomic.Bool
+	// retention is server.retention of the config in force (a reload changes it).
+	retention atomic.Int64
 }
 
 type builtProvider struct {
@@ -177,6 +179,7 @@ func (d *daemon) install(cfg *configs.Config, provs map[string]builtProvider) {
 		env.Providers[name] = bp.prov
 	}
 	d.cfg, d.providers = cfg, provs
+	d.retention.Store(int64(cfg.Server.Retention))
 	d.sched.SetEnv(env)
 	d.m.ReloadSuccess.Set(1)
 	d.m.ReloadSuccessTime.SetToCurrentTime()
@@ -297,6 +300,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		d.store.Close()
 		return err
 	}
+	retCtx, stopRetention := context.WithCancel(context.Background())
+	retDone := make(chan struct{})
+	go func() { defer close(retDone); d.retain(retCtx) }()
 	srv := &http.Server{
 		Handler:           d.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -343,6 +349,8 @@ loop:
 		srv.Close()
 	}
 	cancel()
+	stopRetention()
+	<-retDone
 	sctx, cancel = context.WithTimeout(context.Background(), schedShutdownGrace)
 	d.sched.Stop(sctx)
 	cancel()
@@ -358,6 +366,42 @@ loop:
 		err = nil
 	}
 	return err
+}
+
+// Retention runs in batches of retentionBatch canaries (one store transaction each), a
+// pass every tenth of the retention, between retentionMinEvery and retentionMaxEvery.
+const (
+	retentionBatch    = 200
+	retentionMinEvery = time.Second
+	retentionMaxEvery = 10 * time.Minute
+)
+
+// retain deletes ended canaries older than server.retention, with their intervals and
+// actions, until ctx ends: a pass at start, then one every tenth of the retention.
+func (d *daemon) retain(ctx context.Context) {
+	for {
+		ret := time.Duration(d.retention.Load())
+		every := retentionMaxEvery
+		if ret > 0 {
+			before := time.Now().Add(-ret)
+			n, err := d.sched.DeleteEnded(ctx, before, retentionBatch)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				d.log.Error("retention: delete ended canaries", zap.Error(err))
+			case n > 0:
+				d.log.Info("retention: deleted ended canaries", zap.Int("canaries", n),
+					zap.Duration("retention", ret), zap.Time("ended_before", before))
+			}
+			every = min(max(ret/10, retentionMinEvery), retentionMaxEvery)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 // newLogger builds the zap logger of --log-level and --log-format.

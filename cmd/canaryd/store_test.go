@@ -151,3 +151,65 @@ func writeStore(t *testing.T, path string) (string, uint64, int, int64) {
 	}
 	return path, root, pageSize, used
 }
+
+// server.retention deletes ended canaries (with their intervals and actions) once they
+// are older than it; running ones and younger ended ones stay; the audit log keeps its
+// entries of the deleted canaries.
+func TestServeRetention(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "canaryd.yml")
+	config := "server: {retention: 3s}\n" + strings.Replace(storeTestConfig, "lifetime: 4s", "lifetime: 1h", 1)
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, cfg, filepath.Join(dir, "c.db"))
+	reg := func(name string) string {
+		var c canaryJSON
+		body := map[string]any{"name": name, "analysis": "a", "baseline": map[string]string{"track": "stable"}, "canary": map[string]string{"track": "canary"}}
+		if code := p.call("POST", "/api/v1/canaries", body, &c); code != 201 {
+			t.Fatalf("register %s: %d", name, code)
+		}
+		return c.ID
+	}
+	old, running := reg("old"), reg("running")
+	if code := p.call("POST", "/api/v1/canaries/"+old+"/abort?actuate=false", nil, nil); code != 200 {
+		t.Fatalf("abort: %d", code)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for p.call("GET", "/api/v1/canaries/"+old, nil, nil) != 404 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the ended canary is still there 20 s after it ended, with retention 3s:\n%s", p.logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var list struct {
+		Canaries []canaryJSON `json:"canaries"`
+	}
+	if code := p.call("GET", "/api/v1/canaries", nil, &list); code != 200 || len(list.Canaries) != 1 || list.Canaries[0].ID != running {
+		t.Errorf("after retention: %d %+v, want only the running canary", code, list.Canaries)
+	}
+	var audit struct {
+		Entries []struct {
+			Kind, Canary string
+		} `json:"entries"`
+	}
+	if code := p.call("GET", "/api/v1/audit?canary="+old, nil, &audit); code != 200 || len(audit.Entries) == 0 || audit.Entries[0].Kind != "abort" {
+		t.Errorf("audit of the deleted canary: %d %+v", code, audit.Entries)
+	}
+	if m := p.metricsText(); !strings.Contains(m, `canaryd_canaries{status="aborted"} 0`) || !strings.Contains(m, `canaryd_canaries{status="running"} 1`) {
+		t.Errorf("canaryd_canaries after retention:\n%s", grepLines(m, "canaryd_canaries{"))
+	}
+	if !strings.Contains(p.logs.String(), "retention: deleted ended canaries") {
+		t.Error("the log does not say what retention deleted")
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

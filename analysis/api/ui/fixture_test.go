@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,15 +130,40 @@ func (f *fakeSource) Get(_ context.Context, id string) (*analysis.Detail, error)
 	return d, nil
 }
 
-func (f *fakeSource) List(_ context.Context, status analysis.Status) ([]*analysis.Canary, error) {
+func (f *fakeSource) ListPage(_ context.Context, q analysis.ListQuery) (analysis.Page, error) {
+	if f.err != nil {
+		return analysis.Page{}, f.err
+	}
+	var match []*analysis.Canary
+	for _, id := range f.order {
+		c := f.details[id].Canary
+		if (q.Status == "" || c.Status == q.Status) && (q.After == nil || q.After.Before(analysis.CursorOf(c))) {
+			match = append(match, c)
+		}
+	}
+	slices.SortFunc(match, func(a, b *analysis.Canary) int {
+		if analysis.CursorOf(a).Before(analysis.CursorOf(b)) {
+			return -1
+		}
+		return 1
+	})
+	var p analysis.Page
+	if len(match) > q.Limit {
+		match = match[:q.Limit]
+		next := analysis.CursorOf(match[len(match)-1])
+		p.Next = &next
+	}
+	p.Canaries = match
+	return p, nil
+}
+
+func (f *fakeSource) CountByStatus(context.Context) (map[analysis.Status]int, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	var out []*analysis.Canary
-	for _, id := range f.order {
-		if c := f.details[id].Canary; status == "" || c.Status == status {
-			out = append(out, c)
-		}
+	out := map[analysis.Status]int{}
+	for _, d := range f.details {
+		out[d.Status]++
 	}
 	return out, nil
 }

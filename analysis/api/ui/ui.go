@@ -20,7 +20,9 @@ import (
 // Source is where the pages read canaries. *analysis.Scheduler implements it.
 type Source interface {
 	Get(ctx context.Context, id string) (*analysis.Detail, error)
-	List(ctx context.Context, status analysis.Status) ([]*analysis.Canary, error)
+	// ListPage and CountByStatus serve the list page, a page at a time.
+	ListPage(ctx context.Context, q analysis.ListQuery) (analysis.Page, error)
+	CountByStatus(ctx context.Context) (map[analysis.Status]int, error)
 }
 
 // AnalysisSource is optional: when the Source also has it (as *analysis.Scheduler does),
@@ -35,7 +37,8 @@ type Options struct {
 	Logger *zap.Logger
 	// Now is the wall clock, for ages and refresh delays (default time.Now).
 	Now func() time.Time
-	// MaxListed bounds the rows of the list page, newest first (default 500).
+	// MaxListed is the rows of one list page, newest first (default 100); the page links
+	// to the next one.
 	MaxListed int
 }
 
@@ -63,7 +66,7 @@ func New(src Source, o Options) http.Handler {
 		o.Now = time.Now
 	}
 	if o.MaxListed <= 0 {
-		o.MaxListed = 500
+		o.MaxListed = 100
 	}
 	h := &handler{src: src, o: o, log: o.Logger, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /{$}", h.list)
@@ -120,13 +123,27 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("status %q is not one of %s.", status, strings.Join(names, ", ")))
 		return
 	}
-	// One read gives both the rows and the count of every status for the filter links.
-	all, err := h.src.List(r.Context(), "")
+	q := analysis.ListQuery{Status: status, Limit: h.o.MaxListed}
+	if v := r.URL.Query().Get("cursor"); v != "" {
+		cur, ok := analysis.ParseCursor(v)
+		if !ok {
+			h.errorPage(w, http.StatusBadRequest, "./", "Bad page link",
+				"This link to a page of the list is cut short or was edited. Start again from the newest canaries.")
+			return
+		}
+		q.After = &cur
+	}
+	page, err := h.src.ListPage(r.Context(), q)
 	if err != nil {
 		h.serverError(w, r, "./", fmt.Errorf("ui: list canaries: %w", err))
 		return
 	}
-	h.write(w, http.StatusOK, "list", buildList(all, status, h.o.Now(), h.o.MaxListed))
+	counts, err := h.src.CountByStatus(r.Context())
+	if err != nil {
+		h.serverError(w, r, "./", fmt.Errorf("ui: count canaries: %w", err))
+		return
+	}
+	h.write(w, http.StatusOK, "list", buildList(page, counts, status, q.After != nil, h.o.Now()))
 }
 
 type errorView struct {

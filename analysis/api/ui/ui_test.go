@@ -399,11 +399,35 @@ func TestList(t *testing.T) {
 	if len(links) != 1 || attr(links[0], "href") != "canaries/"+failed.ID {
 		t.Errorf("row links %v", links)
 	}
-	// The list is bounded, newest first, and says how many it leaves out.
-	_, body = get(t, New(newFakeSource(failed, running), Options{Now: now, MaxListed: 1}), "/")
-	if doc := parseHTML(t, body); len(findAll(doc, func(n *html.Node) bool { return attr(n, "data-id") != "" })) != 1 ||
-		!strings.Contains(body, "1 older canaries are not shown") {
-		t.Error("MaxListed: not one row and a note")
+	// The list comes in pages, newest first, each linking to the next (older) one and
+	// back to the newest.
+	paged := New(newFakeSource(failed, running), Options{Now: now, MaxListed: 1})
+	var seen []string
+	next := "/"
+	for range 5 {
+		_, body = get(t, paged, next)
+		pdoc := parseHTML(t, body)
+		for _, tr := range findAll(pdoc, func(n *html.Node) bool { return attr(n, "data-id") != "" }) {
+			seen = append(seen, attr(tr, "data-id"))
+		}
+		if pager := findAll(pdoc, func(n *html.Node) bool { return attr(n, "id") == "pager" }); len(pager) != 1 || !strings.Contains(text(pager[0]), "1 of 2 shown") {
+			t.Errorf("page %s: pager %v", next, pager)
+		}
+		newest := findAll(pdoc, func(n *html.Node) bool { return attr(n, "id") == "newest" })
+		if (next == "/") != (len(newest) == 0) {
+			t.Errorf("page %s: %d links to the newest page", next, len(newest))
+		}
+		older := findAll(pdoc, func(n *html.Node) bool { return attr(n, "id") == "older" })
+		if len(older) == 0 {
+			break
+		}
+		next = "/" + attr(older[0], "href")
+	}
+	if fmt.Sprint(seen) != fmt.Sprint([]string{running.ID, failed.ID}) {
+		t.Errorf("paged rows %v, want newest first, each once", seen)
+	}
+	if res, body := get(t, paged, "/?cursor=bogus!"); res.StatusCode != 400 || !strings.Contains(body, "Bad page link") {
+		t.Errorf("bad cursor: %d", res.StatusCode)
 	}
 	// Filter links carry counts.
 	nav := text(findAll(doc, func(n *html.Node) bool { return n.Data == "nav" })[0])

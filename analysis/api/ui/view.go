@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -650,11 +651,13 @@ func ecdfChart(i int, mi metricInfo, mp analysis.MetricPoints, mw *judge.MetricR
 
 type listPage struct {
 	pageBase
-	Filter    string
-	Filters   []filterLink
-	Rows      []listRow
-	Total     int
-	Truncated int
+	Filter  string
+	Filters []filterLink
+	Rows    []listRow
+	// Total is how many canaries the filter holds; the page shows Rows of them.
+	Total int
+	// NextHref is the next (older) page, FirstHref the newest page, when there is one.
+	NextHref, FirstHref string
 }
 
 type filterLink struct {
@@ -674,32 +677,36 @@ type listRow struct {
 	Reason                   string
 }
 
-// buildList lays out the list page: the canaries with the filter's status, newest first.
-func buildList(all []*analysis.Canary, filter analysis.Status, now time.Time, maxRows int) *listPage {
+// buildList lays out a page of the list: the canaries with the filter's status, newest
+// first, with links to the next page and back to the first.
+func buildList(page analysis.Page, counts map[analysis.Status]int, filter analysis.Status, paged bool, now time.Time) *listPage {
 	p := &listPage{pageBase: pageBase{Title: "Canaries · canaryd", Root: "./", Generated: formatTime(now)}, Filter: string(filter)}
-	counts := map[analysis.Status]int{}
-	running := false
-	for _, c := range all {
-		counts[c.Status]++
-		running = running || c.Status == analysis.StatusRunning
+	all := 0
+	for _, n := range counts {
+		all += n
 	}
-	p.Filters = append(p.Filters, filterLink{Label: "all", Href: "./", Count: len(all), Active: filter == ""})
+	p.Filters = append(p.Filters, filterLink{Label: "all", Href: "./", Count: all, Active: filter == ""})
 	for _, s := range analysis.Statuses {
 		p.Filters = append(p.Filters, filterLink{Label: string(s), Href: "?status=" + string(s), Count: counts[s],
 			Active: filter == s, Class: statusClass(string(s))})
 	}
-	newest := slices.Clone(all)
-	slices.Reverse(newest) // a Store lists oldest first; keep its order for equal times
-	slices.SortStableFunc(newest, func(a, b *analysis.Canary) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	for _, c := range newest {
-		if filter != "" && c.Status != filter {
-			continue
+	p.Total = all
+	first := "./"
+	if filter != "" {
+		p.Total = counts[filter]
+		first = "?status=" + url.QueryEscape(string(filter))
+	}
+	if paged {
+		p.FirstHref = first
+	}
+	if page.Next != nil {
+		q := url.Values{"cursor": {page.Next.Encode()}}
+		if filter != "" {
+			q.Set("status", string(filter))
 		}
-		p.Total++
-		if len(p.Rows) >= maxRows {
-			p.Truncated++
-			continue
-		}
+		p.NextHref = "?" + q.Encode()
+	}
+	for _, c := range page.Canaries {
 		row := listRow{
 			ID: c.ID, Href: "canaries/" + c.ID, Name: c.Name, Analysis: c.Analysis,
 			Status: string(c.Status), StatusClass: statusClass(string(c.Status)),
@@ -718,7 +725,7 @@ func buildList(all []*analysis.Canary, filter analysis.Status, now time.Time, ma
 	}
 	// New canaries and verdicts appear without a manual reload; faster while any runs.
 	p.Refresh = 60
-	if running {
+	if counts[analysis.StatusRunning] > 0 {
 		p.Refresh = 10
 	}
 	return p
