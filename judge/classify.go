@@ -39,6 +39,12 @@ func (m MetricSpec) WithDefaults() MetricSpec {
 	if m.OutlierFactor == 0 {
 		m.OutlierFactor = DefaultOutlierFactor
 	}
+	if m.Alpha == 0 {
+		m.Alpha = DefaultAlpha
+	}
+	if m.Horizon == 0 {
+		m.Horizon = DefaultHorizon
+	}
 	if m.MinPoints == 0 {
 		m.MinPoints = 1
 		if m.Kind == KindMannWhitney {
@@ -52,9 +58,9 @@ func (m MetricSpec) WithDefaults() MetricSpec {
 // as it is spelled in the config.
 func (m MetricSpec) Validate() error {
 	switch m.Kind {
-	case KindMannWhitney, KindThreshold, KindRatio:
+	case KindMannWhitney, KindThreshold, KindRatio, KindCounts, KindHistogram:
 	default:
-		return fmt.Errorf("type: %q is not one of mannwhitney, threshold, ratio", m.Kind)
+		return fmt.Errorf("type: %q is not one of mannwhitney, threshold, ratio, counts, histogram", m.Kind)
 	}
 	switch m.Direction {
 	case DirectionIncrease, DirectionDecrease, DirectionEither:
@@ -81,6 +87,13 @@ func (m MetricSpec) Validate() error {
 		return fmt.Errorf("min_points: %d must be >= 1", m.MinPoints)
 	case m.For < 0:
 		return fmt.Errorf("for: %v must not be negative", m.For)
+	case !(m.Alpha > 0 && m.Alpha <= 0.5):
+		return fmt.Errorf("alpha: %v must be in (0, 0.5]", m.Alpha)
+	case m.Horizon < 1 || m.Horizon > MaxHorizon:
+		return fmt.Errorf("horizon: %d must be in [1, %d] steps", m.Horizon, MaxHorizon)
+	}
+	if (m.Kind == KindCounts || m.Kind == KindHistogram) && (m.AllowedIncrease > 1000 || m.AllowedDecrease < 0.001) {
+		return fmt.Errorf("allowed_increase, allowed_decrease: a %s judge tolerates ratios within [0.001, 1000]", m.Kind)
 	}
 	if m.Kind == KindThreshold || m.Kind == KindRatio {
 		if m.Min == nil && m.Max == nil {
@@ -128,6 +141,9 @@ func (s *Scratch) Classify(m MetricSpec, baseline, canary []float64) MetricResul
 	switch m.Kind {
 	case KindMannWhitney:
 		s.classifyMW(m, baseline, canary, &res)
+	case KindCounts, KindHistogram:
+		res.Classification = ClassError
+		res.Reason = fmt.Sprintf("%s: a %s judge needs per-step counts, not a series of values", m.Name, m.Kind)
 	default:
 		s.classifyWindow(m, baseline, canary, &res)
 	}

@@ -122,6 +122,13 @@ type MetricSpec struct {
 	For time.Duration
 	// Step is the spacing of the points, needed to turn runs of points into durations.
 	Step time.Duration
+
+	// Alpha bounds the false-alarm probability of the sequential judges (counts,
+	// histogram) over the whole canary, however often it is looked at; default 0.01.
+	Alpha float64
+	// Horizon is the number of steps over which the sequential judges spread their
+	// change-point weight: the canary's lifetime divided by its step; default 120.
+	Horizon int
 }
 
 // Classification is one metric's outcome in one interval.
@@ -175,6 +182,7 @@ type MetricResult struct {
 	MannWhitney MannWhitneyResult `json:"mann_whitney,omitzero"`
 	Relative    Relative          `json:"relative,omitzero"`
 	Window      WindowResult      `json:"window,omitzero"`
+	Sequential  SequentialResult  `json:"sequential,omitzero"`
 }
 
 // Failed reports whether the result counts against the canary: high or low, or nodata

@@ -1,0 +1,448 @@
+package judge
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+const (
+	// KindCounts judges the canary/baseline error-rate ratio from per-step error and
+	// request counts with an anytime-valid test (CountState).
+	KindCounts Kind = "counts"
+	// KindHistogram judges whether the canary's latency distribution is stochastically
+	// larger from per-step histogram bucket counts (HistogramState).
+	KindHistogram Kind = "histogram"
+)
+
+// Defaults of the sequential judges.
+const (
+	DefaultAlpha   = 0.01
+	DefaultHorizon = 120
+	// MaxCount bounds one step's count (float64 counts integers exactly up to 2^53).
+	MaxCount = 1e15
+	// MaxHorizon bounds Horizon: beyond a day of 15-second steps the change-point weight
+	// per step is too thin to detect anything.
+	MaxHorizon = 10_000
+)
+
+// stateVersion is the layout of the stored states; a state of another version is refused.
+const stateVersion = 1
+
+// The confidence sequence for the ratio is read off a grid of log ρ: gridSize points
+// gridStep apart, centred on ρ = 1 (×1/32 to ×32, 9% apart).
+const (
+	gridSize = 81
+	gridStep = math.Ln2 / 8
+	// gridPriorSD is the spread, in log ρ, of the mixture the confidence sequence uses.
+	gridPriorSD = 1.5
+)
+
+// CountCohort is one cohort's counts over one step.
+type CountCohort struct {
+	Errors   float64 `json:"errors"`
+	Requests float64 `json:"requests"`
+}
+
+// CountStep is one step of a count judge: both cohorts' errors and requests over the
+// same interval of time (e.g. increase(...[15s]) at a 15s step). NaN means the query
+// returned nothing for that cohort at that step.
+type CountStep struct {
+	Time     time.Time   `json:"time"`
+	Baseline CountCohort `json:"baseline"`
+	Canary   CountCohort `json:"canary"`
+}
+
+// CountState is a count judge's evidence so far. It is small (a few hundred numbers,
+// whatever the number of steps), encodes as JSON, and resumes exactly: a state decoded
+// from its JSON gives the same results and the same updates as the original.
+//
+// The test: given each step's total errors E_t, the canary's errors are
+// Binomial(E_t, θ_t) with logit θ_t = log ρ + log(n_c/n_b), ρ the canary/baseline error
+// rate ratio, so a traffic swing or error burst shared by both cohorts cancels. H0
+// "ρ ≤ allowed_increase" is tested by a change-detecting mixture e-process (see
+// sequential.go) that fails when it reaches 1/alpha: the probability of a false fail
+// over the whole canary is at most alpha, however many intervals look at it, and a
+// regression that starts late is detected as fast as one that starts at once.
+// direction decrease tests ρ ≥ allowed_decrease, either both sides with alpha/2 each.
+// allowed_delta is an absolute floor: a fail also needs the canary's error rate to exceed
+// the baseline's by more than it (a gate that can only turn a fail into a pass, so the
+// guarantee is kept). The reported interval for ρ is a confidence sequence: it covers the
+// ratio at every look with probability ≥ 1 − alpha (the ratio of the whole canary, when
+// it is constant).
+//
+// Defined answers: a step where a cohort's query returned nothing (NaN) or had no
+// requests is missing and skipped; a step without errors carries no evidence (but keeps
+// the change-point clock); a count that is not an integer (increase() extrapolates) is
+// rounded; a negative increment (a counter reset the query did not correct), an infinite
+// value or more errors than requests is invalid: the step is skipped and the judge says
+// error for the rest of the canary, naming the first such step.
+type CountState struct {
+	Version int `json:"version"`
+	// The settings the evidence was gathered against; Result refuses a spec with others.
+	AllowedIncrease float64 `json:"allowed_increase"`
+	AllowedDecrease float64 `json:"allowed_decrease"`
+	Horizon         int     `json:"horizon"`
+
+	// Last is the newest step added: Add refuses steps at or before it.
+	Last        time.Time `json:"last,omitzero"`
+	Steps       int       `json:"steps"`       // steps added, missing and invalid included
+	Informative int       `json:"informative"` // steps with at least one error
+	Missing     int       `json:"missing,omitempty"`
+	Rounded     int       `json:"rounded,omitempty"` // steps with a count that was not an integer
+	Invalid     int       `json:"invalid,omitempty"`
+	Problem     string    `json:"problem,omitempty"` // the first invalid step, as a sentence
+
+	// Baseline and Canary sum the counts of the steps used.
+	Baseline CountCohort `json:"baseline"`
+	Canary   CountCohort `json:"canary"`
+
+	Test ratioTest `json:"test"`
+	// Grid is the tempered log-likelihood of log ρ at the grid points, shifted so that
+	// its maximum is 0.
+	Grid [gridSize]float64 `json:"grid"`
+}
+
+// NewCountState starts the evidence of a count judge for spec m.
+func NewCountState(m MetricSpec) (*CountState, error) {
+	m = m.WithDefaults()
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if m.Kind != KindCounts {
+		return nil, fmt.Errorf("type: %q is not %s", m.Kind, KindCounts)
+	}
+	return &CountState{
+		Version:         stateVersion,
+		AllowedIncrease: m.AllowedIncrease,
+		AllowedDecrease: m.AllowedDecrease,
+		Horizon:         m.Horizon,
+		Test:            newRatioTest(),
+	}, nil
+}
+
+// Add folds new steps into the evidence, in time order. Steps at or before the newest
+// one already added are skipped with an error wrapping ErrStaleStep (a replay after a
+// restart cannot count twice); invalid steps are skipped, recorded, and returned as an
+// error. The valid steps of a batch are added whatever the others are. The cost is
+// O(len(steps)).
+func (s *CountState) Add(steps []CountStep) error {
+	var errs []error
+	for _, st := range steps {
+		if s.Steps > 0 && !st.Time.After(s.Last) {
+			errs = append(errs, fmt.Errorf("counts step %s: %w (%s)",
+				st.Time.Format(time.RFC3339), ErrStaleStep, s.Last.Format(time.RFC3339)))
+			continue
+		}
+		s.Last = st.Time
+		s.Steps++
+		logPi := changeWeight(s.Steps, s.Horizon)
+		if err := s.addOne(st, logPi); err != nil {
+			s.Invalid++
+			if s.Problem == "" {
+				s.Problem = err.Error()
+			}
+			errs = append(errs, err)
+			s.Test.skip(logPi)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *CountState) addOne(st CountStep, logPi float64) error {
+	v := [4]float64{st.Baseline.Errors, st.Baseline.Requests, st.Canary.Errors, st.Canary.Requests}
+	names := [4]string{"baseline errors", "baseline requests", "canary errors", "canary requests"}
+	at := st.Time.Format(time.RFC3339)
+	missing, rounded := false, false
+	for i, f := range v {
+		switch {
+		case math.IsNaN(f):
+			missing = true
+		case math.IsInf(f, 0):
+			return fmt.Errorf("counts step %s: %s is %v: not a count", at, names[i], f)
+		case f < 0:
+			return fmt.Errorf("counts step %s: %s is %v: a negative increment (a counter reset the query did not correct, or a query that is not an increase)", at, names[i], f)
+		case f > MaxCount:
+			return fmt.Errorf("counts step %s: %s is %v: more than %v in one step is not a count", at, names[i], f, float64(MaxCount))
+		default:
+			r, frac := roundCount(f)
+			v[i], rounded = r, rounded || frac
+		}
+	}
+	if missing {
+		s.Missing++
+		s.Test.skip(logPi)
+		return nil
+	}
+	for i := 0; i < 4; i += 2 {
+		if v[i] > v[i+1] {
+			return fmt.Errorf("counts step %s: %s %v exceed its requests %v", at, names[i], v[i], v[i+1])
+		}
+	}
+	if rounded {
+		s.Rounded++
+	}
+	eb, nb, ec, nc := v[0], v[1], v[2], v[3]
+	if nb == 0 || nc == 0 {
+		s.Missing++ // no traffic in a cohort: nothing to compare
+		s.Test.skip(logPi)
+		return nil
+	}
+	s.Baseline.Errors += eb
+	s.Baseline.Requests += nb
+	s.Canary.Errors += ec
+	s.Canary.Requests += nc
+	if eb+ec == 0 {
+		s.Test.skip(logPi)
+		return nil
+	}
+	s.Informative++
+	o := ratioObs{x: ec, total: eb + ec, offset: math.Log(nc / nb), nb: nb, nc: nc}
+	eta := s.Test.add(o, math.Log(s.AllowedIncrease), math.Log(s.AllowedDecrease), logPi, s.Steps)
+	// As in changeProcess.update: log-likelihood x·log u − E·log(1+u), u = ρ·n_c/n_b.
+	top := logZero
+	r := nc / nb
+	for g := range s.Grid {
+		s.Grid[g] += eta * (o.x*(gridLogRatio(g)+o.offset) - o.total*math.Log1p(gridRatio[g]*r))
+		top = max(top, s.Grid[g])
+	}
+	for g := range s.Grid {
+		s.Grid[g] -= top
+	}
+	return nil
+}
+
+func gridLogRatio(g int) float64 { return float64(g-gridSize/2) * gridStep }
+
+// gridRatio[g] is e^gridLogRatio(g).
+var gridRatio = func() (r [gridSize]float64) {
+	for g := range r {
+		r[g] = math.Exp(gridLogRatio(g))
+	}
+	return r
+}()
+
+// gridLogPrior is the log weight of grid point g in the confidence sequence's mixture.
+func gridLogPrior(g int) float64 {
+	x := gridLogRatio(g) / gridPriorSD
+	return -x*x/2 - gridLogNorm
+}
+
+var gridLogNorm = func() float64 {
+	v := make([]float64, gridSize)
+	for g := range v {
+		x := gridLogRatio(g) / gridPriorSD
+		v[g] = -x * x / 2
+	}
+	return logSumExp(v)
+}()
+
+// ratioCS returns the confidence sequence for ρ at level 1 − alpha: the ratios whose
+// mixture e-value (a fixed prior over the grid against the point) stays below 1/alpha.
+// The log-likelihood is concave in log ρ, so the set is an interval; it is widened to
+// the grid points just outside it, which contain the exact interval. A bound at the
+// grid's end is open: low 0, or high unbounded.
+func ratioCS(grid *[gridSize]float64, alpha float64) (low, high float64, unbounded bool) {
+	var w [gridSize]float64
+	for g := range grid {
+		w[g] = grid[g] + gridLogPrior(g)
+	}
+	cut := logSumExp(w[:]) + math.Log(alpha)
+	lo, hi := -1, -1
+	for g := range grid {
+		if grid[g] > cut {
+			if lo < 0 {
+				lo = g
+			}
+			hi = g
+		}
+	}
+	if lo > 0 {
+		low = math.Exp(gridLogRatio(lo - 1))
+	}
+	if hi < gridSize-1 {
+		high = math.Exp(gridLogRatio(hi + 1))
+	} else {
+		unbounded = true
+	}
+	return low, high, unbounded
+}
+
+// checkSpec returns m with defaults when it is a valid spec of kind and matches the
+// settings the state was started with.
+func checkSpec(m MetricSpec, kind Kind, version int, inc, dec float64, horizon int) (MetricSpec, error) {
+	m = m.WithDefaults()
+	if err := m.Validate(); err != nil {
+		return m, fmt.Errorf("invalid judge: %w", err)
+	}
+	var diffs []string
+	if m.Kind != kind {
+		diffs = append(diffs, fmt.Sprintf("type %s, the state is %s", m.Kind, kind))
+	}
+	if version != stateVersion {
+		diffs = append(diffs, fmt.Sprintf("state version %d, this canaryd reads %d", version, stateVersion))
+	}
+	if m.AllowedIncrease != inc {
+		diffs = append(diffs, fmt.Sprintf("allowed_increase %v, the evidence was gathered against %v", m.AllowedIncrease, inc))
+	}
+	if m.AllowedDecrease != dec {
+		diffs = append(diffs, fmt.Sprintf("allowed_decrease %v, the evidence was gathered against %v", m.AllowedDecrease, dec))
+	}
+	if m.Horizon != horizon {
+		diffs = append(diffs, fmt.Sprintf("horizon %d, the evidence was gathered over %d", m.Horizon, horizon))
+	}
+	if len(diffs) > 0 {
+		return m, fmt.Errorf("%w: %s", ErrStateMismatch, strings.Join(diffs, "; "))
+	}
+	return m, nil
+}
+
+// Result classifies the evidence so far for spec m (the spec the state was started
+// with, or one that differs only in direction, alpha, allowed_delta, critical and the
+// descriptive fields). It does not change the state.
+func (s *CountState) Result(m MetricSpec) MetricResult {
+	res := MetricResult{Name: m.Name, Group: m.Group, Kind: KindCounts,
+		Critical: m.Critical, MustHaveData: m.MustHaveData}
+	m, err := checkSpec(m, KindCounts, s.Version, s.AllowedIncrease, s.AllowedDecrease, s.Horizon)
+	if err != nil {
+		res.Classification = ClassError
+		res.Reason = fmt.Sprintf("%s: %v", m.Name, err)
+		return res
+	}
+	seq := SequentialResult{
+		Steps: s.Steps, Informative: s.Informative, Missing: s.Missing,
+		Rounded: s.Rounded, Invalid: s.Invalid, Confidence: 1 - m.Alpha,
+		Dispersion: s.Test.Disp.phi(0),
+	}
+	used := s.Steps - s.Missing - s.Invalid
+	res.Baseline = CohortSummary{N: used, Missing: s.Missing, Median: rate(s.Baseline)}
+	res.Canary = CohortSummary{N: used, Missing: s.Missing, Median: rate(s.Canary)}
+	seq.BaselineRate, seq.CanaryRate = res.Baseline.Median, res.Canary.Median
+	seq.Low, seq.High, seq.HighUnbounded = ratioCS(&s.Grid, m.Alpha)
+	if est, ok := s.Test.Disp.ratio(); ok {
+		seq.Estimate = clampTo(est, seq.Low, seq.High, seq.HighUnbounded)
+	}
+	up, down := sides(m.Direction, m.Alpha)
+	high, low := decide(s.Test.Up.evidence(), s.Test.Down.evidence(), up, down, &seq)
+	// The absolute floor: a significant ratio still passes when the rates differ by less.
+	diff := seq.CanaryRate - seq.BaselineRate
+	high = high && diff > m.AllowedDelta
+	low = low && -diff > m.AllowedDelta
+	res.Sequential = seq
+
+	switch {
+	case s.Invalid > 0:
+		res.Classification = ClassError
+		res.Reason = fmt.Sprintf("%s: %s (%d invalid steps skipped)", m.Name, s.Problem, s.Invalid)
+		return res
+	case s.Baseline.Requests == 0 || s.Canary.Requests == 0:
+		res.Classification = ClassNoData
+		res.Reason = fmt.Sprintf("%s: no data: %d steps, none with requests in both cohorts (%d missing)",
+			m.Name, s.Steps, s.Missing)
+		return res
+	case high:
+		res.Classification = ClassHigh
+	case low:
+		res.Classification = ClassLow
+	default:
+		res.Classification = ClassPass
+	}
+	res.Reason = countReason(m, s, &res)
+	return res
+}
+
+// sideEvidence is one side's e-process as decide needs it.
+type sideEvidence struct {
+	logMax, logNow float64
+	peak           int
+}
+
+func (p *changeProcess) evidence() sideEvidence {
+	return sideEvidence{logMax: p.LogMax, logNow: p.logR(), peak: p.MaxStep}
+}
+
+// decide compares each tested side's running maximum with its threshold (log values,
+// +Inf for a side not tested) and fills the evidence fields of seq from the side that is
+// closest to (or past) its threshold.
+func decide(u, d sideEvidence, up, down float64, seq *SequentialResult) (high, low bool) {
+	high = u.logMax >= up
+	low = d.logMax >= down
+	p, thr, side := u, up, DirectionIncrease
+	if math.IsInf(up, 1) || (!math.IsInf(down, 1) && d.logMax-down > u.logMax-up) {
+		p, thr, side = d, down, DirectionDecrease
+	}
+	seq.Side = side
+	seq.EValue = expCapped(p.logMax)
+	seq.EValueNow = expCapped(p.logNow)
+	seq.Threshold = math.Exp(thr)
+	seq.PeakStep = p.peak
+	return high, low
+}
+
+func expCapped(l float64) float64 { return math.Exp(min(max(l, -700), 700)) }
+
+func clampTo(v, lo, hi float64, unbounded bool) float64 {
+	v = max(v, lo)
+	if !unbounded {
+		v = min(v, hi)
+	}
+	if math.IsInf(v, 1) {
+		v = math.MaxFloat64
+	}
+	return v
+}
+
+func rate(c CountCohort) float64 {
+	if c.Requests == 0 {
+		return 0
+	}
+	return c.Errors / c.Requests
+}
+
+func countReason(m MetricSpec, s *CountState, res *MetricResult) string {
+	q := res.Sequential
+	var b strings.Builder
+	fmt.Fprintf(&b, "canary %s %s vs %s baseline (%v of %v requests vs %v of %v)",
+		m.Name, formatValue(q.CanaryRate, "ratio"), formatValue(q.BaselineRate, "ratio"),
+		s.Canary.Errors, s.Canary.Requests, s.Baseline.Errors, s.Baseline.Requests)
+	if s.Informative == 0 {
+		b.WriteString(", no errors yet")
+	} else {
+		fmt.Fprintf(&b, ", ratio %s (%s CS %s)", formatRatio(q.Estimate), confText(q.Confidence), ratioRange(q))
+	}
+	fmt.Fprintf(&b, ", e-value %s of %s over %d steps", trim(q.EValue), trim(q.Threshold), q.Steps)
+	switch res.Classification {
+	case ClassHigh:
+		fmt.Fprintf(&b, "; higher than tolerated (%s", formatRatio(m.AllowedIncrease))
+	case ClassLow:
+		fmt.Fprintf(&b, "; lower than tolerated (%s", formatRatio(m.AllowedDecrease))
+	}
+	if res.Classification == ClassHigh || res.Classification == ClassLow {
+		if m.AllowedDelta > 0 {
+			fmt.Fprintf(&b, ", ±%s", formatValue(m.AllowedDelta, "ratio"))
+		}
+		fmt.Fprintf(&b, "), evidence peaked at step %d", q.PeakStep)
+	}
+	if s.Missing > 0 || s.Rounded > 0 {
+		fmt.Fprintf(&b, " (%d steps missing, %d rounded)", s.Missing, s.Rounded)
+	}
+	return b.String()
+}
+
+func formatRatio(r float64) string { return "×" + trim(r) }
+
+func ratioRange(q SequentialResult) string {
+	if q.HighUnbounded {
+		return fmt.Sprintf("≥ %s", formatRatio(q.Low))
+	}
+	return fmt.Sprintf("%s..%s", formatRatio(q.Low), formatRatio(q.High))
+}
+
+func confText(c float64) string {
+	if math.Round(1000*c) == 10*math.Round(100*c) {
+		return fmt.Sprintf("%.0f%%", 100*c)
+	}
+	return fmt.Sprintf("%.1f%%", 100*c)
+}
