@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/canaryd/canaryd/internal/redact"
 )
 
 // Headers every HTTP kind sends.
@@ -86,7 +88,7 @@ func redactedURL(req *http.Request) string {
 	if v := req.Context().Value(secretURLKey{}); v != nil {
 		return req.URL.Scheme + "://" + req.URL.Host + "/" + Secret
 	}
-	return req.URL.Redacted()
+	return redact.URL(req.URL.String())
 }
 
 type secretURLKey struct{}

@@ -63,7 +63,7 @@ var funcs = template.FuncMap{
 
 // ParseTemplate parses text as an actuator template named name.
 func ParseTemplate(name, text string) (*Template, error) {
-	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Funcs(urlEscapers).Parse(text)
+	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Funcs(urlEscapers).Funcs(jsonEscapers).Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("parse template: %w", err)
 	}

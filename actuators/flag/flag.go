@@ -7,6 +7,7 @@ package flag
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/redact"
 )
 
 // Flag is a built flag actuator.
@@ -38,7 +40,13 @@ func New(c Config, o actuators.Options) (*Flag, error) {
 	var es actuators.FieldErrors
 	f.url = actuators.CheckURLTemplate(&es, "url", c.URL)
 	if c.Body != "" {
-		f.body = actuators.CheckTemplate(&es, "body", c.Body)
+		if jsonBody(c.Headers) {
+			// Each value lands escaped for its place in the JSON: a quote in a reason or
+			// a secret cannot end a string or add a key.
+			f.body = actuators.CheckJSONTemplate(&es, "body", c.Body)
+		} else {
+			f.body = actuators.CheckTemplate(&es, "body", c.Body)
+		}
 	}
 	f.headers = actuators.CheckHeaders(&es, "headers", c.Headers)
 	for name, env := range c.Secrets {
@@ -81,13 +89,31 @@ func (f *Flag) prepare(e actuators.Event, secrets map[string]string) (prepared, 
 			return prepared{}, err
 		}
 		body = []byte(s)
-		// A JSON body that a template broke (an unescaped quote in a reason) is caught
-		// here rather than sent: use {{ json .Reason }} to embed text.
-		if isJSON(h) && !json.Valid(body) {
-			return prepared{}, fmt.Errorf("body: rendered text is not valid JSON: %s", actuators.Truncate(s, 200))
+		// A JSON body the template's own text broke is caught here rather than sent. The
+		// error names the place, never the text: it may hold a secret.
+		if isJSON(h) {
+			var v any
+			if err := json.Unmarshal(body, &v); err != nil {
+				var se *json.SyntaxError
+				if errors.As(err, &se) {
+					return prepared{}, fmt.Errorf("body: rendered text is not valid JSON (at byte %d of %d)", se.Offset, len(body))
+				}
+				return prepared{}, fmt.Errorf("body: rendered text is not valid JSON (%d bytes)", len(body))
+			}
 		}
 	}
 	return prepared{url: u, header: h, body: body}, nil
+}
+
+// jsonBody reports whether the configured headers leave the body JSON: no Content-Type,
+// a JSON one, or one chosen by a template (checked again once rendered).
+func jsonBody(headers map[string]string) bool {
+	for k, v := range headers {
+		if strings.EqualFold(k, "Content-Type") && !strings.Contains(v, "{{") {
+			return isJSON(map[string]string{k: v})
+		}
+	}
+	return true
 }
 
 // isJSON reports whether the request's Content-Type is JSON (the default with a body).
@@ -108,7 +134,7 @@ func (f *Flag) Render(e actuators.Event) (actuators.Request, error) {
 		return actuators.Request{}, err
 	}
 	return actuators.Request{
-		Target: f.c.Method + " " + p.url, Method: f.c.Method, URL: p.url, Header: p.header,
+		Target: f.c.Method + " " + redact.URL(p.url), Method: f.c.Method, URL: redact.URL(p.url), Header: p.header,
 		Body: actuators.Truncate(string(p.body), f.o.Limit()),
 	}, nil
 }
@@ -117,7 +143,7 @@ func (f *Flag) Render(e actuators.Event) (actuators.Request, error) {
 func (f *Flag) Act(ctx context.Context, e actuators.Event) (actuators.Result, error) {
 	p, err := f.prepare(e, f.secrets)
 	if err != nil {
-		return actuators.Result{}, err
+		return actuators.Result{}, redactErr(err, f.secrets)
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(f.c.Timeout))
 	defer cancel()
@@ -127,17 +153,23 @@ func (f *Flag) Act(ctx context.Context, e actuators.Event) (actuators.Result, er
 	}
 	res, err := actuators.Send(ctx, f.client, req, f.o.Limit())
 	// A receiver may echo a header back in its body, and a URL may hold a secret.
-	res.Output = redact(res.Output, f.secrets)
+	res.Output = redactSecrets(res.Output, f.secrets)
 	if err != nil {
 		err = redactErr(err, f.secrets)
 	}
 	return res, err
 }
 
-func redact(s string, secrets map[string]string) string {
+// redactSecrets hides each secret in s, as sent and as escaped in a JSON body (a
+// receiver that echoes the body back echoes the escaped form).
+func redactSecrets(s string, secrets map[string]string) string {
 	for _, v := range secrets {
-		if len(v) >= 4 {
-			s = strings.ReplaceAll(s, v, actuators.Secret)
+		if len(v) < 4 {
+			continue
+		}
+		s = strings.ReplaceAll(s, v, actuators.Secret)
+		if b, err := actuators.MarshalJSON(v); err == nil {
+			s = strings.ReplaceAll(s, string(b[1:len(b)-1]), actuators.Secret)
 		}
 	}
 	return s
@@ -145,9 +177,9 @@ func redact(s string, secrets map[string]string) string {
 
 func redactErr(err error, secrets map[string]string) error {
 	if e, ok := err.(*actuators.Error); ok {
-		ae := &actuators.Error{Retry: e.Retry, RetryAfter: e.RetryAfter, Result: e.Result, Err: fmt.Errorf("%s", redact(e.Err.Error(), secrets))}
-		ae.Result.Output = redact(ae.Result.Output, secrets)
+		ae := &actuators.Error{Retry: e.Retry, RetryAfter: e.RetryAfter, Result: e.Result, Err: fmt.Errorf("%s", redactSecrets(e.Err.Error(), secrets))}
+		ae.Result.Output = redactSecrets(ae.Result.Output, secrets)
 		return ae
 	}
-	return fmt.Errorf("%s", redact(err.Error(), secrets))
+	return fmt.Errorf("%s", redactSecrets(err.Error(), secrets))
 }

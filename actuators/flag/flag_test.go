@@ -116,9 +116,9 @@ func TestFlagErrors(t *testing.T) {
 	if err == nil || actuators.IsRetryable(err) || !strings.Contains(err.Error(), "401") {
 		t.Errorf("401: want a final error, got %v", err)
 	}
-	// A body the template broke is caught before it is sent.
+	// A body the template's own text broke is caught before it is sent.
 	c := ldConfig(srv.URL)
-	c.Body = `{"comment": "{{ .Reason }}"}` // unescaped quotes in the reason
+	c.Body = `{"comment": "{{ .Reason }}"` // no closing brace
 	f, err = New(c, actuators.Options{Name: "ld"})
 	if err != nil {
 		t.Fatal(err)
@@ -205,5 +205,92 @@ func TestFlagURLEscapesVars(t *testing.T) {
 	}
 	if s, want := <-got, "/v1/flags/..%2F..%2Fadmin%2Fdelete%3Fall=1&x=/state env=..%2F..%2Fadmin%2Fdelete%3Fall%3D1%26x%3D"; s != want {
 		t.Errorf("got %q, want %q", s, want)
+	}
+}
+
+// Values in a JSON body are escaped where they land: a secret with a quote and a
+// backslash, a reason with quotes, a variable trying to add a key. The receiver gets
+// each exactly, the body stays the keys the template wrote, and neither an error nor
+// the audit view shows the secret.
+func TestFlagJSONBodyEscapesValues(t *testing.T) {
+	const secret = `s3cr"et\x`
+	t.Setenv("FLAGS_TOKEN", secret)
+	var bodies []map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		bodies = append(bodies, b)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	c := DefaultConfig()
+	c.URL = srv.URL + "/flags"
+	c.Body = `{"token": "{{ .Secrets.token }}", "reason": "canary {{ .Name }}: {{ .Reason }}", "env": {{ .Vars.ld_environment }}, "score": {{ .ScoreText }}}`
+	c.Secrets = map[string]string{"token": "FLAGS_TOKEN"}
+	f, err := New(c, actuators.Options{Name: "flags"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := event()
+	e.Vars["ld_environment"] = `1, "enabled": true`
+	score := 40.0
+	e.Score = &score
+	if res, err := f.Act(ctx(t), e); err != nil {
+		t.Fatalf("act: %+v %v", res, err)
+	}
+	want := map[string]any{"token": secret, "reason": `canary web v2: error-rate "high"`, "env": `1, "enabled": true`, "score": 40.0}
+	if len(bodies) != 1 || len(bodies[0]) != len(want) {
+		t.Fatalf("bodies %v", bodies)
+	}
+	for k, v := range want {
+		if bodies[0][k] != v {
+			t.Errorf("%s = %#v, want %#v", k, bodies[0][k], v)
+		}
+	}
+	req, err := f.Render(e)
+	if err != nil || strings.Contains(req.Body, "s3cr") || !json.Valid([]byte(req.Body)) {
+		t.Errorf("render: %q %v", req.Body, err)
+	}
+
+	// A body broken by its own text fails without showing the rendered secret.
+	c.Body = `{"token": "{{ .Secrets.token }}"`
+	f, err = New(c, actuators.Options{Name: "flags"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Act(ctx(t), e)
+	if err == nil || !strings.Contains(err.Error(), "not valid JSON") || strings.Contains(err.Error(), "s3cr") {
+		t.Errorf("broken body: %v", err)
+	}
+}
+
+func TestJSONTemplateContexts(t *testing.T) {
+	cases := []struct {
+		name, tmpl, want string
+	}{
+		{"in a string", `{"a": "x{{ .Reason }}y"}`, `{"a": "xq\"uote\\y"}`},
+		{"a value", `{"a": {{ .Reason }}}`, `{"a": "q\"uote\\"}`},
+		{"already json", `{"a": {{ json .Reason }}}`, `{"a": "q\"uote\\"}`},
+		{"escaped quote in text", `{"a": "\"{{ .Reason }}"}`, `{"a": "\"q\"uote\\"}`},
+		{"number text", `{"a": {{ .ScoreText }}}`, `{"a": "n/a"}`},
+		{"if", `{"a": "{{ if .DryRun }}dry{{ else }}{{ .Reason }}{{ end }}"}`, `{"a": "q\"uote\\"}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tm, err := actuators.ParseJSONTemplate("body", c.tmpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tm.Render(actuators.Data{Event: actuators.Event{Reason: `q"uote\`}})
+			if err != nil || got != c.want {
+				t.Errorf("got %s %v, want %s", got, err, c.want)
+			}
+		})
+	}
+	if _, err := actuators.ParseJSONTemplate("body", `{"a": {{ if .DryRun }}"{{ end }}x"}`); err == nil {
+		t.Error("an if that opens a string was accepted")
 	}
 }

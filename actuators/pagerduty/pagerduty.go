@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/redact"
 )
 
 // PagerDuty is a built pagerduty actuator.
@@ -148,8 +149,8 @@ func (p *PagerDuty) Render(e actuators.Event) (actuators.Request, error) {
 	if err != nil {
 		return actuators.Request{}, fmt.Errorf("encode event: %w", err)
 	}
-	return actuators.Request{Target: "POST " + p.c.URL + " (" + ev.EventAction + " " + ev.DedupKey + ")",
-		Method: http.MethodPost, URL: p.c.URL, Body: actuators.Truncate(string(b), p.o.Limit())}, nil
+	return actuators.Request{Target: "POST " + redact.URL(p.c.URL) + " (" + ev.EventAction + " " + ev.DedupKey + ")",
+		Method: http.MethodPost, URL: redact.URL(p.c.URL), Body: actuators.Truncate(string(b), p.o.Limit())}, nil
 }
 
 // Act enqueues the event once. PagerDuty answers 202 with {"status":"success",…}.

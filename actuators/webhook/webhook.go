@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/redact"
 )
 
 // Version is the body's schema version; receivers should check it.
@@ -112,7 +113,7 @@ func (w *Webhook) Render(e actuators.Event) (actuators.Request, error) {
 		return actuators.Request{}, err
 	}
 	return actuators.Request{
-		Target: http.MethodPost + " " + p.url, Method: http.MethodPost, URL: p.url,
+		Target: http.MethodPost + " " + redact.URL(p.url), Method: http.MethodPost, URL: redact.URL(p.url),
 		Header: p.header, Body: actuators.Truncate(string(p.body), w.o.Limit()),
 	}, nil
 }

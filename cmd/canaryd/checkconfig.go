@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/internal/redact"
 )
 
 // runCheckConfig validates config files and prints every error with its path; the exit
@@ -51,9 +52,9 @@ func printConfigError(w io.Writer, prefix, path string, err error) {
 	if errors.As(err, &errs) {
 		fmt.Fprintf(w, "%s%s: %d error(s)\n", prefix, path, len(errs))
 		for _, e := range errs {
-			fmt.Fprintf(w, "  %s\n", e.Error())
+			fmt.Fprintf(w, "  %s\n", redact.Text(e.Error()))
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s%s: %v\n", prefix, path, err)
+	fmt.Fprintf(w, "%s%s: %v\n", prefix, path, redact.Error(err))
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/canaryd/canaryd/analysis/api/ui"
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/internal/redact"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -218,6 +219,7 @@ func (d *daemon) reload(ctx context.Context) error {
 		}
 	}
 	d.m.ReloadSuccess.Set(0)
+	err = redact.Error(err) // a provider address in the message may carry credentials
 	d.log.Error("config reload failed; keeping the old config", zap.String("file", d.o.ConfigPath), zap.Error(err))
 	if aerr := d.act.RecordReload(ctx, "", err); aerr != nil {
 		d.log.Error("audit log: record reload", zap.Error(aerr))

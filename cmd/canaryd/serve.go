@@ -9,6 +9,7 @@ import (
 	"net"
 
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/internal/redact"
 )
 
 // runServe is `canaryd serve --config FILE`: the daemon.
@@ -42,7 +43,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, new(configs.Errors)) {
 			printConfigError(stderr, "canaryd: ", *configPath, err)
 		} else {
-			fmt.Fprintf(stderr, "canaryd: %v\n", err) // the store, a provider, TLS: not the file
+			fmt.Fprintf(stderr, "canaryd: %v\n", redact.Error(err)) // the store, a provider, TLS: not the file
 		}
 		return 1
 	}

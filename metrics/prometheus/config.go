@@ -8,6 +8,8 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+
+	"github.com/canaryd/canaryd/internal/redact"
 )
 
 // Config is a Prometheus provider's YAML configuration. http_config's keys (bearer token,
@@ -53,13 +55,13 @@ func (c *Config) Validate() error {
 	}
 	u, err := url.Parse(c.Address)
 	if err != nil {
-		return fmt.Errorf("address: %w", err)
+		return fmt.Errorf("address: %w", redact.Error(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("address: scheme must be http or https, got %q", u.Scheme)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("address: %q has no host", c.Address)
+		return fmt.Errorf("address: %q has no host", redact.URL(c.Address))
 	}
 	if c.Timeout <= 0 {
 		return errors.New("timeout: must be > 0")

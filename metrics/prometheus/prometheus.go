@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/internal/redact"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -56,18 +57,20 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 	}
 	hc, err := commoncfg.NewClientFromConfig(cfg.HTTPClientConfig, "canaryd_prometheus")
 	if err != nil {
-		return nil, fmt.Errorf("prometheus %s: http_config: %w", cfg.Address, err)
+		return nil, fmt.Errorf("prometheus %s: http_config: %w", redact.URL(cfg.Address), redact.Error(err))
 	}
 	c, err := api.NewClient(api.Config{Address: cfg.Address, Client: hc})
 	if err != nil {
-		return nil, fmt.Errorf("prometheus %s: %w", cfg.Address, err)
+		return nil, fmt.Errorf("prometheus %s: %w", redact.URL(cfg.Address), redact.Error(err))
 	}
 	return &Provider{
-		address:     cfg.Address,
+		// Every message names the server without its credentials (userinfo, a token in
+		// the query): the address is printed only redacted.
+		address:     redact.URL(cfg.Address),
 		api:         v1.NewAPI(c),
 		timeout:     time.Duration(cfg.Timeout),
 		retries:     cfg.Retries,
-		logger:      logger.With(zap.String("provider", "prometheus"), zap.String("address", cfg.Address)),
+		logger:      logger.With(zap.String("provider", "prometheus"), zap.String("address", redact.URL(cfg.Address))),
 		maxPoints:   MaxPointsPerRequest,
 		backoffBase: backoffBase,
 		backoffMax:  backoffMax,
@@ -171,7 +174,7 @@ func (p *Provider) queryRange(ctx context.Context, text string, r v1.Range) (mod
 		}
 		wait := p.backoff(attempt)
 		p.logger.Warn("query failed, retrying",
-			zap.Int("attempt", attempt+1), zap.Duration("backoff", wait), zap.Error(err))
+			zap.Int("attempt", attempt+1), zap.Duration("backoff", wait), zap.Error(redact.Error(err)))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -262,7 +265,8 @@ func (p *Provider) wrap(text string, attempts int, err error) error {
 	if attempts > 1 {
 		tries = fmt.Sprintf(" (after %d attempts)", attempts)
 	}
-	return fmt.Errorf("prometheus %s: query %s%s: %w%s", p.address, shorten(text), tries, err, detail)
+	// The client's errors quote the request's URL, credentials included.
+	return redact.Error(fmt.Errorf("prometheus %s: query %s%s: %w%s", p.address, shorten(text), tries, err, detail))
 }
 
 func shorten(s string) string {
