@@ -43,6 +43,9 @@ func FuzzMannWhitney(f *testing.F) {
 	f.Add(encodeFloats(2, 1e308, -1e308, 1e308, -1e308), 0.95)
 	f.Add(encodeFloats(2, 5e-324, 0, -5e-324, 0), 0.5)
 	f.Add(encodeFloats(3, 1, 2, 3, 4), 1.5)
+	// Zero-inflated: most pairs 0 − 0, an interval collapsed to [0, 0].
+	f.Add(encodeFloats(20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 2, 0, 0, 1, 0, 0, 3, 0, 1, 0, 0, 1, 0, 0, 0, 2, 0, 0, 1), 0.95)
 	f.Fuzz(func(t *testing.T, data []byte, conf float64) {
 		base, can := floatsFrom(data)
 		var s Scratch
@@ -55,6 +58,9 @@ func FuzzMannWhitney(f *testing.F) {
 		}
 		if !(res.CILow <= res.CIHigh) {
 			t.Fatalf("interval [%v, %v] inverted for %v vs %v", res.CILow, res.CIHigh, base, can)
+		}
+		if !(res.CILow <= res.Estimate && res.Estimate <= res.CIHigh) {
+			t.Fatalf("estimate %v outside [%v, %v] for %v vs %v", res.Estimate, res.CILow, res.CIHigh, base, can)
 		}
 		if !isFinite(res.Estimate) || !isFinite(res.U) {
 			t.Fatalf("non-finite result %+v without an error", res)
