@@ -125,7 +125,12 @@ func (x *Exec) Act(ctx context.Context, e actuators.Event) (actuators.Result, er
 			return actuators.Result{}, actuators.Retryable(fmt.Errorf("wait for the command a previous canaryd started: %w", err))
 		}
 		if x.Completed(e) {
-			return alreadyDone(done), nil
+			res := alreadyDone(done)
+			if prev := readOutput(outputPath(run), x.o.Limit()); prev != "" {
+				res.Output += "; its output: " + prev
+			}
+			_ = os.Remove(outputPath(run))
+			return res, nil
 		}
 		if err := os.MkdirAll(x.o.StateDir, 0o700); err != nil {
 			return actuators.Result{}, fmt.Errorf("exec state dir: %w", err)
@@ -149,6 +154,16 @@ func (x *Exec) Act(ctx context.Context, e actuators.Event) (actuators.Result, er
 	cmd.Stdin = bytes.NewReader(stdin)
 	out := &capped{limit: x.o.Limit()}
 	cmd.Stdout, cmd.Stderr = out, out
+	var outFile *os.File
+	if run != "" {
+		// A file, not a pipe: a command orphaned by canaryd's death can still write its
+		// output (a pipe would kill it with SIGPIPE before it finishes its work).
+		if outFile, err = os.OpenFile(outputPath(run), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600); err != nil {
+			return actuators.Result{}, fmt.Errorf("exec output file: %w", err)
+		}
+		defer outFile.Close()
+		cmd.Stdout, cmd.Stderr = outFile, outFile
+	}
 	killGroup(cmd)
 	// A child that keeps the output pipe open past the kill must not hold Act forever.
 	cmd.WaitDelay = 2 * time.Second
@@ -167,6 +182,11 @@ func (x *Exec) Act(ctx context.Context, e actuators.Event) (actuators.Result, er
 	}
 	// ExitCode is -1 when the command did not start or was killed by a signal.
 	res := actuators.Result{Status: cmd.ProcessState.ExitCode(), Output: out.String()}
+	if outFile != nil {
+		outFile.Close()
+		res.Output = readOutput(outputPath(run), x.o.Limit())
+		_ = os.Remove(outputPath(run))
+	}
 	switch {
 	case err == nil:
 		return res, nil

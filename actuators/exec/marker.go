@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/canaryd/canaryd/actuators"
@@ -24,6 +26,21 @@ import (
 //   - the run file: the pid (and start time) of the command being run, written when it
 //     starts and removed when it ends. A restart that finds it and the process still
 //     alive waits for it (until its timeout, then kills its group) before deciding.
+
+// outputPath is where the command's stdout and stderr go while it runs.
+func outputPath(run string) string { return strings.TrimSuffix(run, ".run") + ".out" }
+
+// readOutput returns the first limit bytes of the output file, saying how much was cut.
+func readOutput(path string, limit int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	c := &capped{limit: limit}
+	_, _ = io.Copy(c, f)
+	return c.String()
+}
 
 // runRecord is what the run file holds.
 type runRecord struct {

@@ -128,3 +128,23 @@ func TestExecWaitsForOrphan(t *testing.T) {
 		t.Errorf("ran %d times, want 2", n)
 	}
 }
+
+// With a state dir the output goes through a file (an orphan can still write it), and is
+// kept to the limit as through a pipe.
+func TestExecOutputThroughFile(t *testing.T) {
+	c := DefaultConfig()
+	c.Command = []string{"sh", "-c", "printf 'abcdefghij%.0s' 1 2 3; echo err >&2"}
+	state := t.TempDir()
+	x, err := New(c, actuators.Options{Name: "rollback", StateDir: state, OutputLimit: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := x.Act(ctx(t), event())
+	if err != nil || res.Output != "abcdefghijab…[22 bytes cut]" {
+		t.Fatalf("output %q %v", res.Output, err)
+	}
+	left, _ := filepath.Glob(filepath.Join(state, "*.out"))
+	if len(left) != 0 {
+		t.Errorf("output files left: %v", left)
+	}
+}
