@@ -200,7 +200,7 @@ func (s *CountState) addOne(st CountStep, logPi float64) error {
 	}
 	s.Informative++
 	o := ratioObs{x: ec, total: eb + ec, offset: math.Log(nc / nb), nb: nb, nc: nc}
-	eta := s.Test.add(o, math.Log(s.AllowedIncrease), math.Log(s.AllowedDecrease), logPi, s.Steps)
+	eta, _, _ := s.Test.add(o, math.Log(s.AllowedIncrease), math.Log(s.AllowedDecrease), logPi, s.Steps)
 	// As in changeProcess.update: log-likelihood x·log u − E·log(1+u), u = ρ·n_c/n_b.
 	top := logZero
 	r := nc / nb

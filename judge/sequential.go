@@ -84,28 +84,65 @@ type ratioObs struct {
 }
 
 // changeProcess is the change-detecting mixture e-process of one side (increase or
-// decrease) against one boundary log ρ0.
+// decrease) against one boundary log ρ0. S_j = Σ_k π_k Π_{s=k..t} Λ_s^j, the sum for
+// alternative j, is kept as e^LogScale · S[j] with max S[j] = 1 (or all 0), so that a step
+// costs one exp and one log1p per alternative and nothing overflows.
 type changeProcess struct {
-	// LogS[j] is log Σ_k π_k Π_{s=k..t} Λ_s^j for alternative j.
-	LogS [nAlt]float64 `json:"log_s"`
-	// LogMax is the largest log R_t seen (R_t the equal-weight mixture of LogS), and
-	// MaxStep the step (1-based) where it was reached.
+	LogScale float64       `json:"log_scale"`
+	S        [nAlt]float64 `json:"s"`
+	// LogMax is the largest log R_t seen (R_t the equal-weight mixture over the
+	// alternatives), and MaxStep the step (1-based) where it was reached.
 	LogMax  float64 `json:"log_max"`
 	MaxStep int     `json:"max_step,omitempty"`
 }
 
 func newChangeProcess() changeProcess {
-	var p changeProcess
-	for j := range p.LogS {
-		p.LogS[j] = logZero
-	}
-	p.LogMax = logZero
-	return p
+	return changeProcess{LogMax: logZero}
 }
 
 // logR is log R_t: the equal-weight mixture over the alternatives.
 func (p *changeProcess) logR() float64 {
-	return logSumExp(p.LogS[:]) - math.Log(nAlt)
+	sum := 0.0
+	for _, v := range p.S {
+		sum += v
+	}
+	if sum == 0 {
+		return logZero
+	}
+	return p.LogScale + math.Log(sum/nAlt)
+}
+
+// open adds the weight e^logPi of a change at this step to every alternative's sum.
+func (p *changeProcess) open(logPi float64) {
+	if logPi <= logZero {
+		return
+	}
+	if d := logPi - p.LogScale; d > 0 { // rescale so that the new weight is ≤ 1
+		f := math.Exp(-d)
+		for j := range p.S {
+			p.S[j] *= f
+		}
+		p.LogScale = logPi
+	}
+	w := math.Exp(logPi - p.LogScale)
+	for j := range p.S {
+		p.S[j] += w
+	}
+}
+
+// normalise rescales S so that its largest entry is 1.
+func (p *changeProcess) normalise() {
+	top := 0.0
+	for _, v := range p.S {
+		top = max(top, v)
+	}
+	if top == 0 || top == 1 {
+		return
+	}
+	for j := range p.S {
+		p.S[j] /= top
+	}
+	p.LogScale += math.Log(top)
 }
 
 // expAlt[j] is e^altLogRatios[j], so that a step costs one log per alternative.
@@ -116,26 +153,37 @@ var expAlt = func() (e [nAlt]float64) {
 	return e
 }()
 
-// update adds one step. logPi is the log weight of a change at this step (logZero past
-// the horizon), null the boundary log ρ0, up whether this is the increase side
-// (alternatives above ρ0) or the decrease side, eta the tempering exponent.
+// update adds one step and returns the new log R. logPi is the log weight of a change
+// at this step (logZero past the horizon), null the boundary log ρ0, up whether this is
+// the increase side (alternatives above ρ0) or the decrease side, eta the tempering
+// exponent.
 //
 // With u = ρ·n_c/n_b, the step's log-likelihood is x·log u − E·log(1+u), so the log
 // likelihood ratio of ρ1 = ρ0·e^d is x·d − E·(log(1+u1) − log(1+u0)).
-func (p *changeProcess) update(o ratioObs, null float64, up bool, logPi, eta float64, step int) {
+func (p *changeProcess) update(o ratioObs, null float64, up bool, logPi, eta float64, step int) float64 {
+	p.open(logPi)
 	u0 := math.Exp(null + o.offset)
 	l0 := math.Log1p(u0)
+	var llr [nAlt]float64
+	top := math.Inf(-1)
 	for j, d := range altLogRatios {
 		u1 := u0 * expAlt[j]
 		if !up {
 			d, u1 = -d, u0/expAlt[j]
 		}
-		llr := o.x*d - o.total*(math.Log1p(u1)-l0)
-		p.LogS[j] = logAddExp(p.LogS[j], logPi) + eta*llr
+		llr[j] = eta * (o.x*d - o.total*(math.Log1p(u1)-l0))
+		top = max(top, llr[j])
 	}
-	if r := p.logR(); r > p.LogMax {
+	for j := range p.S {
+		p.S[j] *= math.Exp(llr[j] - top)
+	}
+	p.LogScale += top
+	p.normalise()
+	r := p.logR()
+	if r > p.LogMax {
 		p.LogMax, p.MaxStep = r, step
 	}
+	return r
 }
 
 // dispersion estimates φ from the previous steps' Pearson residuals around the
@@ -207,22 +255,20 @@ func newRatioTest() ratioTest {
 	return ratioTest{Up: newChangeProcess(), Down: newChangeProcess()}
 }
 
-// add folds one informative step in and returns the tempering exponent it used.
-func (r *ratioTest) add(o ratioObs, logUp, logDown, logPi float64, step int) float64 {
-	eta := r.Disp.eta(o)
-	r.Up.update(o, logUp, true, logPi, eta, step)
-	r.Down.update(o, logDown, false, logPi, eta, step)
-	return eta
+// add folds one informative step in and returns the tempering exponent it used and
+// both sides' new log R.
+func (r *ratioTest) add(o ratioObs, logUp, logDown, logPi float64, step int) (eta, up, down float64) {
+	eta = r.Disp.eta(o)
+	up = r.Up.update(o, logUp, true, logPi, eta, step)
+	down = r.Down.update(o, logDown, false, logPi, eta, step)
+	return eta, up, down
 }
 
 // skip advances both processes over a step without events: Λ = 1, but the change point
 // of this step still gets its weight.
 func (r *ratioTest) skip(logPi float64) {
-	for _, p := range []*changeProcess{&r.Up, &r.Down} {
-		for j := range p.LogS {
-			p.LogS[j] = logAddExp(p.LogS[j], logPi)
-		}
-	}
+	r.Up.open(logPi)
+	r.Down.open(logPi)
 }
 
 // changeWeight is log π_k for the k-th step (1-based) of a horizon of h steps.
@@ -262,16 +308,6 @@ func logSigmoid(z float64) float64 {
 		return -math.Log1p(math.Exp(-z))
 	}
 	return z - math.Log1p(math.Exp(z))
-}
-
-func logAddExp(a, b float64) float64 {
-	if a < b {
-		a, b = b, a
-	}
-	if b <= logZero {
-		return a
-	}
-	return a + math.Log1p(math.Exp(b-a))
 }
 
 func logSumExp(v []float64) float64 {

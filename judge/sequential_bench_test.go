@@ -38,3 +38,33 @@ func BenchmarkCountInterval(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHistogramInterval is BenchmarkCountInterval for histogram judges with
+// Prometheus' 12 default buckets.
+func BenchmarkHistogramInterval(b *testing.B) {
+	const perInterval = 4
+	for _, metrics := range []int{1, 10, 50} {
+		b.Run(fmt.Sprintf("metrics=%d", metrics), func(b *testing.B) {
+			m := MetricSpec{Name: "latency", Kind: KindHistogram, Horizon: 2000}
+			s := newSim(1)
+			sc := s.randomHistScenario(perInterval * (b.N + 1))
+			sc.rate = 50
+			steps := s.histSteps(sc)
+			states := make([]*HistogramState, metrics)
+			for i := range states {
+				states[i], _ = NewHistogramState(m)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for n := range b.N {
+				batch := steps[n*perInterval : (n+1)*perInterval]
+				for _, st := range states {
+					if err := st.Add(batch); err != nil {
+						b.Fatal(err)
+					}
+					_ = st.Result(m)
+				}
+			}
+		})
+	}
+}

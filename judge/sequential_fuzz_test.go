@@ -108,3 +108,77 @@ func FuzzCountState(f *testing.F) {
 		}
 	})
 }
+
+// fuzzLE maps a byte to a bucket boundary: a few shared values, +Inf, NaN (no le), and
+// a duplicate-prone small set, so that every bad layout is reachable.
+func fuzzLE(b byte) float64 {
+	switch b % 8 {
+	case 6:
+		return math.Inf(1)
+	case 7:
+		if b > 200 {
+			return math.NaN()
+		}
+		return math.Inf(1)
+	}
+	return []float64{0.01, 0.1, 0.25, 0.5, 1, 2.5}[int(b%8)]
+}
+
+func FuzzHistogramState(f *testing.F) {
+	f.Add(byte(0), []byte{3, 1, 10, 3, 14, 6, 20, 3, 1, 9, 3, 12, 6, 20})
+	f.Add(byte(1), []byte{2, 1, 10, 6, 5, 2, 1, 3, 6, 9})                  // non-monotone
+	f.Add(byte(2), []byte{2, 1, 10, 3, 12, 2, 1, 3, 3, 5})                 // no +Inf
+	f.Add(byte(3), []byte{2, 1, 0xFE, 6, 5, 2, 255, 3, 6, 9})              // negative, no le
+	f.Add(byte(9), []byte{2, 1, 0xFD, 6, 0xFF, 1, 6, 0, 2, 1, 1, 6, 0xFC}) // fraction, NaN, Inf
+	f.Fuzz(func(t *testing.T, specByte byte, data []byte) {
+		m := fuzzSpec(KindHistogram, specByte)
+		s, err := NewHistogramState(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cohort := func() []Bucket {
+			if len(data) == 0 {
+				return nil
+			}
+			n := int(data[0] % 8)
+			data = data[1:]
+			var out []Bucket
+			for range n {
+				if len(data) == 0 {
+					break
+				}
+				le := fuzzLE(data[0])
+				var c float64
+				c, data = fuzzValue(data[1:])
+				out = append(out, Bucket{LE: le, Count: c})
+			}
+			return out
+		}
+		var steps []HistogramStep
+		for i := 0; len(data) > 0 && i < 100; i++ {
+			steps = append(steps, HistogramStep{Time: simStart.Add(time.Duration(i) * simStep), Baseline: cohort(), Canary: cohort()})
+		}
+		half := len(steps) / 2
+		addErr := s.Add(steps[:half])
+		blob, err := json.Marshal(s)
+		if err != nil {
+			t.Fatalf("state does not encode: %v", err)
+		}
+		var back HistogramState
+		if err := json.Unmarshal(blob, &back); err != nil {
+			t.Fatal(err)
+		}
+		err1, err2 := s.Add(steps[half:]), back.Add(steps[half:])
+		r := s.Result(m)
+		checkSequential(t, r)
+		if rb := back.Result(m); !reflect.DeepEqual(r, rb) {
+			t.Fatalf("resumed state differs:\n%+v\n%+v", r, rb)
+		}
+		if (addErr != nil || err1 != nil) != (r.Classification == ClassError) || (err1 == nil) != (err2 == nil) {
+			t.Fatalf("Add errors %v, %v, %v but classification %s: %s", addErr, err1, err2, r.Classification, r.Reason)
+		}
+		if len(s.Bounds) > MaxBuckets || len(s.Tests) != len(s.Bounds) {
+			t.Fatalf("%d bounds, %d tests", len(s.Bounds), len(s.Tests))
+		}
+	})
+}

@@ -118,6 +118,99 @@ func firstFailCount(m MetricSpec, steps []CountStep) int {
 	return -1
 }
 
+// simBuckets are Prometheus' default histogram buckets.
+var simBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, math.Inf(1)}
+
+type histScenario struct {
+	rate, share float64
+	median      float64 // baseline median latency, seconds
+	sigma       float64 // log-sd of a request's latency
+	drift       bool    // a latency drift shared by the cohorts
+	noise       float64 // log-sd of each cohort's own per-step median factor
+	// The canary's regression from onset on: all requests ×scale, or the fraction tail
+	// of requests ×tailScale.
+	scale, tail, tailScale float64
+	onset, steps           int
+}
+
+func (s *sim) randomHistScenario(steps int) histScenario {
+	return histScenario{
+		rate: s.logUniform(1, 500), share: 0.05 + 0.45*s.r.Float64(),
+		median: s.logUniform(0.02, 0.3), sigma: 0.5 + 0.4*s.r.Float64(), drift: true,
+		scale: 1, steps: steps,
+	}
+}
+
+func (s *sim) histSteps(sc histScenario) []HistogramStep {
+	tr := traffic{phase: 2 * math.Pi * s.r.Float64()}
+	out := make([]HistogramStep, sc.steps)
+	drift := 0.0
+	for t := range out {
+		n := sc.rate * simStep.Seconds() * s.trafficFactor(t, &tr)
+		if sc.drift {
+			drift = 0.95*drift + 0.05*s.r.NormFloat64()
+		}
+		med := sc.median * math.Exp(drift)
+		bm, cm := med, med
+		if sc.noise > 0 {
+			bm *= math.Exp(sc.noise * s.r.NormFloat64())
+			cm *= math.Exp(sc.noise * s.r.NormFloat64())
+		}
+		bDist := distuv.LogNormal{Mu: math.Log(bm), Sigma: sc.sigma}
+		cDist := distuv.LogNormal{Mu: math.Log(cm), Sigma: sc.sigma}
+		cdfC := cDist.CDF
+		if t >= sc.onset {
+			scale, tail, tailScale := sc.scale, sc.tail, sc.tailScale
+			cdfC = func(x float64) float64 {
+				base := cDist.CDF(x / scale)
+				if tail > 0 {
+					return (1-tail)*base + tail*cDist.CDF(x/(scale*tailScale))
+				}
+				return base
+			}
+		}
+		out[t] = HistogramStep{
+			Time:     simStart.Add(time.Duration(t) * simStep),
+			Baseline: s.bucketCounts(n*(1-sc.share), bDist.CDF),
+			Canary:   s.bucketCounts(n*sc.share, cdfC),
+		}
+	}
+	return out
+}
+
+// bucketCounts draws one step's cumulative buckets: with Poisson arrivals each bucket's
+// count is an independent Poisson.
+func (s *sim) bucketCounts(n float64, cdf func(float64) float64) []Bucket {
+	out := make([]Bucket, len(simBuckets))
+	prev, cum := 0.0, 0.0
+	for i, le := range simBuckets {
+		f := 1.0
+		if !math.IsInf(le, 1) {
+			f = cdf(le)
+		}
+		cum += s.poisson(n * (f - prev))
+		prev = f
+		out[i] = Bucket{LE: le, Count: cum}
+	}
+	return out
+}
+
+func firstFailHist(m MetricSpec, steps []HistogramStep) int {
+	st, err := NewHistogramState(m)
+	if err != nil {
+		panic(err)
+	}
+	for t := range steps {
+		if err := st.Add(steps[t : t+1]); err != nil {
+			panic(err)
+		}
+		if st.Result(m).Failed() {
+			return t
+		}
+	}
+	return -1
+}
+
 // wilson is the Wilson score interval (95%) of k successes in n trials.
 func wilson(k, n int) (lo, hi float64) {
 	const z = 1.959963984540054

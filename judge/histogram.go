@@ -1,0 +1,532 @@
+package judge
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxBuckets bounds the finite bucket boundaries a histogram judge tracks, and so the
+// size of its state.
+const MaxBuckets = 64
+
+// reportQuantiles are the quantiles whose confidence sequences a histogram result shows.
+var reportQuantiles = [...]float64{0.5, 0.99}
+
+// quantileMixture is the variance (in requests/4) at which the quantiles' normal-mixture
+// confidence sequence is tightest: a thousand requests.
+const quantileMixture = 250.0
+
+// Bucket is one cumulative histogram bucket: Count requests took at most LE (+Inf for
+// the bucket that counts every request).
+type Bucket struct {
+	LE    float64 `json:"le"`
+	Count float64 `json:"count"`
+}
+
+// HistogramStep is one step of a histogram judge: each cohort's bucket counts over the
+// step (e.g. sum by (le) (increase(..._bucket[15s]))), in any order. A nil cohort means
+// the query returned nothing at that step.
+type HistogramStep struct {
+	Time     time.Time `json:"time"`
+	Baseline []Bucket  `json:"baseline"`
+	Canary   []Bucket  `json:"canary"`
+}
+
+// ParseBuckets builds a cohort's buckets from the le label values of its series and
+// their counts (the same length), naming what is wrong: a series without le, an le that
+// is not a number, the same le twice.
+func ParseBuckets(le []string, counts []float64) ([]Bucket, error) {
+	if len(le) != len(counts) {
+		return nil, fmt.Errorf("histogram: %d le values for %d counts", len(le), len(counts))
+	}
+	out := make([]Bucket, len(le))
+	for i, s := range le {
+		if s == "" {
+			return nil, errors.New("histogram: a bucket series has no le label (the query must keep it: sum by (le) (...))")
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(v) {
+			return nil, fmt.Errorf("histogram: le=%q is not a number", s)
+		}
+		out[i] = Bucket{LE: v, Count: counts[i]}
+	}
+	return out, nil
+}
+
+// histCohort sums one cohort's counts over the steps used.
+type histCohort struct {
+	Below []float64 `json:"below"` // requests at most Bounds[k]
+	Total float64   `json:"total"`
+}
+
+// HistogramState is a histogram judge's evidence so far: like CountState, small (it
+// grows with the number of buckets, at most MaxBuckets, never with the steps), JSON,
+// and exactly resumable.
+//
+// The test: for each finite bucket boundary b, the requests slower than b are counted
+// per cohort and judged as the count judge judges errors: given the step's total of
+// requests above b, the canary's share is binomial with the canary/baseline ratio of
+// exceedance rates ρ_b, and a latency drift shared by the cohorts cancels. H0 is the
+// stochastic order with a tolerance: ρ_b ≤ allowed_increase at every boundary (the
+// canary has at most that many times the baseline's share of requests slower than any
+// b). The change-detecting e-processes of the boundaries are averaged with equal
+// weights; an average of test supermartingales is one, so the judge fails when the
+// average reaches 1/alpha with probability at most alpha under H0, over the whole canary
+// and however often it is looked at. A regression of the tail only (a few percent of
+// requests slower) moves the exceedance ratio of the high boundaries by a large factor,
+// so it is found even when every step's p99 moves by less than a bucket.
+//
+// The quantiles (p50, p99) are reported as confidence sequences in bucket terms: each
+// boundary's cumulative share gets a normal-mixture confidence sequence (valid when the
+// latency distribution drifts: it covers the request-weighted average over the steps),
+// with alpha split over boundaries and cohorts; a quantile lies above every boundary
+// whose share is surely below q and at or below the first whose share is surely ≥ q.
+//
+// Defined answers: a cohort missing at a step, or without requests, makes the step
+// missing; a bucket series without le, an le that is not a number, no +Inf bucket, a
+// count that decreases as le grows, a negative or infinite count, or a step missing a
+// tracked boundary is invalid: the step is skipped and the judge says error for the rest
+// of the canary, naming the first problem. Counts are rounded like the count judge's.
+// The tracked boundaries are those both cohorts have at the first valid step.
+type HistogramState struct {
+	Version         int     `json:"version"`
+	AllowedIncrease float64 `json:"allowed_increase"`
+	AllowedDecrease float64 `json:"allowed_decrease"`
+	Horizon         int     `json:"horizon"`
+
+	Bounds []float64 `json:"bounds"` // finite boundaries tracked, ascending
+
+	Last        time.Time `json:"last,omitzero"`
+	Steps       int       `json:"steps"`
+	Informative int       `json:"informative"`
+	Missing     int       `json:"missing,omitempty"`
+	Rounded     int       `json:"rounded,omitempty"`
+	Invalid     int       `json:"invalid,omitempty"`
+	Problem     string    `json:"problem,omitempty"`
+
+	Baseline histCohort `json:"baseline"`
+	Canary   histCohort `json:"canary"`
+	// Tests holds one boundary's evidence per entry of Bounds.
+	Tests []ratioTest `json:"tests"`
+	// UpMax and DownMax track the running maximum of the averaged e-processes.
+	UpMax    float64 `json:"up_max"`
+	UpPeak   int     `json:"up_peak,omitempty"`
+	DownMax  float64 `json:"down_max"`
+	DownPeak int     `json:"down_peak,omitempty"`
+}
+
+// NewHistogramState starts the evidence of a histogram judge for spec m.
+func NewHistogramState(m MetricSpec) (*HistogramState, error) {
+	m = m.WithDefaults()
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if m.Kind != KindHistogram {
+		return nil, fmt.Errorf("type: %q is not %s", m.Kind, KindHistogram)
+	}
+	return &HistogramState{
+		Version:         stateVersion,
+		AllowedIncrease: m.AllowedIncrease,
+		AllowedDecrease: m.AllowedDecrease,
+		Horizon:         m.Horizon,
+		UpMax:           logZero,
+		DownMax:         logZero,
+	}, nil
+}
+
+// Add folds new steps into the evidence, in time order, as CountState.Add does: stale
+// steps are skipped with an error wrapping ErrStaleStep, invalid ones recorded and
+// returned. The cost is O(len(steps) × buckets).
+func (s *HistogramState) Add(steps []HistogramStep) error {
+	var errs []error
+	var now stepLogR
+	for _, st := range steps {
+		if s.Steps > 0 && !st.Time.After(s.Last) {
+			errs = append(errs, fmt.Errorf("histogram step %s: %w (%s)",
+				st.Time.Format(time.RFC3339), ErrStaleStep, s.Last.Format(time.RFC3339)))
+			continue
+		}
+		s.Last = st.Time
+		s.Steps++
+		logPi := changeWeight(s.Steps, s.Horizon)
+		if err := s.addOne(st, logPi, &now); err != nil {
+			s.Invalid++
+			if s.Problem == "" {
+				s.Problem = err.Error()
+			}
+			errs = append(errs, err)
+			s.skip(logPi)
+			s.current(&now)
+		}
+		s.track(&now)
+	}
+	return errors.Join(errs...)
+}
+
+// stepLogR holds each boundary's current log R of both sides, as the step left them.
+type stepLogR struct{ up, down [MaxBuckets]float64 }
+
+// current fills now from the tests.
+func (s *HistogramState) current(now *stepLogR) {
+	for k := range s.Tests {
+		now.up[k], now.down[k] = s.Tests[k].Up.logR(), s.Tests[k].Down.logR()
+	}
+}
+
+func (s *HistogramState) skip(logPi float64) {
+	for k := range s.Tests {
+		s.Tests[k].skip(logPi)
+	}
+}
+
+// track updates the running maxima of the averaged e-processes.
+func (s *HistogramState) track(now *stepLogR) {
+	k := len(s.Tests)
+	if k == 0 {
+		return
+	}
+	if u := logMean(now.up[:k]); u > s.UpMax {
+		s.UpMax, s.UpPeak = u, s.Steps
+	}
+	if d := logMean(now.down[:k]); d > s.DownMax {
+		s.DownMax, s.DownPeak = d, s.Steps
+	}
+}
+
+// logMean is the log of the mean of e^v.
+func logMean(v []float64) float64 { return logSumExp(v) - math.Log(float64(len(v))) }
+
+// cleanBuckets sorts a copy of one cohort's buckets and checks them, returning the
+// rounded cumulative counts, whether any was rounded, and whether the cohort is missing.
+func cleanBuckets(name string, in []Bucket) (out []Bucket, rounded, missing bool, err error) {
+	if len(in) == 0 {
+		return nil, false, true, nil
+	}
+	out = slices.Clone(in)
+	for _, b := range out {
+		if math.IsNaN(b.LE) {
+			return nil, false, false, fmt.Errorf("%s: a bucket has no le", name)
+		}
+	}
+	slices.SortFunc(out, func(a, b Bucket) int { return cmp.Compare(a.LE, b.LE) })
+	for i := range out {
+		b := &out[i]
+		if i > 0 && out[i-1].LE == b.LE {
+			return nil, false, false, fmt.Errorf("%s: le=%s appears twice", name, leText(b.LE))
+		}
+		switch {
+		case math.IsNaN(b.Count):
+			missing = true
+			continue
+		case math.IsInf(b.Count, 0):
+			return nil, false, false, fmt.Errorf("%s: le=%s count is %v: not a count", name, leText(b.LE), b.Count)
+		case b.Count < 0:
+			return nil, false, false, fmt.Errorf("%s: le=%s count is %v: a negative increment (a counter reset the query did not correct)", name, leText(b.LE), b.Count)
+		case b.Count > MaxCount:
+			return nil, false, false, fmt.Errorf("%s: le=%s count is %v: more than %v in one step is not a count", name, leText(b.LE), b.Count, float64(MaxCount))
+		}
+		var frac bool
+		b.Count, frac = roundCount(b.Count)
+		rounded = rounded || frac
+		if i > 0 && b.Count < out[i-1].Count && !math.IsNaN(out[i-1].Count) {
+			return nil, false, false, fmt.Errorf("%s: non-monotone buckets: le=%s counts %v, less than le=%s's %v (buckets are cumulative)",
+				name, leText(b.LE), b.Count, leText(out[i-1].LE), out[i-1].Count)
+		}
+	}
+	if !math.IsInf(out[len(out)-1].LE, 1) {
+		return nil, false, false, fmt.Errorf("%s: no le=\"+Inf\" bucket (it counts every request)", name)
+	}
+	return out, rounded, missing, nil
+}
+
+func leText(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) error {
+	at := "histogram step " + st.Time.Format(time.RFC3339)
+	b, rb, mb, err := cleanBuckets(at+" baseline", st.Baseline)
+	if err != nil {
+		return err
+	}
+	c, rc, mc, err := cleanBuckets(at+" canary", st.Canary)
+	if err != nil {
+		return err
+	}
+	if mb || mc {
+		s.Missing++
+		s.skip(logPi)
+		s.current(now)
+		return nil
+	}
+	if s.Bounds == nil {
+		if err := s.start(b, c); err != nil {
+			return fmt.Errorf("%s: %w", at, err)
+		}
+	}
+	nb, nc := b[len(b)-1].Count, c[len(c)-1].Count
+	var buf [2][MaxBuckets]float64
+	belowB, belowC := buf[0][:len(s.Bounds)], buf[1][:len(s.Bounds)]
+	for k, le := range s.Bounds {
+		var ok bool
+		if belowB[k], ok = countAt(b, le); !ok {
+			return fmt.Errorf("%s baseline: no le=%s bucket, which earlier steps had", at, leText(le))
+		}
+		if belowC[k], ok = countAt(c, le); !ok {
+			return fmt.Errorf("%s canary: no le=%s bucket, which earlier steps had", at, leText(le))
+		}
+	}
+	if rb || rc {
+		s.Rounded++
+	}
+	if nb == 0 || nc == 0 {
+		s.Missing++
+		s.skip(logPi)
+		s.current(now)
+		return nil
+	}
+	s.Baseline.Total += nb
+	s.Canary.Total += nc
+	offset := math.Log(nc / nb)
+	logUp, logDown := math.Log(s.AllowedIncrease), math.Log(s.AllowedDecrease)
+	informative := false
+	for k := range s.Bounds {
+		s.Baseline.Below[k] += belowB[k]
+		s.Canary.Below[k] += belowC[k]
+		x, y := nc-belowC[k], nb-belowB[k]
+		if x+y == 0 {
+			s.Tests[k].skip(logPi)
+			now.up[k], now.down[k] = s.Tests[k].Up.logR(), s.Tests[k].Down.logR()
+			continue
+		}
+		informative = true
+		o := ratioObs{x: x, total: x + y, offset: offset, nb: nb, nc: nc}
+		_, now.up[k], now.down[k] = s.Tests[k].add(o, logUp, logDown, logPi, s.Steps)
+	}
+	if informative {
+		s.Informative++
+	}
+	return nil
+}
+
+// start fixes the tracked boundaries: the finite ones both cohorts have. Steps before
+// it (all missing or invalid) carry no evidence, so the new tests start at zero, with
+// the change-point weight those steps would have opened.
+func (s *HistogramState) start(b, c []Bucket) error {
+	var bounds []float64
+	for _, x := range b[:len(b)-1] {
+		if _, ok := countAt(c, x.LE); ok {
+			bounds = append(bounds, x.LE)
+		}
+	}
+	switch {
+	case len(bounds) == 0:
+		return errors.New("the cohorts share no finite bucket boundary: nothing to compare")
+	case len(bounds) > MaxBuckets:
+		return fmt.Errorf("%d finite bucket boundaries, at most %d are judged", len(bounds), MaxBuckets)
+	}
+	s.Bounds = bounds
+	s.Baseline = histCohort{Below: make([]float64, len(bounds))}
+	s.Canary = histCohort{Below: make([]float64, len(bounds))}
+	s.Tests = make([]ratioTest, len(bounds))
+	for k := range s.Tests {
+		s.Tests[k] = newRatioTest()
+		for i := 1; i < s.Steps; i++ {
+			s.Tests[k].skip(changeWeight(i, s.Horizon))
+		}
+	}
+	return nil
+}
+
+// countAt finds the cumulative count at boundary le in sorted buckets.
+func countAt(bs []Bucket, le float64) (float64, bool) {
+	i, ok := slices.BinarySearchFunc(bs, le, func(b Bucket, t float64) int { return cmp.Compare(b.LE, t) })
+	if !ok || math.IsNaN(bs[i].Count) {
+		return 0, false
+	}
+	return bs[i].Count, true
+}
+
+// Result classifies the evidence so far for spec m, as CountState.Result does.
+func (s *HistogramState) Result(m MetricSpec) MetricResult {
+	res := MetricResult{Name: m.Name, Group: m.Group, Kind: KindHistogram,
+		Critical: m.Critical, MustHaveData: m.MustHaveData}
+	m, err := checkSpec(m, KindHistogram, s.Version, s.AllowedIncrease, s.AllowedDecrease, s.Horizon)
+	if err != nil {
+		res.Classification = ClassError
+		res.Reason = fmt.Sprintf("%s: %v", m.Name, err)
+		return res
+	}
+	seq := SequentialResult{
+		Steps: s.Steps, Informative: s.Informative, Missing: s.Missing,
+		Rounded: s.Rounded, Invalid: s.Invalid, Confidence: 1 - m.Alpha,
+	}
+	used := s.Steps - s.Missing - s.Invalid
+	res.Baseline = CohortSummary{N: used, Missing: s.Missing}
+	res.Canary = CohortSummary{N: used, Missing: s.Missing}
+	var high, low bool
+	if len(s.Tests) > 0 {
+		var now stepLogR
+		s.current(&now)
+		n := len(s.Tests)
+		up, down := sides(m.Direction, m.Alpha)
+		u := sideEvidence{logMax: s.UpMax, logNow: logMean(now.up[:n]), peak: s.UpPeak}
+		d := sideEvidence{logMax: s.DownMax, logNow: logMean(now.down[:n]), peak: s.DownPeak}
+		high, low = decide(u, d, up, down, &seq)
+		k := strongest(now.up[:n])
+		if seq.Side == DirectionDecrease {
+			k = strongest(now.down[:n])
+		}
+		t := &s.Tests[k]
+		seq.Boundary = s.Bounds[k]
+		seq.Dispersion = t.Disp.phi(0)
+		if est, ok := t.Disp.ratio(); ok {
+			seq.Estimate = min(est, math.MaxFloat64)
+		}
+		if s.Baseline.Total > 0 && s.Canary.Total > 0 {
+			seq.BaselineRate = 1 - s.Baseline.Below[k]/s.Baseline.Total
+			seq.CanaryRate = 1 - s.Canary.Below[k]/s.Canary.Total
+		}
+		diff := seq.CanaryRate - seq.BaselineRate
+		high = high && diff > m.AllowedDelta
+		low = low && -diff > m.AllowedDelta
+		seq.Quantiles = s.quantiles(m.Alpha)
+		res.Baseline.Median = seq.Quantiles[0].Baseline.Estimate
+		res.Canary.Median = seq.Quantiles[0].Canary.Estimate
+	}
+	res.Sequential = seq
+
+	switch {
+	case s.Invalid > 0:
+		res.Classification = ClassError
+		res.Reason = fmt.Sprintf("%s: %s (%d invalid steps skipped)", m.Name, s.Problem, s.Invalid)
+		return res
+	case s.Baseline.Total == 0 || s.Canary.Total == 0:
+		res.Classification = ClassNoData
+		res.Reason = fmt.Sprintf("%s: no data: %d steps, none with requests in both cohorts (%d missing)",
+			m.Name, s.Steps, s.Missing)
+		return res
+	case high:
+		res.Classification = ClassHigh
+	case low:
+		res.Classification = ClassLow
+	default:
+		res.Classification = ClassPass
+	}
+	res.Reason = histogramReason(m, s, &res)
+	return res
+}
+
+// strongest is the boundary whose current e-process is largest.
+func strongest(v []float64) int {
+	best := 0
+	for k := range v {
+		if v[k] > v[best] {
+			best = k
+		}
+	}
+	return best
+}
+
+// quantiles brackets the report's quantiles of each cohort by bucket boundaries.
+func (s *HistogramState) quantiles(alpha float64) []QuantileInterval {
+	// Each boundary of each cohort gets alpha/(2K): all brackets hold together.
+	a := alpha / float64(2*len(s.Bounds))
+	out := make([]QuantileInterval, len(reportQuantiles))
+	for i, q := range reportQuantiles {
+		out[i] = QuantileInterval{Q: q,
+			Baseline: bracket(s.Bounds, &s.Baseline, q, a),
+			Canary:   bracket(s.Bounds, &s.Canary, q, a)}
+	}
+	return out
+}
+
+// bracket bounds quantile q of one cohort. The share of requests at most b, summed
+// over requests with time-varying probabilities, is a sum of independent [0,1]
+// increments: its deviation from the summed probabilities has a normal-mixture
+// confidence sequence (variance proxy 1/4 per request), valid at every step.
+func bracket(bounds []float64, c *histCohort, q, alpha float64) BucketBracket {
+	n := c.Total
+	if n == 0 {
+		return BucketBracket{HighUnbounded: true}
+	}
+	v := n/4 + quantileMixture
+	r := math.Sqrt(2*v*math.Log(math.Sqrt(v/quantileMixture)/alpha)) / n
+	br := BucketBracket{HighUnbounded: true}
+	for k, le := range bounds {
+		f := c.Below[k] / n
+		if f+r < q {
+			br.Low = le
+		}
+		if f-r >= q {
+			br.High, br.HighUnbounded = le, false
+			break
+		}
+	}
+	br.Estimate = bucketQuantile(bounds, c, q)
+	br.Estimate = max(br.Estimate, br.Low)
+	if !br.HighUnbounded {
+		br.Estimate = min(br.Estimate, br.High)
+	}
+	return br
+}
+
+// bucketQuantile interpolates quantile q linearly within its bucket, as Prometheus'
+// histogram_quantile does (the lowest bucket starts at 0 when its boundary is positive;
+// a quantile in the +Inf bucket is the largest finite boundary).
+func bucketQuantile(bounds []float64, c *histCohort, q float64) float64 {
+	rank := q * c.Total
+	prevLE, prevCount := 0.0, 0.0
+	if len(bounds) > 0 && bounds[0] <= 0 {
+		prevLE = bounds[0]
+	}
+	for k, le := range bounds {
+		if c.Below[k] >= rank {
+			if c.Below[k] == prevCount {
+				return le
+			}
+			return prevLE + (le-prevLE)*(rank-prevCount)/(c.Below[k]-prevCount)
+		}
+		prevLE, prevCount = le, c.Below[k]
+	}
+	return bounds[len(bounds)-1]
+}
+
+func histogramReason(m MetricSpec, s *HistogramState, res *MetricResult) string {
+	q := res.Sequential
+	unit := m.Unit
+	if unit == "" {
+		unit = "seconds"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "canary %s: %s of canary requests above %s vs %s of baseline",
+		m.Name, formatValue(q.CanaryRate, "ratio"), formatValue(q.Boundary, unit), formatValue(q.BaselineRate, "ratio"))
+	if q.Estimate > 0 {
+		fmt.Fprintf(&b, " (ratio %s)", formatRatio(q.Estimate))
+	}
+	fmt.Fprintf(&b, ", e-value %s of %s over %d steps", trim(q.EValue), trim(q.Threshold), q.Steps)
+	for _, qi := range q.Quantiles {
+		fmt.Fprintf(&b, "; p%s canary %s vs %s", trim(100*qi.Q), bracketText(qi.Canary, unit), bracketText(qi.Baseline, unit))
+	}
+	switch res.Classification {
+	case ClassHigh:
+		fmt.Fprintf(&b, "; slower than tolerated (%s), evidence peaked at step %d", formatRatio(m.AllowedIncrease), q.PeakStep)
+	case ClassLow:
+		fmt.Fprintf(&b, "; faster than tolerated (%s), evidence peaked at step %d", formatRatio(m.AllowedDecrease), q.PeakStep)
+	}
+	if s.Missing > 0 {
+		fmt.Fprintf(&b, " (%d steps missing)", s.Missing)
+	}
+	return b.String()
+}
+
+func bracketText(br BucketBracket, unit string) string {
+	if br.HighUnbounded {
+		return fmt.Sprintf("%s (> %s)", formatValue(br.Estimate, unit), formatValue(br.Low, unit))
+	}
+	return fmt.Sprintf("%s (%s..%s)", formatValue(br.Estimate, unit), formatValue(br.Low, unit), formatValue(br.High, unit))
+}
