@@ -48,13 +48,18 @@ func (es FieldErrors) Error() string {
 // Index is the path of element i of a list field.
 func Index(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }
 
-// CheckTemplate parses text, recording a parse error under field, and returns the
-// template (nil when it does not parse).
-func CheckTemplate(es *FieldErrors, field, text string) *Template {
+// CheckTemplate parses text, recording under field a parse error or a field reference
+// that would fail at every firing (an unknown field, a secret not among secrets, the
+// names the actuator's secrets: map defines), and returns the template (nil when it
+// does not parse).
+func CheckTemplate(es *FieldErrors, field, text string, secrets ...string) *Template {
 	t, err := ParseTemplate(field, text)
 	if err != nil {
 		es.Add(field, "%v", err)
 		return nil
+	}
+	if err := checkFields(t, secrets); err != nil {
+		es.Add(field, "%v", err)
 	}
 	return t
 }

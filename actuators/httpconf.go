@@ -50,8 +50,9 @@ func ValidHeaderName(k string) bool {
 	return true
 }
 
-// CheckHeaders checks header names and their value templates under field.
-func CheckHeaders(es *FieldErrors, field string, h map[string]string) map[string]*Template {
+// CheckHeaders checks header names and their value templates under field; secrets are
+// the names the actuator's secrets: map defines, as for CheckTemplate.
+func CheckHeaders(es *FieldErrors, field string, h map[string]string, secrets ...string) map[string]*Template {
 	out := make(map[string]*Template, len(h))
 	for _, k := range slices.Sorted(maps.Keys(h)) {
 		v := h[k]
@@ -60,7 +61,7 @@ func CheckHeaders(es *FieldErrors, field string, h map[string]string) map[string
 			es.Add(p, "not a valid header name")
 			continue
 		}
-		if t := CheckTemplate(es, p, v); t != nil {
+		if t := CheckTemplate(es, p, v, secrets...); t != nil {
 			out[k] = t
 		}
 	}

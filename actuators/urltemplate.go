@@ -215,11 +215,14 @@ func escape(p *parse.PipeNode, fn string) {
 
 // CheckURLTemplate parses a URL template under field, recording what is wrong; a URL
 // without actions is checked as a URL now. It returns nil when the template is unusable.
-func CheckURLTemplate(es *FieldErrors, field, text string) *Template {
+func CheckURLTemplate(es *FieldErrors, field, text string, secrets ...string) *Template {
 	t, err := ParseURLTemplate(field, text)
 	if err != nil {
 		es.Add(field, "%v", err)
 		return nil
+	}
+	if err := checkFields(t, secrets); err != nil {
+		es.Add(field, "%v", err)
 	}
 	CheckURL(es, field, text)
 	return t

@@ -179,6 +179,13 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 			return nil, err
 		}
 	}
+	if s.o.CheckRegistration != nil {
+		probe := &Canary{Name: r.Name, Analysis: a.Name, Baseline: nonNil(r.Baseline), Canary: nonNil(r.Canary),
+			Vars: nonNil(r.Vars), DryRun: r.DryRun, Status: StatusRunning}
+		if err := s.o.CheckRegistration(a, probe); err != nil {
+			return nil, err
+		}
+	}
 	// Reserve a running slot of the analysis before storing, so that concurrent
 	// registrations cannot overshoot the cap.
 	limit := env.Config.Server.MaxRunningPerAnalysis

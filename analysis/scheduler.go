@@ -35,6 +35,12 @@ type NopActuation struct{}
 // OnVerdict does nothing.
 func (NopActuation) OnVerdict(context.Context, *Canary, Action) {}
 
+// RegistrationCheck is asked by Register, once its own checks pass, whether the canary
+// c (not yet stored, no id) of analysis a may be registered: the actuators' layer renders
+// every action the canary could fire, so that a rollback cannot fail later on a missing
+// variable. An *InputError refuses the registration with the field it names.
+type RegistrationCheck func(a *configs.Analysis, c *Canary) error
+
 // Options configure a Scheduler. Store is required; the rest have defaults.
 type Options struct {
 	Store     Store
@@ -42,6 +48,8 @@ type Options struct {
 	Logger    *zap.Logger
 	Metrics   *Metrics
 	Actuation Actuation
+	// CheckRegistration, when set, can refuse a registration (see RegistrationCheck).
+	CheckRegistration RegistrationCheck
 	// Workers bounds how many canaries are judged at once (default 32).
 	Workers int
 	// MaxConsecutiveErrors ends a canary as error after that many intervals in a row with

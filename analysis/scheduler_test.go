@@ -88,6 +88,7 @@ type harness struct {
 	act   *recorder
 	sched *analysis.Scheduler
 	cfg   *configs.Config
+	check analysis.RegistrationCheck
 }
 
 type recorder struct {
@@ -127,7 +128,7 @@ func (h *harness) start() {
 	h.sched = analysis.NewScheduler(analysis.Options{
 		Store: st, Clock: h.clock, Logger: zaptest.NewLogger(h.t), Metrics: analysis.NewMetrics(h.reg),
 		Actuation: h.act, Workers: 4, MaxConsecutiveErrors: h.cfg.Scheduler.MaxConsecutiveErrors,
-		QueryTimeout: 200 * time.Millisecond,
+		QueryTimeout: 200 * time.Millisecond, CheckRegistration: h.check,
 	})
 	h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": h.prov}})
 	if err := h.sched.Start(context.Background()); err != nil {
@@ -420,6 +421,48 @@ func TestPointsRecordedOnce(t *testing.T) {
 	// The first judged interval holds everything from the end of warmup.
 	if n := len(d.Results[0].Points[0].Baseline); n != 13 {
 		t.Errorf("first interval stored %d points, want 13 (1m..2m at 5s)", n)
+	}
+}
+
+// The registration check of the options (the actuators' layer in the daemon) sees the
+// canary as it would be stored, and its refusal stores nothing.
+func TestRegistrationCheck(t *testing.T) {
+	h := newHarness(t)
+	h.stop()
+	var seen []*analysis.Canary
+	h.check = func(a *configs.Analysis, c *analysis.Canary) error {
+		seen = append(seen, c)
+		if a.Name != "basic" {
+			return fmt.Errorf("analysis %s", a.Name)
+		}
+		if c.Vars["ns"] == "" {
+			return &analysis.InputError{Field: "vars.ns", Msg: "actuator undo needs it"}
+		}
+		return nil
+	}
+	h.cfg.Server.MaxRunningPerAnalysis = 1
+	h.start()
+	r := analysis.Registration{
+		Name: "web", Analysis: "basic", Vars: map[string]string{"app": "web"},
+		Baseline: map[string]string{"track": "baseline", "signal": "ok"},
+		Canary:   map[string]string{"track": "canary", "signal": "ok"},
+	}
+	_, err := h.sched.Register(context.Background(), r)
+	var ie *analysis.InputError
+	if !errors.As(err, &ie) || ie.Field != "vars.ns" {
+		t.Fatalf("want the check's InputError, got %v", err)
+	}
+	if all, _ := h.sched.List(context.Background(), ""); len(all) != 0 {
+		t.Errorf("a refused registration stored %d canaries", len(all))
+	}
+	r.Vars["ns"] = "shop"
+	// The refusal did not hold the analysis' only running slot.
+	c, err := h.sched.Register(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[1].Name != "web" || seen[1].Vars["ns"] != "shop" || seen[1].Canary["track"] != "canary" || seen[1].ID != "" || c.ID == "" {
+		t.Errorf("the check saw %+v", seen)
 	}
 }
 

@@ -139,6 +139,24 @@ func TestActuatorErrors(t *testing.T) {
 			},
 		},
 		{
+			name:  "webhook header with a secret",
+			extra: `  hook: {type: webhook, url: "http://x/", headers: {Authorization: "Bearer {{ .Secrets.token }}"}}`,
+			want:  []string{"actuators.hook.headers.Authorization: .Secrets: this actuator has no secrets (only a flag actuator's secrets: map defines .Secrets)"},
+		},
+		{
+			name:  "flag secret not defined",
+			extra: `  ld: {type: flag, url: "https://x/{{ .Secrets.proj }}", body: '{{ $.Secrets.tok }}', secrets: {token: T}, headers: {A: "{{ .Secrets.token }}"}}`,
+			want: []string{
+				"actuators.ld.url: .Secrets.proj is not defined: secrets: defines [token]",
+				"actuators.ld.body: .Secrets.tok is not defined: secrets: defines [token]",
+			},
+		},
+		{
+			name:  "unknown event field",
+			extra: `  undo: {type: exec, command: [kubectl, "{{ .Sevrice }}", "{{ range .Failing }}{{ .Name }}{{ end }}"], env: {S: "{{ .ScoreText }}"}}`,
+			want:  []string{"actuators.undo.command[1]: .Sevrice is not a field of the event (see the template fields in actuators/README.md)"},
+		},
+		{
 			name:  "http_config",
 			extra: `  hook: {type: webhook, url: "http://x/", http_config: {bearer_token: a, bearer_token_file: b}}`,
 			want:  []string{"actuators.hook: at most one of bearer_token & bearer_token_file must be configured"},
@@ -163,6 +181,24 @@ func TestActuatorErrors(t *testing.T) {
 				t.Errorf("errors:\n got: %q\nwant: %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// An analysis may name its own service variable; it must be a variable name.
+func TestAnalysisServiceVar(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "lifetime: 30m", "lifetime: 30m\n    service_var: svc", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Analyses["golden"]; a.ServiceVarOr(c.Actuation.ServiceVar) != "svc" || !a.Actuators() {
+		t.Errorf("service_var %q", a.ServiceVar)
+	}
+	if (&Analysis{}).ServiceVarOr("app") != "app" {
+		t.Error("default")
+	}
+	_, err = Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "lifetime: 30m", "lifetime: 30m\n    service_var: a-b", 1)))
+	if err == nil || !strings.Contains(err.Error(), `analyses.golden.service_var: "a-b" is not a variable name`) {
+		t.Errorf("got %v", err)
 	}
 }
 

@@ -31,12 +31,30 @@ type Analysis struct {
 	// RequireApproval holds the actions of a failed verdict (on_fail, on_error) until a
 	// human approves them; notifications go out at once.
 	RequireApproval bool
-	Metrics         []Metric
+	// ServiceVar names the canary variable that says which service a canary is of (the
+	// breaker, the cooldown and resolves count per service); empty means
+	// actuation.service_var. See ServiceVarOr.
+	ServiceVar string
+	Metrics    []Metric
 	// Source is the analysis as YAML, which a canary keeps so that it is judged by the
 	// analysis it started with after a reload or a restart (ParseAnalysis reads it back).
 	Source []byte
 	// Hash identifies Source (sha256, hex).
 	Hash string
+}
+
+// ServiceVarOr is the analysis' service_var, or def (actuation.service_var) when it
+// names none.
+func (a *Analysis) ServiceVarOr(def string) string {
+	if a != nil && a.ServiceVar != "" {
+		return a.ServiceVar
+	}
+	return def
+}
+
+// Actuators reports whether any of the analysis' lists names an actuator.
+func (a *Analysis) Actuators() bool {
+	return a != nil && len(a.OnFail)+len(a.OnPass)+len(a.OnMarginal)+len(a.OnError) > 0
 }
 
 // MaxMetricsPerAnalysis bounds an analysis' metrics.
@@ -69,6 +87,7 @@ type analysisYAML struct {
 	OnError    []string           `yaml:"on_error"`
 	// RequireApproval: see Analysis.
 	RequireApproval bool      `yaml:"require_approval"`
+	ServiceVar      string    `yaml:"service_var"`
 	Metrics         []rawNode `yaml:"metrics"`
 }
 
@@ -175,11 +194,15 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 		OnMarginal:      w.OnMarginal,
 		OnError:         w.OnError,
 		RequireApproval: w.RequireApproval,
+		ServiceVar:      w.ServiceVar,
 		Source:          src,
 		Hash:            hex.EncodeToString(sum[:]),
 	}
 	if a.Provider == "" {
 		errs.add(join(path, "provider"), "required")
+	}
+	if a.ServiceVar != "" && !varKeyOK(a.ServiceVar) {
+		errs.add(join(path, "service_var"), "%q is not a variable name", a.ServiceVar)
 	}
 	if a.Interval <= 0 {
 		errs.add(join(path, "interval"), "must be > 0")

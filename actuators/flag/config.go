@@ -51,14 +51,15 @@ func (c *Config) Validate() actuators.FieldErrors {
 	if !slices.Contains(methods, c.Method) {
 		es.Add("method", "%q is not one of %v", c.Method, methods)
 	}
+	names := slices.Sorted(maps.Keys(c.Secrets))
 	if c.URL == "" {
 		es.Add("url", "required")
 	} else {
-		actuators.CheckURLTemplate(&es, "url", c.URL)
+		actuators.CheckURLTemplate(&es, "url", c.URL, names...)
 	}
-	actuators.CheckHeaders(&es, "headers", c.Headers)
+	actuators.CheckHeaders(&es, "headers", c.Headers, names...)
 	if c.Body != "" {
-		actuators.CheckTemplate(&es, "body", c.Body)
+		actuators.CheckTemplate(&es, "body", c.Body, names...)
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Secrets)) {
 		if k == "" {

@@ -43,6 +43,9 @@ func (g *Guard) Audit(ctx context.Context, q Query) ([]Entry, error) {
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
+	if q.Service != "" {
+		q.Service = ServiceKey(q.Service) // as services are recorded
+	}
 	out := []Entry{}
 	err := g.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktAudit).Cursor()

@@ -58,17 +58,6 @@ func listFor(a *configs.Analysis, trigger string) []string {
 	return out
 }
 
-// ServiceOf is the service a canary is of: the variable v from vars, the canary cohort,
-// then the baseline; the canary's name when none has it.
-func ServiceOf(c *analysis.Canary, v string) string {
-	for _, m := range []map[string]string{c.Vars, c.Canary, c.Baseline} {
-		if s := m[v]; s != "" {
-			return s
-		}
-	}
-	return c.Name
-}
-
 // failingOf returns the last judged interval's failed and errored metrics, critical
 // ones first, then failures before errors.
 func failingOf(results []analysis.IntervalResult) []actuators.FailingMetric {
@@ -161,7 +150,7 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 	if verdictAt.IsZero() {
 		verdictAt = now
 	}
-	service := ServiceOf(c, cfg.Actuation.ServiceVar)
+	service := ServiceOf(c, s.serviceVarOf(a))
 	dry := c.DryRun || cfg.Actuation.DryRun
 	base := actuators.Event{
 		Action: actuators.ActionTrigger, DedupKey: c.ID,

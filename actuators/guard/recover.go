@@ -135,7 +135,8 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 			ended = *c.EndedAt
 		}
 		if now.Sub(ended) > window {
-			if err := g.markStale(c, ended, window, now); err != nil {
+			a, _ := g.analysisOf(ctx, c) // only for the service's name in the audit entry
+			if err := g.markStale(c, s.serviceVarOf(a), ended, window, now); err != nil {
 				return rep, err
 			}
 			rep.Stale++
@@ -178,7 +179,7 @@ func (g *Guard) finalAction(ctx context.Context, c *analysis.Canary) (analysis.A
 }
 
 // markStale records a canary that ended too long ago to act on.
-func (g *Guard) markStale(c *analysis.Canary, ended time.Time, window time.Duration, now time.Time) error {
+func (g *Guard) markStale(c *analysis.Canary, serviceVar string, ended time.Time, window time.Duration, now time.Time) error {
 	return g.update(func(tx *bolt.Tx) error {
 		pb := tx.Bucket(bktPlanned)
 		if pb.Get([]byte(c.ID)) != nil {
@@ -188,7 +189,7 @@ func (g *Guard) markStale(c *analysis.Canary, ended time.Time, window time.Durat
 			return err
 		}
 		return appendAudit(tx, &Entry{Time: now, Kind: "recover", Who: "canaryd", Canary: c.ID, CanaryName: c.Name,
-			Analysis: c.Analysis, Service: ServiceOf(c, g.setup.Load().cfg.Actuation.ServiceVar), Trigger: triggerOf(c.Status),
+			Analysis: c.Analysis, Service: ServiceOf(c, serviceVar), Trigger: triggerOf(c.Status),
 			Outcome: string(StateSkipped),
 			Reason:  fmt.Sprintf("ended at %s without its actions planned, more than recover_window (%s) ago: not actuated", ended.UTC().Format(time.RFC3339), window)})
 	})

@@ -116,6 +116,7 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	}
 	d.sched = analysis.NewScheduler(analysis.Options{
 		Store: d.store, Clock: o.Clock, Logger: d.log, Metrics: d.m, Actuation: d.act,
+		CheckRegistration:    d.act.CheckRegistration,
 		Workers:              cfg.Scheduler.Workers,
 		MaxConsecutiveErrors: cfg.Scheduler.MaxConsecutiveErrors,
 		QueryTimeout:         time.Duration(cfg.Scheduler.QueryTimeout),
