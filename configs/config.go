@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -49,6 +51,10 @@ type Server struct {
 	// Retention is how long an ended canary is kept, with its intervals and actions,
 	// after it ended; 0 keeps every canary forever. The audit log is not affected.
 	Retention model.Duration `yaml:"retention"`
+	// TrustedOrigins are the other sites (scheme://host[:port]) whose pages may send
+	// mutating requests (abort, promote, …) from a browser; every other cross-origin one
+	// is refused.
+	TrustedOrigins []string `yaml:"trusted_origins,omitempty"`
 }
 
 // DefaultServer is the `server:` block when the file leaves it out.
@@ -277,6 +283,12 @@ func (s *Server) validate(path string, errs *Errors) {
 	}
 	if s.MaxLifetime <= 0 {
 		errs.add(join(path, "max_lifetime"), "must be > 0")
+	}
+	for i, o := range s.TrustedOrigins {
+		u, err := url.Parse(strings.TrimSuffix(o, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+			errs.add(fmt.Sprintf("%s[%d]", join(path, "trusted_origins"), i), "%q is not an origin: scheme://host[:port] with http or https, nothing more", o)
+		}
 	}
 	if s.Auth != nil {
 		s.Auth.validate(join(path, "auth"), errs)

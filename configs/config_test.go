@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Server != DefaultServer() || c.Scheduler != DefaultScheduler() {
+	if !reflect.DeepEqual(c.Server, DefaultServer()) || c.Scheduler != DefaultScheduler() {
 		t.Errorf("defaults: got %+v %+v", c.Server, c.Scheduler)
 	}
 	a := c.Analyses["golden-signals"]
@@ -249,6 +250,8 @@ func TestLimits(t *testing.T) {
 		{"server: {max_lifetime: 1h}\nproviders: {p: {type: prometheus, address: 'http://x'}}\nanalyses: {a: {provider: p, lifetime: 2h, metrics: [{name: m, query: q}]}}", "analyses.a.lifetime: 2h is longer than server.max_lifetime (1h)"},
 		{"server: {max_body_bytes: 10}\nanalyses: {}", "server.max_body_bytes: must be between 1024 and 16777216"},
 		{"server: {max_running_per_analysis: 0}\nanalyses: {}", "server.max_running_per_analysis: must be > 0"},
+		{"server: {trusted_origins: ['https://grafana.example', 'grafana.example']}\nanalyses: {}", "server.trusted_origins[1]: \"grafana.example\" is not an origin"},
+		{"server: {trusted_origins: ['https://grafana.example/d/abc']}\nanalyses: {}", "server.trusted_origins[0]: \"https://grafana.example/d/abc\" is not an origin"},
 	}
 	for _, tc := range cases {
 		_, err := Parse([]byte(tc.yaml))

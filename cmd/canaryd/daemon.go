@@ -22,6 +22,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/api"
 	"github.com/canaryd/canaryd/analysis/api/auth"
+	"github.com/canaryd/canaryd/analysis/api/sameorigin"
 	"github.com/canaryd/canaryd/analysis/api/ui"
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/configs"
@@ -62,8 +63,10 @@ type daemon struct {
 	store *boltstore.Store
 	sched *analysis.Scheduler
 	authz *auth.Guard
-	act   *guard.Guard  // the actuators' safety layer
-	certs *certReloader // nil without TLS
+	// origins refuses cross-site mutating requests (server.trusted_origins).
+	origins *sameorigin.Guard
+	act     *guard.Guard  // the actuators' safety layer
+	certs   *certReloader // nil without TLS
 
 	reloadMu  sync.Mutex // one reload at a time
 	cfg       *configs.Config
@@ -123,6 +126,7 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 		ShutdownGrace:        schedShutdownGrace,
 	})
 	d.authz = auth.New(cfg.Server.Auth)
+	d.origins = sameorigin.New(cfg.Server.TrustedOrigins)
 	if !d.authz.Enabled() {
 		d.log.Warn("the API has no authentication (server.auth): anyone who reaches it can abort and promote canaries")
 	}
@@ -207,6 +211,7 @@ func (d *daemon) reload(ctx context.Context) error {
 					zap.String("listen", d.cfg.Server.Listen), zap.String("storage", d.cfg.Server.Storage))
 			}
 			d.authz.Set(cfg.Server.Auth)
+			d.origins.Set(cfg.Server.TrustedOrigins)
 			if cfg.Scheduler != d.cfg.Scheduler {
 				d.log.Warn("the scheduler block changed; it takes effect at the next restart")
 			}
@@ -262,8 +267,10 @@ func (d *daemon) handler() http.Handler {
 		mux.Handle(p, apiH)
 	}
 	// Everything else is the pages: the list at / and each report at /canaries/{id}.
-	mux.Handle("/", ui.New(d.sched, ui.Options{Logger: d.log.Named("ui")}))
-	return d.authz.Wrap(mux)
+	mux.Handle("/", ui.New(d.sched, ui.Options{Logger: d.log.Named("ui"), Operator: d.sched}))
+	// A cross-site page cannot make a browser change anything, with or without the
+	// credentials it holds; the pages' forms carry a token as well (package ui).
+	return d.origins.Wrap(d.authz.Wrap(mux))
 }
 
 // readiness is /readyz's answer: not ready while starting or stopping, nor while actions

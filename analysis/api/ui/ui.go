@@ -40,6 +40,10 @@ type Options struct {
 	// MaxListed is the rows of one list page, newest first (default 100); the page links
 	// to the next one.
 	MaxListed int
+	// Operator, when set, puts abort and promote forms on a running canary's report.
+	Operator Operator
+	// CSRFKey signs the forms' tokens (default: random, per process).
+	CSRFKey []byte
 }
 
 //go:embed templates/*.html
@@ -51,6 +55,7 @@ var pageTemplates = template.Must(template.New("").ParseFS(templateFS, "template
 
 type handler struct {
 	src Source
+	op  Operator
 	o   Options
 	log *zap.Logger
 	mux *http.ServeMux
@@ -68,9 +73,16 @@ func New(src Source, o Options) http.Handler {
 	if o.MaxListed <= 0 {
 		o.MaxListed = 100
 	}
-	h := &handler{src: src, o: o, log: o.Logger, mux: http.NewServeMux()}
+	if len(o.CSRFKey) == 0 {
+		o.CSRFKey = newCSRFKey()
+	}
+	h := &handler{src: src, o: o, op: o.Operator, log: o.Logger, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /{$}", h.list)
 	h.mux.HandleFunc("GET /canaries/{id}", h.report)
+	if h.op != nil {
+		h.mux.HandleFunc("POST /canaries/{id}/abort", func(w http.ResponseWriter, r *http.Request) { h.override(w, r, false) })
+		h.mux.HandleFunc("POST /canaries/{id}/promote", func(w http.ResponseWriter, r *http.Request) { h.override(w, r, true) })
+	}
 	h.mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, http.StatusNotFound, "./", "Not found", "There is no page at "+r.URL.Path+".")
 	})
@@ -109,7 +121,11 @@ func (h *handler) report(w http.ResponseWriter, r *http.Request) {
 			a = nil
 		}
 	}
-	h.write(w, http.StatusOK, "report", buildReport(d, a, h.o.Now()))
+	p := buildReport(d, a, h.o.Now())
+	if h.op != nil && d.Status == analysis.StatusRunning {
+		p.Override = &overrideView{Token: h.csrfToken(ctx, id)}
+	}
+	h.write(w, http.StatusOK, "report", p)
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
@@ -184,7 +200,10 @@ func (h *handler) write(w http.ResponseWriter, code int, name string, data any) 
 	// Nothing on these pages comes from elsewhere or runs a script.
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" with
+	// the page's own forms, which the cross-site check refuses. Other sites still get
+	// nothing.
+	hd.Set("Referrer-Policy", "same-origin")
 	hd.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes()) // the client went away; nothing to do

@@ -72,6 +72,9 @@ type reportPage struct {
 	Actions             []actionView
 	Notes               []string
 	APIHref             string
+	// Override is the abort and promote forms, on a running canary when the pages may
+	// end one.
+	Override *overrideView
 }
 
 type failingMetric struct {
