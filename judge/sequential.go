@@ -24,14 +24,16 @@ import (
 //
 //   - over alternatives: log(ρ1/ρ0) on a fixed grid with equal weights (altLogRatios);
 //   - over change points (a Shiryaev-Roberts-type e-process): a regression that starts at
-//     step k is tested by Π_{s≥k} Λ_s, and these products are mixed with weight 1/H for
-//     each of the first H steps (H, the horizon, is the canary's lifetime in steps).
+//     step k is tested by Π_{s≥k} Λ_s, and these products are mixed with equal weights
+//     π_k over the change points of the first H steps (H, the horizon, is the canary's
+//     lifetime in steps; a change point every step, or every few steps when H is more
+//     than maxChangePoints).
 //     The mixture, R_t = Σ_k π_k Π_{s=k..t} Λ_s, is updated in O(1) per step as
 //     R_t = (R_{t−1} + π_t)·Λ_t, and is a nonnegative supermartingale with R_0 = 0 and
 //     E[R_t] ≤ Σ π_k ≤ 1 under H0; adding the not-yet-spent weight Σ_{k>t} π_k gives a
 //     supermartingale that starts at 1 and bounds R_t, so by Ville's inequality
 //     P(sup_t R_t ≥ 1/α) ≤ α: the false-alarm probability over the whole canary,
-//     however often it is looked at, is at most α. Every onset step carries the same
+//     however often it is looked at, is at most α. Every change point carries the same
 //     weight, so a regression that starts at minute 20 needs the same evidence, counted
 //     from its onset, as one that starts at minute 0: evidence does not dilute.
 //     Steps beyond the horizon still add to earlier change points but open no new one.
@@ -271,12 +273,19 @@ func (r *ratioTest) skip(logPi float64) {
 	r.Down.open(logPi)
 }
 
+// maxChangePoints bounds the change points over a horizon: with more steps, change
+// points are opened every few steps (every 4th for 120), which costs a regression that
+// starts between two of them the evidence of a few healthy steps, and spares every
+// regression log(H/maxChangePoints) of evidence.
+const maxChangePoints = 30
+
 // changeWeight is log π_k for the k-th step (1-based) of a horizon of h steps.
 func changeWeight(k, h int) float64 {
-	if k > h {
+	stride := (h + maxChangePoints - 1) / maxChangePoints
+	if k > h || (k-1)%stride != 0 {
 		return logZero
 	}
-	return -math.Log(float64(h))
+	return -math.Log(float64((h + stride - 1) / stride))
 }
 
 // sides returns the log thresholds of the increase and decrease tests for a direction
