@@ -81,7 +81,8 @@ type CountStep struct {
 // error for the rest of the canary, naming the first such step.
 type CountState struct {
 	Version int `json:"version"`
-	// The settings the evidence was gathered against; Result refuses a spec with others.
+	// The settings the evidence is gathered against; Result refuses a spec with other
+	// tolerances. The horizon stays the one the state started with.
 	AllowedIncrease float64 `json:"allowed_increase"`
 	AllowedDecrease float64 `json:"allowed_decrease"`
 	Horizon         int     `json:"horizon"`
@@ -272,7 +273,9 @@ func ratioCS(grid *[gridSize]float64, alpha float64) (low, high float64, unbound
 
 // checkSpec returns m with defaults when it is a valid spec of kind and matches the
 // settings the state was started with.
-func checkSpec(m MetricSpec, kind Kind, version int, inc, dec float64, horizon int) (MetricSpec, error) {
+// The horizon is not compared: it is the state's from its start (a reload that changes
+// the lifetime does not change how the evidence so far was weighted).
+func checkSpec(m MetricSpec, kind Kind, version int, inc, dec float64) (MetricSpec, error) {
 	m = m.WithDefaults()
 	if err := m.Validate(); err != nil {
 		return m, fmt.Errorf("invalid judge: %w", err)
@@ -290,9 +293,6 @@ func checkSpec(m MetricSpec, kind Kind, version int, inc, dec float64, horizon i
 	if m.AllowedDecrease != dec {
 		diffs = append(diffs, fmt.Sprintf("allowed_decrease %v, the evidence was gathered against %v", m.AllowedDecrease, dec))
 	}
-	if m.Horizon != horizon {
-		diffs = append(diffs, fmt.Sprintf("horizon %d, the evidence was gathered over %d", m.Horizon, horizon))
-	}
 	if len(diffs) > 0 {
 		return m, fmt.Errorf("%w: %s", ErrStateMismatch, strings.Join(diffs, "; "))
 	}
@@ -300,12 +300,14 @@ func checkSpec(m MetricSpec, kind Kind, version int, inc, dec float64, horizon i
 }
 
 // Result classifies the evidence so far for spec m (the spec the state was started
-// with, or one that differs only in direction, alpha, allowed_delta, critical and the
-// descriptive fields). It does not change the state.
+// with, or one that differs only in direction, alpha, allowed_delta, horizon, critical
+// and the descriptive fields; a different allowed_increase or allowed_decrease is an
+// error wrapping ErrStateMismatch, since the evidence was gathered against the old
+// ones). It does not change the state.
 func (s *CountState) Result(m MetricSpec) MetricResult {
 	res := MetricResult{Name: m.Name, Group: m.Group, Kind: KindCounts,
 		Critical: m.Critical, MustHaveData: m.MustHaveData}
-	m, err := checkSpec(m, KindCounts, s.Version, s.AllowedIncrease, s.AllowedDecrease, s.Horizon)
+	m, err := checkSpec(m, KindCounts, s.Version, s.AllowedIncrease, s.AllowedDecrease)
 	if err != nil {
 		res.Classification = ClassError
 		res.Reason = fmt.Sprintf("%s: %v", m.Name, err)

@@ -243,9 +243,12 @@ func TestCountStateRefusesAChangedTolerance(t *testing.T) {
 		t.Errorf("changed tolerance: %s %q", r.Classification, r.Reason)
 	}
 	same := m
-	same.Direction, same.Alpha, same.Critical = DirectionEither, 0.05, true
+	same.Direction, same.Alpha, same.Critical, same.Horizon = DirectionEither, 0.05, true, 240
 	if r := s.Result(same); r.Classification != ClassPass {
-		t.Errorf("a new direction and alpha are allowed: %s %q", r.Classification, r.Reason)
+		t.Errorf("a new direction, alpha and horizon are allowed: %s %q", r.Classification, r.Reason)
+	}
+	if !strings.Contains(r.Reason, ErrStateMismatch.Error()) {
+		t.Errorf("reason %q does not say the spec changed", r.Reason)
 	}
 	if _, err := NewCountState(MetricSpec{Kind: KindCounts, Alpha: 0.7}); err == nil || !strings.Contains(err.Error(), "alpha") {
 		t.Errorf("alpha 0.7: %v, want an error naming alpha", err)

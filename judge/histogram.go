@@ -355,7 +355,7 @@ func countAt(bs []Bucket, le float64) (float64, bool) {
 func (s *HistogramState) Result(m MetricSpec) MetricResult {
 	res := MetricResult{Name: m.Name, Group: m.Group, Kind: KindHistogram,
 		Critical: m.Critical, MustHaveData: m.MustHaveData}
-	m, err := checkSpec(m, KindHistogram, s.Version, s.AllowedIncrease, s.AllowedDecrease, s.Horizon)
+	m, err := checkSpec(m, KindHistogram, s.Version, s.AllowedIncrease, s.AllowedDecrease)
 	if err != nil {
 		res.Classification = ClassError
 		res.Reason = fmt.Sprintf("%s: %v", m.Name, err)
