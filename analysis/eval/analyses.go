@@ -29,7 +29,13 @@ type Target struct {
 	Step     time.Duration `json:"step"`
 	Lifetime time.Duration `json:"lifetime"`
 	Warmup   time.Duration `json:"warmup"`
+
+	// asWritten: the queries were kept as written, for a real provider (NewPromTarget).
+	asWritten bool
 }
+
+// PromProvider is the provider name every analysis kept for Prometheus uses.
+const PromProvider = "prom"
 
 // SimProvider is the provider name every rewritten analysis uses.
 const SimProvider = "sim"
@@ -93,6 +99,15 @@ func SignalFor(name, query string) (string, error) {
 // LoadFiles reads config files and returns every analysis in them as a Target, in file
 // then name order.
 func LoadFiles(files []string) ([]Target, error) {
+	return loadFiles(files, NewTarget)
+}
+
+// LoadPromFiles is LoadFiles for a real Prometheus: every analysis as NewPromTarget keeps it.
+func LoadPromFiles(files []string) ([]Target, error) {
+	return loadFiles(files, NewPromTarget)
+}
+
+func loadFiles(files []string, mk func(string, []byte) (Target, error)) ([]Target, error) {
 	var out []Target
 	seen := map[string]int{}
 	for _, f := range files {
@@ -106,7 +121,7 @@ func LoadFiles(files []string) ([]Target, error) {
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			t, err := NewTarget(n, c.Analyses[n].Source)
+			t, err := mk(n, c.Analyses[n].Source)
 			if err != nil {
 				return nil, fmt.Errorf("eval: %s: %w", f, err)
 			}
@@ -131,11 +146,26 @@ var dropKeys = map[string]bool{"on_fail": true, "on_pass": true, "on_marginal": 
 // provider: provider sim, each metric's query replaced by the signal it measures unless
 // it is already synthetic, actuators left out. Judges, schedule and score are untouched.
 func NewTarget(name string, src []byte) (Target, error) {
+	return newTarget(name, src, false)
+}
+
+// NewPromTarget keeps an analysis as written for a real Prometheus: provider prom, the
+// queries (PromQL) untouched, actuators left out. Judges, schedule and score are untouched.
+// Signals is empty: nothing stands in for a query.
+func NewPromTarget(name string, src []byte) (Target, error) {
+	return newTarget(name, src, true)
+}
+
+func newTarget(name string, src []byte, asWritten bool) (Target, error) {
+	provider := SimProvider
+	if asWritten {
+		provider = PromProvider
+	}
 	var ms yaml.MapSlice
 	if err := yaml.Unmarshal(src, &ms); err != nil {
 		return Target{}, fmt.Errorf("analysis %s: %w", name, err)
 	}
-	t := Target{Name: name, Signals: map[string]string{}}
+	t := Target{Name: name, Signals: map[string]string{}, asWritten: asWritten}
 	var kept yaml.MapSlice
 	for _, it := range ms {
 		key, _ := it.Key.(string)
@@ -143,8 +173,8 @@ func NewTarget(name string, src []byte) (Target, error) {
 		case dropKeys[key]:
 			continue
 		case key == "provider":
-			it.Value = SimProvider
-		case key == "metrics":
+			it.Value = provider
+		case key == "metrics" && !asWritten:
 			list, ok := it.Value.([]any)
 			if !ok {
 				return Target{}, fmt.Errorf("analysis %s: metrics is not a list", name)
@@ -184,7 +214,7 @@ func NewTarget(name string, src []byte) (Target, error) {
 	}
 	a, err := configs.ParseAnalysis(name, out)
 	if err != nil {
-		return Target{}, fmt.Errorf("analysis %s after rewriting for the synthetic provider: %w", name, err)
+		return Target{}, fmt.Errorf("analysis %s after rewriting for provider %s: %w", name, provider, err)
 	}
 	t.Source = out
 	t.Interval, t.Step, t.Lifetime, t.Warmup = a.Interval, a.Step, a.Lifetime, a.Warmup

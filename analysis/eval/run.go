@@ -71,12 +71,15 @@ type Result struct {
 	Intervals   int     `json:"intervals_judged"`
 }
 
-type job struct {
-	scenario int
-	run      int
-	base     string
-	canary   string
-	onset    time.Duration
+// Job is one canary to run: the variables it is registered with and what was injected.
+type Job struct {
+	// Scenario and Run name it in the outcomes.
+	Scenario string
+	Run      int
+	// Baseline, Canary and Vars are the registration's cohort and shared variables.
+	Baseline, Canary, Vars map[string]string
+	// Onset is when the regression started, counted from the end of the warmup.
+	Onset time.Duration
 }
 
 // simStart is the simulated clock's start: any fixed time does, a fixed one keeps
@@ -130,7 +133,7 @@ func (c *collector) take() []*analysis.Canary {
 
 func runTarget(ctx context.Context, o Options, t Target, res *Result) error {
 	span := t.Lifetime - t.Warmup
-	var jobs []job
+	var jobs []Job
 	regs := map[string]map[string]synthetic.Regression{}
 	for si, sc := range o.Scenarios {
 		n := o.RunsAB
@@ -142,12 +145,14 @@ func runTarget(ctx context.Context, o Options, t Target, res *Result) error {
 			// the target, so targets are compared on the same canaries.
 			r := rand.New(rand.NewPCG(uint64(o.Seed), uint64(si)<<32|uint64(i)))
 			co := sc.Make(r, span)
-			j := job{scenario: si, run: i, base: fmt.Sprintf("%s.%d.b", sc.Name, i), canary: fmt.Sprintf("%s.%d.c", sc.Name, i), onset: co.Onset}
+			base, canary := fmt.Sprintf("%s.%d.b", sc.Name, i), fmt.Sprintf("%s.%d.c", sc.Name, i)
+			j := Job{Scenario: sc.Name, Run: i, Baseline: map[string]string{"track": base}, Canary: map[string]string{"track": canary},
+				Vars: map[string]string{"app": "web"}, Onset: co.Onset}
 			if len(co.Baseline) > 0 {
-				regs[j.base] = co.Baseline
+				regs[base] = co.Baseline
 			}
 			if len(co.Canary) > 0 {
-				regs[j.canary] = co.Canary
+				regs[canary] = co.Canary
 			}
 			jobs = append(jobs, j)
 		}
@@ -160,11 +165,30 @@ func runTarget(ctx context.Context, o Options, t Target, res *Result) error {
 	if err != nil {
 		return err
 	}
-	cfg.Server.MaxRunningPerAnalysis = o.Wave + 1
 	cache := newPrefixCache(prov, span)
 	env := &analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{SimProvider: cache}}
+	forget := func(j Job) { cache.forget(j.Baseline["track"], j.Canary["track"]) }
+	return RunJobs(ctx, o, t, env, simStart, jobs, forget, res)
+}
+
+// RunJobs runs jobs of one target through the daemon's scheduler and judge on env, in
+// waves of o.Wave canaries that all start at start on a simulated clock, and appends
+// their outcomes to res. ended, when set, is told when a job's canary has finished.
+func RunJobs(ctx context.Context, o Options, t Target, env *analysis.Env, start time.Time, jobs []Job, ended func(Job), res *Result) error {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Wave <= 0 {
+		o.Wave = 500
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if env.Config.Server.MaxRunningPerAnalysis <= o.Wave {
+		env.Config.Server.MaxRunningPerAnalysis = o.Wave + 1
+	}
 	for first := 0; first < len(jobs); first += o.Wave {
-		if err := runWave(ctx, o, t, env, cache, jobs[first:min(first+o.Wave, len(jobs))], res); err != nil {
+		if err := runWave(ctx, o, t, env, start, jobs[first:min(first+o.Wave, len(jobs))], ended, res); err != nil {
 			return err
 		}
 		if o.Progress != nil {
@@ -175,12 +199,12 @@ func runTarget(ctx context.Context, o Options, t Target, res *Result) error {
 }
 
 // runWave runs canaries that start together, on a scheduler, store and clock of their
-// own: every wave starts at simStart, so a run's series (which depend on timestamps) are
+// own: every wave starts at start, so a run's series (which depend on timestamps) are
 // the same whatever the wave size, and a report does not depend on how it was batched.
-func runWave(ctx context.Context, o Options, t Target, env *analysis.Env, cache *prefixCache, wave []job, res *Result) error {
+func runWave(ctx context.Context, o Options, t Target, env *analysis.Env, start time.Time, wave []Job, ended func(Job), res *Result) error {
 	store := memstore.New()
 	defer store.Close()
-	clock := NewClock(simStart)
+	clock := NewClock(start)
 	coll := &collector{}
 	sched := analysis.NewScheduler(analysis.Options{
 		Store: store, Clock: clock, Logger: o.Logger, Metrics: analysis.NewMetrics(prometheus.NewRegistry()),
@@ -188,15 +212,14 @@ func runWave(ctx context.Context, o Options, t Target, env *analysis.Env, cache 
 		MaxConsecutiveErrors: env.Config.Scheduler.MaxConsecutiveErrors, QueryTimeout: time.Duration(env.Config.Scheduler.QueryTimeout),
 	})
 	sched.SetEnv(env)
-	byID := map[string]job{}
+	byID := map[string]Job{}
 	for _, j := range wave {
 		c, err := sched.Register(ctx, analysis.Registration{
-			Name: j.canary, Analysis: t.Name,
-			Baseline: map[string]string{"track": j.base}, Canary: map[string]string{"track": j.canary},
-			Vars: map[string]string{"app": "web"},
+			Name: fmt.Sprintf("%s.%d", j.Scenario, j.Run), Analysis: t.Name,
+			Baseline: j.Baseline, Canary: j.Canary, Vars: j.Vars, Start: start,
 		})
 		if err != nil {
-			return fmt.Errorf("eval %s: register %s: %w", t.Name, j.canary, err)
+			return fmt.Errorf("eval %s: register %s.%d: %w", t.Name, j.Scenario, j.Run, err)
 		}
 		byID[c.ID] = j
 	}
@@ -211,7 +234,7 @@ func runWave(ctx context.Context, o Options, t Target, env *analysis.Env, cache 
 				continue
 			}
 			delete(byID, c.ID)
-			out, n, err := outcome(ctx, store, t, o.Scenarios[j.scenario].Name, j, c)
+			out, n, err := outcome(ctx, store, t, j, c)
 			if err != nil {
 				return err
 			}
@@ -219,7 +242,9 @@ func runWave(ctx context.Context, o Options, t Target, env *analysis.Env, cache 
 			res.CanaryHours += out.Verdict.Hours()
 			res.Intervals += n
 			store.Delete(c.ID)
-			cache.forget(j.base, j.canary)
+			if ended != nil {
+				ended(j)
+			}
 		}
 		if len(byID) == 0 {
 			break
@@ -235,12 +260,22 @@ func runWave(ctx context.Context, o Options, t Target, env *analysis.Env, cache 
 // simConfig is a config holding the target's analysis on the synthetic provider; the
 // provider entry only names the kind, the scheduler gets the eval's own instance.
 func simConfig(t Target) (*configs.Config, error) {
+	return targetConfig(t, SimProvider, yaml.MapSlice{{Key: "type", Value: "synthetic"}})
+}
+
+// PromConfig is a config holding the target's analysis on a Prometheus at address (the
+// scheduler is given its provider instance in the Env).
+func PromConfig(t Target, address string) (*configs.Config, error) {
+	return targetConfig(t, PromProvider, yaml.MapSlice{{Key: "type", Value: "prometheus"}, {Key: "address", Value: address}})
+}
+
+func targetConfig(t Target, provider string, spec yaml.MapSlice) (*configs.Config, error) {
 	var src yaml.MapSlice
 	if err := yaml.Unmarshal(t.Source, &src); err != nil {
 		return nil, fmt.Errorf("eval %s: %w", t.Name, err)
 	}
 	doc := yaml.MapSlice{
-		{Key: "providers", Value: yaml.MapSlice{{Key: SimProvider, Value: yaml.MapSlice{{Key: "type", Value: "synthetic"}}}}},
+		{Key: "providers", Value: yaml.MapSlice{{Key: provider, Value: spec}}},
 		{Key: "analyses", Value: yaml.MapSlice{{Key: t.Name, Value: src}}},
 	}
 	b, err := yaml.Marshal(doc)
@@ -255,16 +290,16 @@ func simConfig(t Target) (*configs.Config, error) {
 }
 
 // outcome reads what a finished canary did from its recorded intervals.
-func outcome(ctx context.Context, store analysis.Store, t Target, scenario string, j job, c *analysis.Canary) (Outcome, int, error) {
+func outcome(ctx context.Context, store analysis.Store, t Target, j Job, c *analysis.Canary) (Outcome, int, error) {
 	rs, err := store.Intervals(ctx, c.ID)
 	if err != nil {
 		return Outcome{}, 0, fmt.Errorf("eval %s: %w", t.Name, err)
 	}
-	out := Outcome{Target: t.Name, Scenario: scenario, Run: j.run, Status: c.Status, Onset: j.onset, Intervals: len(rs)}
+	out := Outcome{Target: t.Name, Scenario: j.Scenario, Run: j.Run, Status: c.Status, Onset: j.Onset, Intervals: len(rs)}
 	if c.EndedAt != nil {
 		out.Verdict = c.EndedAt.Sub(c.Start)
 	}
-	onsetAt := c.Start.Add(c.Warmup + j.onset)
+	onsetAt := c.Start.Add(c.Warmup + j.Onset)
 	for _, r := range rs {
 		if r.Score.Verdict != judge.VerdictFail && len(r.Score.CriticalFailures) == 0 {
 			continue

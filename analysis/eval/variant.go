@@ -59,7 +59,7 @@ func ParseVariant(spec string, targets []Target) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("variant %s: %w", name, err)
 	}
-	t, err := NewTarget(name, out)
+	t, err := newTarget(name, out, base.asWritten)
 	if err != nil {
 		return Target{}, fmt.Errorf("variant %s: %w", name, err)
 	}
