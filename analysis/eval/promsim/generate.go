@@ -67,7 +67,7 @@ const (
 	maxErrorProb           = 0.5         // a cohort's per-step error probability is capped here
 	minShare, maxShare     = 0.05, 0.5   // canary traffic share
 	minErr, maxErr         = 0.001, 0.02 // base error probability, log-uniform
-	minKappa, maxKappa     = 100.0, 2000.0
+	minKappa, maxKappa     = 200.0, 5000.0
 	minMedian, maxMedian   = 0.02, 0.3
 	minSigma, maxSigma     = 0.3, 0.7
 	minAmp, maxAmp         = 0.2, 0.5
