@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"text/template/parse"
 )
 
@@ -74,11 +75,11 @@ func (c *fieldChecker) node(n parse.Node, root bool) {
 		}
 	case *parse.FieldNode:
 		if root {
-			c.chain(n.Ident, "."+n.Ident[0])
+			c.chain(n.Ident, "."+strings.Join(n.Ident, "."))
 		}
 	case *parse.VariableNode:
 		if len(n.Ident) > 1 && n.Ident[0] == "$" {
-			c.chain(n.Ident[1:], "$."+n.Ident[1])
+			c.chain(n.Ident[1:], "$."+strings.Join(n.Ident[1:], "."))
 		}
 	}
 }
@@ -89,7 +90,7 @@ func (c *fieldChecker) chain(ident []string, shown string) {
 	_, isField := dataType.FieldByName(name)
 	_, isMethod := dataType.MethodByName(name)
 	if !isField && !isMethod {
-		c.fail("%s is not a field of the event (see the template fields in actuators/README.md)", shown)
+		c.fail(".%s is not a field of the event (see the template fields in actuators/README.md)", name)
 		return
 	}
 	if name != "Secrets" {

@@ -141,7 +141,7 @@ func TestActuatorErrors(t *testing.T) {
 		{
 			name:  "webhook header with a secret",
 			extra: `  hook: {type: webhook, url: "http://x/", headers: {Authorization: "Bearer {{ .Secrets.token }}"}}`,
-			want:  []string{"actuators.hook.headers.Authorization: .Secrets: this actuator has no secrets (only a flag actuator's secrets: map defines .Secrets)"},
+			want:  []string{"actuators.hook.headers.Authorization: .Secrets.token: this actuator has no secrets (only a flag actuator's secrets: map defines .Secrets)"},
 		},
 		{
 			name:  "flag secret not defined",
