@@ -28,6 +28,15 @@ func repeatRow(n int, r [4]float64) [][4]float64 {
 	return out
 }
 
+// alternate repeats a then b, n times each.
+func alternate(n int, a, b [4]float64) [][4]float64 {
+	out := make([][4]float64, 0, 2*n)
+	for range n {
+		out = append(out, a, b)
+	}
+	return out
+}
+
 func TestCountStateAnswers(t *testing.T) {
 	nan := math.NaN()
 	cases := []struct {
@@ -109,6 +118,21 @@ func TestCountStateAnswers(t *testing.T) {
 			check: func(t *testing.T, s *CountState, r MetricResult) {
 				if math.Abs(r.Sequential.Threshold-200) > 1e-9 {
 					t.Errorf("threshold %v, want 2/alpha = 200", r.Sequential.Threshold)
+				}
+			},
+		},
+		{
+			// Simpson's paradox: the canary takes half the traffic while errors are high and
+			// a twentieth while they are low, so its pooled error rate is 9× the baseline's
+			// although every step has the same rate in both cohorts. Conditioning on each
+			// step's total cancels the shared swing.
+			name: "a traffic split that moves with the error rate passes",
+			rows: alternate(30, [4]float64{50, 500, 50, 500}, [4]float64{10, 10000, 0, 500}), class: ClassPass,
+			check: func(t *testing.T, s *CountState, r MetricResult) {
+				q := r.Sequential
+				if q.CanaryRate < 8*q.BaselineRate || q.Estimate < 0.8 || q.Estimate > 1.25 || q.Low > 1 || q.High < 1 {
+					t.Errorf("pooled rates %v vs %v, ratio %v in [%v, %v]: want pooled ×8 or more, the ratio about 1 and covered",
+						q.CanaryRate, q.BaselineRate, q.Estimate, q.Low, q.High)
 				}
 			},
 		},

@@ -101,6 +101,27 @@ func TestHistogramStateAnswers(t *testing.T) {
 			steps: repeatHist(30, buckets(inf, 100, 1, 99, 0.1, 50, 0.5, 90), buckets(1, 80, inf, 100, 0.5, 60, 0.1, 30)), class: ClassHigh,
 		},
 		{
+			// The canary takes half the traffic while both cohorts are slow and a tenth
+			// while both are fast: pooled, it looks slower; step by step it is not.
+			name: "a traffic split that moves with a shared latency drift passes",
+			steps: func() []HistogramStep {
+				var out []HistogramStep
+				for i := range 60 {
+					if i%2 == 0 {
+						out = append(out, histStep(i, slow, slow))
+					} else {
+						out = append(out, histStep(i, scale(good, 9), good))
+					}
+				}
+				return out
+			}(), class: ClassPass,
+			check: func(t *testing.T, s *HistogramState, r MetricResult) {
+				if q := r.Sequential.Quantiles[0]; q.Canary.Estimate <= q.Baseline.Estimate {
+					t.Errorf("pooled p50 canary %v vs baseline %v: the case should look slower pooled", q.Canary.Estimate, q.Baseline.Estimate)
+				}
+			},
+		},
+		{
 			name: "non-monotone buckets are an error naming them", steps: []HistogramStep{histStep(0, good, buckets(0.1, 30, 0.5, 20, inf, 100))},
 			class: ClassError, addErr: "non-monotone buckets: le=0.5 counts 20, less than le=0.1's 30",
 			reason: []string{"canary", "2026-12-01T10:00:00Z", "1 invalid steps skipped"},
@@ -185,6 +206,15 @@ func TestHistogramStateAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scale multiplies every count of bs by f.
+func scale(bs []Bucket, f float64) []Bucket {
+	out := make([]Bucket, len(bs))
+	for i, b := range bs {
+		out[i] = Bucket{LE: b.LE, Count: b.Count * f}
+	}
+	return out
 }
 
 func repeatHist(n int, b, c []Bucket) []HistogramStep {
