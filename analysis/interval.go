@@ -136,6 +136,7 @@ func (s *Scheduler) advance(c *Canary, index int, score judge.ScoreResult, resul
 		reason = fmt.Sprintf("%d intervals in a row had metrics in error (limit %d): %s", c.ConsecutiveErrors, s.o.MaxConsecutiveErrors,
 			metricReasons(results, func(r judge.MetricResult) bool { return r.Classification == judge.ClassError }))
 	case index >= c.Intervals:
+		// The last interval judges the whole window: its verdict is the canary's.
 		trigger = "lifetime"
 		switch score.Verdict {
 		case judge.VerdictPass:
@@ -144,13 +145,26 @@ func (s *Scheduler) advance(c *Canary, index int, score judge.ScoreResult, resul
 			status = StatusMarginal
 		case judge.VerdictFail:
 			status = StatusFail
+		case judge.VerdictUnjudged:
+			status = StatusError
 		default:
 			// No data is never a pass.
 			status, trigger = StatusError, "nodata"
 		}
 		reason = fmt.Sprintf("lifetime over; last interval scored %.1f: %s", score.Score, score.Reason)
-		if status == StatusError {
+		unjudged := func(r judge.MetricResult) bool { return r.Critical && r.Unjudged() }
+		switch {
+		case trigger == "nodata":
 			reason = fmt.Sprintf("lifetime over with no metric to score in the last interval: %s", score.Reason)
+		case slices.ContainsFunc(results, unjudged):
+			// A critical metric that cannot be judged at the end never lets the canary
+			// pass, whatever the score says (the judge's rule, held here too).
+			if status == StatusPass || status == StatusMarginal {
+				status = StatusError
+			}
+			trigger = "unjudged"
+			reason = fmt.Sprintf("lifetime over; critical metric could not be judged in the last interval (%d): %s; interval scored %.1f: %s",
+				index, metricReasons(results, unjudged), score.Score, score.Reason)
 		}
 	default:
 		return nil

@@ -27,7 +27,10 @@ type fakeClock = simclock.Clock
 func newFakeClock() *fakeClock { return simclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
 // fakeProvider answers "<signal>" queries from a table of per-point functions; a signal
-// named "slow" blocks until the query's deadline and "broken" always fails.
+// named "slow" blocks until the query's deadline and "broken" always fails. With the
+// analyses' 1m warmup, a window longer than 3m is the last interval of a 5m lifetime and
+// one of 2m the second judged: "lastbroken" and "lastempty" fail or answer nothing in the
+// last interval only, "gap" answers nothing in the second only.
 type fakeProvider struct {
 	mu      sync.Mutex
 	queries int
@@ -37,7 +40,14 @@ func (p *fakeProvider) Query(ctx context.Context, q metrics.Query) (metrics.Seri
 	p.mu.Lock()
 	p.queries++
 	p.mu.Unlock()
+	window := q.End.Sub(q.Start)
 	switch {
+	case strings.Contains(q.Text, "lastbroken") && window > 3*time.Minute:
+		return metrics.Series{}, errors.New("fake: HTTP 500")
+	case strings.Contains(q.Text, "lastempty") && window > 3*time.Minute,
+		strings.Contains(q.Text, "gap") && window == 2*time.Minute:
+		return metrics.Series{}, nil
+	case strings.Contains(q.Text, "lastbroken"), strings.Contains(q.Text, "lastempty"), strings.Contains(q.Text, "gap"):
 	case strings.Contains(q.Text, "slow"):
 		<-ctx.Done()
 		return metrics.Series{}, fmt.Errorf("fake: %w", ctx.Err())
@@ -76,6 +86,48 @@ analyses:
       - name: ratio
         query: 'r{{ .Cohort.signal }}-{{ .Cohort.track }}'
         judge: {type: ratio, max: 1.5, for: 30s}
+  # A critical error rate whose signal the test picks, next to a latency that passes.
+  critical:
+    provider: fake
+    interval: 1m
+    step: 5s
+    lifetime: 5m
+    warmup: 1m
+    metrics:
+      - name: errors
+        query: 'e{{ .Cohort.signal }}-{{ .Cohort.track }}'
+        judge: {type: mannwhitney, critical: true}
+      - name: latency
+        query: 'ok-{{ .Cohort.track }}'
+        judge: {type: mannwhitney}
+  critical-fail:
+    unjudged_critical: fail
+    provider: fake
+    interval: 1m
+    step: 5s
+    lifetime: 5m
+    warmup: 1m
+    metrics:
+      - name: errors
+        query: 'e{{ .Cohort.signal }}-{{ .Cohort.track }}'
+        judge: {type: mannwhitney, critical: true}
+      - name: latency
+        query: 'ok-{{ .Cohort.track }}'
+        judge: {type: mannwhitney}
+  critical-kayenta:
+    score: {rules: kayenta}
+    provider: fake
+    interval: 1m
+    step: 5s
+    lifetime: 5m
+    warmup: 1m
+    metrics:
+      - name: errors
+        query: 'e{{ .Cohort.signal }}-{{ .Cohort.track }}'
+        judge: {type: mannwhitney, critical: true}
+      - name: latency
+        query: 'ok-{{ .Cohort.track }}'
+        judge: {type: mannwhitney}
 `
 
 type harness struct {
@@ -253,6 +305,67 @@ func TestLifecycle(t *testing.T) {
 			if got := series(t, h.reg, "canaryd_verdicts_total")["analysis=basic,status="+string(tc.status)]; got != 1 {
 				t.Errorf("canaryd_verdicts_total = %v", got)
 			}
+		})
+	}
+}
+
+// TestUnjudgedCritical: a critical metric that cannot be judged at the end never lets a
+// canary pass (issue 13, finding 1); a gap in the middle does not end it early.
+func TestUnjudgedCritical(t *testing.T) {
+	cases := []struct {
+		name, analysis, signal string
+		status                 analysis.Status
+		trigger                string
+		score                  float64  // the canary's (last interval's) score
+		verdicts               []string // every interval's verdict, 2..5
+		reason                 string
+	}{
+		{"nodata throughout ends error, not pass", "critical", "empty", analysis.StatusError, "unjudged", 100,
+			[]string{"unjudged", "unjudged", "unjudged", "unjudged"},
+			"lifetime over; critical metric could not be judged in the last interval (5): errors: errors: no data: baseline has 0 points, canary 0"},
+		{"error at the last interval only ends error", "critical", "lastbroken", analysis.StatusError, "unjudged", 100,
+			[]string{"pass", "pass", "pass", "unjudged"},
+			"lifetime over; critical metric could not be judged in the last interval (5): errors: baseline query: fake: HTTP 500"},
+		{"nodata at the last interval only ends error", "critical", "lastempty", analysis.StatusError, "unjudged", 100,
+			[]string{"pass", "pass", "pass", "unjudged"}, "lifetime over; critical metric could not be judged in the last interval (5): errors: errors: no data"},
+		{"a gap mid-canary does not end it", "critical", "gap", analysis.StatusPass, "lifetime", 100,
+			[]string{"pass", "unjudged", "pass", "pass"}, "lifetime over; last interval scored 100.0"},
+		{"unjudged_critical: fail ends fail", "critical-fail", "empty", analysis.StatusFail, "unjudged", 100,
+			[]string{"fail", "fail", "fail", "fail"}, "lifetime over; critical metric could not be judged in the last interval (5): errors: "},
+		{"kayenta rules: a critical error scores 0 and fails", "critical-kayenta", "lastbroken", analysis.StatusFail, "unjudged", 0,
+			[]string{"pass", "pass", "pass", "fail"}, "lifetime over; critical metric could not be judged in the last interval (5): errors: baseline query: fake: HTTP 500; interval scored 0.0"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			c, err := h.sched.Register(t.Context(), analysis.Registration{
+				Name: "web", Analysis: tc.analysis,
+				Baseline: map[string]string{"track": "baseline", "signal": tc.signal},
+				Canary:   map[string]string{"track": "canary", "signal": tc.signal},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.until("the canary to end", h.ended(c.ID))
+			d := h.get(c.ID)
+			if d.Status != tc.status || !strings.HasPrefix(d.Reason, tc.reason) || d.Score == nil || *d.Score != tc.score {
+				t.Errorf("status %s score %v (%q), want %s %v (%q…)", d.Status, d.Score, d.Reason, tc.status, tc.score, tc.reason)
+			}
+			var verdicts []string
+			for _, r := range d.Results {
+				verdicts = append(verdicts, string(r.Score.Verdict))
+			}
+			if fmt.Sprint(verdicts) != fmt.Sprint(tc.verdicts) {
+				t.Errorf("interval verdicts %v, want %v", verdicts, tc.verdicts)
+			}
+			if len(d.Actions) != 1 || d.Actions[0].Status != tc.status || d.Actions[0].Trigger != tc.trigger {
+				t.Errorf("actions: %+v", d.Actions)
+			}
+			h.act.mu.Lock()
+			if len(h.act.actions) != 1 || h.act.actions[0].Status != tc.status {
+				t.Errorf("actuation: %+v", h.act.actions)
+			}
+			h.act.mu.Unlock()
 		})
 	}
 }

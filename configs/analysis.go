@@ -86,14 +86,19 @@ type analysisYAML struct {
 	OnMarginal []string           `yaml:"on_marginal"`
 	OnError    []string           `yaml:"on_error"`
 	// RequireApproval: see Analysis.
-	RequireApproval bool      `yaml:"require_approval"`
-	ServiceVar      string    `yaml:"service_var"`
-	Metrics         []rawNode `yaml:"metrics"`
+	RequireApproval bool   `yaml:"require_approval"`
+	ServiceVar      string `yaml:"service_var"`
+	// UnjudgedCritical is how a canary ends when a critical metric cannot be judged at
+	// its last interval: "error" or "fail"; empty is the score rules' default.
+	UnjudgedCritical string    `yaml:"unjudged_critical"`
+	Metrics          []rawNode `yaml:"metrics"`
 }
 
 type scoreYAML struct {
 	Pass     float64 `yaml:"pass"`
 	Marginal float64 `yaml:"marginal"`
+	// Rules are "canaryd" (the default) or "kayenta".
+	Rules string `yaml:"rules"`
 }
 
 // UnmarshalYAML fills the defaults (judge every minute on 15 s points, pass at 95,
@@ -102,7 +107,7 @@ func (a *analysisYAML) UnmarshalYAML(unmarshal func(any) error) error {
 	*a = analysisYAML{
 		Interval: model.Duration(time.Minute),
 		Step:     model.Duration(15 * time.Second),
-		Score:    scoreYAML{Pass: 95, Marginal: 75},
+		Score:    scoreYAML{Pass: 95, Marginal: 75, Rules: string(judge.RulesCanaryd)},
 	}
 	type plain analysisYAML
 	return unmarshal((*plain)(a))
@@ -110,7 +115,7 @@ func (a *analysisYAML) UnmarshalYAML(unmarshal func(any) error) error {
 
 // UnmarshalYAML keeps the defaults of a score block that sets only one of its keys.
 func (s *scoreYAML) UnmarshalYAML(unmarshal func(any) error) error {
-	*s = scoreYAML{Pass: 95, Marginal: 75}
+	*s = scoreYAML{Pass: 95, Marginal: 75, Rules: string(judge.RulesCanaryd)}
 	type plain scoreYAML
 	return unmarshal((*plain)(s))
 }
@@ -187,7 +192,7 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 		Step:            time.Duration(w.Step),
 		Lifetime:        time.Duration(w.Lifetime),
 		Warmup:          time.Duration(w.Warmup),
-		Score:           judge.Thresholds{Pass: w.Score.Pass, Marginal: w.Score.Marginal},
+		Score:           judge.Thresholds{Pass: w.Score.Pass, Marginal: w.Score.Marginal, Rules: judge.ScoreRules(w.Score.Rules)},
 		Groups:          w.Groups,
 		OnFail:          w.OnFail,
 		OnPass:          w.OnPass,
@@ -227,6 +232,19 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 	if m := a.Score.Marginal; m < 0 || m > a.Score.Pass {
 		errs.add(join(path, "score.marginal"), "must be in [0, score.pass]")
 	}
+	if !slices.Contains(scoreRules, w.Score.Rules) {
+		errs.add(join(path, "score.rules"), "unknown rules %q, want one of %v", w.Score.Rules, scoreRules)
+	}
+	switch w.UnjudgedCritical {
+	case "":
+	case "error":
+		a.Score.Unjudged = judge.VerdictUnjudged
+	case "fail":
+		a.Score.Unjudged = judge.VerdictFail
+	default:
+		errs.add(join(path, "unjudged_critical"), "unknown outcome %q, want error or fail", w.UnjudgedCritical)
+	}
+	a.Score = a.Score.WithDefaults()
 	for g, wt := range a.Groups {
 		if !(wt > 0) || math.IsInf(wt, 0) {
 			errs.add(join(path, "groups."+g), "weight must be > 0")
@@ -297,6 +315,7 @@ var (
 	kinds       = []string{string(judge.KindMannWhitney), string(judge.KindThreshold), string(judge.KindRatio)}
 	directions  = []string{string(judge.DirectionIncrease), string(judge.DirectionDecrease), string(judge.DirectionEither)}
 	nanStrategy = []string{string(judge.NaNRemove), string(judge.NaNZero)}
+	scoreRules  = []string{string(judge.RulesCanaryd), string(judge.RulesKayenta)}
 )
 
 func (j judgeYAML) spec(name, group string, step time.Duration, path string, errs *Errors) judge.MetricSpec {

@@ -69,7 +69,7 @@ func TestParseDefaults(t *testing.T) {
 	if a.Interval != time.Minute || a.Step != 15*time.Second || a.Lifetime != 30*time.Minute || a.Warmup != 0 {
 		t.Errorf("analysis durations: %+v", a)
 	}
-	if a.Score != (judge.Thresholds{Pass: 95, Marginal: 75}) {
+	if a.Score != (judge.Thresholds{Pass: 95, Marginal: 75, Rules: judge.RulesCanaryd, Unjudged: judge.VerdictUnjudged}) {
 		t.Errorf("score: %+v", a.Score)
 	}
 	m0 := a.Metrics[0].Spec
@@ -93,6 +93,37 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if b.Hash != a.Hash || len(b.Metrics) != 2 || b.Metrics[1].Spec.For != 10*time.Minute {
 		t.Errorf("ParseAnalysis: %+v", b)
+	}
+}
+
+// The score rules and what an unjudged critical metric ends as: the defaults of each
+// rule set and the explicit choice.
+func TestParseScoreRules(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       judge.Thresholds
+	}{
+		{"default", "", judge.Thresholds{Pass: 95, Marginal: 75, Rules: judge.RulesCanaryd, Unjudged: judge.VerdictUnjudged}},
+		{"unjudged fails", "    unjudged_critical: fail\n", judge.Thresholds{Pass: 95, Marginal: 75, Rules: judge.RulesCanaryd, Unjudged: judge.VerdictFail}},
+		{"kayenta", "    score: {rules: kayenta, pass: 90}\n", judge.Thresholds{Pass: 90, Marginal: 75, Rules: judge.RulesKayenta, Unjudged: judge.VerdictFail}},
+		{"kayenta, unjudged as error", "    score: {rules: kayenta}\n    unjudged_critical: error\n", judge.Thresholds{Pass: 95, Marginal: 75, Rules: judge.RulesKayenta, Unjudged: judge.VerdictUnjudged}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(strings.Replace(base, "lifetime: 30m\n", "lifetime: 30m\n"+tc.yaml, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := c.Analyses["golden-signals"]
+			if a.Score != tc.want {
+				t.Errorf("score %+v, want %+v", a.Score, tc.want)
+			}
+			// A canary's snapshot reads back with the same rules.
+			b, err := ParseAnalysis(a.Name, a.Source)
+			if err != nil || b.Score != tc.want {
+				t.Errorf("snapshot: %+v %v", b, err)
+			}
+		})
 	}
 }
 
@@ -172,6 +203,14 @@ func TestParseErrors(t *testing.T) {
 			want: []string{
 				"analyses.golden-signals.metrics[1].judge: a threshold judge needs min, max or both",
 				"analyses.golden-signals.metrics[2].judge.max: only for threshold and ratio judges",
+			},
+		},
+		{
+			name: "unknown score rules and unjudged outcome",
+			repl: []string{"lifetime: 30m\n", "lifetime: 30m\n    score: {rules: netflix}\n    unjudged_critical: pass\n"},
+			want: []string{
+				"analyses.golden-signals.score.rules: unknown rules \"netflix\", want one of [canaryd kayenta]",
+				"analyses.golden-signals.unjudged_critical: unknown outcome \"pass\", want error or fail",
 			},
 		},
 		{

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,7 @@ func TestScore(t *testing.T) {
 		score     float64
 		verdict   Verdict
 		reasonHas string
+		unjudged  []string // CriticalUnjudged
 	}{
 		{name: "all pass", groups: map[string]float64{"errors": 60, "latency": 40},
 			results: []MetricResult{res("e", "errors", ClassPass, true, false), res("p99", "latency", ClassPass, false, false)},
@@ -245,6 +247,65 @@ func TestScore(t *testing.T) {
 		{name: "custom thresholds", th: Thresholds{Pass: 50, Marginal: 25},
 			results: []MetricResult{res("1", "a", ClassPass, false, false), res("2", "a", ClassLow, false, false)},
 			score:   50, verdict: VerdictPass},
+
+		// A critical metric that cannot be judged never lets the verdict pass (issue 13).
+		{name: "critical nodata is unjudged, never a pass", groups: map[string]float64{"errors": 60, "latency": 40},
+			results: []MetricResult{res("error-rate", "errors", ClassNoData, true, false), res("p50", "latency", ClassPass, true, false)},
+			score:   100, verdict: VerdictUnjudged, reasonHas: "critical metric could not be judged: error-rate (nodata)", unjudged: []string{"error-rate"}},
+		{name: "critical error is unjudged, never a pass", groups: map[string]float64{"errors": 60, "latency": 40},
+			results: []MetricResult{res("error-rate", "errors", ClassError, true, false), res("p50", "latency", ClassPass, false, false)},
+			score:   100, verdict: VerdictUnjudged, reasonHas: "critical metric could not be judged: error-rate (error)", unjudged: []string{"error-rate"}},
+		{name: "unjudged critical as fail", th: Thresholds{Unjudged: VerdictFail},
+			results: []MetricResult{res("e", "g", ClassNoData, true, false), res("f", "g", ClassError, true, false), res("p", "g", ClassPass, false, false)},
+			score:   100, verdict: VerdictFail, reasonHas: "critical metric could not be judged: e (nodata), f (error)", unjudged: []string{"e", "f"}},
+		{name: "a critical failure outranks an unjudged one",
+			results: []MetricResult{res("e", "g", ClassNoData, true, false), res("f", "g", ClassHigh, true, false)},
+			score:   0, verdict: VerdictFail, reasonHas: "critical metric failed: f", unjudged: []string{"e"}},
+		{name: "nothing scorable with a critical metric stays nodata",
+			results: []MetricResult{res("e", "g", ClassNoData, true, false), res("p", "g", ClassNoData, false, false)},
+			score:   0, verdict: VerdictNoData, reasonHas: "no metric could be scored", unjudged: []string{"e"}},
+		{name: "nothing scorable with a critical metric, unjudged as fail", th: Thresholds{Unjudged: VerdictFail},
+			results: []MetricResult{res("e", "g", ClassNoData, true, false), res("p", "g", ClassNoData, false, false)},
+			score:   0, verdict: VerdictFail, reasonHas: "critical metric could not be judged: e (nodata)", unjudged: []string{"e"}},
+		{name: "critical nodata that must have data is a failure, not unjudged",
+			results: []MetricResult{res("e", "g", ClassNoData, true, true), res("p", "g", ClassPass, false, false)},
+			score:   50, verdict: VerdictFail, reasonHas: "critical metric failed: e"},
+		{name: "a failing score outranks an unjudged critical metric",
+			results: []MetricResult{res("e", "g", ClassError, true, false), res("p", "g", ClassHigh, false, false)},
+			score:   0, verdict: VerdictFail, reasonHas: "score 0.0 below marginal 75; critical metric could not be judged: e (error)", unjudged: []string{"e"}},
+		{name: "unjudged critical keeps a marginal score from marginal",
+			results: []MetricResult{res("e", "g", ClassNoData, true, false), res("a", "g", ClassPass, false, false), res("b", "g", ClassPass, false, false),
+				res("c", "g", ClassPass, false, false), res("d", "g", ClassHigh, false, false)},
+			score: 75, verdict: VerdictUnjudged, unjudged: []string{"e"}},
+		{name: "non-critical error or nodata still passes",
+			results: []MetricResult{res("e", "g", ClassError, false, false), res("n", "g", ClassNoData, false, false), res("p", "g", ClassPass, true, false)},
+			score:   100, verdict: VerdictPass},
+
+		// Kayenta's rules.
+		{name: "kayenta: critical failure scores 0", th: Thresholds{Rules: RulesKayenta}, groups: map[string]float64{"errors": 60, "latency": 40},
+			results: []MetricResult{res("e", "errors", ClassHigh, true, false), res("p99", "latency", ClassPass, false, false)},
+			score:   0, verdict: VerdictFail, reasonHas: "critical metric failed: e"},
+		{name: "kayenta: critical nodata is a failure scoring 0", th: Thresholds{Rules: RulesKayenta},
+			results: []MetricResult{res("e", "errors", ClassNoData, true, false), res("p99", "latency", ClassPass, false, false)},
+			score:   0, verdict: VerdictFail, reasonHas: "critical metric could not be judged: e (nodata)", unjudged: []string{"e"}},
+		{name: "kayenta: critical error is a failure scoring 0", th: Thresholds{Rules: RulesKayenta},
+			results: []MetricResult{res("e", "errors", ClassError, true, false), res("p99", "latency", ClassPass, false, false)},
+			score:   0, verdict: VerdictFail, reasonHas: "critical metric could not be judged: e (error)", unjudged: []string{"e"}},
+		{name: "kayenta: unjudged as error keeps the 0", th: Thresholds{Rules: RulesKayenta, Unjudged: VerdictUnjudged},
+			results: []MetricResult{res("e", "errors", ClassNoData, true, false), res("p99", "latency", ClassPass, false, false)},
+			score:   0, verdict: VerdictUnjudged, unjudged: []string{"e"}},
+		{name: "kayenta: half the metrics nodata scores 0", th: Thresholds{Rules: RulesKayenta},
+			results: []MetricResult{res("a", "g", ClassPass, false, false), res("b", "g", ClassNoData, false, false)},
+			score:   0, verdict: VerdictFail, reasonHas: "1 of 2 metrics had no data"},
+		{name: "kayenta: under half nodata scores the rest", th: Thresholds{Rules: RulesKayenta},
+			results: []MetricResult{res("a", "g", ClassPass, false, false), res("b", "g", ClassPass, false, false), res("c", "g", ClassNoData, false, false)},
+			score:   100, verdict: VerdictPass},
+		{name: "kayenta: must_have_data nodata is a failed metric, not nodata", th: Thresholds{Rules: RulesKayenta, Pass: 40, Marginal: 20},
+			results: []MetricResult{res("a", "g", ClassPass, false, false), res("b", "g", ClassNoData, false, true)},
+			score:   50, verdict: VerdictPass},
+		{name: "kayenta: score rounded to two decimals", th: Thresholds{Rules: RulesKayenta},
+			results: []MetricResult{res("a", "g", ClassPass, false, false), res("b", "g", ClassPass, false, false), res("c", "g", ClassHigh, false, false)},
+			score:   66.67, verdict: VerdictFail},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -254,6 +315,9 @@ func TestScore(t *testing.T) {
 			}
 			if tc.reasonHas != "" && !strings.Contains(got.Reason, tc.reasonHas) {
 				t.Errorf("reason %q lacks %q", got.Reason, tc.reasonHas)
+			}
+			if !slices.Equal(got.CriticalUnjudged, tc.unjudged) {
+				t.Errorf("critical_unjudged %q, want %q", got.CriticalUnjudged, tc.unjudged)
 			}
 		})
 	}

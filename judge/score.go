@@ -2,6 +2,7 @@ package judge
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -12,10 +13,23 @@ const (
 	DefaultMarginalScore = 75
 )
 
-// WithDefaults fills zero thresholds with the defaults.
+// kayentaNoDataShare is Kayenta's bound on metrics with no data: at this share or more,
+// the score is 0.
+const kayentaNoDataShare = 0.5
+
+// WithDefaults fills zero thresholds, rules and the unjudged verdict with the defaults.
 func (t Thresholds) WithDefaults() Thresholds {
 	if t.Pass == 0 && t.Marginal == 0 {
-		return Thresholds{Pass: DefaultPassScore, Marginal: DefaultMarginalScore}
+		t.Pass, t.Marginal = DefaultPassScore, DefaultMarginalScore
+	}
+	if t.Rules == "" {
+		t.Rules = RulesCanaryd
+	}
+	if t.Unjudged == "" {
+		t.Unjudged = VerdictUnjudged
+		if t.Rules == RulesKayenta {
+			t.Unjudged = VerdictFail
+		}
 	}
 	return t
 }
@@ -27,8 +41,11 @@ func (t Thresholds) WithDefaults() Thresholds {
 // left out and counted. Groups weigh as the groups map says, renormalised over the
 // groups that had something to score; a group the map does not name weighs the mean of
 // the named ones (equal weights when the map is empty). A failed critical metric fails
-// the canary whatever the score; no scorable metric at all is VerdictNoData, never a
-// pass.
+// the canary whatever the score. A critical metric that could not be judged (no data,
+// or in error) never lets the verdict be a pass or marginal: it is t.Unjudged, unless the
+// score fails already. No scorable metric at
+// all is VerdictNoData, never a pass. Under RulesKayenta the score is 0 when a critical
+// metric is anything but a pass or when half the metrics or more have no data.
 func Score(results []MetricResult, groups map[string]float64, t Thresholds) ScoreResult {
 	t = t.WithDefaults()
 	var out ScoreResult
@@ -41,7 +58,11 @@ func Score(results []MetricResult, groups map[string]float64, t Thresholds) Scor
 		meanWeight = sum / float64(len(groups))
 	}
 	index := map[string]int{}
+	noData := 0
 	for _, r := range results {
+		if r.Critical && r.Unjudged() {
+			out.CriticalUnjudged = append(out.CriticalUnjudged, r.Name)
+		}
 		if r.Classification == ClassError {
 			out.Errors++
 			continue
@@ -50,6 +71,7 @@ func Score(results []MetricResult, groups map[string]float64, t Thresholds) Scor
 			out.CriticalFailures = append(out.CriticalFailures, r.Name)
 		}
 		if r.Classification == ClassNoData && !r.MustHaveData {
+			noData++
 			continue
 		}
 		i, ok := index[r.Group]
@@ -83,23 +105,63 @@ func Score(results []MetricResult, groups map[string]float64, t Thresholds) Scor
 		}
 		out.Score += g.Weight * g.Score
 	}
+	unjudged := fmt.Sprintf("critical metric could not be judged: %s", unjudgedList(results))
+	// zeroed: Kayenta's 0 for an unjudged critical metric, which t.Unjudged then turns
+	// into the verdict (so that unjudged_critical: error still means error).
+	zeroed := false
+	if t.Rules == RulesKayenta {
+		out.Score = math.Round(100*out.Score) / 100
+		switch {
+		case len(out.CriticalFailures) > 0:
+			out.Score = 0
+		case len(out.CriticalUnjudged) > 0:
+			out.Score, zeroed = 0, true
+		case len(results) > 0 && float64(noData) >= kayentaNoDataShare*float64(len(results)):
+			out.Score = 0
+			out.Verdict = VerdictFail
+			out.Reason = fmt.Sprintf("%d of %d metrics had no data (%.0f%% or more scores 0, as in Kayenta)",
+				noData, len(results), 100*kayentaNoDataShare)
+			return out
+		}
+	}
 	switch {
 	case len(out.CriticalFailures) > 0:
 		out.Verdict = VerdictFail
 		out.Reason = fmt.Sprintf("critical metric failed: %s", strings.Join(out.CriticalFailures, ", "))
+	case len(out.CriticalUnjudged) > 0 && t.Unjudged == VerdictFail:
+		out.Verdict = VerdictFail
+		out.Reason = unjudged
 	case len(out.Groups) == 0:
 		out.Verdict = VerdictNoData
 		out.Reason = fmt.Sprintf("no metric could be scored (%d with no data, %d in error)",
 			len(results)-out.Errors, out.Errors)
+	case out.Score < t.Marginal && !zeroed:
+		// What could be judged fails already; the unjudged metric could only add to it.
+		out.Verdict = VerdictFail
+		out.Reason = fmt.Sprintf("score %.1f below marginal %.0f", out.Score, t.Marginal)
+		if len(out.CriticalUnjudged) > 0 {
+			out.Reason += "; " + unjudged
+		}
+	case len(out.CriticalUnjudged) > 0:
+		out.Verdict = VerdictUnjudged
+		out.Reason = unjudged
 	case out.Score >= t.Pass:
 		out.Verdict = VerdictPass
 		out.Reason = fmt.Sprintf("score %.1f >= pass %.0f", out.Score, t.Pass)
-	case out.Score >= t.Marginal:
+	default:
 		out.Verdict = VerdictMarginal
 		out.Reason = fmt.Sprintf("score %.1f below pass %.0f, >= marginal %.0f", out.Score, t.Pass, t.Marginal)
-	default:
-		out.Verdict = VerdictFail
-		out.Reason = fmt.Sprintf("score %.1f below marginal %.0f", out.Score, t.Marginal)
 	}
 	return out
+}
+
+// unjudgedList names each critical metric that could not be judged, with its class.
+func unjudgedList(results []MetricResult) string {
+	var parts []string
+	for _, r := range results {
+		if r.Critical && r.Unjudged() {
+			parts = append(parts, fmt.Sprintf("%s (%s)", r.Name, r.Classification))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

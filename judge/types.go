@@ -197,6 +197,12 @@ func (r MetricResult) Failed() bool {
 	return false
 }
 
+// Unjudged reports whether the metric could not be judged: in error, or with no data on a
+// metric that need not have data (with must_have_data, no data is a failure instead).
+func (r MetricResult) Unjudged() bool {
+	return r.Classification == ClassError || (r.Classification == ClassNoData && !r.MustHaveData)
+}
+
 // Verdict is a canary's outcome.
 type Verdict string
 
@@ -206,13 +212,35 @@ const (
 	VerdictFail     Verdict = "fail"
 	// VerdictNoData: no metric could be scored (all nodata or error). Never a pass.
 	VerdictNoData Verdict = "nodata"
+	// VerdictUnjudged: a critical metric could not be judged (nodata or error) and none
+	// failed. Never a pass: the one metric that decides may be the one that is broken.
+	VerdictUnjudged Verdict = "unjudged"
+)
+
+// ScoreRules names how metric results roll up into a score.
+type ScoreRules string
+
+const (
+	// RulesCanaryd (the default): a failed critical metric fails the verdict, the score
+	// stays the weighted share of passing metrics.
+	RulesCanaryd ScoreRules = "canaryd"
+	// RulesKayenta are Kayenta's, for migrated configs: a critical metric that is not a
+	// pass (high, low, nodata or error) makes the score 0, and so does nodata on half the
+	// metrics or more; the score is rounded to two decimals.
+	RulesKayenta ScoreRules = "kayenta"
 )
 
 // Thresholds turn a score into a verdict: >= Pass passes, >= Marginal is marginal, below
-// fails.
+// fails; Rules and Unjudged say how the score and the verdict are reached.
 type Thresholds struct {
 	Pass     float64
 	Marginal float64
+	// Rules default to RulesCanaryd.
+	Rules ScoreRules
+	// Unjudged is the verdict when a critical metric could not be judged and none failed:
+	// VerdictUnjudged or VerdictFail. The default is VerdictUnjudged under RulesCanaryd
+	// and VerdictFail under RulesKayenta (Kayenta counts a critical nodata as a failure).
+	Unjudged Verdict
 }
 
 // GroupScore is one group's share of the score.
@@ -231,6 +259,9 @@ type ScoreResult struct {
 	Groups  []GroupScore `json:"groups"`
 	// CriticalFailures names the critical metrics that failed; any one fails the canary.
 	CriticalFailures []string `json:"critical_failures,omitempty"`
+	// CriticalUnjudged names the critical metrics that could not be judged (nodata without
+	// must_have_data, or error); any one keeps the verdict from being a pass.
+	CriticalUnjudged []string `json:"critical_unjudged,omitempty"`
 	Errors           int      `json:"errors,omitempty"` // metrics classified error
 	Reason           string   `json:"reason"`
 }

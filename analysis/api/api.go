@@ -500,6 +500,7 @@ type intervalView struct {
 	Reason           string               `json:"reason"`
 	Groups           []judge.GroupScore   `json:"groups"`
 	CriticalFailures []string             `json:"critical_failures,omitempty"`
+	CriticalUnjudged []string             `json:"critical_unjudged,omitempty"`
 	Errors           int                  `json:"errors,omitempty"`
 	Metrics          []judge.MetricResult `json:"metrics"`
 }
@@ -527,7 +528,7 @@ func viewOf(d *analysis.Detail, detail bool) *canaryView {
 			v.Intervals = append(v.Intervals, intervalView{
 				Index: r.Index, Start: r.Start, End: r.End, JudgedAt: r.JudgedAt,
 				Score: r.Score.Score, Verdict: r.Score.Verdict, Reason: r.Score.Reason, Groups: r.Score.Groups,
-				CriticalFailures: r.Score.CriticalFailures, Errors: r.Score.Errors, Metrics: r.Metrics,
+				CriticalFailures: r.Score.CriticalFailures, CriticalUnjudged: r.Score.CriticalUnjudged, Errors: r.Score.Errors, Metrics: r.Metrics,
 			})
 		}
 	}

@@ -333,6 +333,7 @@ func copyInterval(r *analysis.IntervalResult) analysis.IntervalResult {
 	out := *r
 	out.Score.Groups = slices.Clone(r.Score.Groups)
 	out.Score.CriticalFailures = slices.Clone(r.Score.CriticalFailures)
+	out.Score.CriticalUnjudged = slices.Clone(r.Score.CriticalUnjudged)
 	out.Metrics = slices.Clone(r.Metrics)
 	if r.Points != nil {
 		out.Points = make([]analysis.MetricPoints, len(r.Points))

@@ -135,7 +135,7 @@ func statusClass(s string) string {
 		return "bad"
 	case "running":
 		return "run"
-	case "error":
+	case "error", "unjudged":
 		return "err"
 	}
 	return "muted" // aborted, nodata, none yet
