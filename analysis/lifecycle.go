@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,13 +155,18 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 		return nil, inputErr("start", "more than %s in the future", maxFutureStart)
 	}
 	// Render every query for both cohorts now: a missing variable is the caller's mistake
-	// and must fail the request, not the canary half an hour later.
+	// and must fail the request, not the canary half an hour later. Two cohorts that
+	// render the same query read the same series, and a canary compared with itself
+	// passes whatever it does: refuse it too.
 	for _, m := range a.Metrics {
-		for _, co := range []struct {
+		var rendered [2]string
+		for i, co := range []struct {
 			field string
 			vars  map[string]string
 		}{{"baseline", r.Baseline}, {"canary", r.Canary}} {
-			if _, err := m.Template.Render(metrics.TemplateData{Cohort: co.vars, Vars: r.Vars}); err != nil {
+			text, err := m.Template.Render(metrics.TemplateData{Cohort: co.vars, Vars: r.Vars})
+			rendered[i] = text
+			if err != nil {
 				field := co.field
 				if sm := missingKeyRe.FindStringSubmatch(err.Error()); sm != nil {
 					field = co.field + "." + sm[2]
@@ -170,6 +176,13 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 				}
 				return nil, inputErr(field, "metric %s needs it: %v", m.Name, err)
 			}
+		}
+		if rendered[0] == rendered[1] {
+			why := "the cohorts hold the same variables"
+			if d := differingKeys(r.Baseline, r.Canary); d != "" {
+				why = "the cohorts differ only in " + d + ", which its query does not use"
+			}
+			return nil, inputErr("canary", "metric %s renders the same query for both cohorts, so the canary would be compared with itself: %s", m.Name, why)
 		}
 	}
 	// Each provider's language gives meaning to other characters: a value must fill its
@@ -234,6 +247,24 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 		zap.Bool("dry_run", c.DryRun))
 	s.schedule(dueItem{id: c.ID, index: c.NextIndex, at: c.IntervalEnd(c.NextIndex)})
 	return c, nil
+}
+
+// differingKeys lists the variables whose values differ between two cohorts (one
+// lacking a variable counts), sorted.
+func differingKeys(a, b map[string]string) string {
+	var keys []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			keys = append(keys, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ", ")
 }
 
 func nonNil(m map[string]string) map[string]string {

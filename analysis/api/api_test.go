@@ -39,6 +39,15 @@ analyses:
     metrics:
       - name: errors
         query: 'errors{app="{{ .Vars.app }}",track="{{ .Cohort.track }}"}'
+  by-build:
+    provider: p
+    interval: 1m
+    lifetime: 30m
+    metrics:
+      - name: latency
+        query: 'latency{track="{{ .Cohort.track }}",build="{{ .Cohort.build }}"}'
+      - name: errors
+        query: 'errors{track="{{ .Cohort.track }}"}'
 `
 
 func newAPI(t testing.TB) (http.Handler, *analysis.Scheduler) {
@@ -138,6 +147,49 @@ func TestRegisterBadInput(t *testing.T) {
 	code, out := do(t, srv, "GET", "/api/v1/canaries", "")
 	if code != 200 || len(out["canaries"].([]any)) != 0 {
 		t.Errorf("bad requests stored something: %v", out)
+	}
+}
+
+// A registration whose cohorts render the same query for a metric is refused (issue 13,
+// finding 2): such a canary is compared with itself and passes whatever it does.
+func TestRegisterIdenticalQueries(t *testing.T) {
+	srv, _ := newAPI(t)
+	reg := func(analysis, baseline, canary string) string {
+		return `{"name":"web v2","analysis":"` + analysis + `","baseline":` + baseline + `,"canary":` + canary + `,"vars":{"app":"web"}}`
+	}
+	cases := []struct {
+		name, body string
+		code       int
+		errorHas   string
+	}{
+		{"a variable no query uses", reg("golden", `{"track":"stable"}`, `{"track":"stable","build":"v2"}`), 400,
+			"metric errors renders the same query for both cohorts, so the canary would be compared with itself: the cohorts differ only in build, which its query does not use"},
+		{"one metric of two identical", reg("by-build", `{"track":"stable","build":"v1"}`, `{"track":"stable","build":"v2"}`), 400,
+			"metric errors renders the same query for both cohorts"},
+		{"a shared variable moved into one cohort", reg("golden", `{"track":"stable","app":"web"}`, `{"track":"stable"}`), 400,
+			"the cohorts differ only in app, which its query does not use"},
+		{"every metric differs", reg("by-build", `{"track":"stable","build":"v1"}`, `{"track":"canary","build":"v2"}`), 201, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := do(t, srv, "POST", "/api/v1/canaries", tc.body)
+			if code != tc.code {
+				t.Fatalf("code %d, want %d (%v)", code, tc.code, out)
+			}
+			if tc.code != 400 {
+				return
+			}
+			if f, _ := out["field"].(string); f != "canary" {
+				t.Errorf("field %q, want canary", f)
+			}
+			if msg, _ := out["error"].(string); !strings.Contains(msg, tc.errorHas) {
+				t.Errorf("error %q lacks %q", msg, tc.errorHas)
+			}
+		})
+	}
+	code, out := do(t, srv, "GET", "/api/v1/canaries", "")
+	if code != 200 || len(out["canaries"].([]any)) != 1 {
+		t.Errorf("want only the valid registration stored: %v", out)
 	}
 }
 
