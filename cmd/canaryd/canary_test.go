@@ -16,12 +16,13 @@ import (
 	"github.com/canaryd/canaryd/metrics"
 )
 
-// levelProvider answers a query "<level>" with 30 points around that level, so that a
-// cohort's variables pick its level.
+// levelProvider answers a query "<level> <track>" with 30 points around that level, so
+// that a cohort's variables pick its level (the track keeps the two cohorts' queries
+// apart, as registration requires).
 type levelProvider struct{}
 
 func (levelProvider) Query(_ context.Context, q metrics.Query) (metrics.Series, error) {
-	level := map[string]float64{"low": 100, "high": 300}[q.Text]
+	level := map[string]float64{"low": 100, "high": 300}[strings.Fields(q.Text)[0]]
 	var pts []metrics.Point
 	for i := 0; i < 30; i++ {
 		pts = append(pts, metrics.Point{T: q.Start.UnixMilli() + int64(i)*1000, V: level + float64(i%7)})
@@ -43,11 +44,11 @@ analyses:
     metrics:
       - name: errors
         group: errors
-        query: '{{ .Cohort.errors }}'
+        query: '{{ .Cohort.errors }} {{ .Cohort.track }}'
         judge: {type: mannwhitney, direction: increase, critical: true}
       - name: latency
         group: latency
-        query: '{{ .Cohort.latency }}'
+        query: '{{ .Cohort.latency }} {{ .Cohort.track }}'
         judge: {type: mannwhitney, direction: increase}
 `
 
@@ -116,7 +117,8 @@ func TestCanaryCLI(t *testing.T) {
 
 	t.Run("abort ends wait with 3", func(t *testing.T) {
 		code, id, errOut := run("canary", "create", "--analysis", "cli", "--name", "slow", "--lifetime", "1h", "--interval", "10m",
-			"--baseline", "errors=low", "--baseline", "latency=low", "--canary", "errors=low", "--canary", "latency=high")
+			"--baseline", "track=stable", "--baseline", "errors=low", "--baseline", "latency=low",
+			"--canary", "track=v2", "--canary", "errors=low", "--canary", "latency=high")
 		if code != 0 {
 			t.Fatalf("create: %d %s", code, errOut)
 		}
@@ -147,7 +149,8 @@ func TestCanaryCLI(t *testing.T) {
 		stderr string
 	}{
 		{"unknown analysis names the field", []string{"canary", "create", "--analysis", "nope", "--name", "x", "--baseline", "errors=low", "--canary", "errors=high"}, "HTTP 400: analysis: unknown analysis"},
-		{"missing cohort variable names it", []string{"canary", "create", "--analysis", "cli", "--name", "x", "--baseline", "errors=low", "--canary", "errors=high"}, "baseline.latency"},
+		{"missing cohort variable names it", []string{"canary", "create", "--analysis", "cli", "--name", "x",
+			"--baseline", "track=stable", "--baseline", "errors=low", "--canary", "track=v2", "--canary", "errors=high"}, "baseline.latency"},
 		{"bad k=v", []string{"canary", "create", "--analysis", "cli", "--baseline", "errors"}, `"errors" is not key=value`},
 		{"unknown id", []string{"canary", "wait", "aaaaaaaaaaaaaaaa"}, "HTTP 404"},
 	} {
