@@ -350,11 +350,11 @@ func TestHistogramPower(t *testing.T) {
 		caught, within40, delay, presetCaught float64
 	}
 	run := func(seed uint64, n int, mod func(sc *histScenario)) outcome {
-		s := newSim(seed)
+		scen, s := newSim(seed), newSim(seed^0xda7a) // scenarios paired by seed, as in TestCountPower
 		var delays []int
 		within, presetCaught := 0, 0
 		for range n {
-			sc := s.randomHistScenario(120)
+			sc := scen.randomHistScenario(120)
 			mod(&sc)
 			steps := s.histSteps(sc)
 			if f := firstFailHist(m, steps); f >= 0 {
@@ -372,7 +372,7 @@ func TestHistogramPower(t *testing.T) {
 	n := simCanaries(t, 200)
 	all10 := run(51, n, func(sc *histScenario) { sc.scale = 1.1 })
 	tail := run(52, n, func(sc *histScenario) { sc.tail, sc.tailScale = 0.05, 3 })
-	tailLate := run(53, n, func(sc *histScenario) { sc.tail, sc.tailScale, sc.onset = 0.05, 3, 80 })
+	tailLate := run(52, n, func(sc *histScenario) { sc.tail, sc.tailScale, sc.onset = 0.05, 3, 80 })
 	busy := func(sc *histScenario) { sc.rate = max(sc.rate, 5/sc.share) } // ≥ 5 req/s canary
 	all10Busy := run(54, n, func(sc *histScenario) { busy(sc); sc.scale = 1.1 })
 	tailBusy := run(55, n, func(sc *histScenario) { busy(sc); sc.tail, sc.tailScale = 0.05, 3 })
@@ -386,13 +386,16 @@ func TestHistogramPower(t *testing.T) {
 		t.Logf("%s: caught in %.1f%% (%.1f%% within 40 steps of onset), median %.0f steps after onset; the preset's per-step p99 rule: %.1f%%",
 			r.name, 100*r.o.caught, 100*r.o.within40, r.o.delay, 100*r.o.presetCaught)
 	}
-	if tail.caught < 0.6 || tail.caught < 2*tail.presetCaught {
-		t.Errorf("tail-only: caught %.1f%% (the per-step p99 rule %.1f%%), want ≥ 60%% and twice the p99 rule's", 100*tail.caught, 100*tail.presetCaught)
+	// Over 1–500 req/s many canaries see a few dozen slow requests in all: the busy
+	// ones are where the judge must not miss.
+	if tail.caught < 0.45 || tail.caught < 2*tail.presetCaught || tailBusy.caught < 0.85 {
+		t.Errorf("tail-only: caught %.1f%%, %.1f%% at ≥ 5 req/s (the per-step p99 rule %.1f%%), want ≥ 45%%, ≥ 85%% and twice the p99 rule's",
+			100*tail.caught, 100*tailBusy.caught, 100*tail.presetCaught)
 	}
-	if all10.caught < 0.5 {
-		t.Errorf("latency +10%%: caught %.1f%%, want ≥ 50%%", 100*all10.caught)
+	if all10.caught < 0.5 || all10Busy.caught < 0.85 {
+		t.Errorf("latency +10%%: caught %.1f%%, %.1f%% at ≥ 5 req/s, want ≥ 50%% and ≥ 85%%", 100*all10.caught, 100*all10Busy.caught)
 	}
-	if tailLate.within40 < tail.within40-0.1 {
+	if tailLate.within40 < tail.within40-2*math.Sqrt(0.5/float64(n)) {
 		t.Errorf("late tail: %.1f%% within 40 steps vs %.1f%% from step 0: the evidence dilutes", 100*tailLate.within40, 100*tail.within40)
 	}
 }
