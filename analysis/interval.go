@@ -238,6 +238,10 @@ func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if err := s.throttle(ctx, c.ID, provName); err != nil {
+				errs[i] = fmt.Errorf("waiting for the rate limit: %w", err)
+				return
+			}
 			qctx, cancel := context.WithTimeout(ctx, s.o.QueryTimeout)
 			defer cancel()
 			t0 := time.Now() // real time on purpose: this measures I/O, not the schedule

@@ -48,7 +48,8 @@ type Registration struct {
 	// Lifetime and Interval override the analysis' when not zero.
 	Lifetime time.Duration
 	Interval time.Duration
-	// Start is when the canary started taking traffic; zero means now.
+	// Start is when the canary started taking traffic; zero means now (the API refuses
+	// an explicit zero time).
 	Start  time.Time
 	DryRun bool
 }
@@ -137,6 +138,10 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	if r.Lifetime > 0 {
 		lifetime = r.Lifetime
 	}
+	if floor := max(time.Duration(env.Config.Server.MinInterval), a.Step); interval < floor {
+		return nil, inputErr("interval", "%s is shorter than %s (the longer of server.min_interval, %s, and the analysis' step, %s)",
+			interval, floor, time.Duration(env.Config.Server.MinInterval), a.Step)
+	}
 	switch {
 	case lifetime < interval:
 		return nil, inputErr("lifetime", "%s is shorter than the interval (%s)", lifetime, interval)
@@ -149,10 +154,14 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	}
 	now := s.o.Clock.Now()
 	start := r.Start
-	if start.IsZero() {
+	switch maxPast := time.Duration(env.Config.Server.MaxLifetime); {
+	case start.IsZero():
 		start = now
-	} else if start.After(now.Add(maxFutureStart)) {
+	case start.After(now.Add(maxFutureStart)):
 		return nil, inputErr("start", "more than %s in the future", maxFutureStart)
+	case maxPast > 0 && start.Before(now.Add(-maxPast)):
+		// Every interval since start is judged at once: bound that backlog.
+		return nil, inputErr("start", "more than server.max_lifetime (%s) in the past", maxPast)
 	}
 	// Render every query for both cohorts now: a missing variable is the caller's mistake
 	// and must fail the request, not the canary half an hour later. Two cohorts that

@@ -13,6 +13,7 @@ type Metrics struct {
 	Classifications *prometheus.CounterVec
 	QueryDuration   *prometheus.HistogramVec
 	QueryErrors     *prometheus.CounterVec
+	QueryThrottled  *prometheus.CounterVec
 	TimeToVerdict   *prometheus.HistogramVec
 	Lag             prometheus.Histogram
 	Intervals       *prometheus.CounterVec
@@ -44,6 +45,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		QueryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "canaryd_provider_query_errors_total", Help: "Provider queries that failed (timeouts included).",
 		}, []string{"provider"}),
+		QueryThrottled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_query_rate_limit_wait_seconds_total",
+			Help: "Time queries waited for a token of a rate limit, by limit (canary: scheduler.canary_rate_limit, provider: the provider's rate_limit).",
+		}, []string{"limit"}),
 		TimeToVerdict: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "canaryd_time_to_verdict_seconds", Help: "Time from registration to final status.",
 			Buckets: prometheus.ExponentialBuckets(10, 2, 12),
@@ -65,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "canaryd_config_last_reload_success_timestamp_seconds", Help: "When the config was last loaded successfully.",
 		}),
 	}
-	reg.MustRegister(m.Canaries, m.Verdicts, m.Score, m.Classifications, m.QueryDuration, m.QueryErrors,
+	reg.MustRegister(m.Canaries, m.Verdicts, m.Score, m.Classifications, m.QueryDuration, m.QueryErrors, m.QueryThrottled,
 		m.TimeToVerdict, m.Lag, m.Intervals, m.StoreErrors, m.ReloadSuccess, m.ReloadSuccessTime)
 	for _, s := range Statuses {
 		m.Canaries.WithLabelValues(string(s))

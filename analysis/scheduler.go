@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
@@ -21,6 +22,9 @@ import (
 type Env struct {
 	Config    *configs.Config
 	Providers map[string]metrics.Provider
+	// RateLimits bound the queries sent to each provider, by name; a provider without
+	// one is not limited.
+	RateLimits map[string]configs.RateLimit
 }
 
 // Actuation is told when a canary reaches a final status (by its verdict, an abort or a
@@ -57,6 +61,8 @@ type Options struct {
 	MaxConsecutiveErrors int
 	// QueryTimeout bounds each provider query (default 30s).
 	QueryTimeout time.Duration
+	// CanaryRateLimit bounds each canary's queries; zero is no limit.
+	CanaryRateLimit configs.RateLimit
 	// RetryDelay is how long to wait before retrying an interval whose result could not
 	// be stored (default 5s).
 	RetryDelay time.Duration
@@ -74,6 +80,8 @@ type Scheduler struct {
 	log *zap.Logger
 	m   *Metrics
 	env atomic.Pointer[Env]
+
+	lim limiters
 
 	snapMu sync.Mutex
 	snaps  map[string]*configs.Analysis // analysis snapshots by hash
@@ -145,6 +153,7 @@ func NewScheduler(o Options) *Scheduler {
 	return &Scheduler{
 		o: o, log: o.Logger, m: m,
 		snaps:  map[string]*configs.Analysis{},
+		lim:    limiters{canary: map[string]*rate.Limiter{}, provider: map[string]*rate.Limiter{}},
 		counts: map[Status]int{}, runningBy: map[string]int{},
 		wake: make(chan struct{}, 1),
 		work: make(chan dueItem),
@@ -302,6 +311,7 @@ func (s *Scheduler) ended(ctx context.Context, c *Canary, a Action) {
 	s.syncCountsLocked()
 	s.mu.Unlock()
 	s.m.Score.DeleteLabelValues(c.ID, c.Name, c.Analysis)
+	s.forgetCanary(c.ID)
 	s.m.Verdicts.WithLabelValues(c.Analysis, string(c.Status)).Inc()
 	if c.EndedAt != nil {
 		s.m.TimeToVerdict.WithLabelValues(c.Analysis, string(c.Status)).Observe(c.EndedAt.Sub(c.CreatedAt).Seconds())

@@ -46,7 +46,8 @@ type Server struct {
 	// MaxRunningPerAnalysis caps the running canaries of one analysis, so a runaway
 	// pipeline cannot flood the scheduler.
 	MaxRunningPerAnalysis int `yaml:"max_running_per_analysis"`
-	// MaxLifetime caps a canary's lifetime, the analysis' or a registration's.
+	// MaxLifetime caps a canary's lifetime, the analysis' or a registration's, and how
+	// far in the past a registration's start may be.
 	MaxLifetime model.Duration `yaml:"max_lifetime"`
 	// Retention is how long an ended canary is kept, with its intervals and actions,
 	// after it ended; 0 keeps every canary forever. The audit log is not affected.
@@ -55,12 +56,16 @@ type Server struct {
 	// mutating requests (abort, promote, …) from a browser; every other cross-origin one
 	// is refused.
 	TrustedOrigins []string `yaml:"trusted_origins,omitempty"`
+	// MinInterval is the shortest interval an analysis or a registration may have: each
+	// interval queries every metric for both cohorts.
+	MinInterval model.Duration `yaml:"min_interval"`
 }
 
 // DefaultServer is the `server:` block when the file leaves it out.
 func DefaultServer() Server {
 	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db", MaxBodyBytes: 64 << 10, MaxRunningPerAnalysis: 500,
-		MaxLifetime: model.Duration(24 * time.Hour), Retention: model.Duration(30 * 24 * time.Hour)}
+		MaxLifetime: model.Duration(24 * time.Hour), Retention: model.Duration(30 * 24 * time.Hour),
+		MinInterval: model.Duration(10 * time.Second)}
 }
 
 // UnmarshalYAML fills the defaults, then decodes the file's values onto them.
@@ -79,11 +84,15 @@ type Scheduler struct {
 	MaxConsecutiveErrors int `yaml:"max_consecutive_errors"`
 	// QueryTimeout bounds each provider query, so one slow backend cannot hold a worker.
 	QueryTimeout model.Duration `yaml:"query_timeout"`
+	// CanaryRateLimit bounds the queries of one canary, so that one registered with a
+	// start far in the past catches up at a bounded rate instead of in a burst.
+	CanaryRateLimit RateLimit `yaml:"canary_rate_limit"`
 }
 
 // DefaultScheduler is the `scheduler:` block when the file leaves it out.
 func DefaultScheduler() Scheduler {
-	return Scheduler{Workers: 32, MaxConsecutiveErrors: 3, QueryTimeout: model.Duration(30 * time.Second)}
+	return Scheduler{Workers: 32, MaxConsecutiveErrors: 3, QueryTimeout: model.Duration(30 * time.Second),
+		CanaryRateLimit: RateLimit{QPS: 10, Burst: 100}}
 }
 
 // UnmarshalYAML fills the defaults, then decodes the file's values onto them.
@@ -231,6 +240,14 @@ func Parse(data []byte) (*Config, error) {
 		if a.Lifetime > time.Duration(c.Server.MaxLifetime) {
 			errs.add(join(path, "lifetime"), "%s is longer than server.max_lifetime (%s)", model.Duration(a.Lifetime), c.Server.MaxLifetime)
 		}
+		// Checked here, not in parseAnalysis, so that a stored snapshot stays loadable
+		// whatever the floor is now.
+		switch {
+		case a.Interval > 0 && a.Interval < time.Duration(c.Server.MinInterval):
+			errs.add(join(path, "interval"), "%s is shorter than server.min_interval (%s)", model.Duration(a.Interval), c.Server.MinInterval)
+		case a.Interval > 0 && a.Interval < a.Step:
+			errs.add(join(path, "interval"), "%s is shorter than the step (%s)", model.Duration(a.Interval), model.Duration(a.Step))
+		}
 		// References to the rest of the file are checked here, not in parseAnalysis: a
 		// running canary's snapshot must stay loadable after its provider is renamed.
 		if a.Provider != "" {
@@ -290,6 +307,9 @@ func (s *Server) validate(path string, errs *Errors) {
 			errs.add(fmt.Sprintf("%s[%d]", join(path, "trusted_origins"), i), "%q is not an origin: scheme://host[:port] with http or https, nothing more", o)
 		}
 	}
+	if s.MinInterval <= 0 {
+		errs.add(join(path, "min_interval"), "must be > 0")
+	}
 	if s.Auth != nil {
 		s.Auth.validate(join(path, "auth"), errs)
 	}
@@ -308,6 +328,7 @@ func (s *Scheduler) validate(path string, errs *Errors) {
 	if s.QueryTimeout <= 0 {
 		errs.add(join(path, "query_timeout"), "must be > 0")
 	}
+	s.CanaryRateLimit.validate(join(path, "canary_rate_limit"), errs)
 }
 
 func parseActuator(name string, raw any, path string, defaults *Actuation, errs *Errors) *Actuator {

@@ -20,22 +20,45 @@ type Provider struct {
 	Name   string
 	Type   string
 	Config any
+	// RateLimit bounds the queries every canary together sends to this provider, so that
+	// many canaries (or one catching up on a past start) queue instead of flooding it.
+	RateLimit RateLimit
 	// Source is the entry as YAML; two entries with the same Source build the same
 	// provider, so a reload can keep the ones that did not change.
 	Source []byte
 }
 
+// RateLimit is a token bucket: QPS queries a second on average, Burst at once.
+type RateLimit struct {
+	QPS   float64 `yaml:"qps"`
+	Burst int     `yaml:"burst"`
+}
+
+func (r RateLimit) validate(path string, errs *Errors) {
+	if !(r.QPS > 0) || r.QPS > 1e6 {
+		errs.add(join(path, "qps"), "must be > 0 and at most 1000000")
+	}
+	if r.Burst < 1 || r.Burst > 1e6 {
+		errs.add(join(path, "burst"), "must be between 1 and 1000000")
+	}
+}
+
 // providerKind is how one provider type is decoded from YAML and built.
 type providerKind struct {
-	decode func(b []byte, path string, errs *Errors) (any, bool)
-	build  func(cfg any, logger *zap.Logger) (metrics.Provider, error)
+	// rateLimit is the kind's default `rate_limit`, sized for what such a backend takes.
+	rateLimit RateLimit
+	decode    func(b []byte, path string, errs *Errors) (any, bool)
+	build     func(cfg any, logger *zap.Logger) (metrics.Provider, error)
 }
 
 // providerKinds is the one place that knows every provider package: adding a backend is
 // one entry here.
 func providerKinds() map[string]providerKind {
 	return map[string]providerKind{
+		// A Prometheus server answers range queries in milliseconds; the default is
+		// headroom for hundreds of canaries, not a cap on a normal load.
 		"prometheus": {
+			rateLimit: RateLimit{QPS: 100, Burst: 200},
 			decode: func(b []byte, path string, errs *Errors) (any, bool) {
 				var c prometheus.Config
 				ok := decodeBytes(b, &c, path, errs)
@@ -45,7 +68,11 @@ func providerKinds() map[string]providerKind {
 				return prometheus.New(cfg.(prometheus.Config), logger)
 			},
 		},
+		// Datadog limits metric queries per organisation (a budget in the low thousands
+		// an hour, shared with dashboards; its X-RateLimit-Limit header says what yours
+		// is): the default stays under 1,500 an hour.
 		"datadog": {
+			rateLimit: RateLimit{QPS: 0.4, Burst: 20},
 			decode: func(b []byte, path string, errs *Errors) (any, bool) {
 				var c datadog.Config
 				ok := decodeBytes(b, &c, path, errs)
@@ -55,7 +82,9 @@ func providerKinds() map[string]providerKind {
 				return datadog.New(cfg.(datadog.Config), logger)
 			},
 		},
+		// In process: the bucket only bounds CPU.
 		"synthetic": {
+			rateLimit: RateLimit{QPS: 10000, Burst: 10000},
 			decode: func(b []byte, path string, errs *Errors) (any, bool) {
 				var c synthetic.Config
 				ok := decodeBytes(b, &c, path, errs)
@@ -84,9 +113,14 @@ func parseProvider(name string, raw any, path string, errs *Errors) *Provider {
 	}
 	p := &Provider{Name: name}
 	var rest yaml.MapSlice
+	var rateLimit any
 	for _, it := range ms {
-		if it.Key == "type" {
+		switch it.Key {
+		case "type":
 			p.Type, _ = it.Value.(string)
+			continue
+		case "rate_limit":
+			rateLimit = it.Value
 			continue
 		}
 		rest = append(rest, it)
@@ -99,6 +133,14 @@ func parseProvider(name string, raw any, path string, errs *Errors) *Provider {
 			errs.add(join(path, "type"), "unknown provider type %q, want one of %v", p.Type, providerTypes())
 		}
 		return nil
+	}
+	p.RateLimit = kind.rateLimit
+	if rateLimit != nil {
+		rlPath := join(path, "rate_limit")
+		if !decodeAt(rateLimit, &p.RateLimit, rlPath, errs) {
+			return nil
+		}
+		p.RateLimit.validate(rlPath, errs)
 	}
 	b, err := yaml.Marshal(rest)
 	if err != nil {

@@ -235,6 +235,12 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "start", fmt.Sprintf("%q is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)", req.Start))
 			return
 		}
+		// The zero time is what "no start" is inside; given explicitly it is a mistake
+		// (an unset timestamp), not "now".
+		if reg.Start.IsZero() {
+			writeError(w, http.StatusBadRequest, "start", fmt.Sprintf("%q is the zero time; leave start out to mean now", req.Start))
+			return
+		}
 	}
 	c, err := s.o.Scheduler.Register(r.Context(), reg)
 	if err != nil {

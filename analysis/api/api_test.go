@@ -17,7 +17,6 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
-	"github.com/canaryd/canaryd/analysis/memstore"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 )
@@ -274,22 +273,76 @@ func TestOperationalEndpoints(t *testing.T) {
 	}
 }
 
-// FuzzRegister: no body makes the API answer 5xx or store a canary it then cannot show.
+// FuzzRegister: no body makes the API answer 5xx or store a canary it then cannot show,
+// and every registration it accepts holds the invariants of issue 13: no stored text
+// with a control character (C0, C1, U+2028/2029) or invalid UTF-8, and every value a
+// query uses passes its provider's charset (analysis.ValueChecker).
 func FuzzRegister(f *testing.F) {
 	f.Add(goodBody)
 	f.Add(`{"name":"x","analysis":"golden","baseline":{"track":1}}`)
 	f.Add(`{"name":"x","analysis":"golden","lifetime":"1d"}`)
-	// In memory: a disk sync per registration would slow the fuzzer's workers until the
-	// coordinator gives up on them ("context deadline exceeded").
-	srv, _ := newAPIOn(f, memstore.New())
+	f.Add(`{"name":"x","analysis":"on-datadog","baseline":{"track":"stable"},"canary":{"track":"v2} OR sum:other{service:x"},"vars":{"app":"*,!env:prod"}}`)
+	f.Add(`{"name":"x","analysis":"on-datadog","baseline":{"track":"stable"},"canary":{"track":"v2"},"vars":{"app":"web","note":"a b, c"}}`)
+	f.Add(`{"name":"x","analysis":"on-synthetic","baseline":{"track":"stable"},"canary":{"track":"canary seed=1"},"vars":{"app":"web"}}`)
+	f.Add(`{"name":"x","analysis":"on-prom","baseline":{"track":"stable"},"canary":{"track":"canary"},"vars":{"app":"web"},"interval":"1ms","start":"0001-01-01T00:00:00Z"}`)
+	// The scheduler is not started and the store is in memory: a disk sync per
+	// registration would slow the fuzzer's workers until the coordinator gives up on them
+	// ("context deadline exceeded").
+	srv, sched := newProvidersAPI(f)
 	f.Fuzz(func(t *testing.T, body string) {
 		code, out := do(t, srv, "POST", "/api/v1/canaries", body)
 		if code >= 500 {
 			t.Fatalf("%d for %q: %v", code, body, out)
 		}
-		if code == 201 {
-			if c, _ := do(t, srv, "GET", "/api/v1/canaries/"+out["id"].(string), ""); c != 200 {
-				t.Fatalf("registered canary not readable: %d", c)
+		if code != 201 {
+			return
+		}
+		id := out["id"].(string)
+		if c, _ := do(t, srv, "GET", "/api/v1/canaries/"+id, ""); c != 200 {
+			t.Fatalf("registered canary not readable: %d", c)
+		}
+		got, err := sched.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := got.Canary
+		texts := map[string]string{"name": d.Name}
+		for field, m := range map[string]map[string]string{"baseline": d.Baseline, "canary": d.Canary, "vars": d.Vars} {
+			for k, v := range m {
+				texts[field+" key "+k], texts[field+"."+k] = k, v
+			}
+		}
+		for field, v := range texts {
+			if i, what := analysis.BadText(v); i >= 0 {
+				t.Fatalf("%s stored %q with %s at byte %d (body %q)", field, v, what, i, body)
+			}
+		}
+		env := sched.Env()
+		a := env.Config.Analyses[d.Analysis]
+		vc, ok := env.Providers[a.Provider].(analysis.ValueChecker)
+		if !ok {
+			return
+		}
+		var queries []string
+		for _, m := range a.Metrics {
+			for _, cohort := range []map[string]string{d.Baseline, d.Canary} {
+				q, err := m.Template.Render(metrics.TemplateData{Cohort: cohort, Vars: d.Vars})
+				if err != nil {
+					t.Fatalf("stored canary's query %s does not render: %v", m.Name, err)
+				}
+				queries = append(queries, q)
+			}
+		}
+		for field, v := range texts {
+			if strings.Contains(field, " key ") || field == "name" || v == "" {
+				continue
+			}
+			for _, q := range queries {
+				if strings.Contains(q, v) {
+					if err := vc.CheckValue(v); err != nil {
+						t.Fatalf("%s = %q is in query %q but fails the %s provider's charset: %v", field, v, q, a.Provider, err)
+					}
+				}
 			}
 		}
 	})

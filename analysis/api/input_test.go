@@ -3,6 +3,7 @@ package api
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // register is goodBody with some of its parts replaced, for the bad-input tables.
@@ -153,5 +154,43 @@ func TestStrictDecodingCaseAndDuplicates(t *testing.T) {
 	}
 	if _, got := do(t, srv, "GET", "/api/v1/canaries/"+id, ""); got["status"] != "running" {
 		t.Errorf("a refused abort changed the canary: %v", got)
+	}
+}
+
+// An interval below the floor (server.min_interval, 10 s by default, and the analysis'
+// step) and a start further back than max_lifetime are refused: `interval: 1ms` with a
+// past start sent 9,000 queries in two minutes. The zero time is not "now".
+func TestRegisterBoundsTheQueryLoad(t *testing.T) {
+	srv, _ := newAPI(t)
+	body := func(extra string) string {
+		return `{"name":"x","analysis":"golden","baseline":{"track":"b"},"canary":{"track":"c"},"vars":{"app":"w"}` + extra + `}`
+	}
+	ago := func(d time.Duration) string { return time.Now().Add(-d).UTC().Format(time.RFC3339) }
+	cases := []struct {
+		name, extra string
+		code        int
+		field, msg  string
+	}{
+		{"1ms interval", `,"interval":"1ms"`, 400, "interval", "server.min_interval"},
+		{"below server.min_interval", `,"interval":"9s"`, 400, "interval", "10s"},
+		{"below the analysis' step", `,"interval":"12s"`, 400, "interval", "15s"},
+		{"at the floor", `,"interval":"15s"`, 201, "", ""},
+		{"the zero time", `,"start":"0001-01-01T00:00:00Z"`, 400, "start", "zero time"},
+		{"the zero time with fractions", `,"start":"0001-01-01T00:00:00.000Z"`, 400, "start", "zero time"},
+		{"the zero time in another zone", `,"start":"0001-01-01T01:00:00+01:00"`, 400, "start", "zero time"},
+		{"longer ago than max_lifetime", `,"start":"` + ago(25*time.Hour) + `"`, 400, "start", "max_lifetime (24h0m0s)"},
+		{"a year ago", `,"start":"` + ago(365*24*time.Hour) + `"`, 400, "start", "in the past"},
+		{"an hour ago", `,"start":"` + ago(time.Hour) + `"`, 201, "", ""},
+		{"absent start", ``, 201, "", ""},
+		{"null start", `,"start":null`, 201, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := do(t, srv, "POST", "/api/v1/canaries", body(tc.extra))
+			msg, _ := out["error"].(string)
+			if f, _ := out["field"].(string); code != tc.code || f != tc.field || !strings.Contains(msg, tc.msg) {
+				t.Errorf("%d field %q %q, want %d %q %q", code, f, msg, tc.code, tc.field, tc.msg)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/canaryd/canaryd/analysis"
@@ -24,6 +25,13 @@ providers:
   dd: {type: datadog, api_url: "http://127.0.0.1:1", api_key_env: CANARYD_TEST_DD_API_KEY, app_key_env: CANARYD_TEST_DD_APP_KEY}
   syn: {type: synthetic}
 analyses:
+  golden:
+    provider: prom
+    interval: 1m
+    lifetime: 30m
+    metrics:
+      - name: errors
+        query: 'errors{app="{{ .Vars.app }}",track="{{ .Cohort.track }}"}'
   on-prom:
     provider: prom
     interval: 1m
@@ -47,7 +55,7 @@ analyses:
         query: 'signal=error_rate cohort={{ .Cohort.track }} app={{ .Vars.app }}'
 `
 
-func newProvidersAPI(t *testing.T) http.Handler {
+func newProvidersAPI(t testing.TB) (http.Handler, *analysis.Scheduler) {
 	t.Helper()
 	t.Setenv("CANARYD_TEST_DD_API_KEY", "k")
 	t.Setenv("CANARYD_TEST_DD_APP_KEY", "k")
@@ -55,7 +63,11 @@ func newProvidersAPI(t *testing.T) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := zaptest.NewLogger(t)
+	// A fuzz target must not log through f.
+	log := zap.NewNop()
+	if tt, ok := t.(*testing.T); ok {
+		log = zaptest.NewLogger(tt)
+	}
 	provs := map[string]metrics.Provider{}
 	for name, p := range cfg.Providers {
 		if provs[name], err = p.Build(log); err != nil {
@@ -67,14 +79,14 @@ func newProvidersAPI(t *testing.T) http.Handler {
 	sched.SetEnv(&analysis.Env{Config: cfg, Providers: provs})
 	// Not started: nothing is judged, registrations are only validated and stored.
 	t.Cleanup(func() { sched.Stop(context.Background()) })
-	return New(Options{Scheduler: sched, Gatherer: reg, Logger: log})
+	return New(Options{Scheduler: sched, Gatherer: reg, Logger: log}), sched
 }
 
 // A value is pasted into its provider's query language: what that language gives meaning
 // to is refused with 400 naming the variable, so a value fills its place in the query and
 // never rewrites it (quotes alone protect PromQL, not a Datadog scope).
 func TestValuesFitTheProvidersQueryLanguage(t *testing.T) {
-	srv := newProvidersAPI(t)
+	srv, _ := newProvidersAPI(t)
 	body := func(analysis, app, track string) string {
 		return `{"name":"x","analysis":"` + analysis + `","baseline":{"track":"stable"},"canary":{"track":` + jsonString(track) + `},"vars":{"app":` + jsonString(app) + `,"owner":"team a, b & c"}}`
 	}

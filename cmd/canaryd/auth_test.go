@@ -61,8 +61,9 @@ func TestServeAuthAndTLS(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeCert(t, certFile, keyFile, 1)
 	const pipeline, sre = "pipeline-token-0123456789abcdef", "sre-token-0123456789abcdefghij"
-	cfg := fmt.Sprintf(e2eConfig, "http://127.0.0.1:1") + fmt.Sprintf(`
+	cfg := strings.Replace(fmt.Sprintf(e2eConfig, "http://127.0.0.1:1"), "server: {min_interval: 1s}\n", "", 1) + fmt.Sprintf(`
 server:
+  min_interval: 1s
   tls: {cert_file: %q, key_file: %q}
   auth:
     tokens:

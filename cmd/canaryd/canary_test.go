@@ -31,13 +31,14 @@ func (levelProvider) Query(_ context.Context, q metrics.Query) (metrics.Series, 
 }
 
 const cliConfig = `
+server: {min_interval: 100ms}
 providers:
   fake: {type: prometheus, address: "http://127.0.0.1:1"}
 analyses:
   cli:
     provider: fake
     interval: 300ms
-    step: 1s
+    step: 100ms
     lifetime: 900ms
     warmup: 100ms
     groups: {errors: 80, latency: 20}

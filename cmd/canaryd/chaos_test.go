@@ -19,6 +19,7 @@ import (
 // interval; the wide tolerance keeps healthy ones from failing by chance), each verdict
 // posting to a webhook.
 const chaosConfig = `
+server: {min_interval: 1s}   # short intervals: a crash test, not a production config
 providers:
   sim:
     type: synthetic

@@ -123,6 +123,7 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 		Workers:              cfg.Scheduler.Workers,
 		MaxConsecutiveErrors: cfg.Scheduler.MaxConsecutiveErrors,
 		QueryTimeout:         time.Duration(cfg.Scheduler.QueryTimeout),
+		CanaryRateLimit:      cfg.Scheduler.CanaryRateLimit,
 		ShutdownGrace:        schedShutdownGrace,
 	})
 	d.authz = auth.New(cfg.Server.Auth)
@@ -180,9 +181,11 @@ func (d *daemon) buildProviders(cfg *configs.Config) (map[string]builtProvider, 
 }
 
 func (d *daemon) install(cfg *configs.Config, provs map[string]builtProvider) {
-	env := &analysis.Env{Config: cfg, Providers: make(map[string]metrics.Provider, len(provs))}
+	env := &analysis.Env{Config: cfg, Providers: make(map[string]metrics.Provider, len(provs)),
+		RateLimits: make(map[string]configs.RateLimit, len(provs))}
 	for name, bp := range provs {
 		env.Providers[name] = bp.prov
+		env.RateLimits[name] = bp.entry.RateLimit
 	}
 	d.cfg, d.providers = cfg, provs
 	d.retention.Store(int64(cfg.Server.Retention))

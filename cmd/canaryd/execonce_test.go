@@ -13,6 +13,7 @@ import (
 // execOnceConfig: canaries that fail at their first interval and roll back with a slow
 // exec command, with (marked) and without (plain) the completion marker.
 const execOnceConfig = `
+server: {min_interval: 1s}
 providers:
   sim:
     type: synthetic

@@ -18,6 +18,7 @@ import (
 // e2eConfig judges the golden signals of three tracks of one app, scraped by a real
 // Prometheus every second: short interval and lifetime so a canary ends in ~25 s.
 const e2eConfig = `
+server: {min_interval: 1s}
 scheduler: {workers: 4, query_timeout: 5s}
 providers:
   prom: {type: prometheus, address: %q, timeout: 5s}

@@ -18,6 +18,7 @@ import (
 )
 
 const storeTestConfig = `
+server: {min_interval: 1s}
 providers:
   sim: {type: synthetic, seed: 1}
 analyses:
