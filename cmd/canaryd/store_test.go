@@ -159,7 +159,7 @@ func writeStore(t *testing.T, path string) (string, uint64, int, int64) {
 func TestServeRetention(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "canaryd.yml")
-	config := "server: {retention: 3s}\n" + strings.Replace(storeTestConfig, "lifetime: 4s", "lifetime: 1h", 1)
+	config := strings.Replace(strings.Replace(storeTestConfig, "server: {min_interval: 1s}", "server: {min_interval: 1s, retention: 3s}", 1), "lifetime: 4s", "lifetime: 1h", 1)
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
