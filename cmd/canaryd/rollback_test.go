@@ -15,6 +15,7 @@ import (
 // allows one rollback per service and hour, without a cooldown, so that the breaker
 // alone decides.
 const rollbackConfig = `
+server: {min_interval: 1s}
 providers:
   sim:
     type: synthetic

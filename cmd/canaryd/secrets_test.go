@@ -19,6 +19,7 @@ import (
 // every query fails and the client's errors quote the URL), and a flag kill switch whose
 // token holds a quote, fired when the canary ends in error.
 const secretsConfig = `
+server: {min_interval: 1s}
 scheduler: {workers: 2, max_consecutive_errors: 2, query_timeout: 2s}
 providers:
   prom: {type: prometheus, address: "http://admin:SECRET-PROM@%s/prefix?api_key=SECRET-QUERY", timeout: 1s, retries: 0}
