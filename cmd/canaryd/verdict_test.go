@@ -71,6 +71,7 @@ func shippedGoldenSignals(t *testing.T, promURL, flakyURL, hookURL string) strin
 	repl := []string{
 		`address: "http://127.0.0.1:9090"`, fmt.Sprintf("address: %q", promURL),
 		"max_consecutive_errors: 3", "max_consecutive_errors: 10",
+		"  storage: \"data/canaryd.db\"\n", "  storage: \"data/canaryd.db\"\n  min_interval: 1s\n",
 		"interval: 1m ", "interval: 3s ",
 		"step: 15s ", "step: 1s ",
 		"lifetime: 30m", "lifetime: 24s",
