@@ -52,3 +52,11 @@ clean:
 eval: build
 	./bin/canaryd eval --svg benchmarks/eval.svg \
 		--variant 'golden-signals-v0=golden-signals:error-rate.allowed_increase=1.1,error-rate.allowed_delta=0.001,error-rate.confidence=0.95,p50-latency.critical=false'
+
+# The same measurement on data that went through a real Prometheus (issue 14): generated
+# per-cohort counters and histograms, backfilled with promtool, served by Debian's
+# prometheus, judged with the analyses' PromQL as written. Sized for a shared 2-core
+# machine (a few minutes); the table is in benchmarks/RESULTS.md.
+.PHONY: eval-prometheus
+eval-prometheus: build deps
+	./bin/canaryd eval --backend prometheus --runs 200 --runs-ab 50

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis/eval"
+	"github.com/canaryd/canaryd/analysis/eval/promsim"
 )
 
 // runEval measures the judge: many simulated canaries per analysis and scenario through
-// the daemon's scheduler, on the synthetic provider and a simulated clock.
+// the daemon's scheduler on a simulated clock, on the synthetic provider or (--backend
+// prometheus) on generated counters and histograms backfilled into a real Prometheus.
 func runEval(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -32,22 +34,28 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		variants = append(variants, s)
 		return nil
 	})
-	runbook := fs.Bool("runbook", true, "also evaluate the runbook rule (error rate > 2% for 5m, p99 > 1.5× baseline for 10m)")
+	backend := fs.String("backend", "synthetic", "synthetic (the embedded provider) or prometheus (generated series backfilled with promtool into a real Prometheus, queried with the analyses' PromQL as written)")
+	dataDir := fs.String("data-dir", "", "prometheus backend: keep the OpenMetrics work and the TSDB in this directory (default a temporary one, removed)")
+	runbook := fs.Bool("runbook", true, "also evaluate the runbook rule (error rate > 2% for 5m, p99 > 1.5× baseline for 10m); synthetic backend only")
 	runsAA := fs.Int("runs", 2000, "runs per healthy (A/A) scenario")
 	runsAB := fs.Int("runs-ab", 300, "runs per regression scenario")
 	only := fs.String("scenarios", "", "comma-separated scenario names to run (default all)")
 	seed := fs.Int64("seed", 1, "seed of every series; the same seed gives the same figures")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	svg := fs.String("svg", "", "write the detection-time plot to this SVG file")
-	workers := fs.Int("workers", 0, "intervals judged at once (default GOMAXPROCS)")
+	workers := fs.Int("workers", 0, "intervals judged at once (default GOMAXPROCS; 8 on the prometheus backend)")
 	wave := fs.Int("wave", 500, "canaries running at once")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: canaryd eval [--config FILE]... [flags]")
+		fmt.Fprintln(stderr, "usage: canaryd eval [--backend synthetic|prometheus] [--config FILE]... [flags]")
 		fmt.Fprintln(stderr, "Runs simulated canaries (healthy and regressed) through the scheduler and judge and reports")
-		fmt.Fprintln(stderr, "false fail rates, detection rates and times to detect per analysis. Scenarios:")
+		fmt.Fprintln(stderr, "false fail rates, detection rates and times to detect per analysis. Synthetic scenarios:")
 		for _, s := range eval.DefaultScenarios() {
+			fmt.Fprintf(stderr, "  %-27s %s\n", s.Name, s.Description)
+		}
+		fmt.Fprintln(stderr, "Prometheus scenarios (--backend prometheus; default config configs/golden-signals.yml):")
+		for _, s := range promsim.DefaultScenarios() {
 			fmt.Fprintf(stderr, "  %-27s %s\n", s.Name, s.Description)
 		}
 		fs.PrintDefaults()
@@ -57,6 +65,15 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 || *runsAA < 0 || *runsAB < 0 || (*runsAA == 0 && *runsAB == 0) {
 		fs.Usage()
+		return 2
+	}
+	switch *backend {
+	case "synthetic":
+	case "prometheus":
+		return runEvalPrometheus(evalPromArgs{files: files, variants: variants, only: *only, runsAA: *runsAA, runsAB: *runsAB,
+			seed: *seed, asJSON: *asJSON, svg: *svg, workers: *workers, wave: *wave, quiet: *quiet, dataDir: *dataDir}, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "eval: --backend: %q, want synthetic or prometheus\n", *backend)
 		return 2
 	}
 	scenarios, err := pickScenarios(*only)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/canaryd/canaryd/metrics/prometheus/promserver"
 )
 
 func TestEvalCommand(t *testing.T) {
@@ -61,6 +63,50 @@ func TestEvalCommand(t *testing.T) {
 				if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || len(rep.Rows) != 1 || rep.Rows[0].Runs != 3 {
 					t.Errorf("json: %v %+v", err, rep)
 				}
+			}
+		})
+	}
+}
+
+// TestEvalPrometheus: `canaryd eval --backend prometheus` judges canaries with the
+// shipped preset's PromQL on data backfilled into a real Prometheus and prints the table.
+func TestEvalPrometheus(t *testing.T) {
+	for _, bin := range []string{"promtool", "prometheus"} {
+		if _, err := promserver.Binary(bin); err != nil {
+			if testing.Short() {
+				t.Skipf("%v; run `make deps` to install it (this test starts a real Prometheus)", err)
+			}
+			t.Fatalf("%v; run `make deps`", err)
+		}
+	}
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		stdoutHas []string
+		stderrHas string
+	}{
+		{name: "table",
+			args: []string{"--backend", "prometheus", "--config", "../../configs/golden-signals.yml", "--runs", "2", "--runs-ab", "2",
+				"--scenarios", "aa-quiet,errors-x10", "--data-dir", t.TempDir(), "--quiet"},
+			stdoutHas: []string{"| golden-signals | aa-quiet (A/A) | 2 |", "| golden-signals | errors-x10 | 2 |", "4 canaries"}},
+		{name: "unknown scenario", args: []string{"--backend", "prometheus", "--scenarios", "aa,errors-x5-step"}, code: 2,
+			stderrHas: `unknown scenario "errors-x5-step", want some of aa,aa-quiet`},
+		{name: "unknown backend", args: []string{"--backend", "influx"}, code: 2, stderrHas: `--backend: "influx", want synthetic or prometheus`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := runEval(tc.args, &stdout, &stderr); code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.code, stderr.String())
+			}
+			for _, want := range tc.stdoutHas {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+				}
+			}
+			if !strings.Contains(stderr.String(), tc.stderrHas) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderrHas, stderr.String())
 			}
 		})
 	}
