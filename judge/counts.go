@@ -81,11 +81,12 @@ type CountStep struct {
 // error for the rest of the canary, naming the first such step.
 type CountState struct {
 	Version int `json:"version"`
-	// The settings the evidence is gathered against; Result refuses a spec with other
-	// tolerances. The horizon stays the one the state started with.
-	AllowedIncrease float64 `json:"allowed_increase"`
-	AllowedDecrease float64 `json:"allowed_decrease"`
-	Horizon         int     `json:"horizon"`
+	// The settings the evidence is gathered against; Result refuses a spec with another
+	// direction or tolerance. The horizon stays the one the state started with.
+	AllowedIncrease float64   `json:"allowed_increase"`
+	AllowedDecrease float64   `json:"allowed_decrease"`
+	Direction       Direction `json:"direction"` // only the sides it tests are computed
+	Horizon         int       `json:"horizon"`
 
 	// Last is the newest step added: Add refuses steps at or before it.
 	Last        time.Time `json:"last,omitzero"`
@@ -119,6 +120,7 @@ func NewCountState(m MetricSpec) (*CountState, error) {
 		Version:         stateVersion,
 		AllowedIncrease: m.AllowedIncrease,
 		AllowedDecrease: m.AllowedDecrease,
+		Direction:       m.Direction,
 		Horizon:         m.Horizon,
 		Test:            newRatioTest(),
 	}, nil
@@ -200,13 +202,14 @@ func (s *CountState) addOne(st CountStep, logPi float64) error {
 		return nil
 	}
 	s.Informative++
-	o := ratioObs{x: ec, total: eb + ec, offset: math.Log(nc / nb), nb: nb, nc: nc}
-	eta, _, _ := s.Test.add(o, math.Log(s.AllowedIncrease), math.Log(s.AllowedDecrease), logPi, s.Steps)
-	// As in changeProcess.update: log-likelihood x·log u − E·log(1+u), u = ρ·n_c/n_b.
+	o := ratioObs{x: ec, total: eb + ec, nb: nb, nc: nc}
+	eta, _, _ := s.Test.add(o, s.AllowedIncrease, s.AllowedDecrease, s.Direction, logPi, s.Steps)
+	// As in changeProcess.update: log-likelihood x·log u − E·log(1+u), u = ρ·n_c/n_b;
+	// x·log(n_c/n_b) is the same at every grid point and drops out.
 	top := logZero
 	r := nc / nb
 	for g := range s.Grid {
-		s.Grid[g] += eta * (o.x*(gridLogRatio(g)+o.offset) - o.total*math.Log1p(gridRatio[g]*r))
+		s.Grid[g] += eta * (o.x*gridLogRatio(g) - o.total*math.Log1p(gridRatio[g]*r))
 		top = max(top, s.Grid[g])
 	}
 	for g := range s.Grid {
@@ -275,7 +278,7 @@ func ratioCS(grid *[gridSize]float64, alpha float64) (low, high float64, unbound
 // settings the state was started with.
 // The horizon is not compared: it is the state's from its start (a reload that changes
 // the lifetime does not change how the evidence so far was weighted).
-func checkSpec(m MetricSpec, kind Kind, version int, inc, dec float64) (MetricSpec, error) {
+func checkSpec(m MetricSpec, kind Kind, version int, inc, dec float64, dir Direction) (MetricSpec, error) {
 	m = m.WithDefaults()
 	if err := m.Validate(); err != nil {
 		return m, fmt.Errorf("invalid judge: %w", err)
@@ -290,6 +293,9 @@ func checkSpec(m MetricSpec, kind Kind, version int, inc, dec float64) (MetricSp
 	if m.AllowedIncrease != inc {
 		diffs = append(diffs, fmt.Sprintf("allowed_increase %v, the evidence was gathered against %v", m.AllowedIncrease, inc))
 	}
+	if m.Direction != dir {
+		diffs = append(diffs, fmt.Sprintf("direction %s, the evidence was gathered for %s", m.Direction, dir))
+	}
 	if m.AllowedDecrease != dec {
 		diffs = append(diffs, fmt.Sprintf("allowed_decrease %v, the evidence was gathered against %v", m.AllowedDecrease, dec))
 	}
@@ -300,14 +306,14 @@ func checkSpec(m MetricSpec, kind Kind, version int, inc, dec float64) (MetricSp
 }
 
 // Result classifies the evidence so far for spec m (the spec the state was started
-// with, or one that differs only in direction, alpha, allowed_delta, horizon, critical
-// and the descriptive fields; a different allowed_increase or allowed_decrease is an
-// error wrapping ErrStateMismatch, since the evidence was gathered against the old
-// ones). It does not change the state.
+// with, or one that differs only in alpha, allowed_delta, horizon, critical and the
+// descriptive fields; a different direction, allowed_increase or allowed_decrease is an
+// error wrapping ErrStateMismatch, since the evidence was gathered for the old ones:
+// only the sides the direction tests are computed). It does not change the state.
 func (s *CountState) Result(m MetricSpec) MetricResult {
 	res := MetricResult{Name: m.Name, Group: m.Group, Kind: KindCounts,
 		Critical: m.Critical, MustHaveData: m.MustHaveData}
-	m, err := checkSpec(m, KindCounts, s.Version, s.AllowedIncrease, s.AllowedDecrease)
+	m, err := checkSpec(m, KindCounts, s.Version, s.AllowedIncrease, s.AllowedDecrease, s.Direction)
 	if err != nil {
 		res.Classification = ClassError
 		res.Reason = fmt.Sprintf("%s: %v", m.Name, err)

@@ -267,9 +267,14 @@ func TestCountStateRefusesAChangedTolerance(t *testing.T) {
 		t.Errorf("changed tolerance: %s %q", r.Classification, r.Reason)
 	}
 	same := m
-	same.Direction, same.Alpha, same.Critical, same.Horizon = DirectionEither, 0.05, true, 240
+	same.Alpha, same.Critical, same.Horizon, same.AllowedDelta = 0.05, true, 240, 0.01
 	if r := s.Result(same); r.Classification != ClassPass {
-		t.Errorf("a new direction, alpha and horizon are allowed: %s %q", r.Classification, r.Reason)
+		t.Errorf("a new alpha, floor and horizon are allowed: %s %q", r.Classification, r.Reason)
+	}
+	turned := m
+	turned.Direction = DirectionEither
+	if r := s.Result(turned); r.Classification != ClassError || !strings.Contains(r.Reason, "direction either, the evidence was gathered for increase") {
+		t.Errorf("changed direction: %s %q", r.Classification, r.Reason)
 	}
 	if !strings.Contains(r.Reason, ErrStateMismatch.Error()) {
 		t.Errorf("reason %q does not say the spec changed", r.Reason)

@@ -95,10 +95,11 @@ type histCohort struct {
 // of the canary, naming the first problem. Counts are rounded like the count judge's.
 // The tracked boundaries are those both cohorts have at the first valid step.
 type HistogramState struct {
-	Version         int     `json:"version"`
-	AllowedIncrease float64 `json:"allowed_increase"`
-	AllowedDecrease float64 `json:"allowed_decrease"`
-	Horizon         int     `json:"horizon"`
+	Version         int       `json:"version"`
+	AllowedIncrease float64   `json:"allowed_increase"`
+	AllowedDecrease float64   `json:"allowed_decrease"`
+	Direction       Direction `json:"direction"` // only the sides it tests are computed
+	Horizon         int       `json:"horizon"`
 
 	Bounds []float64 `json:"bounds"` // finite boundaries tracked, ascending
 
@@ -134,6 +135,7 @@ func NewHistogramState(m MetricSpec) (*HistogramState, error) {
 		Version:         stateVersion,
 		AllowedIncrease: m.AllowedIncrease,
 		AllowedDecrease: m.AllowedDecrease,
+		Direction:       m.Direction,
 		Horizon:         m.Horizon,
 		UpMax:           logZero,
 		DownMax:         logZero,
@@ -291,8 +293,6 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 	}
 	s.Baseline.Total += nb
 	s.Canary.Total += nc
-	offset := math.Log(nc / nb)
-	logUp, logDown := math.Log(s.AllowedIncrease), math.Log(s.AllowedDecrease)
 	informative := false
 	for k := range s.Bounds {
 		s.Baseline.Below[k] += belowB[k]
@@ -304,8 +304,8 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 			continue
 		}
 		informative = true
-		o := ratioObs{x: x, total: x + y, offset: offset, nb: nb, nc: nc}
-		_, now.up[k], now.down[k] = s.Tests[k].add(o, logUp, logDown, logPi, s.Steps)
+		o := ratioObs{x: x, total: x + y, nb: nb, nc: nc}
+		_, now.up[k], now.down[k] = s.Tests[k].add(o, s.AllowedIncrease, s.AllowedDecrease, s.Direction, logPi, s.Steps)
 	}
 	if informative {
 		s.Informative++
@@ -355,7 +355,7 @@ func countAt(bs []Bucket, le float64) (float64, bool) {
 func (s *HistogramState) Result(m MetricSpec) MetricResult {
 	res := MetricResult{Name: m.Name, Group: m.Group, Kind: KindHistogram,
 		Critical: m.Critical, MustHaveData: m.MustHaveData}
-	m, err := checkSpec(m, KindHistogram, s.Version, s.AllowedIncrease, s.AllowedDecrease)
+	m, err := checkSpec(m, KindHistogram, s.Version, s.AllowedIncrease, s.AllowedDecrease, s.Direction)
 	if err != nil {
 		res.Classification = ClassError
 		res.Reason = fmt.Sprintf("%s: %v", m.Name, err)

@@ -81,14 +81,13 @@ var ErrStateMismatch = errors.New("the judge spec changed since the state was st
 // ratioObs is one step's conditional observation: the canary's share of events.
 type ratioObs struct {
 	x, total float64 // canary events, both cohorts' events
-	offset   float64 // log(n_c/n_b)
-	nb, nc   float64 // requests, for the Mantel-Haenszel estimate
+	nb, nc   float64 // requests: the share n_c/n_b sets θ_t
 }
 
 // changeProcess is the change-detecting mixture e-process of one side (increase or
 // decrease) against one boundary log ρ0. S_j = Σ_k π_k Π_{s=k..t} Λ_s^j, the sum for
-// alternative j, is kept as e^LogScale · S[j] with max S[j] = 1 (or all 0), so that a step
-// costs one exp and one log1p per alternative and nothing overflows.
+// alternative j, is kept as e^LogScale · S[j] with max S[j] within [1e-100, 1e100] (or all
+// 0), so that a step costs one exp and one log1p per alternative and nothing overflows.
 type changeProcess struct {
 	LogScale float64       `json:"log_scale"`
 	S        [nAlt]float64 `json:"s"`
@@ -132,13 +131,14 @@ func (p *changeProcess) open(logPi float64) {
 	}
 }
 
-// normalise rescales S so that its largest entry is 1.
+// normalise rescales S when its largest entry leaves [1e-100, 1e100]: often enough that
+// nothing overflows or underflows, rarely enough to cost nothing.
 func (p *changeProcess) normalise() {
 	top := 0.0
 	for _, v := range p.S {
 		top = max(top, v)
 	}
-	if top == 0 || top == 1 {
+	if top == 0 || (top >= 1e-100 && top <= 1e100) {
 		return
 	}
 	for j := range p.S {
@@ -156,15 +156,14 @@ var expAlt = func() (e [nAlt]float64) {
 }()
 
 // update adds one step and returns the new log R. logPi is the log weight of a change
-// at this step (logZero past the horizon), null the boundary log ρ0, up whether this is
-// the increase side (alternatives above ρ0) or the decrease side, eta the tempering
-// exponent.
+// at this step (logZero past the horizon), u0 = ρ0·n_c/n_b for the boundary ρ0, up
+// whether this is the increase side (alternatives above ρ0) or the decrease side, eta
+// the tempering exponent.
 //
 // With u = ρ·n_c/n_b, the step's log-likelihood is x·log u − E·log(1+u), so the log
 // likelihood ratio of ρ1 = ρ0·e^d is x·d − E·(log(1+u1) − log(1+u0)).
-func (p *changeProcess) update(o ratioObs, null float64, up bool, logPi, eta float64, step int) float64 {
+func (p *changeProcess) update(o ratioObs, u0 float64, up bool, logPi, eta float64, step int) float64 {
 	p.open(logPi)
-	u0 := math.Exp(null + o.offset)
 	l0 := math.Log1p(u0)
 	var llr [nAlt]float64
 	top := math.Inf(-1)
@@ -198,10 +197,10 @@ type dispersion struct {
 	MHDen float64 `json:"mh_den"`
 }
 
-// logRatio is the Mantel-Haenszel estimate of log ρ over the steps so far, smoothed by
-// half an event on each side so that it is finite from the first step.
-func (d *dispersion) logRatio() float64 {
-	return math.Log((d.MHNum + 0.5) / (d.MHDen + 0.5))
+// smoothRatio is the Mantel-Haenszel estimate of ρ over the steps so far, smoothed by
+// half an event on each side so that it is positive and finite from the first step.
+func (d *dispersion) smoothRatio() float64 {
+	return (d.MHNum + 0.5) / (d.MHDen + 0.5)
 }
 
 // ratio is the Mantel-Haenszel estimate of ρ, 0 without events.
@@ -231,7 +230,8 @@ func (d *dispersion) phi(perStep float64) float64 {
 // eta returns the tempering exponent for o, computed from the previous steps only, then
 // adds o to the estimate.
 func (d *dispersion) eta(o ratioObs) float64 {
-	th := sigmoid(d.logRatio() + o.offset)
+	u := d.smoothRatio() * o.nc / o.nb
+	th := u / (1 + u)
 	v := th * (1 - th)
 	stepDen := (o.total - 1) * v
 	e := 1 / (1 + dispersionSafety*(o.total-1)*d.phi(stepDen))
@@ -258,11 +258,23 @@ func newRatioTest() ratioTest {
 }
 
 // add folds one informative step in and returns the tempering exponent it used and
-// both sides' new log R.
-func (r *ratioTest) add(o ratioObs, logUp, logDown, logPi float64, step int) (eta, up, down float64) {
+// both sides' new log R. inc and dec are the tolerated ratios, the two sides' ρ0; a side
+// that dir does not test only gets its change-point weight.
+func (r *ratioTest) add(o ratioObs, inc, dec float64, dir Direction, logPi float64, step int) (eta, up, down float64) {
 	eta = r.Disp.eta(o)
-	up = r.Up.update(o, logUp, true, logPi, eta, step)
-	down = r.Down.update(o, logDown, false, logPi, eta, step)
+	ratio := o.nc / o.nb
+	if dir == DirectionDecrease {
+		r.Up.open(logPi)
+		up = r.Up.logR()
+	} else {
+		up = r.Up.update(o, inc*ratio, true, logPi, eta, step)
+	}
+	if dir == DirectionIncrease {
+		r.Down.open(logPi)
+		down = r.Down.logR()
+	} else {
+		down = r.Down.update(o, dec*ratio, false, logPi, eta, step)
+	}
 	return eta, up, down
 }
 
@@ -301,22 +313,6 @@ func sides(d Direction, alpha float64) (up, down float64) {
 		up, down = -math.Log(alpha/2), -math.Log(alpha/2)
 	}
 	return up, down
-}
-
-func sigmoid(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
-	}
-	e := math.Exp(z)
-	return e / (1 + e)
-}
-
-// logSigmoid is log(1/(1+e^−z)) without overflow.
-func logSigmoid(z float64) float64 {
-	if z >= 0 {
-		return -math.Log1p(math.Exp(-z))
-	}
-	return z - math.Log1p(math.Exp(z))
 }
 
 func logSumExp(v []float64) float64 {
