@@ -275,8 +275,9 @@ func TestOperationalEndpoints(t *testing.T) {
 
 // FuzzRegister: no body makes the API answer 5xx or store a canary it then cannot show,
 // and every registration it accepts holds the invariants of issue 13: no stored text
-// with a control character (C0, C1, U+2028/2029) or invalid UTF-8, and every value a
-// query uses passes its provider's charset (analysis.ValueChecker).
+// with a control character (C0, C1, U+2028/2029) or invalid UTF-8, every query renders
+// and differs between the cohorts, and every value a query uses passes its provider's
+// charset (analysis.ValueChecker).
 func FuzzRegister(f *testing.F) {
 	f.Add(goodBody)
 	f.Add(`{"name":"x","analysis":"golden","baseline":{"track":1}}`)
@@ -285,6 +286,7 @@ func FuzzRegister(f *testing.F) {
 	f.Add(`{"name":"x","analysis":"on-datadog","baseline":{"track":"stable"},"canary":{"track":"v2"},"vars":{"app":"web","note":"a b, c"}}`)
 	f.Add(`{"name":"x","analysis":"on-synthetic","baseline":{"track":"stable"},"canary":{"track":"canary seed=1"},"vars":{"app":"web"}}`)
 	f.Add(`{"name":"x","analysis":"on-prom","baseline":{"track":"stable"},"canary":{"track":"canary"},"vars":{"app":"web"},"interval":"1ms","start":"0001-01-01T00:00:00Z"}`)
+	f.Add(`{"name":"x","analysis":"golden","baseline":{"track":"stable"},"canary":{"track":"stable","build":"v2"},"vars":{"app":"web"}}`)
 	// The scheduler is not started and the store is in memory: a disk sync per
 	// registration would slow the fuzzer's workers until the coordinator gives up on them
 	// ("context deadline exceeded").
@@ -319,19 +321,24 @@ func FuzzRegister(f *testing.F) {
 		}
 		env := sched.Env()
 		a := env.Config.Analyses[d.Analysis]
-		vc, ok := env.Providers[a.Provider].(analysis.ValueChecker)
-		if !ok {
-			return
-		}
 		var queries []string
 		for _, m := range a.Metrics {
-			for _, cohort := range []map[string]string{d.Baseline, d.Canary} {
+			var pair [2]string
+			for i, cohort := range []map[string]string{d.Baseline, d.Canary} {
 				q, err := m.Template.Render(metrics.TemplateData{Cohort: cohort, Vars: d.Vars})
 				if err != nil {
 					t.Fatalf("stored canary's query %s does not render: %v", m.Name, err)
 				}
+				pair[i] = q
 				queries = append(queries, q)
 			}
+			if pair[0] == pair[1] {
+				t.Fatalf("metric %s renders %q for both cohorts: the canary is compared with itself (body %q)", m.Name, pair[0], body)
+			}
+		}
+		vc, ok := env.Providers[a.Provider].(analysis.ValueChecker)
+		if !ok {
+			return
 		}
 		for field, v := range texts {
 			if strings.Contains(field, " key ") || field == "name" || v == "" {
