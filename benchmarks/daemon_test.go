@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,6 +107,12 @@ type scaleDaemon struct {
 }
 
 func startScaleDaemon(b *testing.B, config string, metricsKept, n int) *scaleDaemon {
+	return startScaleDaemonStored(b, config, metricsKept, n, 0)
+}
+
+// startScaleDaemonStored is startScaleDaemon on a store that already holds stored ended
+// canaries (as a daemon does after weeks of deploys), written before the scheduler starts.
+func startScaleDaemonStored(b *testing.B, config string, metricsKept, n, stored int) *scaleDaemon {
 	b.Helper()
 	cfg, err := configs.Parse([]byte(config))
 	if err != nil {
@@ -122,6 +129,7 @@ func startScaleDaemon(b *testing.B, config string, metricsKept, n int) *scaleDae
 	if err != nil {
 		b.Fatal(err)
 	}
+	seedEnded(b, st, stored)
 	d := &scaleDaemon{store: st, sched: analysis.NewScheduler(analysis.Options{Store: st})}
 	d.sched.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"sim": prov}})
 	if err := d.sched.Start(context.Background()); err != nil {
@@ -142,6 +150,35 @@ func startScaleDaemon(b *testing.B, config string, metricsKept, n int) *scaleDae
 		d.ids = append(d.ids, c.ID)
 	}
 	return d
+}
+
+// seedEnded writes n ended canaries shaped like the registrations of the load test,
+// created over the last 20 days, without syncing each commit (the figures are about
+// reading them).
+func seedEnded(b *testing.B, st *boltstore.Store, n int) {
+	b.Helper()
+	if n == 0 {
+		return
+	}
+	st.DB().NoSync = true
+	defer func() { st.DB().NoSync = false; _ = st.DB().Sync() }()
+	now := time.Now()
+	for j := 0; j < n; j++ {
+		created := now.Add(-20 * 24 * time.Hour).Add(time.Duration(j) * 20 * 24 * time.Hour / time.Duration(n))
+		ended := created.Add(30 * time.Minute)
+		score := 100.0
+		c := &analysis.Canary{
+			ID: fmt.Sprintf("seed%012d", j), Name: fmt.Sprintf("svc-%d v1.%d.0", j%300, j), Analysis: "scale",
+			AnalysisHash: "seeded", Baseline: map[string]string{"track": "baseline"}, Canary: map[string]string{"track": "canary"},
+			Vars: map[string]string{"app": fmt.Sprintf("svc-%d", j%300)}, Start: created, Lifetime: 30 * time.Minute,
+			Interval: 10 * time.Second, Warmup: 10 * time.Second, Intervals: 180, NextIndex: 181,
+			Status: analysis.StatusPass, Reason: "lifetime reached: the last interval scored 100 (pass at 95)",
+			Score: &score, Verdict: "pass", CreatedAt: created, UpdatedAt: ended, EndedAt: &ended,
+		}
+		if err := st.Create(context.Background(), c, []byte("seeded")); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func (d *scaleDaemon) stop() {
@@ -245,11 +282,21 @@ func BenchmarkDaemonScale(b *testing.B) {
 // about 1,000 keep running) — for CANARYD_LOAD_DURATION (default 5m). Latency is
 // measured from when each request was due, so a stalled server cannot hide its backlog.
 // One op is the whole run: use -benchtime=1x.
+//
+// Issue 13 adds CANARYD_LOAD_STORED (ended canaries in the store before the run, default
+// 0) and CANARYD_LOAD_LISTERS (clients that GET the first page of the whole list, 100
+// canaries, back to back through the run, default 0), and reports the peak RSS sampled
+// every 50 ms.
 func BenchmarkAPILoad(b *testing.B) {
 	const canaries, rate = 1000, 500
 	duration := envDuration("CANARYD_LOAD_DURATION", 5*time.Minute)
+	stored, _ := strconv.Atoi(os.Getenv("CANARYD_LOAD_STORED"))
+	listers, _ := strconv.Atoi(os.Getenv("CANARYD_LOAD_LISTERS"))
+	// Each lister's pages per second; 0 sends them back to back (a closed loop, the
+	// most memory pressure), otherwise on a schedule, latency counted from when due.
+	listRate, _ := strconv.ParseFloat(os.Getenv("CANARYD_LOAD_LIST_RATE"), 64)
 	for i := 0; i < b.N; i++ {
-		d := startScaleDaemon(b, strings.Replace(scaleConfig(), "lifetime: 30m", "lifetime: 1h", 1), 5, canaries)
+		d := startScaleDaemonStored(b, strings.Replace(scaleConfig(), "lifetime: 30m", "lifetime: 1h", 1), 5, canaries, stored)
 		sched, srv := d.sched, d.srv
 		var idMu sync.Mutex
 		ids := d.ids
@@ -282,6 +329,53 @@ func BenchmarkAPILoad(b *testing.B) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 512)
+		stopSide := make(chan struct{})
+		var sideWG sync.WaitGroup
+		var peakKiB atomic.Int64
+		sideWG.Add(1)
+		go func() {
+			defer sideWG.Done()
+			for {
+				if r := rssKiB(); r > peakKiB.Load() {
+					peakKiB.Store(r)
+				}
+				select {
+				case <-stopSide:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}()
+		for l := 0; l < listers; l++ {
+			sideWG.Add(1)
+			go func() {
+				defer sideWG.Done()
+				next := time.Now().Add(time.Duration(l) * time.Second / time.Duration(max(1, listers)))
+				for {
+					t0 := time.Now()
+					if listRate > 0 {
+						t0 = next
+						next = next.Add(time.Duration(float64(time.Second) / listRate))
+					}
+					select {
+					case <-stopSide:
+						return
+					case <-time.After(time.Until(t0)):
+					}
+					resp, err := client.Get(srv.URL + "/api/v1/canaries?limit=100")
+					failed := err != nil
+					if err == nil {
+						var page struct {
+							Canaries []json.RawMessage `json:"canaries"`
+						}
+						failed = json.NewDecoder(resp.Body).Decode(&page) != nil || len(page.Canaries) != 100 || resp.StatusCode != 200
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+					samples <- sample{kind: "page100", lat: time.Since(t0), err: failed}
+				}
+			}()
+		}
 		start := time.Now()
 		seq := 0
 		for k := 0; k < n; k++ {
@@ -343,6 +437,8 @@ func BenchmarkAPILoad(b *testing.B) {
 		}
 		wg.Wait()
 		elapsed := time.Since(start)
+		close(stopSide)
+		sideWG.Wait()
 		close(samples)
 		<-collected
 		runtime.GC()
@@ -354,18 +450,26 @@ func BenchmarkAPILoad(b *testing.B) {
 		byKind := map[string][]time.Duration{}
 		errs := 0
 		for _, s := range got {
-			lats = append(lats, s.lat)
 			byKind[s.kind] = append(byKind[s.kind], s.lat)
 			if s.err {
 				errs++
 			}
+			if s.kind == "page100" {
+				continue // closed loop: not part of the open-loop rate's latency
+			}
+			lats = append(lats, s.lat)
 		}
 		slices.Sort(lats)
 		for kind, ls := range byKind {
 			slices.Sort(ls)
 			b.ReportMetric(float64(quantile(ls, 0.99).Microseconds())/1000, kind+"_p99_ms")
 		}
-		b.ReportMetric(float64(len(got))/elapsed.Seconds(), "req/s")
+		b.ReportMetric(float64(len(lats))/elapsed.Seconds(), "req/s")
+		if ls := byKind["page100"]; len(ls) > 0 {
+			b.ReportMetric(float64(len(ls))/elapsed.Seconds(), "page100/s")
+			b.ReportMetric(float64(quantile(ls, 0.5).Microseconds())/1000, "page100_p50_ms")
+		}
+		b.ReportMetric(float64(peakKiB.Load())/1024, "rss_peak_MiB")
 		b.ReportMetric(float64(quantile(lats, 0.5).Microseconds())/1000, "p50_ms")
 		b.ReportMetric(float64(quantile(lats, 0.99).Microseconds())/1000, "p99_ms")
 		b.ReportMetric(float64(lats[len(lats)-1].Microseconds())/1000, "max_ms")
@@ -377,5 +481,40 @@ func BenchmarkAPILoad(b *testing.B) {
 		b.ReportMetric(float64(heapEnd)/(1<<20), "heap_end_MiB")
 		b.ReportMetric(float64(rssStart)/1024, "rss_start_MiB")
 		b.ReportMetric(float64(rssEnd)/1024, "rss_end_MiB")
+	}
+}
+
+// BenchmarkListPage is the cost of one GET /api/v1/canaries page of 100 (the default)
+// through the API handler, without the network, on a store holding 1,000 or 35,000 ended
+// canaries: the same, since a page reads the list index and 100 canaries, whatever the
+// store holds.
+func BenchmarkListPage(b *testing.B) {
+	for _, stored := range []int{1000, 35000} {
+		b.Run(fmt.Sprintf("stored=%d", stored), func(b *testing.B) {
+			st, err := boltstore.Open(filepath.Join(b.TempDir(), "c.db"), time.Second)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			seedEnded(b, st, stored)
+			sched := analysis.NewScheduler(analysis.Options{Store: st})
+			h := api.New(api.Options{Scheduler: sched})
+			for _, q := range []string{"", "?status=pass", "?status=running"} {
+				b.Run("query="+q, func(b *testing.B) {
+					req := httptest.NewRequest("GET", "/api/v1/canaries"+q, nil)
+					b.ReportAllocs()
+					var bytes int
+					for b.Loop() {
+						rec := httptest.NewRecorder()
+						h.ServeHTTP(rec, req)
+						if rec.Code != 200 {
+							b.Fatalf("status %d", rec.Code)
+						}
+						bytes = rec.Body.Len()
+					}
+					b.ReportMetric(float64(bytes), "bytes/page")
+				})
+			}
+		})
 	}
 }
