@@ -15,7 +15,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -78,7 +78,7 @@ func TestProviderFaults(t *testing.T) {
 				t.Cleanup(srv.Close)
 				addr = srv.URL
 			}
-			cfg, err := configs.Parse([]byte(fmt.Sprintf(faultConfig, addr)))
+			cfg, err := config.Parse([]byte(fmt.Sprintf(faultConfig, addr)))
 			if err != nil {
 				t.Fatal(err)
 			}

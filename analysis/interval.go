@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/judge"
 	"github.com/canaryd/canaryd/metrics"
 )
@@ -185,7 +185,7 @@ func metricReasons(results []judge.MetricResult, keep func(judge.MetricResult) b
 
 // evaluate queries and classifies every metric of an interval, concurrently.
 // It also returns each metric's points after since (Unix ms).
-func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *configs.Analysis, start, end time.Time, since int64, log *zap.Logger) ([]judge.MetricResult, []MetricPoints) {
+func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis, start, end time.Time, since int64, log *zap.Logger) ([]judge.MetricResult, []MetricPoints) {
 	env := s.env.Load()
 	var prov metrics.Provider
 	if env != nil {
@@ -219,14 +219,14 @@ func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *configs.Analysis
 	return results, kept
 }
 
-func errorResult(m *configs.Metric, reason string) judge.MetricResult {
+func errorResult(m *config.Metric, reason string) judge.MetricResult {
 	return judge.MetricResult{
 		Name: m.Name, Group: m.Group, Kind: m.Spec.Kind, Classification: judge.ClassError,
 		Critical: m.Spec.Critical, MustHaveData: m.Spec.MustHaveData, Reason: reason,
 	}
 }
 
-func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, prov metrics.Provider, m *configs.Metric, start, end time.Time, step time.Duration, since int64) (judge.MetricResult, MetricPoints) {
+func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, prov metrics.Provider, m *config.Metric, start, end time.Time, step time.Duration, since int64) (judge.MetricResult, MetricPoints) {
 	var series [2]metrics.Series
 	var errs [2]error
 	var wg sync.WaitGroup

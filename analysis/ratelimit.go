@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 )
 
 // limiters are the token buckets queries wait on: one per canary (Options.CanaryRateLimit)
@@ -21,7 +21,7 @@ type limiters struct {
 }
 
 // bucket returns m[key], made or updated to rl; nil when rl is no limit.
-func bucket(m map[string]*rate.Limiter, key string, rl configs.RateLimit, now time.Time) *rate.Limiter {
+func bucket(m map[string]*rate.Limiter, key string, rl config.RateLimit, now time.Time) *rate.Limiter {
 	if rl.QPS <= 0 || rl.Burst <= 0 {
 		delete(m, key)
 		return nil

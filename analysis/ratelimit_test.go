@@ -10,7 +10,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/memstore"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -38,17 +38,17 @@ func TestPastStartCatchesUpAtTheRateLimit(t *testing.T) {
 	cases := []struct {
 		name     string
 		canaries int
-		canary   configs.RateLimit // scheduler.canary_rate_limit
-		provider configs.RateLimit // the provider's rate_limit
-		qps      float64           // the bound that holds
+		canary   config.RateLimit // scheduler.canary_rate_limit
+		provider config.RateLimit // the provider's rate_limit
+		qps      float64          // the bound that holds
 		burst    int
 	}{
-		{"per canary", 1, configs.RateLimit{QPS: 2, Burst: 10}, configs.RateLimit{}, 2, 10},
-		{"per provider, over three canaries", 3, configs.RateLimit{QPS: 1000, Burst: 1000}, configs.RateLimit{QPS: 4, Burst: 6}, 4, 6},
+		{"per canary", 1, config.RateLimit{QPS: 2, Burst: 10}, config.RateLimit{}, 2, 10},
+		{"per provider, over three canaries", 3, config.RateLimit{QPS: 1000, Burst: 1000}, config.RateLimit{QPS: 4, Burst: 6}, 4, 6},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := configs.Parse([]byte(backlogConfig))
+			cfg, err := config.Parse([]byte(backlogConfig))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestPastStartCatchesUpAtTheRateLimit(t *testing.T) {
 				Workers: 4, CanaryRateLimit: tc.canary, ShutdownGrace: 10 * time.Millisecond,
 			})
 			sched.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"fake": prov},
-				RateLimits: map[string]configs.RateLimit{"fake": tc.provider}})
+				RateLimits: map[string]config.RateLimit{"fake": tc.provider}})
 			if err := sched.Start(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestPastStartCatchesUpAtTheRateLimit(t *testing.T) {
 
 // Without a limit the same backlog is sent at once: what the buckets prevent.
 func TestPastStartWithoutALimitIsABurst(t *testing.T) {
-	cfg, err := configs.Parse([]byte(backlogConfig))
+	cfg, err := config.Parse([]byte(backlogConfig))
 	if err != nil {
 		t.Fatal(err)
 	}

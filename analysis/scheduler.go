@@ -13,18 +13,18 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 )
 
 // Env is what a config load gives the scheduler: the analyses new canaries may use and
 // the providers every canary queries. It is replaced whole on reload.
 type Env struct {
-	Config    *configs.Config
+	Config    *config.Config
 	Providers map[string]metrics.Provider
 	// RateLimits bound the queries sent to each provider, by name; a provider without
 	// one is not limited.
-	RateLimits map[string]configs.RateLimit
+	RateLimits map[string]config.RateLimit
 }
 
 // Actuation is told when a canary reaches a final status (by its verdict, an abort or a
@@ -43,7 +43,7 @@ func (NopActuation) OnVerdict(context.Context, *Canary, Action) {}
 // c (not yet stored, no id) of analysis a may be registered: the actuators' layer renders
 // every action the canary could fire, so that a rollback cannot fail later on a missing
 // variable. An *InputError refuses the registration with the field it names.
-type RegistrationCheck func(a *configs.Analysis, c *Canary) error
+type RegistrationCheck func(a *config.Analysis, c *Canary) error
 
 // Options configure a Scheduler. Store is required; the rest have defaults.
 type Options struct {
@@ -62,7 +62,7 @@ type Options struct {
 	// QueryTimeout bounds each provider query (default 30s).
 	QueryTimeout time.Duration
 	// CanaryRateLimit bounds each canary's queries; zero is no limit.
-	CanaryRateLimit configs.RateLimit
+	CanaryRateLimit config.RateLimit
 	// RetryDelay is how long to wait before retrying an interval whose result could not
 	// be stored (default 5s).
 	RetryDelay time.Duration
@@ -84,7 +84,7 @@ type Scheduler struct {
 	lim limiters
 
 	snapMu sync.Mutex
-	snaps  map[string]*configs.Analysis // analysis snapshots by hash
+	snaps  map[string]*config.Analysis // analysis snapshots by hash
 
 	mu     sync.Mutex
 	queue  dueHeap
@@ -152,7 +152,7 @@ func NewScheduler(o Options) *Scheduler {
 	}
 	return &Scheduler{
 		o: o, log: o.Logger, m: m,
-		snaps:  map[string]*configs.Analysis{},
+		snaps:  map[string]*config.Analysis{},
 		lim:    limiters{canary: map[string]*rate.Limiter{}, provider: map[string]*rate.Limiter{}},
 		counts: map[Status]int{}, runningBy: map[string]int{},
 		wake: make(chan struct{}, 1),
@@ -324,11 +324,11 @@ func (s *Scheduler) ended(ctx context.Context, c *Canary, a Action) {
 
 // Analysis returns the analysis snapshot a canary is judged by (the one it was registered
 // with, whatever the config says now).
-func (s *Scheduler) Analysis(ctx context.Context, c *Canary) (*configs.Analysis, error) {
+func (s *Scheduler) Analysis(ctx context.Context, c *Canary) (*config.Analysis, error) {
 	return s.analysisFor(ctx, c)
 }
 
-func (s *Scheduler) analysisFor(ctx context.Context, c *Canary) (*configs.Analysis, error) {
+func (s *Scheduler) analysisFor(ctx context.Context, c *Canary) (*config.Analysis, error) {
 	s.snapMu.Lock()
 	a, ok := s.snaps[c.AnalysisHash]
 	s.snapMu.Unlock()
@@ -339,7 +339,7 @@ func (s *Scheduler) analysisFor(ctx context.Context, c *Canary) (*configs.Analys
 	if err != nil {
 		return nil, err
 	}
-	a, err = configs.ParseAnalysis(c.Analysis, src)
+	a, err = config.ParseAnalysis(c.Analysis, src)
 	if err != nil {
 		return nil, fmt.Errorf("analysis snapshot %s: %w", c.AnalysisHash, err)
 	}
@@ -349,7 +349,7 @@ func (s *Scheduler) analysisFor(ctx context.Context, c *Canary) (*configs.Analys
 	return a, nil
 }
 
-func (s *Scheduler) remember(a *configs.Analysis) {
+func (s *Scheduler) remember(a *config.Analysis) {
 	s.snapMu.Lock()
 	s.snaps[a.Hash] = a
 	s.snapMu.Unlock()

@@ -17,7 +17,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/analysis/simclock"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -139,7 +139,7 @@ type harness struct {
 	reg   *prometheus.Registry
 	act   *recorder
 	sched *analysis.Scheduler
-	cfg   *configs.Config
+	cfg   *config.Config
 	check analysis.RegistrationCheck
 }
 
@@ -156,7 +156,7 @@ func (r *recorder) OnVerdict(_ context.Context, c *analysis.Canary, a analysis.A
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	cfg, err := configs.Parse([]byte(testConfig))
+	cfg, err := config.Parse([]byte(testConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -543,7 +543,7 @@ func TestRegistrationCheck(t *testing.T) {
 	h := newHarness(t)
 	h.stop()
 	var seen []*analysis.Canary
-	h.check = func(a *configs.Analysis, c *analysis.Canary) error {
+	h.check = func(a *config.Analysis, c *analysis.Canary) error {
 		seen = append(seen, c)
 		if a.Name != "basic" {
 			return fmt.Errorf("analysis %s", a.Name)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/memstore"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -56,7 +56,7 @@ analyses:
 // the caller sets the clock.
 func TestRunDue(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := configs.Parse([]byte(simConfig))
+	cfg, err := config.Parse([]byte(simConfig))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/analysis/api"
 	"github.com/canaryd/canaryd/metrics"
+	apiv1 "github.com/canaryd/canaryd/web/api/v1"
 )
 
 // failingDisk wraps a store whose disk can be made full or read-only: writes then fail
@@ -76,7 +76,7 @@ func TestStoreOnFailingDisk(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { sched.Stop(context.Background()) })
-			srv := httptest.NewServer(api.New(api.Options{Scheduler: sched}))
+			srv := httptest.NewServer(apiv1.New(apiv1.Options{Scheduler: sched}))
 			t.Cleanup(srv.Close)
 
 			c, err := sched.Register(context.Background(), analysis.Registration{

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -18,7 +18,7 @@ type ValueChecker interface {
 // checkQueryValues refuses, naming the variable, a cohort or shared value that reaches a
 // query of a and that the provider's language cannot hold as a plain value. Values no
 // query uses (those only actuators read) are left to the actuators.
-func checkQueryValues(prov metrics.Provider, a *configs.Analysis, r Registration) error {
+func checkQueryValues(prov metrics.Provider, a *config.Analysis, r Registration) error {
 	vc, ok := prov.(ValueChecker)
 	if !ok {
 		return nil
@@ -47,7 +47,7 @@ const probe = "canarydprobe"
 // used when its value, replaced by a marker, shows up in a rendered query, or when its
 // real value is in the query as really rendered (which catches a key a template reads only
 // behind a condition on another value). Both err towards checking more.
-func usedKeys(a *configs.Analysis, r Registration, field string) map[string]bool {
+func usedKeys(a *config.Analysis, r Registration, field string) map[string]bool {
 	src := map[string]map[string]string{"baseline": r.Baseline, "canary": r.Canary, "vars": r.Vars}[field]
 	used := make(map[string]bool, len(src))
 	marked := make(map[string]string, len(src))

@@ -21,11 +21,11 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/analysis/api"
 	"github.com/canaryd/canaryd/analysis/boltstore"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/synthetic"
+	apiv1 "github.com/canaryd/canaryd/web/api/v1"
 )
 
 // scaleConfig is ten metrics on the synthetic provider, judged every 10 s.
@@ -106,15 +106,15 @@ type scaleDaemon struct {
 	ids   []string
 }
 
-func startScaleDaemon(b *testing.B, config string, metricsKept, n int) *scaleDaemon {
-	return startScaleDaemonStored(b, config, metricsKept, n, 0)
+func startScaleDaemon(b *testing.B, configText string, metricsKept, n int) *scaleDaemon {
+	return startScaleDaemonStored(b, configText, metricsKept, n, 0)
 }
 
 // startScaleDaemonStored is startScaleDaemon on a store that already holds stored ended
 // canaries (as a daemon does after weeks of deploys), written before the scheduler starts.
-func startScaleDaemonStored(b *testing.B, config string, metricsKept, n, stored int) *scaleDaemon {
+func startScaleDaemonStored(b *testing.B, configText string, metricsKept, n, stored int) *scaleDaemon {
 	b.Helper()
-	cfg, err := configs.Parse([]byte(config))
+	cfg, err := config.Parse([]byte(configText))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func startScaleDaemonStored(b *testing.B, config string, metricsKept, n, stored 
 	if err := d.sched.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	d.srv = httptest.NewServer(api.New(api.Options{Scheduler: d.sched}))
+	d.srv = httptest.NewServer(apiv1.New(apiv1.Options{Scheduler: d.sched}))
 	t0 := time.Now()
 	for j := 0; j < n; j++ {
 		c, err := d.sched.Register(context.Background(), analysis.Registration{
@@ -498,7 +498,7 @@ func BenchmarkListPage(b *testing.B) {
 			defer st.Close()
 			seedEnded(b, st, stored)
 			sched := analysis.NewScheduler(analysis.Options{Store: st})
-			h := api.New(api.Options{Scheduler: sched})
+			h := apiv1.New(apiv1.Options{Scheduler: sched})
 			for _, q := range []string{"", "?status=pass", "?status=running"} {
 				b.Run("query="+q, func(b *testing.B) {
 					req := httptest.NewRequest("GET", "/api/v1/canaries"+q, nil)

@@ -5,7 +5,7 @@ set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-# The report pages' browser test (analysis/api/ui) drives a headless Chromium.
+# The report pages' browser test (web/ui) drives a headless Chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 export DEBIAN_FRONTEND=noninteractive

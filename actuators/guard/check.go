@@ -14,7 +14,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 )
 
 // ServiceKey is the form a service name is compared in: trimmed, NFC, Unicode
@@ -46,7 +46,7 @@ func serviceVar(c *analysis.Canary, v string) string {
 }
 
 // serviceVarOf is the variable that names a's canaries' service.
-func (s *setup) serviceVarOf(a *configs.Analysis) string {
+func (s *setup) serviceVarOf(a *config.Analysis) string {
 	return a.ServiceVarOr(s.cfg.Actuation.ServiceVar)
 }
 
@@ -71,7 +71,7 @@ func statusFor(trigger string) analysis.Status {
 // verdict, so that a variable only an actuator uses ({{ .Vars.ns }}) or a value an
 // actuator refuses (an exec option, a host) is a 400 now, not a failed rollback later.
 // It is the scheduler's analysis.RegistrationCheck.
-func (g *Guard) CheckRegistration(a *configs.Analysis, c *analysis.Canary) error {
+func (g *Guard) CheckRegistration(a *config.Analysis, c *analysis.Canary) error {
 	if !a.Actuators() {
 		return nil
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 )
 
 func TestServiceKey(t *testing.T) {
@@ -82,7 +82,7 @@ func TestCheckRegistration(t *testing.T) {
 	cases := []struct {
 		name  string
 		a     *analysis.Canary
-		an    *configs.Analysis
+		an    *config.Analysis
 		field string
 		msg   string
 	}{

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuators"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 )
 
 // maxBackoff caps the wait between attempts.
@@ -201,7 +201,7 @@ func (g *Guard) fire(ctx context.Context, key string) {
 
 // checkSafety applies the breaker and the cooldown to a first attempt and, when it may
 // fire, records it in the service's history. It returns the state that stops it, if any.
-func (g *Guard) checkSafety(tx *bolt.Tx, s *setup, r *Actuation, e *configs.Actuator, now time.Time) (State, string, error) {
+func (g *Guard) checkSafety(tx *bolt.Tx, s *setup, r *Actuation, e *config.Actuator, now time.Time) (State, string, error) {
 	if e.Breaker.Max == 0 && e.Cooldown == 0 && e.Notification {
 		return "", "", nil
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 )
 
 // Canaries is what the guard reads of the analysis store; analysis.Store (the bbolt
@@ -30,7 +30,7 @@ type Canaries interface {
 }
 
 // BuildFunc builds an actuator from its config entry.
-type BuildFunc func(a *configs.Actuator, o actuators.Options) (actuators.Actuator, error)
+type BuildFunc func(a *config.Actuator, o actuators.Options) (actuators.Actuator, error)
 
 // Options configure a Guard. DB, Canaries and Config are required.
 type Options struct {
@@ -39,12 +39,12 @@ type Options struct {
 	DB       *bolt.DB
 	Canaries Canaries
 	// Config gives the actuators and the actuation block; Configure replaces it.
-	Config  *configs.Config
+	Config  *config.Config
 	Logger  *zap.Logger
 	Metrics *Metrics
 	// Now is the clock of records, the breaker and the cooldown (default time.Now).
 	Now func() time.Time
-	// Build builds actuators (default (*configs.Actuator).Build).
+	// Build builds actuators (default (*config.Actuator).Build).
 	Build BuildFunc
 	// SweepEvery is how often approvals are expired and the audit log pruned (1m).
 	SweepEvery time.Duration
@@ -66,7 +66,7 @@ type Guard struct {
 	stateDir string // actuators.Options.StateDir
 
 	snapMu sync.Mutex
-	snaps  map[string]*configs.Analysis
+	snaps  map[string]*config.Analysis
 
 	plans   queue[planJob]
 	fires   queue[string]
@@ -90,13 +90,13 @@ type Guard struct {
 
 // setup is one config's actuators, replaced whole on reload.
 type setup struct {
-	cfg  *configs.Config
+	cfg  *config.Config
 	acts map[string]built
 	link string
 }
 
 type built struct {
-	entry *configs.Actuator
+	entry *config.Actuator
 	act   actuators.Actuator
 }
 
@@ -122,7 +122,7 @@ func New(o Options) (*Guard, error) {
 		o.Now = time.Now
 	}
 	if o.Build == nil {
-		o.Build = (*configs.Actuator).Build
+		o.Build = (*config.Actuator).Build
 	}
 	if o.SweepEvery <= 0 {
 		o.SweepEvery = time.Minute
@@ -135,7 +135,7 @@ func New(o Options) (*Guard, error) {
 		// with it (<storage>.exec/).
 		stateDir: o.DB.Path() + ".exec",
 		o:        o, db: o.DB, cs: o.Canaries, log: o.Logger.Named("guard"), m: o.Metrics, now: o.Now,
-		snaps:   map[string]*configs.Analysis{},
+		snaps:   map[string]*config.Analysis{},
 		timers:  map[*time.Timer]struct{}{},
 		pending: map[string]struct{}{},
 		plans:   newQueue[planJob](),
@@ -150,7 +150,7 @@ func New(o Options) (*Guard, error) {
 }
 
 // build makes a setup from cfg, keeping the actuators of old whose entry is unchanged.
-func (g *Guard) build(cfg *configs.Config, old *setup) (*setup, error) {
+func (g *Guard) build(cfg *config.Config, old *setup) (*setup, error) {
 	s := &setup{cfg: cfg, acts: make(map[string]built, len(cfg.Actuators))}
 	var errs []string
 	for name, entry := range cfg.Actuators {
@@ -181,7 +181,7 @@ func (g *Guard) build(cfg *configs.Config, old *setup) (*setup, error) {
 // Configure builds the actuators of a new config and, when all build, makes it current;
 // otherwise the old config stays and the error says which actuator failed. Actions
 // already planned keep their snapshotted event and use the actuator of the same name.
-func (g *Guard) Configure(cfg *configs.Config) error {
+func (g *Guard) Configure(cfg *config.Config) error {
 	s, err := g.build(cfg, g.setup.Load())
 	if err != nil {
 		return err

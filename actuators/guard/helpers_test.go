@@ -20,7 +20,7 @@ import (
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/judge"
 )
 
@@ -180,7 +180,7 @@ type env struct {
 	t     testing.TB
 	path  string
 	src   string
-	cfg   *configs.Config
+	cfg   *config.Config
 	st    *boltstore.Store
 	g     *Guard
 	reg   *prometheus.Registry
@@ -216,7 +216,7 @@ func envAt(t testing.TB, path, src string, rc *receiver, log *zap.Logger) *env {
 	t.Helper()
 	t.Setenv("GUARD_TEST_PD_KEY", "pd-routing-key")
 	e := &env{t: t, path: path, src: src, rc: rc, clock: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
-	cfg, err := configs.Parse([]byte(src))
+	cfg, err := config.Parse([]byte(src))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -378,4 +378,4 @@ func (e *env) audit(q Query) []Entry {
 	return es
 }
 
-func parseConfig(src string) (*configs.Config, error) { return configs.Parse([]byte(src)) }
+func parseConfig(src string) (*config.Config, error) { return config.Parse([]byte(src)) }

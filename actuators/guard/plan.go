@@ -13,7 +13,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/judge"
 )
 
@@ -33,7 +33,7 @@ func triggerOf(s analysis.Status) string {
 	return ""
 }
 
-func listFor(a *configs.Analysis, trigger string) []string {
+func listFor(a *config.Analysis, trigger string) []string {
 	if a == nil {
 		return nil
 	}
@@ -90,7 +90,7 @@ func failingOf(results []analysis.IntervalResult) []actuators.FailingMetric {
 	return out
 }
 
-func (g *Guard) analysisOf(ctx context.Context, c *analysis.Canary) (*configs.Analysis, error) {
+func (g *Guard) analysisOf(ctx context.Context, c *analysis.Canary) (*config.Analysis, error) {
 	g.snapMu.Lock()
 	a, ok := g.snaps[c.AnalysisHash]
 	g.snapMu.Unlock()
@@ -101,7 +101,7 @@ func (g *Guard) analysisOf(ctx context.Context, c *analysis.Canary) (*configs.An
 	if err != nil {
 		return nil, err
 	}
-	a, err = configs.ParseAnalysis(c.Analysis, src)
+	a, err = config.ParseAnalysis(c.Analysis, src)
 	if err != nil {
 		return nil, fmt.Errorf("analysis snapshot %s: %w", c.AnalysisHash, err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 )
 
 // RecoverReport says what Recover found.
@@ -65,7 +65,7 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 				bb, ok := s.acts[r.Actuator]
 				c, hasMarker := bb.act.(actuators.Completion)
 				completed := ok && hasMarker && c.Completed(r.Event)
-				if ok && bb.entry.Resume == configs.ResumeSkip && !completed {
+				if ok && bb.entry.Resume == config.ResumeSkip && !completed {
 					r.State, r.DoneAt = StateAbandoned, &now
 					r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; its outcome is unknown and %s says resume: skip — check by hand", r.Attempts, r.Actuator)
 					abandoned = append(abandoned, r)

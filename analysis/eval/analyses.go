@@ -10,7 +10,7 @@ import (
 
 	"gopkg.in/yaml.v2"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 )
 
 // Target is one analysis to evaluate, rewritten to query the synthetic provider.
@@ -111,7 +111,7 @@ func loadFiles(files []string, mk func(string, []byte) (Target, error)) ([]Targe
 	var out []Target
 	seen := map[string]int{}
 	for _, f := range files {
-		c, err := configs.Load(f)
+		c, err := config.Load(f)
 		if err != nil {
 			return nil, fmt.Errorf("eval: %s: %w", f, err)
 		}
@@ -212,7 +212,7 @@ func newTarget(name string, src []byte, asWritten bool) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("analysis %s: %w", name, err)
 	}
-	a, err := configs.ParseAnalysis(name, out)
+	a, err := config.ParseAnalysis(name, out)
 	if err != nil {
 		return Target{}, fmt.Errorf("analysis %s after rewriting for provider %s: %w", name, provider, err)
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/judge"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/synthetic"
@@ -180,11 +180,11 @@ func TestNewTargetKeepsJudges(t *testing.T) {
 			t.Errorf("metric %s: signal %q, want %q", m, gs.Signals[m], s)
 		}
 	}
-	orig, err := configs.Load("../../configs/golden-signals.yml")
+	orig, err := config.Load("../../configs/golden-signals.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rewritten, err := configs.ParseAnalysis("golden-signals", gs.Source)
+	rewritten, err := config.ParseAnalysis("golden-signals", gs.Source)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestParseVariant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := configs.ParseAnalysis("tuned", v.Source)
+	a, err := config.ParseAnalysis("tuned", v.Source)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/memstore"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/judge"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/synthetic"
@@ -259,17 +259,17 @@ func runWave(ctx context.Context, o Options, t Target, env *analysis.Env, start 
 
 // simConfig is a config holding the target's analysis on the synthetic provider; the
 // provider entry only names the kind, the scheduler gets the eval's own instance.
-func simConfig(t Target) (*configs.Config, error) {
+func simConfig(t Target) (*config.Config, error) {
 	return targetConfig(t, SimProvider, yaml.MapSlice{{Key: "type", Value: "synthetic"}})
 }
 
 // PromConfig is a config holding the target's analysis on a Prometheus at address (the
 // scheduler is given its provider instance in the Env).
-func PromConfig(t Target, address string) (*configs.Config, error) {
+func PromConfig(t Target, address string) (*config.Config, error) {
 	return targetConfig(t, PromProvider, yaml.MapSlice{{Key: "type", Value: "prometheus"}, {Key: "address", Value: address}})
 }
 
-func targetConfig(t Target, provider string, spec yaml.MapSlice) (*configs.Config, error) {
+func targetConfig(t Target, provider string, spec yaml.MapSlice) (*config.Config, error) {
 	var src yaml.MapSlice
 	if err := yaml.Unmarshal(t.Source, &src); err != nil {
 		return nil, fmt.Errorf("eval %s: %w", t.Name, err)
@@ -282,7 +282,7 @@ func targetConfig(t Target, provider string, spec yaml.MapSlice) (*configs.Confi
 	if err != nil {
 		return nil, fmt.Errorf("eval %s: %w", t.Name, err)
 	}
-	cfg, err := configs.Parse(b)
+	cfg, err := config.Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("eval %s: %w", t.Name, err)
 	}

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 )
 
 // writeCert writes a self-signed certificate for 127.0.0.1 with the given serial.
@@ -70,7 +70,7 @@ server:
       - {name: pipeline, sha256: %q, roles: [read, register]}
       - {name: sre, env: TEST_SRE_TOKEN, roles: [read, register, operate]}
     open_endpoints: [healthz, readyz]
-`, certFile, keyFile, configs.HashToken(pipeline))
+`, certFile, keyFile, config.HashToken(pipeline))
 	cfgPath := filepath.Join(dir, "canaryd.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

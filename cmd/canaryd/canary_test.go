@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/analysis/api"
 	"github.com/canaryd/canaryd/analysis/boltstore"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
+	apiv1 "github.com/canaryd/canaryd/web/api/v1"
 )
 
 // levelProvider answers a query "<level> <track>" with 30 points around that level, so
@@ -56,7 +56,7 @@ analyses:
 // cliServer runs the real API and scheduler on a fake provider.
 func cliServer(t *testing.T) string {
 	t.Helper()
-	cfg, err := configs.Parse([]byte(cliConfig))
+	cfg, err := config.Parse([]byte(cliConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func cliServer(t *testing.T) string {
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(api.Options{Scheduler: s}))
+	srv := httptest.NewServer(apiv1.New(apiv1.Options{Scheduler: s}))
 	t.Cleanup(func() {
 		srv.Close()
 		s.Stop(context.Background())

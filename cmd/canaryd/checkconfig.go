@@ -7,7 +7,7 @@ import (
 	"io"
 	"sort"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/internal/redact"
 )
 
@@ -29,7 +29,7 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	code := 0
 	for _, path := range fs.Args() {
-		c, err := configs.Load(path)
+		c, err := config.Load(path)
 		if err != nil {
 			code = 1
 			printConfigError(stderr, "", path, err)
@@ -48,7 +48,7 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 // printConfigError prints a config's every error on its own line with its path, so that
 // check-config and a daemon refusing to start read the same.
 func printConfigError(w io.Writer, prefix, path string, err error) {
-	var errs configs.Errors
+	var errs config.Errors
 	if errors.As(err, &errs) {
 		fmt.Fprintf(w, "%s%s: %d error(s)\n", prefix, path, len(errs))
 		for _, e := range errs {

@@ -20,14 +20,14 @@ import (
 
 	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/analysis/api"
-	"github.com/canaryd/canaryd/analysis/api/auth"
-	"github.com/canaryd/canaryd/analysis/api/sameorigin"
-	"github.com/canaryd/canaryd/analysis/api/ui"
 	"github.com/canaryd/canaryd/analysis/boltstore"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/internal/redact"
 	"github.com/canaryd/canaryd/metrics"
+	apiv1 "github.com/canaryd/canaryd/web/api/v1"
+	"github.com/canaryd/canaryd/web/auth"
+	"github.com/canaryd/canaryd/web/sameorigin"
+	"github.com/canaryd/canaryd/web/ui"
 )
 
 // Shutdown budget: SIGTERM must see the process gone within 10 s, so the HTTP server
@@ -69,7 +69,7 @@ type daemon struct {
 	certs   *certReloader // nil without TLS
 
 	reloadMu  sync.Mutex // one reload at a time
-	cfg       *configs.Config
+	cfg       *config.Config
 	providers map[string]builtProvider
 
 	ready atomic.Bool
@@ -78,7 +78,7 @@ type daemon struct {
 }
 
 type builtProvider struct {
-	entry *configs.Provider
+	entry *config.Provider
 	prov  metrics.Provider
 }
 
@@ -142,13 +142,13 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 }
 
 // loadConfig reads the config and applies the command line's overrides.
-func (o daemonOptions) loadConfig() (*configs.Config, error) {
-	var cfg *configs.Config
+func (o daemonOptions) loadConfig() (*config.Config, error) {
+	var cfg *config.Config
 	var err error
 	if o.ConfigPath == "" {
-		cfg, err = configs.Parse(o.ConfigSource)
+		cfg, err = config.Parse(o.ConfigSource)
 	} else {
-		cfg, err = configs.Load(o.ConfigPath)
+		cfg, err = config.Load(o.ConfigPath)
 	}
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (o daemonOptions) loadConfig() (*configs.Config, error) {
 
 // buildProviders builds the providers of cfg, reusing those whose entry has not changed
 // so that a reload keeps their connections.
-func (d *daemon) buildProviders(cfg *configs.Config) (map[string]builtProvider, error) {
+func (d *daemon) buildProviders(cfg *config.Config) (map[string]builtProvider, error) {
 	out := make(map[string]builtProvider, len(cfg.Providers))
 	for name, entry := range cfg.Providers {
 		if old, ok := d.providers[name]; ok && old.entry.Unchanged(entry) {
@@ -180,9 +180,9 @@ func (d *daemon) buildProviders(cfg *configs.Config) (map[string]builtProvider, 
 	return out, nil
 }
 
-func (d *daemon) install(cfg *configs.Config, provs map[string]builtProvider) {
+func (d *daemon) install(cfg *config.Config, provs map[string]builtProvider) {
 	env := &analysis.Env{Config: cfg, Providers: make(map[string]metrics.Provider, len(provs)),
-		RateLimits: make(map[string]configs.RateLimit, len(provs))}
+		RateLimits: make(map[string]config.RateLimit, len(provs))}
 	for name, bp := range provs {
 		env.Providers[name] = bp.prov
 		env.RateLimits[name] = bp.entry.RateLimit
@@ -240,8 +240,8 @@ func (d *daemon) reload(ctx context.Context) error {
 // the listener, the store and the API handler were built with) and reports whether the
 // file changed any of them. The rest of the block — tokens and the registration limits —
 // applies at once.
-func keepRestartOnly(next *configs.Server, cur configs.Server) bool {
-	var nextTLS, curTLS configs.TLS
+func keepRestartOnly(next *config.Server, cur config.Server) bool {
+	var nextTLS, curTLS config.TLS
 	if next.TLS != nil {
 		nextTLS = *next.TLS
 	}
@@ -260,7 +260,7 @@ func (d *daemon) handler() http.Handler {
 	if d.o.ConfigPath != "" {
 		reload = d.reload
 	}
-	apiH := api.New(api.Options{
+	apiH := apiv1.New(apiv1.Options{
 		Scheduler: d.sched, Gatherer: d.reg, Reload: reload, Logger: d.log, MaxBody: d.cfg.Server.MaxBodyBytes,
 		Actuations: d.act,
 		Ready:      func() error { return readiness(d.ready.Load(), d.act.PendingOutcomes()) },

@@ -6,30 +6,30 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 )
 
 // A reload keeps what the listener, store and handler were built with, and applies the
 // tokens and registration limits of the new file.
 func TestKeepRestartOnly(t *testing.T) {
-	cur := configs.DefaultServer()
-	cur.TLS = &configs.TLS{CertFile: "a.crt", KeyFile: "a.key"}
-	tokens := &configs.Auth{Tokens: []configs.Token{{Name: "ci"}}}
+	cur := config.DefaultServer()
+	cur.TLS = &config.TLS{CertFile: "a.crt", KeyFile: "a.key"}
+	tokens := &config.Auth{Tokens: []config.Token{{Name: "ci"}}}
 	cases := []struct {
 		name    string
-		edit    func(s *configs.Server)
+		edit    func(s *config.Server)
 		changed bool
 	}{
-		{"same", func(s *configs.Server) {}, false},
-		{"limits and tokens only", func(s *configs.Server) {
+		{"same", func(s *config.Server) {}, false},
+		{"limits and tokens only", func(s *config.Server) {
 			s.MaxRunningPerAnalysis, s.MaxLifetime, s.Auth = 7, model.Duration(time.Hour), tokens
 		}, false},
-		{"listen", func(s *configs.Server) { s.Listen = "0.0.0.0:9" }, true},
-		{"storage", func(s *configs.Server) { s.Storage = "other.db" }, true},
-		{"body cap", func(s *configs.Server) { s.MaxBodyBytes = 2048 }, true},
-		{"tls removed", func(s *configs.Server) { s.TLS = nil }, true},
-		{"tls file", func(s *configs.Server) { s.TLS = &configs.TLS{CertFile: "b.crt", KeyFile: "a.key"} }, true},
-		{"tls equal copy", func(s *configs.Server) { s.TLS = &configs.TLS{CertFile: "a.crt", KeyFile: "a.key"} }, false},
+		{"listen", func(s *config.Server) { s.Listen = "0.0.0.0:9" }, true},
+		{"storage", func(s *config.Server) { s.Storage = "other.db" }, true},
+		{"body cap", func(s *config.Server) { s.MaxBodyBytes = 2048 }, true},
+		{"tls removed", func(s *config.Server) { s.TLS = nil }, true},
+		{"tls file", func(s *config.Server) { s.TLS = &config.TLS{CertFile: "b.crt", KeyFile: "a.key"} }, true},
+		{"tls equal copy", func(s *config.Server) { s.TLS = &config.TLS{CertFile: "a.crt", KeyFile: "a.key"} }, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

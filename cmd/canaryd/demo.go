@@ -11,8 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/canaryd/canaryd/configs"
 )
 
 // demoCanary is one canary the demo registers, and the verdict it should reach.
@@ -52,7 +50,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		defer os.RemoveAll(dir)
 		*storage = filepath.Join(dir, "demo.db")
 	}
-	d, err := newDaemon(daemonOptions{ConfigSource: configs.Demo(), Listen: *listen, Storage: *storage, Logger: log})
+	d, err := newDaemon(daemonOptions{ConfigSource: append([]byte(nil), demoConfig...), Listen: *listen, Storage: *storage, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "canaryd demo: %v\n", err)
 		return 1

@@ -8,7 +8,7 @@ import (
 	"io"
 	"net"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/internal/redact"
 )
 
@@ -40,7 +40,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	defer log.Sync() //nolint:errcheck // stderr cannot be synced on some systems
 	d, err := newDaemon(daemonOptions{ConfigPath: *configPath, Listen: *listen, Storage: *storage, Logger: log})
 	if err != nil {
-		if errors.As(err, new(configs.Errors)) {
+		if errors.As(err, new(config.Errors)) {
 			printConfigError(stderr, "canaryd: ", *configPath, err)
 		} else {
 			fmt.Fprintf(stderr, "canaryd: %v\n", redact.Error(err)) // the store, a provider, TLS: not the file

@@ -10,7 +10,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 )
 
 // runHashToken prints the SHA-256 that server.auth.tokens[].sha256 takes, of a token
@@ -44,6 +44,6 @@ func runHashToken(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	fmt.Fprintf(stdout, "sha256: %s\n", configs.HashToken(tok))
+	fmt.Fprintf(stdout, "sha256: %s\n", config.HashToken(tok))
 	return 0
 }

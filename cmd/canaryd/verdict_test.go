@@ -21,7 +21,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 	promprov "github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
@@ -310,11 +310,11 @@ func TestPresetErrorQueriesAbsentMeansZero(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			c, err := configs.Load(filepath.Join("../../configs", tc.file))
+			c, err := config.Load(filepath.Join("../../configs", tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var m *configs.Metric
+			var m *config.Metric
 			for i := range c.Analyses[tc.analysis].Metrics {
 				if mm := &c.Analyses[tc.analysis].Metrics[i]; mm.Name == "error-rate" {
 					m = mm

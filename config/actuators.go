@@ -1,0 +1,312 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v2"
+
+	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/actuators/exec"
+	"github.com/canaryd/canaryd/actuators/flag"
+	"github.com/canaryd/canaryd/actuators/pagerduty"
+	"github.com/canaryd/canaryd/actuators/slack"
+	"github.com/canaryd/canaryd/actuators/webhook"
+)
+
+// Actuation is the `actuation:` block: the safety layer's settings and the defaults of
+// every actuator's own safety keys.
+type Actuation struct {
+	// DryRun records every action as "would have fired" and fires nothing.
+	DryRun bool `yaml:"dry_run"`
+	// ServiceVar names the canary variable that says which service a canary is of: the
+	// breaker, the cooldown and PagerDuty's resolve work per service. It is looked up in
+	// vars, then in the canary cohort, then in the baseline; the canary's name otherwise.
+	ServiceVar string `yaml:"service_var"`
+	// Breaker bounds how many times one actuator acts on one service in a window.
+	Breaker Breaker `yaml:"breaker"`
+	// Cooldown: after an action on a service, another canary's actions on it are
+	// suppressed for this long (two canaries of one deploy must not undo twice).
+	Cooldown model.Duration `yaml:"cooldown"`
+	// ApprovalTimeout: actions held for approval expire after this long.
+	ApprovalTimeout model.Duration `yaml:"approval_timeout"`
+	// RecoverWindow: at start, a canary that ended without its actions planned (canaryd
+	// died in between) is actuated if it ended less than this long ago; older ones are
+	// recorded as skipped, so an upgrade never replays history.
+	RecoverWindow model.Duration `yaml:"recover_window"`
+	// Workers bounds how many actions fire at once.
+	Workers int `yaml:"workers"`
+	// Backoff is the wait before the first retry of a retryable failure; it doubles at
+	// each attempt, up to a minute.
+	Backoff model.Duration `yaml:"backoff"`
+	// ExternalURL is canaryd's address as people reach it, for links in messages
+	// (default http:// and server.listen).
+	ExternalURL string `yaml:"external_url"`
+	// OutputLimit bounds the response body or command output kept per attempt, in bytes.
+	OutputLimit int `yaml:"output_limit"`
+	// AuditRetention is how long audit entries are kept.
+	AuditRetention model.Duration `yaml:"audit_retention"`
+}
+
+// Breaker is a circuit breaker's limit: at most Max actions in Window (Max 0: no limit).
+type Breaker struct {
+	Max    int            `yaml:"max"`
+	Window model.Duration `yaml:"window"`
+}
+
+// DefaultActuation is the `actuation:` block when the file leaves it out.
+func DefaultActuation() Actuation {
+	return Actuation{
+		ServiceVar:      "app",
+		Breaker:         Breaker{Max: 3, Window: model.Duration(time.Hour)},
+		Cooldown:        model.Duration(10 * time.Minute),
+		ApprovalTimeout: model.Duration(time.Hour),
+		RecoverWindow:   model.Duration(time.Hour),
+		Workers:         4,
+		Backoff:         model.Duration(2 * time.Second),
+		OutputLimit:     actuators.DefaultOutputLimit,
+		AuditRetention:  model.Duration(90 * 24 * time.Hour),
+	}
+}
+
+// UnmarshalYAML fills the defaults, then decodes the file's values onto them.
+func (a *Actuation) UnmarshalYAML(unmarshal func(any) error) error {
+	*a = DefaultActuation()
+	type plain Actuation
+	return unmarshal((*plain)(a))
+}
+
+// UnmarshalYAML keeps the default window of a breaker that sets only max.
+func (b *Breaker) UnmarshalYAML(unmarshal func(any) error) error {
+	*b = Breaker{Max: 3, Window: model.Duration(time.Hour)}
+	type plain Breaker
+	return unmarshal((*plain)(b))
+}
+
+func (a *Actuation) validate(path string, errs *Errors) {
+	if !varKeyOK(a.ServiceVar) {
+		errs.add(join(path, "service_var"), "%q is not a variable name", a.ServiceVar)
+	}
+	a.Breaker.validate(join(path, "breaker"), errs)
+	if a.Cooldown < 0 {
+		errs.add(join(path, "cooldown"), "must be >= 0")
+	}
+	if a.ApprovalTimeout <= 0 {
+		errs.add(join(path, "approval_timeout"), "must be > 0")
+	}
+	if a.RecoverWindow < 0 {
+		errs.add(join(path, "recover_window"), "must be >= 0")
+	}
+	if a.Workers < 1 || a.Workers > 64 {
+		errs.add(join(path, "workers"), "must be in [1, 64]")
+	}
+	if a.Backoff <= 0 || time.Duration(a.Backoff) > time.Minute {
+		errs.add(join(path, "backoff"), "must be in (0, 1m]")
+	}
+	if a.ExternalURL != "" {
+		if u, err := url.Parse(a.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs.add(join(path, "external_url"), "must be an http or https URL with a host")
+		}
+	}
+	if a.OutputLimit < 256 || a.OutputLimit > 1<<20 {
+		errs.add(join(path, "output_limit"), "must be in [256, 1048576] bytes")
+	}
+	if a.AuditRetention < model.Duration(24*time.Hour) {
+		errs.add(join(path, "audit_retention"), "must be >= 1d")
+	}
+}
+
+func (b Breaker) validate(path string, errs *Errors) {
+	if b.Max < 0 {
+		errs.add(join(path, "max"), "must be >= 0 (0 disables the breaker)")
+	}
+	if b.Window <= 0 {
+		errs.add(join(path, "window"), "must be > 0")
+	}
+}
+
+func varKeyOK(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i, r := range s {
+		if r != '_' && !(r >= 'A' && r <= 'Z') && !(r >= 'a' && r <= 'z') && !(i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Resume says what happens to an action found mid-flight after a restart.
+const (
+	// ResumeRetry fires it again with the same idempotency key (the default).
+	ResumeRetry = "retry"
+	// ResumeSkip records it as abandoned, outcome unknown, for a human to check: for
+	// commands that are not safe to run twice.
+	ResumeSkip = "skip"
+)
+
+// actuatorCommonYAML holds the safety keys every actuator entry may set besides its
+// kind's own; they are taken out before the kind decodes the rest strictly.
+type actuatorCommonYAML struct {
+	Notification *bool          `yaml:"notification"`
+	Breaker      *Breaker       `yaml:"breaker"`
+	Cooldown     model.Duration `yaml:"cooldown"`
+	Attempts     int            `yaml:"attempts"`
+	Resume       string         `yaml:"resume"`
+}
+
+var commonKeys = []string{"notification", "breaker", "cooldown", "attempts", "resume"}
+
+// actuatorKind is how one actuator type is decoded and built.
+type actuatorKind struct {
+	decode func(b []byte, path string, errs *Errors) (any, bool)
+	build  func(cfg any, o actuators.Options) (actuators.Actuator, error)
+	// notification kinds tell people rather than change a system: they are never held
+	// for approval, and the breaker and cooldown do not apply to them by default.
+	notification bool
+	// attempts is the default number of tries of a retryable failure.
+	attempts int
+}
+
+// kind makes an actuatorKind of a config type C whose pointer validates itself.
+func kind[C any, PC interface {
+	*C
+	Validate() actuators.FieldErrors
+}, A actuators.Actuator](newFn func(C, actuators.Options) (A, error), notification bool, attempts int) actuatorKind {
+	return actuatorKind{
+		decode: func(b []byte, path string, errs *Errors) (any, bool) {
+			var c C
+			if !decodeBytes(b, &c, path, errs) {
+				return nil, false
+			}
+			fes := PC(&c).Validate()
+			for _, fe := range fes {
+				errs.add(join(path, fe.Field), "%s", fe.Msg)
+			}
+			return c, len(fes) == 0
+		},
+		build: func(cfg any, o actuators.Options) (actuators.Actuator, error) {
+			return newFn(cfg.(C), o)
+		},
+		notification: notification,
+		attempts:     attempts,
+	}
+}
+
+// actuatorKinds is the one place that knows every actuator package: adding a kind is
+// one entry here and one in actuatorTypes.
+func actuatorKinds() map[string]actuatorKind {
+	return map[string]actuatorKind{
+		"webhook": kind(webhook.New, false, 3),
+		// A command is run once unless it exits with a retry code: a rollback that
+		// failed half-way is for a human to look at.
+		"exec":      kind(exec.New, false, 1),
+		"flag":      kind(flag.New, false, 3),
+		"slack":     kind(slack.New, true, 3),
+		"pagerduty": kind(pagerduty.New, true, 5),
+	}
+}
+
+// decodeActuator decodes an entry's safety keys and its kind's config into a.
+func decodeActuator(a *Actuator, path string, defaults *Actuation, errs *Errors) bool {
+	n := len(*errs)
+	k, ok := actuatorKinds()[a.Type]
+	if !ok {
+		errs.add(join(path, "type"), "no decoder for actuator type %q", a.Type)
+		return false
+	}
+	var common, rest yaml.MapSlice
+	for _, it := range a.Raw {
+		if s, ok := it.Key.(string); ok && slices.Contains(commonKeys, s) {
+			common = append(common, it)
+			continue
+		}
+		rest = append(rest, it)
+	}
+	var cw actuatorCommonYAML
+	if len(common) > 0 && !decodeAt(common, &cw, path, errs) {
+		return false
+	}
+	a.Notification = k.notification
+	if cw.Notification != nil {
+		a.Notification = *cw.Notification
+	}
+	// Notifications get no breaker and no cooldown unless their entry sets them.
+	if !a.Notification {
+		a.Breaker, a.Cooldown = defaults.Breaker, time.Duration(defaults.Cooldown)
+	}
+	if cw.Breaker != nil {
+		a.Breaker = *cw.Breaker
+		a.Breaker.validate(join(path, "breaker"), errs)
+	}
+	if _, set := lookup(common, "cooldown"); set {
+		a.Cooldown = time.Duration(cw.Cooldown)
+		if a.Cooldown < 0 {
+			errs.add(join(path, "cooldown"), "must be >= 0")
+		}
+	}
+	a.Attempts = k.attempts
+	if _, set := lookup(common, "attempts"); set {
+		a.Attempts = cw.Attempts
+		if a.Attempts < 1 || a.Attempts > 10 {
+			errs.add(join(path, "attempts"), "must be in [1, 10]")
+		}
+	}
+	a.Resume = ResumeRetry
+	if cw.Resume != "" {
+		a.Resume = cw.Resume
+		if a.Resume != ResumeRetry && a.Resume != ResumeSkip {
+			errs.add(join(path, "resume"), "%q is not %s or %s", a.Resume, ResumeRetry, ResumeSkip)
+		}
+	}
+	b := []byte("{}")
+	if len(rest) > 0 {
+		var err error
+		if b, err = yaml.Marshal(rest); err != nil {
+			errs.add(path, "re-encode: %v", err)
+			return false
+		}
+	}
+	cfg, ok := k.decode(b, path, errs)
+	if !ok {
+		return false
+	}
+	a.Config = cfg
+	full := append(yaml.MapSlice{{Key: "type", Value: a.Type}}, a.Raw...)
+	a.Source, _ = yaml.Marshal(full)
+	return len(*errs) == n
+}
+
+func lookup(ms yaml.MapSlice, key string) (any, bool) {
+	for _, it := range ms {
+		if it.Key == key {
+			return it.Value, true
+		}
+	}
+	return nil, false
+}
+
+// Build makes the actuator this entry describes, reading its secrets from the
+// environment: a missing secret is an error here (serve, reload), not in check-config.
+func (a *Actuator) Build(o actuators.Options) (actuators.Actuator, error) {
+	k, ok := actuatorKinds()[a.Type]
+	if !ok || a.Config == nil {
+		return nil, fmt.Errorf("actuator %s: type %q was not decoded", a.Name, a.Type)
+	}
+	o.Name = a.Name
+	act, err := k.build(a.Config, o)
+	if err != nil {
+		return nil, fmt.Errorf("actuator %s: %w", a.Name, err)
+	}
+	return act, nil
+}
+
+// Unchanged reports whether this actuator's entry is the same as other's, so a reload
+// can keep the actuator already built.
+func (a *Actuator) Unchanged(other *Actuator) bool {
+	return a != nil && other != nil && a.Type == other.Type && slices.Equal(a.Source, other.Source)
+}

@@ -1,0 +1,365 @@
+package config
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/actuators/exec"
+	"github.com/canaryd/canaryd/actuators/flag"
+)
+
+const actBase = `
+providers:
+  prom: {type: prometheus, address: "http://127.0.0.1:9090"}
+actuators:
+  rollback: {type: exec, command: ["kubectl", "rollout", "undo", "deployment/{{ .Vars.app }}"], timeout: 60s}
+  notify: {type: webhook, url: "http://127.0.0.1:9999/hook"}
+  chat: {type: slack, url_env: SLACK_URL}
+ACTUATORS
+analyses:
+  golden:
+    provider: prom
+    lifetime: 30m
+    on_fail: [rollback, notify, chat]
+    metrics:
+      - name: errors
+        query: 'errors{track="{{ .Cohort.track }}"}'
+`
+
+func parseAct(t *testing.T, extra string) (*Config, error) {
+	t.Helper()
+	return Parse([]byte(strings.Replace(actBase, "ACTUATORS", extra, 1)))
+}
+
+func TestActuatorDefaults(t *testing.T) {
+	c, err := parseAct(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Actuation != DefaultActuation() {
+		t.Errorf("actuation defaults: %+v", c.Actuation)
+	}
+	rb, chat := c.Actuators["rollback"], c.Actuators["chat"]
+	if rb.Notification || rb.Breaker != (Breaker{Max: 3, Window: model.Duration(time.Hour)}) || rb.Cooldown != 10*time.Minute || rb.Attempts != 1 || rb.Resume != ResumeRetry {
+		t.Errorf("rollback: %+v", rb)
+	}
+	if ec := rb.Config.(exec.Config); len(ec.Command) != 4 || time.Duration(ec.Timeout) != time.Minute || !ec.InheritEnv {
+		t.Errorf("exec config: %+v", ec)
+	}
+	if !chat.Notification || chat.Breaker.Max != 0 || chat.Cooldown != 0 || chat.Attempts != 3 {
+		t.Errorf("notifications have no breaker or cooldown by default: %+v", chat)
+	}
+	if c.Actuators["notify"].Attempts != 3 || c.Analyses["golden"].RequireApproval {
+		t.Errorf("notify %+v", c.Actuators["notify"])
+	}
+	// The entry's own keys win over the block's.
+	c, err = Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS",
+		"actuation: {dry_run: true, service_var: service, breaker: {max: 5, window: 2h}, cooldown: 1m}", 1),
+		`timeout: 60s}`, `timeout: 60s, breaker: {max: 1}, cooldown: 0s, attempts: 2, resume: skip}`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb = c.Actuators["rollback"]
+	if rb.Breaker.Max != 1 || rb.Breaker.Window != model.Duration(time.Hour) || rb.Cooldown != 0 || rb.Attempts != 2 || rb.Resume != ResumeSkip {
+		t.Errorf("overrides: %+v", rb)
+	}
+	if n := c.Actuators["notify"]; n.Breaker.Max != 5 || n.Cooldown != time.Minute || !c.Actuation.DryRun || c.Actuation.ServiceVar != "service" {
+		t.Errorf("block: %+v %+v", n, c.Actuation)
+	}
+}
+
+func TestActuatorErrors(t *testing.T) {
+	cases := []struct {
+		name  string
+		extra string
+		want  []string
+	}{
+		{
+			name:  "exec timeout",
+			extra: `  undo: {type: exec, command: [kubectl], timeout: 0s}`,
+			want:  []string{"actuators.undo.timeout: must be > 0"},
+		},
+		{
+			name:  "exec argv template",
+			extra: `  undo: {type: exec, command: [kubectl, "deployment/{{ .Vars.app"]}`,
+			want:  []string{"actuators.undo.command[1]: parse template: template: command[1]:1: unclosed action"},
+		},
+		{
+			name:  "unknown key",
+			extra: `  hook: {type: webhook, url: "http://x/", retries: 3}`,
+			want:  []string{`actuators.hook: unknown field "retries"`},
+		},
+		{
+			name:  "several errors",
+			extra: `  hook: {type: webhook, url: "ftp://x", timeout: 0s, attempts: 0, resume: maybe, breaker: {max: -1}}`,
+			want: []string{
+				"actuators.hook.breaker.max: must be >= 0 (0 disables the breaker)",
+				"actuators.hook.attempts: must be in [1, 10]",
+				`actuators.hook.resume: "maybe" is not retry or skip`,
+				`actuators.hook.url: URL scheme must be http or https, got "ftp"`,
+				"actuators.hook.timeout: must be > 0",
+			},
+		},
+		{
+			name:  "pagerduty",
+			extra: `  page: {type: pagerduty, severity: sev1}`,
+			want: []string{
+				"actuators.page.routing_key_env: required",
+				`actuators.page.severity: "sev1" is not one of [critical error warning info]`,
+			},
+		},
+		{
+			name:  "flag",
+			extra: `  ld: {type: flag, url: "https://app.launchdarkly.com/x", secrets: {k: "bad name"}, headers: {"Bad Header": x}}`,
+			want: []string{
+				"actuators.ld.headers.Bad Header: not a valid header name",
+				`actuators.ld.secrets.k: "bad name" is not an environment variable name`,
+			},
+		},
+		{
+			name:  "actuation block",
+			extra: "actuation: {workers: 0, external_url: 'x', service_var: 'a-b'}",
+			want: []string{
+				`actuation.service_var: "a-b" is not a variable name`,
+				"actuation.workers: must be in [1, 64]",
+				"actuation.external_url: must be an http or https URL with a host",
+			},
+		},
+		{
+			name:  "webhook header with a secret",
+			extra: `  hook: {type: webhook, url: "http://x/", headers: {Authorization: "Bearer {{ .Secrets.token }}"}}`,
+			want:  []string{"actuators.hook.headers.Authorization: .Secrets.token: this actuator has no secrets (only a flag actuator's secrets: map defines .Secrets)"},
+		},
+		{
+			name:  "flag secret not defined",
+			extra: `  ld: {type: flag, url: "https://x/{{ .Secrets.proj }}", body: '{{ $.Secrets.tok }}', secrets: {token: T}, headers: {A: "{{ .Secrets.token }}"}}`,
+			want: []string{
+				"actuators.ld.url: .Secrets.proj is not defined: secrets: defines [token]",
+				"actuators.ld.body: .Secrets.tok is not defined: secrets: defines [token]",
+			},
+		},
+		{
+			name:  "unknown event field",
+			extra: `  undo: {type: exec, command: [kubectl, "{{ .Sevrice }}", "{{ range .Failing }}{{ .Name }}{{ end }}"], env: {S: "{{ .ScoreText }}"}}`,
+			want:  []string{"actuators.undo.command[1]: .Sevrice is not a field of the event (see the template fields in actuators/README.md)"},
+		},
+		{
+			name:  "http_config",
+			extra: `  hook: {type: webhook, url: "http://x/", http_config: {bearer_token: a, bearer_token_file: b}}`,
+			want:  []string{"actuators.hook: at most one of bearer_token & bearer_token_file must be configured"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseAct(t, tc.extra)
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("want Errors, got %v", err)
+			}
+			var got []string
+			for _, e := range errs {
+				// Config-level follow-ups (an analysis naming the broken actuator) are
+				// not what this test is about.
+				if !strings.HasPrefix(e.Path, "analyses.") {
+					got = append(got, e.Error())
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("errors:\n got: %q\nwant: %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// An analysis may name its own service variable; it must be a variable name.
+func TestAnalysisServiceVar(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "lifetime: 30m", "lifetime: 30m\n    service_var: svc", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Analyses["golden"]; a.ServiceVarOr(c.Actuation.ServiceVar) != "svc" || !a.Actuators() {
+		t.Errorf("service_var %q", a.ServiceVar)
+	}
+	if (&Analysis{}).ServiceVarOr("app") != "app" {
+		t.Error("default")
+	}
+	_, err = Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "lifetime: 30m", "lifetime: 30m\n    service_var: a-b", 1)))
+	if err == nil || !strings.Contains(err.Error(), `analyses.golden.service_var: "a-b" is not a variable name`) {
+		t.Errorf("got %v", err)
+	}
+}
+
+// The negative cooldown of the block is reported too (model.Duration refuses it while
+// decoding).
+func TestActuationNegativeDuration(t *testing.T) {
+	_, err := parseAct(t, "actuation: {cooldown: -1s}")
+	if err == nil || !strings.Contains(err.Error(), "actuation: ") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestActuatorBuild(t *testing.T) {
+	c, err := parseAct(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Actuators["chat"].Build(actuators.Options{}); err == nil || !strings.Contains(err.Error(), "actuator chat: slack chat: url_env: environment variable SLACK_URL is not set") {
+		t.Errorf("missing secret: %v", err)
+	}
+	t.Setenv("SLACK_URL", "http://127.0.0.1:9/services/x")
+	for name, a := range c.Actuators {
+		if _, err := a.Build(actuators.Options{}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	c2, _ := parseAct(t, "")
+	if !c.Actuators["rollback"].Unchanged(c2.Actuators["rollback"]) {
+		t.Error("same entry reported changed")
+	}
+	c3, _ := Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "timeout: 60s", "timeout: 90s", 1)))
+	if c.Actuators["rollback"].Unchanged(c3.Actuators["rollback"]) {
+		t.Error("changed entry reported unchanged")
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// The rollback presets render the commands their comments promise.
+func TestRollbackPresets(t *testing.T) {
+	c, err := Load("../configs/rollback-presets.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := actuators.Event{Vars: map[string]string{"app": "checkout", "namespace": "shop", "previous_revision": "41", "cluster": "prod-eu"}}
+	for name, want := range map[string]string{
+		"kubectl-undo":  "kubectl rollout undo --namespace=shop -- deployment/checkout",
+		"argo-abort":    "kubectl argo rollouts abort --namespace=shop -- checkout",
+		"helm-rollback": "helm rollback --namespace=shop --wait --timeout=5m -- checkout 41",
+	} {
+		act, err := c.Actuators[name].Build(actuators.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := act.Render(ev)
+		if err != nil || req.Target != want {
+			t.Errorf("%s: %q %v, want %q", name, req.Target, err, want)
+		}
+		// A hostile value stays a value: after "--", or glued to its flag.
+		for _, v := range []string{"app", "namespace", "previous_revision"} {
+			bad := actuators.Event{Vars: maps.Clone(ev.Vars)}
+			bad.Vars[v] = "--kubeconfig=/tmp/evil"
+			req, err := act.Render(bad)
+			if err != nil {
+				t.Errorf("%s with %s=--kubeconfig: %v", name, v, err)
+				continue
+			}
+			for i, a := range req.Argv {
+				if strings.HasPrefix(a, "--kubeconfig") && !slices.Contains(req.Argv[:i], "--") {
+					t.Errorf("%s: vars.%s became option %q: %q", name, v, a, req.Argv)
+				}
+			}
+		}
+	}
+	if c.Actuators["kubectl-undo"].Resume != ResumeSkip || c.Actuators["argo-abort"].Attempts != 2 {
+		t.Errorf("presets' safety keys: %+v %+v", c.Actuators["kubectl-undo"], c.Actuators["argo-abort"])
+	}
+}
+
+// The kill-switch presets, pointed at loopback fakes of LaunchDarkly and of a flag
+// service, send what those APIs take.
+func TestKillSwitchPresets(t *testing.T) {
+	c, err := Load("../configs/killswitch-presets.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Analyses["killswitch"].RequireApproval || c.Actuation.ExternalURL != "https://canaryd.example.com" {
+		t.Errorf("analysis %+v", c.Analyses["killswitch"])
+	}
+	t.Setenv("LD_API_KEY", "api-key-1")
+	t.Setenv("FLAGS_TOKEN", "tok-1")
+	type hit struct {
+		method, path, auth, ctype string
+		body                      map[string]any
+	}
+	var hits []hit
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := hit{method: r.Method, path: r.URL.Path, auth: r.Header.Get("Authorization"), ctype: r.Header.Get("Content-Type")}
+		b, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(b, &h.body); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		hits = append(hits, h)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"key":"new-checkout"}`)
+	}))
+	t.Cleanup(srv.Close)
+	ev := actuators.Event{Key: "c1/on_fail/x", ID: "c1", Name: "checkout v7", Status: "fail", Reason: `p99 "high"`,
+		Vars: map[string]string{"ld_project": "shop", "flag": "new-checkout", "ld_environment": "production"}}
+	for _, name := range []string{"launchdarkly-off", "flags-off"} {
+		fc := c.Actuators[name].Config.(flag.Config)
+		// Same path, loopback host.
+		for _, host := range []string{"https://app.launchdarkly.com", "http://flags.internal:8080"} {
+			fc.URL = strings.Replace(fc.URL, host, srv.URL, 1)
+		}
+		f, err := flag.New(fc, actuators.Options{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Act(ctxT(t), ev); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	ld, own := hits[0], hits[1]
+	ins, _ := ld.body["instructions"].([]any)
+	if ld.method != "PATCH" || ld.path != "/api/v2/flags/shop/new-checkout" || ld.auth != "api-key-1" ||
+		ld.ctype != "application/json; domain-model=launchdarkly.semanticpatch" || ld.body["environmentKey"] != "production" ||
+		len(ins) != 1 || ins[0].(map[string]any)["kind"] != "turnFlagOff" || ld.body["comment"] != `canaryd: canary checkout v7 (c1) fail: p99 "high"` {
+		t.Errorf("LaunchDarkly request: %+v", ld)
+	}
+	if own.method != "PUT" || own.path != "/v1/flags/new-checkout/state" || own.auth != "Bearer tok-1" || own.body["enabled"] != false || own.body["canary"] != "c1" {
+		t.Errorf("flag service request: %+v", own)
+	}
+}
+
+// FuzzActuator: no actuator entry makes the loader panic, and every accepted entry has
+// its kind's config decoded.
+func FuzzActuator(f *testing.F) {
+	f.Add("  x: {type: exec, command: [kubectl, \"{{ .Vars.app }}\"], timeout: 10s, resume: skip}")
+	f.Add("  x: {type: webhook, url: \"http://h/{{ .ID }}\", headers: {A: b}, secret_env: S, breaker: {max: 1, window: 5m}}")
+	f.Add("  x: {type: flag, method: put, url: \"http://h/\", body: \"{{ json .Reason }}\", secrets: {t: T}}")
+	f.Add("  x: {type: slack, url_env: U, max_metrics: 3, notification: false, cooldown: 5m}")
+	f.Add("  x: {type: pagerduty, routing_key_env: K, severity: info, attempts: 10}")
+	f.Add("actuation: {breaker: {max: 0}, dry_run: true}")
+	if b, err := os.ReadFile("../configs/killswitch-presets.yml"); err == nil {
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, extra string) {
+		c, err := Parse([]byte(strings.Replace(actBase, "ACTUATORS", extra, 1)))
+		if err != nil {
+			return
+		}
+		for name, a := range c.Actuators {
+			if a.Config == nil || len(a.Source) == 0 || a.Attempts < 1 || (a.Resume != ResumeRetry && a.Resume != ResumeSkip) {
+				t.Fatalf("%s accepted half-decoded: %+v", name, a)
+			}
+		}
+	})
+}

@@ -1,0 +1,412 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/canaryd/canaryd/judge"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// Analysis is one `analyses:` entry: how a canary registered against it is judged.
+type Analysis struct {
+	Name     string
+	Provider string
+	Interval time.Duration
+	Step     time.Duration
+	Lifetime time.Duration
+	Warmup   time.Duration
+	Score    judge.Thresholds
+	// Groups are the weights of the metric groups; empty means every metric counts alike.
+	Groups     map[string]float64
+	OnFail     []string
+	OnPass     []string
+	OnMarginal []string
+	OnError    []string
+	// RequireApproval holds the actions of a failed verdict (on_fail, on_error) until a
+	// human approves them; notifications go out at once.
+	RequireApproval bool
+	// ServiceVar names the canary variable that says which service a canary is of (the
+	// breaker, the cooldown and resolves count per service); empty means
+	// actuation.service_var. See ServiceVarOr.
+	ServiceVar string
+	Metrics    []Metric
+	// Source is the analysis as YAML, which a canary keeps so that it is judged by the
+	// analysis it started with after a reload or a restart (ParseAnalysis reads it back).
+	Source []byte
+	// Hash identifies Source (sha256, hex).
+	Hash string
+}
+
+// ServiceVarOr is the analysis' service_var, or def (actuation.service_var) when it
+// names none.
+func (a *Analysis) ServiceVarOr(def string) string {
+	if a != nil && a.ServiceVar != "" {
+		return a.ServiceVar
+	}
+	return def
+}
+
+// Actuators reports whether any of the analysis' lists names an actuator.
+func (a *Analysis) Actuators() bool {
+	return a != nil && len(a.OnFail)+len(a.OnPass)+len(a.OnMarginal)+len(a.OnError) > 0
+}
+
+// MaxMetricsPerAnalysis bounds an analysis' metrics.
+const MaxMetricsPerAnalysis = 100
+
+// Metric is one metric of an analysis.
+type Metric struct {
+	Name  string
+	Group string
+	// Query is the template as written; Template is it parsed.
+	Query    string
+	Template *metrics.QueryTemplate
+	// Spec is the judge's view, with the analysis' step.
+	Spec judge.MetricSpec
+}
+
+// analysisYAML is the wire form of an analysis; metrics stay raw so that each one's
+// errors carry its index.
+type analysisYAML struct {
+	Provider   string             `yaml:"provider"`
+	Interval   model.Duration     `yaml:"interval"`
+	Step       model.Duration     `yaml:"step"`
+	Lifetime   model.Duration     `yaml:"lifetime"`
+	Warmup     model.Duration     `yaml:"warmup"`
+	Score      scoreYAML          `yaml:"score"`
+	Groups     map[string]float64 `yaml:"groups"`
+	OnFail     []string           `yaml:"on_fail"`
+	OnPass     []string           `yaml:"on_pass"`
+	OnMarginal []string           `yaml:"on_marginal"`
+	OnError    []string           `yaml:"on_error"`
+	// RequireApproval: see Analysis.
+	RequireApproval bool   `yaml:"require_approval"`
+	ServiceVar      string `yaml:"service_var"`
+	// UnjudgedCritical is how a canary ends when a critical metric cannot be judged at
+	// its last interval: "error" or "fail"; empty is the score rules' default.
+	UnjudgedCritical string    `yaml:"unjudged_critical"`
+	Metrics          []rawNode `yaml:"metrics"`
+}
+
+type scoreYAML struct {
+	Pass     float64 `yaml:"pass"`
+	Marginal float64 `yaml:"marginal"`
+	// Rules are "canaryd" (the default) or "kayenta".
+	Rules string `yaml:"rules"`
+}
+
+// UnmarshalYAML fills the defaults (judge every minute on 15 s points, pass at 95,
+// marginal at 75), then decodes the file's values onto them.
+func (a *analysisYAML) UnmarshalYAML(unmarshal func(any) error) error {
+	*a = analysisYAML{
+		Interval: model.Duration(time.Minute),
+		Step:     model.Duration(15 * time.Second),
+		Score:    scoreYAML{Pass: 95, Marginal: 75, Rules: string(judge.RulesCanaryd)},
+	}
+	type plain analysisYAML
+	return unmarshal((*plain)(a))
+}
+
+// UnmarshalYAML keeps the defaults of a score block that sets only one of its keys.
+func (s *scoreYAML) UnmarshalYAML(unmarshal func(any) error) error {
+	*s = scoreYAML{Pass: 95, Marginal: 75, Rules: string(judge.RulesCanaryd)}
+	type plain scoreYAML
+	return unmarshal((*plain)(s))
+}
+
+type metricYAML struct {
+	Name  string  `yaml:"name"`
+	Group string  `yaml:"group"`
+	Query string  `yaml:"query"`
+	Judge rawNode `yaml:"judge"`
+}
+
+// judgeYAML is the `judge:` block of a metric, mapped onto judge.MetricSpec.
+type judgeYAML struct {
+	Type            string         `yaml:"type"`
+	Direction       string         `yaml:"direction"`
+	Confidence      float64        `yaml:"confidence"`
+	AllowedIncrease float64        `yaml:"allowed_increase"`
+	AllowedDecrease float64        `yaml:"allowed_decrease"`
+	AllowedDelta    float64        `yaml:"allowed_delta"`
+	Critical        bool           `yaml:"critical"`
+	MustHaveData    bool           `yaml:"must_have_data"`
+	NaNStrategy     string         `yaml:"nan_strategy"`
+	RemoveOutliers  bool           `yaml:"remove_outliers"`
+	OutlierFactor   float64        `yaml:"outlier_factor"`
+	MinPoints       *int           `yaml:"min_points"`
+	Min             *float64       `yaml:"min"`
+	Max             *float64       `yaml:"max"`
+	For             model.Duration `yaml:"for"`
+	Unit            string         `yaml:"unit"`
+}
+
+// UnmarshalYAML fills the judge's documented defaults, so that what check-config accepts
+// is exactly what runs.
+func (j *judgeYAML) UnmarshalYAML(unmarshal func(any) error) error {
+	*j = defaultJudge()
+	type plain judgeYAML
+	return unmarshal((*plain)(j))
+}
+
+func defaultJudge() judgeYAML {
+	return judgeYAML{
+		Type:            string(judge.KindMannWhitney),
+		Direction:       string(judge.DirectionIncrease),
+		Confidence:      0.95,
+		AllowedIncrease: 1,
+		AllowedDecrease: 1,
+		NaNStrategy:     string(judge.NaNRemove),
+		OutlierFactor:   3,
+	}
+}
+
+// ParseAnalysis reads back an analysis from its Source, as a canary stored it. Only the
+// analysis itself is checked, not its references to providers and actuators.
+func ParseAnalysis(name string, src []byte) (*Analysis, error) {
+	var errs Errors
+	a := parseAnalysis(name, src, join("analyses", name), &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return a, nil
+}
+
+func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis {
+	n := len(*errs)
+	var w analysisYAML
+	if !decodeBytes(src, &w, path, errs) {
+		return nil
+	}
+	sum := sha256.Sum256(src)
+	a := &Analysis{
+		Name:            name,
+		Provider:        w.Provider,
+		Interval:        time.Duration(w.Interval),
+		Step:            time.Duration(w.Step),
+		Lifetime:        time.Duration(w.Lifetime),
+		Warmup:          time.Duration(w.Warmup),
+		Score:           judge.Thresholds{Pass: w.Score.Pass, Marginal: w.Score.Marginal, Rules: judge.ScoreRules(w.Score.Rules)},
+		Groups:          w.Groups,
+		OnFail:          w.OnFail,
+		OnPass:          w.OnPass,
+		OnMarginal:      w.OnMarginal,
+		OnError:         w.OnError,
+		RequireApproval: w.RequireApproval,
+		ServiceVar:      w.ServiceVar,
+		Source:          src,
+		Hash:            hex.EncodeToString(sum[:]),
+	}
+	if a.Provider == "" {
+		errs.add(join(path, "provider"), "required")
+	}
+	if a.ServiceVar != "" && !varKeyOK(a.ServiceVar) {
+		errs.add(join(path, "service_var"), "%q is not a variable name", a.ServiceVar)
+	}
+	if a.Interval <= 0 {
+		errs.add(join(path, "interval"), "must be > 0")
+	}
+	if a.Step <= 0 {
+		errs.add(join(path, "step"), "must be > 0")
+	}
+	switch {
+	case a.Lifetime <= 0:
+		errs.add(join(path, "lifetime"), "required, must be > 0")
+	case a.Interval > 0 && a.Lifetime < a.Interval:
+		errs.add(join(path, "lifetime"), "must be >= interval (%s)", a.Interval)
+	}
+	if a.Warmup < 0 {
+		errs.add(join(path, "warmup"), "must be >= 0")
+	} else if a.Lifetime > 0 && a.Warmup >= a.Lifetime {
+		errs.add(join(path, "warmup"), "must be shorter than lifetime (%s)", a.Lifetime)
+	}
+	if p := a.Score.Pass; p <= 0 || p > 100 {
+		errs.add(join(path, "score.pass"), "must be in (0, 100]")
+	}
+	if m := a.Score.Marginal; m < 0 || m > a.Score.Pass {
+		errs.add(join(path, "score.marginal"), "must be in [0, score.pass]")
+	}
+	if !slices.Contains(scoreRules, w.Score.Rules) {
+		errs.add(join(path, "score.rules"), "unknown rules %q, want one of %v", w.Score.Rules, scoreRules)
+	}
+	switch w.UnjudgedCritical {
+	case "":
+	case "error":
+		a.Score.Unjudged = judge.VerdictUnjudged
+	case "fail":
+		a.Score.Unjudged = judge.VerdictFail
+	default:
+		errs.add(join(path, "unjudged_critical"), "unknown outcome %q, want error or fail", w.UnjudgedCritical)
+	}
+	a.Score = a.Score.WithDefaults()
+	for g, wt := range a.Groups {
+		if !(wt > 0) || math.IsInf(wt, 0) {
+			errs.add(join(path, "groups."+g), "weight must be > 0")
+		}
+	}
+	if len(w.Metrics) == 0 {
+		errs.add(join(path, "metrics"), "at least one metric is required")
+	} else if len(w.Metrics) > MaxMetricsPerAnalysis {
+		// Each metric is two queries per interval per canary: a bound keeps one analysis
+		// from swamping the providers.
+		errs.add(join(path, "metrics"), "%d metrics, at most %d", len(w.Metrics), MaxMetricsPerAnalysis)
+	}
+	seen := map[string]int{}
+	for i, raw := range w.Metrics {
+		mp := index(join(path, "metrics"), i)
+		m, ok := parseMetric(raw, a, mp, errs)
+		if !ok {
+			continue
+		}
+		if j, dup := seen[m.Name]; dup {
+			errs.add(join(mp, "name"), "%q already used by metrics[%d]", m.Name, j)
+			continue
+		}
+		seen[m.Name] = i
+		a.Metrics = append(a.Metrics, m)
+	}
+	if len(*errs) > n {
+		return nil
+	}
+	return a
+}
+
+func parseMetric(raw rawNode, a *Analysis, path string, errs *Errors) (Metric, bool) {
+	n := len(*errs)
+	var w metricYAML
+	if !decodeAt(raw.v, &w, path, errs) {
+		return Metric{}, false
+	}
+	m := Metric{Name: w.Name, Group: w.Group, Query: w.Query}
+	if !nameRe.MatchString(w.Name) {
+		errs.add(join(path, "name"), "required, must match %s", nameRe)
+	}
+	if len(a.Groups) > 0 {
+		if w.Group == "" {
+			errs.add(join(path, "group"), "required when the analysis has groups")
+		} else if _, ok := a.Groups[w.Group]; !ok {
+			errs.add(join(path, "group"), "%q is not in the analysis' groups", w.Group)
+		}
+	}
+	if w.Query == "" {
+		errs.add(join(path, "query"), "required")
+	} else if t, err := metrics.ParseQuery(w.Name, w.Query); err != nil {
+		errs.add(join(path, "query"), "%v", err)
+	} else {
+		m.Template = t
+	}
+	j := defaultJudge()
+	if !w.Judge.isZero() {
+		if !decodeAt(w.Judge.v, &j, join(path, "judge"), errs) {
+			return m, false
+		}
+	}
+	m.Spec = j.spec(w.Name, w.Group, a.Step, join(path, "judge"), errs)
+	return m, len(*errs) == n
+}
+
+var (
+	kinds       = []string{string(judge.KindMannWhitney), string(judge.KindThreshold), string(judge.KindRatio)}
+	directions  = []string{string(judge.DirectionIncrease), string(judge.DirectionDecrease), string(judge.DirectionEither)}
+	nanStrategy = []string{string(judge.NaNRemove), string(judge.NaNZero)}
+	scoreRules  = []string{string(judge.RulesCanaryd), string(judge.RulesKayenta)}
+)
+
+func (j judgeYAML) spec(name, group string, step time.Duration, path string, errs *Errors) judge.MetricSpec {
+	s := judge.MetricSpec{
+		Name:            name,
+		Group:           group,
+		Kind:            judge.Kind(j.Type),
+		Unit:            j.Unit,
+		Direction:       judge.Direction(j.Direction),
+		Confidence:      j.Confidence,
+		AllowedIncrease: j.AllowedIncrease,
+		AllowedDecrease: j.AllowedDecrease,
+		AllowedDelta:    j.AllowedDelta,
+		Critical:        j.Critical,
+		MustHaveData:    j.MustHaveData,
+		NaNStrategy:     judge.NaNStrategy(j.NaNStrategy),
+		RemoveOutliers:  j.RemoveOutliers,
+		OutlierFactor:   j.OutlierFactor,
+		Min:             j.Min,
+		Max:             j.Max,
+		For:             time.Duration(j.For),
+		Step:            step,
+	}
+	if !slices.Contains(kinds, j.Type) {
+		errs.add(join(path, "type"), "unknown judge %q, want one of %v", j.Type, kinds)
+	}
+	if !slices.Contains(directions, j.Direction) {
+		errs.add(join(path, "direction"), "unknown direction %q, want one of %v", j.Direction, directions)
+	}
+	if !slices.Contains(nanStrategy, j.NaNStrategy) {
+		errs.add(join(path, "nan_strategy"), "unknown strategy %q, want one of %v", j.NaNStrategy, nanStrategy)
+	}
+	if !(j.Confidence > 0 && j.Confidence < 1) {
+		errs.add(join(path, "confidence"), "must be in (0, 1)")
+	}
+	if !(j.AllowedIncrease >= 1) || math.IsInf(j.AllowedIncrease, 0) {
+		errs.add(join(path, "allowed_increase"), "must be >= 1 (1.1 tolerates +10%%)")
+	}
+	if !(j.AllowedDecrease > 0 && j.AllowedDecrease <= 1) {
+		errs.add(join(path, "allowed_decrease"), "must be in (0, 1] (0.9 tolerates -10%%)")
+	}
+	if !(j.AllowedDelta >= 0) || math.IsInf(j.AllowedDelta, 0) {
+		errs.add(join(path, "allowed_delta"), "must be >= 0")
+	}
+	if !(j.OutlierFactor > 0) || math.IsInf(j.OutlierFactor, 0) {
+		errs.add(join(path, "outlier_factor"), "must be > 0")
+	}
+	if j.MinPoints != nil {
+		if *j.MinPoints < 1 {
+			errs.add(join(path, "min_points"), "must be >= 1")
+		}
+		s.MinPoints = *j.MinPoints
+	}
+	if j.For < 0 {
+		errs.add(join(path, "for"), "must be >= 0")
+	}
+	for _, b := range []struct {
+		key string
+		v   *float64
+	}{{"min", j.Min}, {"max", j.Max}} {
+		if b.v != nil && (math.IsNaN(*b.v) || math.IsInf(*b.v, 0)) {
+			errs.add(join(path, b.key), "must be a finite number")
+		}
+	}
+	switch judge.Kind(j.Type) {
+	case judge.KindMannWhitney:
+		if j.Min != nil {
+			errs.add(join(path, "min"), "only for threshold and ratio judges")
+		}
+		if j.Max != nil {
+			errs.add(join(path, "max"), "only for threshold and ratio judges")
+		}
+		if j.For != 0 {
+			errs.add(join(path, "for"), "only for threshold and ratio judges")
+		}
+	case judge.KindThreshold, judge.KindRatio:
+		if j.Min == nil && j.Max == nil {
+			errs.add(path, "a %s judge needs min, max or both", j.Type)
+		}
+		if j.Min != nil && j.Max != nil && *j.Min >= *j.Max {
+			errs.add(join(path, "min"), "must be < max")
+		}
+		if judge.Kind(j.Type) == judge.KindRatio {
+			// A ratio of two non-negative series is never below 0.
+			if j.Max != nil && !(*j.Max > 0) {
+				errs.add(join(path, "max"), "must be > 0")
+			}
+			if j.Min != nil && !(*j.Min > 0) {
+				errs.add(join(path, "min"), "must be > 0")
+			}
+		}
+	}
+	return s
+}

@@ -1,0 +1,359 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v2"
+)
+
+// Config is a whole canaryd config file, decoded, defaulted and validated. Get one from
+// Load or Parse only: they are what guarantee every value in it is valid.
+type Config struct {
+	Server    Server
+	Scheduler Scheduler
+	// Actuation is the actuators' safety layer settings (actuators.go).
+	Actuation Actuation
+	// Providers, Actuators and Analyses are keyed by their name in the file.
+	Providers map[string]*Provider
+	Actuators map[string]*Actuator
+	Analyses  map[string]*Analysis
+	// Hash identifies the file's content (sha256, hex), for logs and reload.
+	Hash string
+}
+
+// Server is the `server:` block.
+type Server struct {
+	// Listen is the HTTP API's host:port.
+	Listen string `yaml:"listen"`
+	// Storage is the path of the embedded store's file.
+	Storage string `yaml:"storage"`
+	// Auth guards the HTTP API with tokens and roles (see auth.go); nil leaves it open.
+	Auth *Auth `yaml:"auth,omitempty"`
+	// TLS serves HTTPS from these files, reread when they change.
+	TLS *TLS `yaml:"tls,omitempty"`
+	// MaxBodyBytes caps a request body.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxRunningPerAnalysis caps the running canaries of one analysis, so a runaway
+	// pipeline cannot flood the scheduler.
+	MaxRunningPerAnalysis int `yaml:"max_running_per_analysis"`
+	// MaxLifetime caps a canary's lifetime, the analysis' or a registration's, and how
+	// far in the past a registration's start may be.
+	MaxLifetime model.Duration `yaml:"max_lifetime"`
+	// Retention is how long an ended canary is kept, with its intervals and actions,
+	// after it ended; 0 keeps every canary forever. The audit log is not affected.
+	Retention model.Duration `yaml:"retention"`
+	// TrustedOrigins are the other sites (scheme://host[:port]) whose pages may send
+	// mutating requests (abort, promote, …) from a browser; every other cross-origin one
+	// is refused.
+	TrustedOrigins []string `yaml:"trusted_origins,omitempty"`
+	// MinInterval is the shortest interval an analysis or a registration may have: each
+	// interval queries every metric for both cohorts.
+	MinInterval model.Duration `yaml:"min_interval"`
+}
+
+// DefaultServer is the `server:` block when the file leaves it out.
+func DefaultServer() Server {
+	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db", MaxBodyBytes: 64 << 10, MaxRunningPerAnalysis: 500,
+		MaxLifetime: model.Duration(24 * time.Hour), Retention: model.Duration(30 * 24 * time.Hour),
+		MinInterval: model.Duration(10 * time.Second)}
+}
+
+// UnmarshalYAML fills the defaults, then decodes the file's values onto them.
+func (s *Server) UnmarshalYAML(unmarshal func(any) error) error {
+	*s = DefaultServer()
+	type plain Server
+	return unmarshal((*plain)(s))
+}
+
+// Scheduler is the `scheduler:` block.
+type Scheduler struct {
+	// Workers bounds how many canaries are judged at once.
+	Workers int `yaml:"workers"`
+	// MaxConsecutiveErrors is how many intervals in a row may have a metric in error
+	// before the canary ends as `error`.
+	MaxConsecutiveErrors int `yaml:"max_consecutive_errors"`
+	// QueryTimeout bounds each provider query, so one slow backend cannot hold a worker.
+	QueryTimeout model.Duration `yaml:"query_timeout"`
+	// CanaryRateLimit bounds the queries of one canary, so that one registered with a
+	// start far in the past catches up at a bounded rate instead of in a burst.
+	CanaryRateLimit RateLimit `yaml:"canary_rate_limit"`
+}
+
+// DefaultScheduler is the `scheduler:` block when the file leaves it out.
+func DefaultScheduler() Scheduler {
+	return Scheduler{Workers: 32, MaxConsecutiveErrors: 3, QueryTimeout: model.Duration(30 * time.Second),
+		CanaryRateLimit: RateLimit{QPS: 10, Burst: 100}}
+}
+
+// UnmarshalYAML fills the defaults, then decodes the file's values onto them.
+func (s *Scheduler) UnmarshalYAML(unmarshal func(any) error) error {
+	*s = DefaultScheduler()
+	type plain Scheduler
+	return unmarshal((*plain)(s))
+}
+
+// Actuator is one `actuators:` entry: its kind's own Config (webhook.Config,
+// exec.Config, …, decoded by the kind's package) and the safety keys every kind shares
+// (actuators.go).
+type Actuator struct {
+	Name string
+	Type string
+	// Raw is the entry without its `type` key.
+	Raw yaml.MapSlice
+	// Config is the kind's decoded and validated config.
+	Config any
+	// Notification: the actuator tells people (slack, pagerduty by default); it is never
+	// held for approval.
+	Notification bool
+	// Breaker and Cooldown are the entry's own or the actuation block's (none for
+	// notifications unless the entry sets them).
+	Breaker  Breaker
+	Cooldown time.Duration
+	// Attempts is how many times a retryable failure is tried.
+	Attempts int
+	// Resume is ResumeRetry or ResumeSkip.
+	Resume string
+	// Source is the entry as YAML; two entries with the same Source build the same
+	// actuator, so a reload can keep the ones that did not change.
+	Source []byte
+}
+
+// ActuatorTypes are the actuator kinds a config may name.
+var actuatorTypes = []string{"webhook", "exec", "flag", "slack", "pagerduty"}
+
+var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// fileYAML is the top level of the file, each section kept raw so that its errors can be
+// reported with their path.
+type fileYAML struct {
+	Server    rawNode       `yaml:"server"`
+	Scheduler rawNode       `yaml:"scheduler"`
+	Actuation rawNode       `yaml:"actuation"`
+	Providers yaml.MapSlice `yaml:"providers"`
+	Actuators yaml.MapSlice `yaml:"actuators"`
+	Analyses  yaml.MapSlice `yaml:"analyses"`
+}
+
+// Load reads and parses a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse decodes, defaults and validates a config. On failure the error is an Errors with
+// every problem found.
+func Parse(data []byte) (*Config, error) {
+	var errs Errors
+	var f fileYAML
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		// The top level keeps yaml's line numbers: they are relative to the file here.
+		if te, ok := err.(*yaml.TypeError); ok {
+			for _, m := range te.Errors {
+				errs.add("", "%s", unknownRe.ReplaceAllString(m, `unknown field "$1"`))
+			}
+		} else {
+			errs.add("", "%v", err)
+		}
+		return nil, errs
+	}
+	sum := sha256.Sum256(data)
+	c := &Config{
+		Server:    DefaultServer(),
+		Scheduler: DefaultScheduler(),
+		Actuation: DefaultActuation(),
+		Providers: map[string]*Provider{},
+		Actuators: map[string]*Actuator{},
+		Analyses:  map[string]*Analysis{},
+		Hash:      hex.EncodeToString(sum[:]),
+	}
+	if !f.Server.isZero() {
+		decodeAt(f.Server.v, &c.Server, "server", &errs)
+	}
+	if !f.Scheduler.isZero() {
+		decodeAt(f.Scheduler.v, &c.Scheduler, "scheduler", &errs)
+	}
+	if !f.Actuation.isZero() {
+		decodeAt(f.Actuation.v, &c.Actuation, "actuation", &errs)
+	}
+	c.Server.validate("server", &errs)
+	c.Scheduler.validate("scheduler", &errs)
+	c.Actuation.validate("actuation", &errs)
+
+	for _, item := range f.Providers {
+		name, path, ok := entryName("providers", item.Key, &errs)
+		if !ok {
+			continue
+		}
+		if _, dup := c.Providers[name]; dup {
+			errs.add(path, "defined twice")
+			continue
+		}
+		if p := parseProvider(name, item.Value, path, &errs); p != nil {
+			c.Providers[name] = p
+		}
+	}
+	for _, item := range f.Actuators {
+		name, path, ok := entryName("actuators", item.Key, &errs)
+		if !ok {
+			continue
+		}
+		if _, dup := c.Actuators[name]; dup {
+			errs.add(path, "defined twice")
+			continue
+		}
+		if a := parseActuator(name, item.Value, path, &c.Actuation, &errs); a != nil {
+			c.Actuators[name] = a
+		}
+	}
+	for _, item := range f.Analyses {
+		name, path, ok := entryName("analyses", item.Key, &errs)
+		if !ok {
+			continue
+		}
+		if _, dup := c.Analyses[name]; dup {
+			errs.add(path, "defined twice")
+			continue
+		}
+		src, err := yaml.Marshal(item.Value)
+		if err != nil {
+			errs.add(path, "re-encode: %v", err)
+			continue
+		}
+		a := parseAnalysis(name, src, path, &errs)
+		if a == nil {
+			continue
+		}
+		c.Analyses[name] = a
+		if a.Lifetime > time.Duration(c.Server.MaxLifetime) {
+			errs.add(join(path, "lifetime"), "%s is longer than server.max_lifetime (%s)", model.Duration(a.Lifetime), c.Server.MaxLifetime)
+		}
+		// Checked here, not in parseAnalysis, so that a stored snapshot stays loadable
+		// whatever the floor is now.
+		switch {
+		case a.Interval > 0 && a.Interval < time.Duration(c.Server.MinInterval):
+			errs.add(join(path, "interval"), "%s is shorter than server.min_interval (%s)", model.Duration(a.Interval), c.Server.MinInterval)
+		case a.Interval > 0 && a.Interval < a.Step:
+			errs.add(join(path, "interval"), "%s is shorter than the step (%s)", model.Duration(a.Interval), model.Duration(a.Step))
+		}
+		// References to the rest of the file are checked here, not in parseAnalysis: a
+		// running canary's snapshot must stay loadable after its provider is renamed.
+		if a.Provider != "" {
+			if _, ok := c.Providers[a.Provider]; !ok {
+				errs.add(join(path, "provider"), "unknown provider %q", a.Provider)
+			}
+		}
+		for _, ref := range []struct {
+			key   string
+			names []string
+		}{{"on_fail", a.OnFail}, {"on_pass", a.OnPass}, {"on_marginal", a.OnMarginal}, {"on_error", a.OnError}} {
+			for i, n := range ref.names {
+				if _, ok := c.Actuators[n]; !ok {
+					errs.add(index(join(path, ref.key), i), "unknown actuator %q", n)
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+func entryName(section string, key any, errs *Errors) (name, path string, ok bool) {
+	name, isStr := key.(string)
+	if !isStr {
+		name = fmt.Sprint(key)
+	}
+	path = join(section, name)
+	if !isStr || !nameRe.MatchString(name) {
+		errs.add(path, "name must match %s", nameRe)
+		return name, path, false
+	}
+	return name, path, true
+}
+
+func (s *Server) validate(path string, errs *Errors) {
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		errs.add(join(path, "listen"), "must be host:port: %v", err)
+	}
+	if s.Storage == "" {
+		errs.add(join(path, "storage"), "must not be empty")
+	}
+	if s.MaxBodyBytes < 1024 || s.MaxBodyBytes > 16<<20 {
+		errs.add(join(path, "max_body_bytes"), "must be between 1024 and 16777216")
+	}
+	if s.MaxRunningPerAnalysis <= 0 {
+		errs.add(join(path, "max_running_per_analysis"), "must be > 0")
+	}
+	if s.MaxLifetime <= 0 {
+		errs.add(join(path, "max_lifetime"), "must be > 0")
+	}
+	for i, o := range s.TrustedOrigins {
+		u, err := url.Parse(strings.TrimSuffix(o, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+			errs.add(fmt.Sprintf("%s[%d]", join(path, "trusted_origins"), i), "%q is not an origin: scheme://host[:port] with http or https, nothing more", o)
+		}
+	}
+	if s.MinInterval <= 0 {
+		errs.add(join(path, "min_interval"), "must be > 0")
+	}
+	if s.Auth != nil {
+		s.Auth.validate(join(path, "auth"), errs)
+	}
+	if s.TLS != nil {
+		s.TLS.validate(join(path, "tls"), errs)
+	}
+}
+
+func (s *Scheduler) validate(path string, errs *Errors) {
+	if s.Workers <= 0 {
+		errs.add(join(path, "workers"), "must be > 0")
+	}
+	if s.MaxConsecutiveErrors <= 0 {
+		errs.add(join(path, "max_consecutive_errors"), "must be > 0")
+	}
+	if s.QueryTimeout <= 0 {
+		errs.add(join(path, "query_timeout"), "must be > 0")
+	}
+	s.CanaryRateLimit.validate(join(path, "canary_rate_limit"), errs)
+}
+
+func parseActuator(name string, raw any, path string, defaults *Actuation, errs *Errors) *Actuator {
+	var ms yaml.MapSlice
+	if !decodeAt(raw, &ms, path, errs) {
+		return nil
+	}
+	a := &Actuator{Name: name}
+	for _, it := range ms {
+		if it.Key == "type" {
+			a.Type, _ = it.Value.(string)
+			continue
+		}
+		a.Raw = append(a.Raw, it)
+	}
+	switch {
+	case a.Type == "":
+		errs.add(join(path, "type"), "required, one of %v", actuatorTypes)
+		return nil
+	case !slices.Contains(actuatorTypes, a.Type):
+		errs.add(join(path, "type"), "unknown actuator type %q, want one of %v", a.Type, actuatorTypes)
+		return nil
+	}
+	if !decodeActuator(a, path, defaults, errs) {
+		return nil
+	}
+	return a
+}

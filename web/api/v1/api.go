@@ -1,0 +1,542 @@
+// Package v1 is canaryd's HTTP API: register, read, list, abort and promote canaries,
+// plus /metrics, /healthz, /readyz and /-/reload. It owns the JSON shapes pipelines depend
+// on and strict decoding of requests; it never decides a canary's fate itself (that is
+// the analysis.Scheduler) and never writes to the store directly.
+package v1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/judge"
+)
+
+// DefaultMaxBody caps a request body; a registration is a few hundred bytes.
+const DefaultMaxBody = 64 << 10
+
+// Options wire the API to the daemon.
+type Options struct {
+	Scheduler *analysis.Scheduler
+	// Gatherer serves /metrics.
+	Gatherer prometheus.Gatherer
+	// Reload reloads the config file (POST /-/reload); nil disables the endpoint.
+	Reload func(ctx context.Context) error
+	// Ready reports whether the daemon takes requests (GET /readyz); nil is always ready.
+	Ready   func() error
+	Logger  *zap.Logger
+	MaxBody int64
+	// Actuations serves approve, reject, a canary's actuations and the audit log
+	// (actions.go); nil answers 404 there.
+	Actuations Actuations
+}
+
+type server struct {
+	o   Options
+	log *zap.Logger
+}
+
+// New returns the API's handler.
+func New(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.Gatherer == nil {
+		o.Gatherer = prometheus.NewRegistry()
+	}
+	s := &server{o: o, log: o.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/canaries", s.register)
+	mux.HandleFunc("GET /api/v1/canaries", s.list)
+	mux.HandleFunc("GET /api/v1/canaries/{id}", s.get)
+	mux.HandleFunc("POST /api/v1/canaries/{id}/abort", s.abort)
+	mux.HandleFunc("POST /api/v1/canaries/{id}/promote", s.promote)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.HandleFunc("POST /-/reload", s.reload)
+	s.actionRoutes(mux)
+	return withActor(mux)
+}
+
+// errorBody is every error's JSON: what is wrong and, for bad input, which field.
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+func writeError(w http.ResponseWriter, code int, field, msg string) {
+	writeJSON(w, code, errorBody{Error: msg, Field: field})
+}
+
+// registerRequest is POST /api/v1/canaries' body. Durations and the start time are
+// strings so that a bad one is reported with its field name.
+type registerRequest struct {
+	Name     string            `json:"name"`
+	Analysis string            `json:"analysis"`
+	Baseline map[string]string `json:"baseline"`
+	Canary   map[string]string `json:"canary"`
+	Vars     map[string]string `json:"vars"`
+	Lifetime string            `json:"lifetime"`
+	Interval string            `json:"interval"`
+	Start    string            `json:"start"`
+	DryRun   bool              `json:"dry_run"`
+}
+
+var unknownFieldRe = regexp.MustCompile(`^json: unknown field "(.*)"$`)
+
+// decode reads exactly one JSON object into v, rejecting unknown fields, keys in another
+// letter case and duplicate keys, and writes the 4xx itself when it fails.
+func (s *server) decode(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "", "Content-Type must be application/json")
+			return false
+		}
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBody))
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err == nil {
+		err = dec.Decode(v)
+	}
+	if errors.Is(err, io.EOF) {
+		if optional {
+			return true
+		}
+		writeError(w, http.StatusBadRequest, "", "the body must be a JSON object")
+		return false
+	}
+	if err == nil {
+		// A second value (or garbage) after the object is an error too.
+		if _, err2 := dec.Token(); !errors.Is(err2, io.EOF) {
+			writeError(w, http.StatusBadRequest, "", "the body must hold a single JSON object")
+			return false
+		}
+		// Strict is case-exact and has no duplicate keys, which encoding/json allows.
+		if ke := checkKeys(data, reflect.TypeOf(v)); ke != nil {
+			writeError(w, http.StatusBadRequest, ke.Path, ke.Msg)
+			return false
+		}
+		return true
+	}
+	var (
+		maxErr    *http.MaxBytesError
+		typeErr   *json.UnmarshalTypeError
+		syntaxErr *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the body is larger than %d bytes", maxErr.Limit))
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			writeError(w, http.StatusBadRequest, "", "the body must be a JSON object")
+		} else {
+			writeError(w, http.StatusBadRequest, typeErr.Field, fmt.Sprintf("must be %s, not a JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value))
+		}
+	case errors.As(err, &syntaxErr):
+		writeError(w, http.StatusBadRequest, "", fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		writeError(w, http.StatusBadRequest, "", "malformed JSON: the body ends early")
+	default:
+		if m := unknownFieldRe.FindStringSubmatch(err.Error()); m != nil {
+			writeError(w, http.StatusBadRequest, m[1], "unknown field")
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "", err.Error())
+	}
+	return false
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	}
+	return "a number"
+}
+
+func parseDuration(field, v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if md, merr := model.ParseDuration(v); merr == nil {
+		d, err = time.Duration(md), nil // also takes 1d and 1w, as Prometheus does
+	}
+	if err != nil {
+		return 0, &analysis.InputError{Field: field, Msg: fmt.Sprintf("%q is not a duration (e.g. 30s, 10m, 1h30m)", v)}
+	}
+	if d <= 0 {
+		return 0, &analysis.InputError{Field: field, Msg: "must be > 0"}
+	}
+	return d, nil
+}
+
+func (s *server) register(w http.ResponseWriter, r *http.Request) {
+	var req registerRequest
+	if !s.decode(w, r, &req, false) {
+		return
+	}
+	reg := analysis.Registration{
+		Name: req.Name, Analysis: req.Analysis, Baseline: req.Baseline, Canary: req.Canary,
+		Vars: req.Vars, DryRun: req.DryRun,
+	}
+	var err error
+	if reg.Lifetime, err = parseDuration("lifetime", req.Lifetime); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if reg.Interval, err = parseDuration("interval", req.Interval); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.Start != "" {
+		if reg.Start, err = time.Parse(time.RFC3339Nano, req.Start); err != nil {
+			writeError(w, http.StatusBadRequest, "start", fmt.Sprintf("%q is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)", req.Start))
+			return
+		}
+		// The zero time is what "no start" is inside; given explicitly it is a mistake
+		// (an unset timestamp), not "now".
+		if reg.Start.IsZero() {
+			writeError(w, http.StatusBadRequest, "start", fmt.Sprintf("%q is the zero time; leave start out to mean now", req.Start))
+			return
+		}
+	}
+	c, err := s.o.Scheduler.Register(r.Context(), reg)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/canaries/"+c.ID)
+	writeJSON(w, http.StatusCreated, viewOf(&analysis.Detail{Canary: c}, true))
+}
+
+// fail maps the scheduler's errors to status codes.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ie *analysis.InputError
+	switch {
+	case errors.As(err, &ie):
+		writeError(w, http.StatusBadRequest, ie.Field, ie.Msg)
+	case errors.As(err, new(*analysis.LimitError)):
+		writeError(w, http.StatusTooManyRequests, "", err.Error())
+	case errors.Is(err, analysis.ErrNotFound):
+		writeError(w, http.StatusNotFound, "", "canary not found")
+	case errors.Is(err, analysis.ErrFinished):
+		writeError(w, http.StatusConflict, "", "the canary has already ended")
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EDQUOT):
+		// The disk, not the request: say so, so that the caller retries and the SRE
+		// knows where to look. Reads keep working.
+		s.log.Error("store cannot write", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		w.Header().Set("Retry-After", "30")
+		writeError(w, http.StatusServiceUnavailable, "", "the store cannot write ("+rootCause(err).Error()+"); nothing was changed, reads still work: retry later")
+	case errors.Is(err, context.Canceled):
+		// The client went away.
+	default:
+		s.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		writeError(w, http.StatusInternalServerError, "", "internal error; see canaryd's log")
+	}
+}
+
+// rootCause is the innermost wrapped error, e.g. "no space left on device".
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
+var idRe = regexp.MustCompile(`^[a-z2-7]{1,64}$`)
+
+func (s *server) id(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !idRe.MatchString(id) {
+		writeError(w, http.StatusNotFound, "", "canary not found")
+		return "", false
+	}
+	return id, true
+}
+
+func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.id(w, r)
+	if !ok {
+		return
+	}
+	d, err := s.o.Scheduler.Summary(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(d, true))
+}
+
+// List pages: a page holds DefaultListLimit canaries unless ?limit= asks for another
+// number up to MaxListLimit.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+func (s *server) list(w http.ResponseWriter, r *http.Request) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "", "malformed query string: "+err.Error())
+		return
+	}
+	for k, vs := range q {
+		switch k {
+		case "status", "limit", "cursor":
+			if len(vs) > 1 {
+				writeError(w, http.StatusBadRequest, k, "given more than once")
+				return
+			}
+		default:
+			writeError(w, http.StatusBadRequest, k, "unknown query parameter")
+			return
+		}
+	}
+	lq := analysis.ListQuery{Status: analysis.Status(q.Get("status")), Limit: DefaultListLimit}
+	if lq.Status != "" && !lq.Status.Valid() {
+		writeError(w, http.StatusBadRequest, "status", fmt.Sprintf("%q is not one of %v", lq.Status, analysis.Statuses))
+		return
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxListLimit {
+			writeError(w, http.StatusBadRequest, "limit", fmt.Sprintf("must be a whole number from 1 to %d", MaxListLimit))
+			return
+		}
+		lq.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		cur, ok := analysis.ParseCursor(v)
+		if !ok {
+			writeError(w, http.StatusBadRequest, "cursor", "not a cursor of this API: pass next_cursor of the previous page as it is")
+			return
+		}
+		lq.After = &cur
+	}
+	page, err := s.o.Scheduler.ListPage(r.Context(), lq)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Streamed, one canary at a time: the page is never encoded whole in memory.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 16<<10)
+	enc := json.NewEncoder(bw)
+	bw.WriteString(`{"canaries":[`)
+	for i, c := range page.Canaries {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if err := enc.Encode(viewOf(&analysis.Detail{Canary: c}, false)); err != nil {
+			s.log.Error("encode canary", zap.String("canary", c.ID), zap.Error(err))
+			return
+		}
+	}
+	bw.WriteString("]")
+	if page.Next != nil {
+		bw.WriteString(`,"next_cursor":`)
+		_ = enc.Encode(page.Next.Encode())
+	}
+	bw.WriteString("}\n")
+	_ = bw.Flush() // the client went away; nothing to do
+}
+
+// actionRequest is the optional body of abort and promote.
+type actionRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *server) abort(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.id(w, r)
+	if !ok {
+		return
+	}
+	actuate := true
+	for k, vs := range r.URL.Query() {
+		if k != "actuate" {
+			writeError(w, http.StatusBadRequest, k, "unknown query parameter")
+			return
+		}
+		switch strings.ToLower(vs[len(vs)-1]) {
+		case "true", "1":
+		case "false", "0":
+			actuate = false
+		default:
+			writeError(w, http.StatusBadRequest, "actuate", "must be true or false")
+			return
+		}
+	}
+	var req actionRequest
+	if !s.decode(w, r, &req, true) {
+		return
+	}
+	if _, err := s.o.Scheduler.Abort(r.Context(), id, req.Reason, actuate); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.get(w, r)
+}
+
+func (s *server) promote(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.id(w, r)
+	if !ok {
+		return
+	}
+	if len(r.URL.Query()) > 0 {
+		writeError(w, http.StatusBadRequest, "", "promote takes no query parameters")
+		return
+	}
+	var req actionRequest
+	if !s.decode(w, r, &req, true) {
+		return
+	}
+	if _, err := s.o.Scheduler.Promote(r.Context(), id, req.Reason); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.get(w, r)
+}
+
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.o.Ready != nil {
+		if err := s.o.Ready(); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "", err.Error())
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ready\n")
+}
+
+func (s *server) reload(w http.ResponseWriter, r *http.Request) {
+	if s.o.Reload == nil {
+		writeError(w, http.StatusNotFound, "", "reload is not enabled")
+		return
+	}
+	if err := s.o.Reload(r.Context()); err != nil {
+		writeError(w, http.StatusInternalServerError, "", "reload failed, the old config stays: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+}
+
+// canaryView is a canary as the API shows it.
+type canaryView struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	Analysis     string            `json:"analysis"`
+	AnalysisHash string            `json:"analysis_hash"`
+	Status       analysis.Status   `json:"status"`
+	Reason       string            `json:"reason,omitempty"`
+	Score        *float64          `json:"score"`
+	Verdict      judge.Verdict     `json:"verdict,omitempty"`
+	Baseline     map[string]string `json:"baseline"`
+	Canary       map[string]string `json:"canary"`
+	Vars         map[string]string `json:"vars,omitempty"`
+	DryRun       bool              `json:"dry_run"`
+	Start        time.Time         `json:"start"`
+	Lifetime     string            `json:"lifetime"`
+	Interval     string            `json:"interval"`
+	Warmup       string            `json:"warmup"`
+	// IntervalCount is how many intervals the lifetime holds; Judged how many are done.
+	IntervalCount int  `json:"interval_count"`
+	Judged        *int `json:"intervals_judged,omitempty"`
+	// NextIntervalAt is when the next interval is judged, for running canaries.
+	NextIntervalAt *time.Time        `json:"next_interval_at,omitempty"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	EndedAt        *time.Time        `json:"ended_at,omitempty"`
+	Intervals      []intervalView    `json:"intervals,omitempty"`
+	Actions        []analysis.Action `json:"actions,omitempty"`
+}
+
+type intervalView struct {
+	Index            int                  `json:"index"`
+	Start            time.Time            `json:"start"`
+	End              time.Time            `json:"end"`
+	JudgedAt         time.Time            `json:"judged_at"`
+	Score            float64              `json:"score"`
+	Verdict          judge.Verdict        `json:"verdict"`
+	Reason           string               `json:"reason"`
+	Groups           []judge.GroupScore   `json:"groups"`
+	CriticalFailures []string             `json:"critical_failures,omitempty"`
+	CriticalUnjudged []string             `json:"critical_unjudged,omitempty"`
+	Errors           int                  `json:"errors,omitempty"`
+	Metrics          []judge.MetricResult `json:"metrics"`
+}
+
+func viewOf(d *analysis.Detail, detail bool) *canaryView {
+	c := d.Canary
+	v := &canaryView{
+		ID: c.ID, Name: c.Name, Analysis: c.Analysis, AnalysisHash: c.AnalysisHash,
+		Status: c.Status, Reason: c.Reason, Score: c.Score, Verdict: c.Verdict,
+		Baseline: c.Baseline, Canary: c.Canary, Vars: c.Vars, DryRun: c.DryRun,
+		Start: c.Start, Lifetime: model.Duration(c.Lifetime).String(), Interval: model.Duration(c.Interval).String(),
+		Warmup: model.Duration(c.Warmup).String(), IntervalCount: c.Intervals,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, EndedAt: c.EndedAt,
+	}
+	if c.Status == analysis.StatusRunning {
+		next := c.IntervalEnd(c.NextIndex)
+		v.NextIntervalAt = &next
+	}
+	if detail {
+		// Intervals inside the warmup are skipped, not judged: count what was recorded.
+		n := len(d.Results)
+		v.Judged = &n
+		v.Actions = d.Actions
+		for _, r := range d.Results {
+			v.Intervals = append(v.Intervals, intervalView{
+				Index: r.Index, Start: r.Start, End: r.End, JudgedAt: r.JudgedAt,
+				Score: r.Score.Score, Verdict: r.Score.Verdict, Reason: r.Score.Reason, Groups: r.Score.Groups,
+				CriticalFailures: r.Score.CriticalFailures, CriticalUnjudged: r.Score.CriticalUnjudged, Errors: r.Score.Errors, Metrics: r.Metrics,
+			})
+		}
+	}
+	return v
+}

@@ -1,0 +1,135 @@
+package auth_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/web/auth"
+)
+
+const (
+	pipelineToken = "pipeline-0123456789abcdef0123"
+	sreToken      = "sre-token-from-env-0123456789"
+	readerToken   = "reader-token-from-file-012345"
+)
+
+func guardFor(t *testing.T, open string) *auth.Guard {
+	t.Helper()
+	t.Setenv("CANARYD_SRE_TOKEN", sreToken)
+	file := filepath.Join(t.TempDir(), "reader.token")
+	if err := os.WriteFile(file, []byte(readerToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(`
+server:
+  auth:
+    tokens:
+      - {name: pipeline, sha256: "` + config.HashToken(pipelineToken) + `", roles: [read, register]}
+      - {name: sre, env: CANARYD_SRE_TOKEN, roles: [read, register, operate]}
+      - {name: dashboard, file: "` + file + `", roles: [read]}
+` + open + `
+analyses: {}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth.New(cfg.Server.Auth)
+}
+
+func TestGuard(t *testing.T) {
+	whoSaw := ""
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		whoSaw = auth.Who(r.Context())
+		w.WriteHeader(http.StatusTeapot)
+	})
+	cases := []struct {
+		name, method, path, token string
+		basic                     bool
+		open                      string
+		code                      int
+		who                       string
+		body                      string
+	}{
+		{"no token", "GET", "/api/v1/canaries", "", false, "", 401, "", "an API token is required"},
+		{"wrong token", "GET", "/api/v1/canaries", "nope-nope-nope-nope-nope-nope", false, "", 401, "", "not valid"},
+		{"reader reads", "GET", "/api/v1/canaries/abc", readerToken, false, "", 418, "dashboard", ""},
+		{"reader cannot register", "POST", "/api/v1/canaries", readerToken, false, "", 403, "", "token dashboard lacks the register role"},
+		{"pipeline registers", "POST", "/api/v1/canaries", pipelineToken, false, "", 418, "pipeline", ""},
+		{"pipeline cannot abort", "POST", "/api/v1/canaries/abc/abort", pipelineToken, false, "", 403, "", "lacks the operate role"},
+		{"pipeline cannot reload", "POST", "/-/reload", pipelineToken, false, "", 403, "", "operate"},
+		{"sre aborts", "POST", "/api/v1/canaries/abc/abort", sreToken, false, "", 418, "sre", ""},
+		{"browser basic auth", "GET", "/canaries/abc", readerToken, true, "", 418, "dashboard", ""},
+		{"metrics open by default", "GET", "/metrics", "", false, "", 418, "anonymous", ""},
+		{"healthz open by default", "GET", "/healthz", "", false, "", 418, "anonymous", ""},
+		{"metrics closed", "GET", "/metrics", "", false, "    open_endpoints: [healthz]", 401, "", "token"},
+		{"healthz still open", "GET", "/healthz", "", false, "    open_endpoints: [healthz]", 418, "anonymous", ""},
+		{"closed metrics with a reader", "GET", "/metrics", readerToken, false, "    open_endpoints: []", 418, "dashboard", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := guardFor(t, tc.open)
+			whoSaw = ""
+			req := httptest.NewRequest(tc.method, tc.path, nil)
+			switch {
+			case tc.token != "" && tc.basic:
+				req.SetBasicAuth("anyone", tc.token)
+			case tc.token != "":
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			rec := httptest.NewRecorder()
+			g.Wrap(next).ServeHTTP(rec, req)
+			if rec.Code != tc.code || whoSaw != tc.who || !strings.Contains(rec.Body.String(), tc.body) {
+				t.Errorf("%d %q (who %q), want %d %q (who %q)", rec.Code, rec.Body.String(), whoSaw, tc.code, tc.body, tc.who)
+			}
+			if rec.Code == 401 && !strings.Contains(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without a WWW-Authenticate challenge")
+			}
+		})
+	}
+}
+
+// Without an auth block everything is open and the caller is anonymous; Set swaps the
+// tokens in place (a reload).
+func TestGuardDisabledAndReload(t *testing.T) {
+	g := auth.New(nil)
+	var who string
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { who = auth.Who(r.Context()) }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/canaries/x/abort", nil))
+	if rec.Code != 200 || who != auth.Anonymous || g.Enabled() {
+		t.Fatalf("disabled: %d who %q", rec.Code, who)
+	}
+	g.Set(guardFor(t, "").Current())
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/canaries/x/abort", nil))
+	if rec.Code != 401 || !g.Enabled() {
+		t.Fatalf("after Set: %d", rec.Code)
+	}
+}
+
+func TestAuthConfigErrors(t *testing.T) {
+	t.Setenv("EMPTY_TOKEN", "")
+	t.Setenv("SHORT_TOKEN", "short")
+	cases := []struct{ yaml, want string }{
+		{`{tokens: []}`, "server.auth.tokens: at least one token"},
+		{`{tokens: [{name: a, roles: [read], sha256: "abc"}]}`, "server.auth.tokens[0].sha256: must be 64 lowercase hex digits"},
+		{`{tokens: [{name: a, roles: [admin], env: X}]}`, `server.auth.tokens[0].roles[0]: unknown role "admin"`},
+		{`{tokens: [{name: a, roles: [read]}]}`, "server.auth.tokens[0]: exactly one of sha256, env and file"},
+		{`{tokens: [{name: a, roles: [read], env: EMPTY_TOKEN}]}`, "server.auth.tokens[0].env: environment variable EMPTY_TOKEN is empty or unset"},
+		{`{tokens: [{name: a, roles: [read], env: SHORT_TOKEN}]}`, "server.auth.tokens[0]: the token is shorter than 24 characters"},
+		{`{tokens: [{name: a, roles: [read], file: /nonexistent/token}]}`, "server.auth.tokens[0].file: open /nonexistent/token"},
+		{`{tokens: [{name: a, roles: [read], sha256: "` + config.HashToken(pipelineToken) + `"}, {name: b, roles: [read], sha256: "` + config.HashToken(pipelineToken) + `"}]}`, `server.auth.tokens[1]: same token as "a"`},
+		{`{tokens: [{name: a, roles: [read], sha256: "` + config.HashToken(pipelineToken) + `"}], open_endpoints: [debug]}`, `server.auth.open_endpoints[0]: unknown endpoint "debug"`},
+	}
+	for _, tc := range cases {
+		_, err := config.Parse([]byte("server:\n  auth: " + tc.yaml + "\nanalyses: {}\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}
