@@ -254,20 +254,24 @@ func (s *Scratch) classifyMW(m MetricSpec, baseline, canary []float64, res *Metr
 	low := m.Direction != DirectionIncrease && mw.CIHigh < 0 && -mw.CIHigh > m.AllowedDelta &&
 		(!ratioDefined || 1+res.Relative.High < m.AllowedDecrease)
 	// A shift held at 0 by tied points (zero-inflated counts: most pairs are 0 − 0) says
-	// nothing about a change in how often the canary is higher: the interval's end
-	// stops exactly at 0 although the test at 0 rejects, so 0 is not in the confidence
-	// set either. The rank test then decides, by its effect (see Scratch.superiority)
-	// against the tolerance read as odds: allowed_increase 1.5 tolerates the canary
-	// being higher in up to 1.5/2.5 = 60% of the pairs.
+	// nothing about a change in how often the canary is higher: the interval collapses to
+	// [0, 0] although the test at 0 rejects. Without an absolute tolerance the shift rule
+	// above is the plain test, and the rank test then stands in for it, by its effect
+	// (see Scratch.superiority) against the tolerance read as odds: allowed_increase 1.5
+	// tolerates the canary being higher in up to 1.5/2.5 = 60% of the pairs. With
+	// allowed_delta > 0 a shift held at 0 is within the tolerance, as the shift rule says:
+	// the rank test ignored it and failed 1.8% of healthy canaries of a tolerance-only
+	// analysis (cmd/canaryd's chaos test; none without the rule). An interval with only
+	// one end at 0 (values on a grid) keeps the shift rule: 0 is in it.
 	var rank *rankEffect
-	if !high && !low && mw.PValue < 1-m.Confidence && (mw.CILow == 0 || mw.CIHigh == 0) {
+	if !high && !low && m.AllowedDelta == 0 && mw.CILow == 0 && mw.CIHigh == 0 && mw.PValue < 1-m.Confidence {
 		ps, lo, hi := s.superiority(mw.U, m.Confidence)
 		r := rankEffect{ps: ps, lo: lo, hi: hi, conf: m.Confidence}
 		switch {
-		case m.Direction != DirectionDecrease && mw.CILow == 0 && lo > m.AllowedIncrease/(1+m.AllowedIncrease):
+		case m.Direction != DirectionDecrease && lo > m.AllowedIncrease/(1+m.AllowedIncrease):
 			high, r.limit = true, m.AllowedIncrease/(1+m.AllowedIncrease)
 			rank = &r
-		case m.Direction != DirectionIncrease && mw.CIHigh == 0 && hi < m.AllowedDecrease/(1+m.AllowedDecrease):
+		case m.Direction != DirectionIncrease && hi < m.AllowedDecrease/(1+m.AllowedDecrease):
 			low, r.limit = true, m.AllowedDecrease/(1+m.AllowedDecrease)
 			rank = &r
 		}

@@ -73,6 +73,7 @@ func TestClassifyKayenta(t *testing.T) {
 	tests := []struct {
 		file      string
 		spec      MetricSpec // Name, Direction and Confidence come from the file unless set
+		swap      bool       // judge the file's canary as the baseline and the other way round
 		want      Classification
 		reasonHas string
 	}{
@@ -115,18 +116,28 @@ func TestClassifyKayenta(t *testing.T) {
 		// golden-signals' error-rate tolerance, allowed_increase 1.5: up to 60% of pairs
 		// tolerated; the lower bound, 57.7%, is not above it.
 		{file: "mw-intermediate-values-variables", spec: MetricSpec{Direction: DirectionIncrease, AllowedIncrease: 1.5}, want: ClassPass},
+		// The same vectors swapped (the canary non-zero in 10% of points, the baseline in
+		// 33%): low by the rank test.
+		{file: "mw-intermediate-values-variables", swap: true, spec: MetricSpec{Direction: DirectionDecrease}, want: ClassLow,
+			reasonHas: "lower than tolerated by the rank test: the shift is held at 0 by tied points, but the canary is higher in 38.5% of pairs"},
+		// An absolute tolerance holds a shift held at 0: it is within ±allowed_delta.
+		{file: "mw-intermediate-values-variables", spec: MetricSpec{Direction: DirectionIncrease, AllowedDelta: 0.5}, want: ClassPass},
 		// Half-step latencies, the canary lower in 59% of pairs (p = 0.041): the
-		// interval [-0.5, 0] ends at 0 where the test rejects.
+		// interval [-0.5, 0] has only one end at 0, which it contains (values on a grid
+		// of 0.5): the shift rule decides, not the rank test.
 		{file: "mw-confidence-interval-and-estimate-tie-out-with-r-version", spec: MetricSpec{Direction: DirectionIncrease}, want: ClassPass},
-		{file: "mw-confidence-interval-and-estimate-tie-out-with-r-version", spec: MetricSpec{Direction: DirectionDecrease}, want: ClassLow,
-			reasonHas: "lower than tolerated by the rank test"},
+		{file: "mw-confidence-interval-and-estimate-tie-out-with-r-version", spec: MetricSpec{Direction: DirectionDecrease}, want: ClassPass},
 		{file: "mw-confidence-interval-and-estimate-problem-case", want: ClassPass},
 		{file: "mw-wilcoxon-diff-function", want: ClassPass},
 		{file: "mw-confidence-interval-and-estimate", want: ClassHigh},
 	}
 	var s Scratch
 	for _, tc := range tests {
-		t.Run(tc.file+"/"+string(tc.spec.Direction), func(t *testing.T) {
+		name := tc.file + "/" + string(tc.spec.Direction)
+		if tc.swap {
+			name += "/swapped"
+		}
+		t.Run(name, func(t *testing.T) {
 			kc := loadKayenta(t, tc.file)
 			spec := tc.spec
 			spec.Name = "m"
@@ -135,6 +146,9 @@ func TestClassifyKayenta(t *testing.T) {
 			}
 			if spec.Confidence == 0 {
 				spec.Confidence = kc.confidence
+			}
+			if tc.swap {
+				kc.baseline, kc.canary = kc.canary, kc.baseline
 			}
 			res := s.Classify(spec, kc.baseline, kc.canary)
 			if res.Classification != tc.want {

@@ -68,15 +68,16 @@ const (
 // tolerance (0, AllowedDelta and AllowedIncrease as a level of the baseline median), low
 // likewise below. One rule covers a shift held at 0 by tied points (zero-inflated
 // counts, where most pairs are 0 − 0 and the interval collapses to [0, 0] whatever the
-// change): when the interval's end on the side of the change is exactly 0 and the test
+// change): when both ends of the interval are exactly 0, AllowedDelta is 0 and the test
 // rejects at 0 (p < 1 − Confidence), the rank test decides instead of the shift. Its
 // effect is the probability of superiority U/(n·m), the share of (canary, baseline)
 // pairs in which the canary is higher, ties counting half, with a Confidence interval
 // from the p-value's normal approximation: high when that interval lies above
 // AllowedIncrease/(1+AllowedIncrease) (the tolerance read as odds: 1.5 tolerates the
 // canary being higher in up to 60% of pairs; the default 1 gives 50%, the plain test),
-// low when it lies below AllowedDecrease/(1+AllowedDecrease). AllowedDelta, a size of
-// shift, does not apply: a shift held at 0 has no size to compare with it.
+// low when it lies below AllowedDecrease/(1+AllowedDecrease). A positive AllowedDelta
+// tolerates a shift held at 0 (it is within ±AllowedDelta, as the shift rule says), and an
+// interval with one end at 0 (values on a grid) contains 0: the shift rule decides both.
 type MetricSpec struct {
 	Name  string
 	Group string
