@@ -4,7 +4,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 PKGS      := ./...
 
-.PHONY: all build run test deps vet fmt-check unit fuzz bench clean
+.PHONY: all build run test deps vet staticcheck fmt-check unit fuzz bench clean
 
 all: build
 
@@ -18,7 +18,7 @@ run: build
 	./bin/canaryd demo --listen $(LISTEN)
 
 # What CI runs (.ci/run calls this and nothing else).
-test: deps vet fmt-check unit fuzz
+test: deps vet staticcheck fmt-check unit fuzz
 
 # System packages the tests need (Debian's), installed only when missing.
 deps:
@@ -26,6 +26,11 @@ deps:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# The version is pinned by the tool directive in go.mod (honnef.co/go/tools), so a fresh
+# machine builds the same staticcheck from the module proxy.
+staticcheck:
+	$(GO) tool staticcheck $(PKGS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

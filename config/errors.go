@@ -38,13 +38,6 @@ func (es *Errors) add(path, format string, args ...any) {
 	*es = append(*es, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (es Errors) err() error {
-	if len(es) == 0 {
-		return nil
-	}
-	return es
-}
-
 // join builds a child path.
 func join(path, key string) string {
 	if path == "" {

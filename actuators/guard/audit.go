@@ -51,7 +51,7 @@ func (g *Guard) Audit(ctx context.Context, q Query) ([]Entry, error) {
 		c := tx.Bucket(bktAudit).Cursor()
 		var k, v []byte
 		if q.Before > 0 {
-			k, v = c.Seek(binary.BigEndian.AppendUint64(nil, q.Before))
+			k, _ = c.Seek(binary.BigEndian.AppendUint64(nil, q.Before))
 			if k == nil {
 				k, v = c.Last()
 			} else {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"go.uber.org/zap"
 )
 
@@ -201,7 +202,7 @@ func openRO(path string, lockTimeout time.Duration, preload bool) (db *bolt.DB, 
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout, PreLoadFreelist: preload, FreelistType: bolt.FreelistMapType})
 	switch {
-	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch), errors.Is(err, bolt.ErrInvalidMapping):
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
 		return nil, &DamagedError{Path: path, Reason: err.Error()}
 	case err != nil:
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)

@@ -18,11 +18,11 @@ import (
 func ParseVariant(spec string, targets []Target) (Target, error) {
 	name, rest, ok := strings.Cut(spec, "=")
 	if !ok || name == "" {
-		return Target{}, fmt.Errorf("variant %q: want NAME=BASE:key=value,...", spec)
+		return Target{}, fmt.Errorf("variant %q: want NAME=BASE:key=value[,key=value]", spec)
 	}
 	baseName, list, ok := strings.Cut(rest, ":")
 	if !ok || list == "" {
-		return Target{}, fmt.Errorf("variant %q: want NAME=BASE:key=value,...", spec)
+		return Target{}, fmt.Errorf("variant %q: want NAME=BASE:key=value[,key=value]", spec)
 	}
 	var base *Target
 	for i := range targets {

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -259,5 +258,3 @@ func pathPoints(d string) int {
 	}
 	return n
 }
-
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
