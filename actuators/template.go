@@ -70,15 +70,6 @@ func ParseTemplate(name, text string) (*Template, error) {
 	return &Template{tmpl: t, text: text}, nil
 }
 
-// MustParseTemplate is ParseTemplate for templates fixed in code.
-func MustParseTemplate(name, text string) *Template {
-	t, err := ParseTemplate(name, text)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 // Text is the template as written.
 func (t *Template) Text() string { return t.text }
 

@@ -26,10 +26,13 @@ const operation = "v1.MetricsApi.QueryMetrics"
 
 // Defaults of the options.
 const (
-	defaultMaxRateLimitWait = time.Minute
-	defaultBackoffBase      = 500 * time.Millisecond
-	defaultBackoffMax       = 10 * time.Second
+	defaultBackoffBase = 500 * time.Millisecond
+	defaultBackoffMax  = 10 * time.Second
 )
+
+// maxRateLimitWait bounds how long a 429 may make a query wait for the rate limit to
+// reset; a longer reset fails the query at once instead.
+const maxRateLimitWait = time.Minute
 
 // Provider queries Datadog's V1 query endpoint. It is safe for concurrent use.
 type Provider struct {
@@ -44,11 +47,9 @@ type Provider struct {
 	serverIndex int
 	serverVars  map[string]string
 
-	sleep            func(ctx context.Context, d time.Duration) error
-	maxRateLimitWait time.Duration
-	backoffBase      time.Duration
-	backoffMax       time.Duration
-	httpClient       *http.Client
+	sleep       func(ctx context.Context, d time.Duration) error
+	backoffBase time.Duration
+	backoffMax  time.Duration
 }
 
 var _ metrics.Provider = (*Provider)(nil)
@@ -56,20 +57,10 @@ var _ metrics.Provider = (*Provider)(nil)
 // Option changes a Provider built by New.
 type Option func(*Provider)
 
-// WithHTTPClient sets the HTTP client (proxies, TLS, a test transport). Config.Timeout
-// still bounds each attempt through its context.
-func WithHTTPClient(c *http.Client) Option { return func(p *Provider) { p.httpClient = c } }
-
 // WithSleep replaces the wait between attempts; it must return ctx's error when ctx ends
 // first. Tests use it to observe the waits without spending them.
 func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 	return func(p *Provider) { p.sleep = sleep }
-}
-
-// WithMaxRateLimitWait bounds how long a 429 may make a query wait for the rate limit to
-// reset (default 1m); a longer reset fails the query at once instead.
-func WithMaxRateLimitWait(d time.Duration) Option {
-	return func(p *Provider) { p.maxRateLimitWait = d }
 }
 
 // WithBackoff sets the first wait and the cap of the exponential backoff after 5xx and
@@ -87,11 +78,10 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Provider, error) {
 		logger = zap.NewNop()
 	}
 	p := &Provider{
-		cfg:              cfg,
-		sleep:            sleepCtx,
-		maxRateLimitWait: defaultMaxRateLimitWait,
-		backoffBase:      defaultBackoffBase,
-		backoffMax:       defaultBackoffMax,
+		cfg:         cfg,
+		sleep:       sleepCtx,
+		backoffBase: defaultBackoffBase,
+		backoffMax:  defaultBackoffMax,
 	}
 	for _, o := range opts {
 		o(p)
@@ -113,11 +103,8 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Provider, error) {
 		"appKeyAuth": {Key: appKey},
 	}
 
-	if p.httpClient == nil {
-		p.httpClient = &http.Client{Timeout: cfg.Timeout}
-	}
 	conf := datadog.NewConfiguration()
-	conf.HTTPClient = p.httpClient
+	conf.HTTPClient = &http.Client{Timeout: cfg.Timeout}
 	// One HTTP request per QueryMetrics call: the retries are ours (see the package doc).
 	conf.RetryConfiguration.EnableRetry = false
 	conf.Debug = false // its debug dump goes to the standard logger, not zap
@@ -238,8 +225,8 @@ func (p *Provider) do(ctx context.Context, log *zap.Logger, from, to int64, text
 		}
 		wait := p.backoff(attempt)
 		if f.rateLimited {
-			if f.reset > p.maxRateLimitWait {
-				return resp, attempt, fmt.Errorf("%w (resets in %s, longer than the %s a query may wait)", f.err, f.reset, p.maxRateLimitWait)
+			if f.reset > maxRateLimitWait {
+				return resp, attempt, fmt.Errorf("%w (resets in %s, longer than the %s a query may wait)", f.err, f.reset, maxRateLimitWait)
 			}
 			if f.reset > 0 {
 				wait = f.reset

@@ -30,7 +30,7 @@
 // every attempt is one HTTP request and retries are never doubled. This package retries
 // instead, because it also retries network errors, bounds the rate-limit wait, honours
 // ctx during every wait, logs through zap, and lets tests inject the sleeper:
-//   - 429: wait X-RateLimit-Reset seconds (bounded by ctx and WithMaxRateLimitWait);
+//   - 429: wait X-RateLimit-Reset seconds (bounded by ctx and at most 1m; a longer reset fails the query at once);
 //   - 5xx and network errors: exponential backoff with jitter;
 //   - other 4xx: no retry; 401/403 say which environment variables hold the keys.
 package datadog

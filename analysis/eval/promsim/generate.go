@@ -273,26 +273,3 @@ func latencyCells(cells, means, bounds []float64, mu, sigma, tail, tailFactor fl
 		}
 	}
 }
-
-// Quantile is the q-quantile of the latency mixture latencyCells describes (bisection
-// on the CDF, for tests and reports).
-func Quantile(q, mu, sigma, tail, tailFactor float64) float64 {
-	cdf := func(x float64) float64 {
-		lx := math.Log(x)
-		v := (1 - tail) * distuv.UnitNormal.CDF((lx-mu)/sigma)
-		if tail > 0 {
-			v += tail * distuv.UnitNormal.CDF((lx-mu-math.Log(tailFactor))/sigma)
-		}
-		return v
-	}
-	lo, hi := 1e-9, 1e6
-	for range 200 {
-		mid := math.Sqrt(lo * hi)
-		if cdf(mid) < q {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return math.Sqrt(lo * hi)
-}

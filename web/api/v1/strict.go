@@ -15,8 +15,6 @@ type keyError struct {
 	Msg  string
 }
 
-func (e *keyError) Error() string { return e.Path + ": " + e.Msg }
-
 // checkKeys walks the first JSON value of data against t, the type it is decoded into,
 // and refuses what encoding/json lets through: a struct's key in another letter case
 // (json matches field names case-insensitively, so "NAME" would fill name) and a key
