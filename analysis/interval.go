@@ -3,6 +3,7 @@ package analysis
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -61,7 +62,7 @@ func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 	if prev := c.IntervalEnd(it.index - 1); it.index > 1 && prev.After(start) {
 		since = prev.UnixMilli()
 	}
-	results, points := s.evaluate(ctx, c, a, start, end, since, log)
+	results, points, states := s.evaluate(ctx, c, a, start, end, since, log)
 	if ctx.Err() != nil {
 		return // shutting down: judged again after the restart
 	}
@@ -74,6 +75,7 @@ func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 			return nil, errStale
 		}
 		act = s.advance(c, it.index, score, results, now)
+		keepStates(c, states)
 		if act == nil {
 			return nil, nil
 		}
@@ -183,9 +185,28 @@ func metricReasons(results []judge.MetricResult, keep func(judge.MetricResult) b
 	return strings.Join(parts, "; ")
 }
 
+// keepStates stores the sequential metrics' new evidence on c, in the transaction that
+// records the interval, or drops all of it when c has ended.
+func keepStates(c *Canary, states map[string]json.RawMessage) {
+	if c.Status.Final() {
+		c.Sequential = nil
+		return
+	}
+	if len(states) == 0 {
+		return
+	}
+	if c.Sequential == nil {
+		c.Sequential = make(map[string]json.RawMessage, len(states))
+	}
+	for name, raw := range states {
+		c.Sequential[name] = raw
+	}
+}
+
 // evaluate queries and classifies every metric of an interval, concurrently.
-// It also returns each metric's points after since (Unix ms).
-func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis, start, end time.Time, since int64, log *zap.Logger) ([]judge.MetricResult, []MetricPoints) {
+// It also returns each metric's points after since (Unix ms), and the new evidence of
+// the sequential metrics whose steps were fetched, by name.
+func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis, start, end time.Time, since int64, log *zap.Logger) ([]judge.MetricResult, []MetricPoints, map[string]json.RawMessage) {
 	env := s.env.Load()
 	var prov metrics.Provider
 	if env != nil {
@@ -193,6 +214,7 @@ func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis,
 	}
 	results := make([]judge.MetricResult, len(a.Metrics))
 	points := make([]MetricPoints, len(a.Metrics))
+	raws := make([]json.RawMessage, len(a.Metrics))
 	var wg sync.WaitGroup
 	for i := range a.Metrics {
 		m := &a.Metrics[i]
@@ -203,7 +225,11 @@ func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], points[i] = s.evalMetric(ctx, c, a.Provider, prov, m, start, end, a.Step, since)
+			if sequential(m) {
+				results[i], points[i], raws[i] = s.evalSequential(ctx, c, a.Provider, prov, m, start, end, a.Step, since)
+			} else {
+				results[i], points[i] = s.evalMetric(ctx, c, a.Provider, prov, m, start, end, a.Step, since)
+			}
 			if results[i].Classification == judge.ClassError && ctx.Err() == nil {
 				log.Warn("metric in error", zap.String("metric", m.Name), zap.String("reason", results[i].Reason))
 			}
@@ -216,7 +242,13 @@ func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis,
 			kept = append(kept, p)
 		}
 	}
-	return results, kept
+	states := map[string]json.RawMessage{}
+	for i, raw := range raws {
+		if raw != nil {
+			states[a.Metrics[i].Name] = raw
+		}
+	}
+	return results, kept, states
 }
 
 func errorResult(m *config.Metric, reason string) judge.MetricResult {
@@ -238,18 +270,7 @@ func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.throttle(ctx, c.ID, provName); err != nil {
-				errs[i] = fmt.Errorf("waiting for the rate limit: %w", err)
-				return
-			}
-			qctx, cancel := context.WithTimeout(ctx, s.o.QueryTimeout)
-			defer cancel()
-			t0 := time.Now() // real time on purpose: this measures I/O, not the schedule
-			series[i], errs[i] = prov.Query(qctx, metrics.Query{Text: text, Start: start, End: end, Step: step})
-			s.m.QueryDuration.WithLabelValues(provName).Observe(time.Since(t0).Seconds())
-			if errs[i] != nil {
-				s.m.QueryErrors.WithLabelValues(provName).Inc()
-			}
+			series[i], errs[i] = s.query(ctx, c.ID, provName, prov, metrics.Query{Text: text, Start: start, End: end, Step: step})
 		}()
 	}
 	wg.Wait()

@@ -168,30 +168,32 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	// render the same query read the same series, and a canary compared with itself
 	// passes whatever it does: refuse it too.
 	for _, m := range a.Metrics {
-		var rendered [2]string
-		for i, co := range []struct {
-			field string
-			vars  map[string]string
-		}{{"baseline", r.Baseline}, {"canary", r.Canary}} {
-			text, err := m.Template.Render(metrics.TemplateData{Cohort: co.vars, Vars: r.Vars})
-			rendered[i] = text
-			if err != nil {
-				field := co.field
-				if sm := missingKeyRe.FindStringSubmatch(err.Error()); sm != nil {
-					field = co.field + "." + sm[2]
-					if sm[1] == "Vars" {
-						field = "vars." + sm[2]
+		for _, tpl := range m.Templates() {
+			var rendered [2]string
+			for i, co := range []struct {
+				field string
+				vars  map[string]string
+			}{{"baseline", r.Baseline}, {"canary", r.Canary}} {
+				text, err := tpl.Render(metrics.TemplateData{Cohort: co.vars, Vars: r.Vars})
+				rendered[i] = text
+				if err != nil {
+					field := co.field
+					if sm := missingKeyRe.FindStringSubmatch(err.Error()); sm != nil {
+						field = co.field + "." + sm[2]
+						if sm[1] == "Vars" {
+							field = "vars." + sm[2]
+						}
 					}
+					return nil, inputErr(field, "metric %s needs it: %v", m.Name, err)
 				}
-				return nil, inputErr(field, "metric %s needs it: %v", m.Name, err)
 			}
-		}
-		if rendered[0] == rendered[1] {
-			why := "the cohorts hold the same variables"
-			if d := differingKeys(r.Baseline, r.Canary); d != "" {
-				why = "the cohorts differ only in " + d + ", which its query does not use"
+			if rendered[0] == rendered[1] {
+				why := "the cohorts hold the same variables"
+				if d := differingKeys(r.Baseline, r.Canary); d != "" {
+					why = "the cohorts differ only in " + d + ", which its query does not use"
+				}
+				return nil, inputErr("canary", "metric %s renders the same query for both cohorts, so the canary would be compared with itself: %s", m.Name, why)
 			}
-			return nil, inputErr("canary", "metric %s renders the same query for both cohorts, so the canary would be compared with itself: %s", m.Name, why)
 		}
 	}
 	// Each provider's language gives meaning to other characters: a value must fill its

@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math"
 	"strconv"
@@ -63,6 +64,12 @@ type Canary struct {
 	NextIndex int `json:"next_index"`
 	// ConsecutiveErrors counts the latest intervals in a row with a metric in error.
 	ConsecutiveErrors int `json:"consecutive_errors,omitempty"`
+	// Sequential holds the evidence of each sequential metric (counts, histogram) by
+	// metric name, as of the last recorded interval: judge.CountState or
+	// judge.HistogramState as JSON. It is written in the same transaction as the
+	// interval, so a restart resumes it exactly (never reset, never counted twice), and
+	// dropped when the canary ends (the intervals keep each result).
+	Sequential map[string]json.RawMessage `json:"sequential,omitempty"`
 
 	Status Status `json:"status"`
 	// Reason says why the canary has its status, in a sentence.

@@ -57,21 +57,23 @@ func usedKeys(a *config.Analysis, r Registration, field string) map[string]bool 
 		keys = append(keys, k)
 	}
 	for _, m := range a.Metrics {
-		for name, cohort := range map[string]map[string]string{"baseline": r.Baseline, "canary": r.Canary} {
-			if field != "vars" && field != name {
-				continue
-			}
-			real, _ := m.Template.Render(metrics.TemplateData{Cohort: cohort, Vars: r.Vars})
-			data := metrics.TemplateData{Cohort: cohort, Vars: r.Vars}
-			if field == "vars" {
-				data.Vars = marked
-			} else {
-				data.Cohort = marked
-			}
-			probed, err := m.Template.Render(data)
-			for i, k := range keys {
-				if err != nil || strings.Contains(probed, fmt.Sprintf("%s%d%s", probe, i, probe)) || strings.Contains(real, src[k]) {
-					used[k] = true
+		for _, tpl := range m.Templates() {
+			for name, cohort := range map[string]map[string]string{"baseline": r.Baseline, "canary": r.Canary} {
+				if field != "vars" && field != name {
+					continue
+				}
+				real, _ := tpl.Render(metrics.TemplateData{Cohort: cohort, Vars: r.Vars})
+				data := metrics.TemplateData{Cohort: cohort, Vars: r.Vars}
+				if field == "vars" {
+					data.Vars = marked
+				} else {
+					data.Cohort = marked
+				}
+				probed, err := tpl.Render(data)
+				for i, k := range keys {
+					if err != nil || strings.Contains(probed, fmt.Sprintf("%s%d%s", probe, i, probe)) || strings.Contains(real, src[k]) {
+						used[k] = true
+					}
 				}
 			}
 		}

@@ -64,9 +64,14 @@ const MaxMetricsPerAnalysis = 100
 type Metric struct {
 	Name  string
 	Group string
-	// Query is the template as written; Template is it parsed.
+	// Query is the template as written; Template is it parsed. For a counts judge it
+	// is the errors per step, for a histogram judge the bucket increments by le.
 	Query    string
 	Template *metrics.QueryTemplate
+	// RequestsQuery (requests_query) is a counts judge's requests per step; empty for
+	// every other judge. RequestsTemplate is it parsed.
+	RequestsQuery    string
+	RequestsTemplate *metrics.QueryTemplate
 	// Spec is the judge's view, with the analysis' step.
 	Spec judge.MetricSpec
 }
@@ -121,10 +126,12 @@ func (s *scoreYAML) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 type metricYAML struct {
-	Name  string  `yaml:"name"`
-	Group string  `yaml:"group"`
-	Query string  `yaml:"query"`
-	Judge rawNode `yaml:"judge"`
+	Name  string `yaml:"name"`
+	Group string `yaml:"group"`
+	Query string `yaml:"query"`
+	// RequestsQuery: a counts judge's second query (requests per step).
+	RequestsQuery string  `yaml:"requests_query"`
+	Judge         rawNode `yaml:"judge"`
 }
 
 // judgeYAML is the `judge:` block of a metric, mapped onto judge.MetricSpec.
@@ -145,6 +152,8 @@ type judgeYAML struct {
 	Max             *float64       `yaml:"max"`
 	For             model.Duration `yaml:"for"`
 	Unit            string         `yaml:"unit"`
+	// Alpha: the sequential judges' false-alarm bound (0 is the judge's default).
+	Alpha float64 `yaml:"alpha"`
 }
 
 // UnmarshalYAML fills the judge's documented defaults, so that what check-config accepts
@@ -308,11 +317,12 @@ func parseMetric(raw rawNode, a *Analysis, path string, errs *Errors) (Metric, b
 		}
 	}
 	m.Spec = j.spec(w.Name, w.Group, a.Step, join(path, "judge"), errs)
+	parseSequential(&m, w.RequestsQuery, a, path, errs)
 	return m, len(*errs) == n
 }
 
 var (
-	kinds       = []string{string(judge.KindMannWhitney), string(judge.KindThreshold), string(judge.KindRatio)}
+	kinds       = []string{string(judge.KindMannWhitney), string(judge.KindThreshold), string(judge.KindRatio), string(judge.KindCounts), string(judge.KindHistogram)}
 	directions  = []string{string(judge.DirectionIncrease), string(judge.DirectionDecrease), string(judge.DirectionEither)}
 	nanStrategy = []string{string(judge.NaNRemove), string(judge.NaNZero)}
 	scoreRules  = []string{string(judge.RulesCanaryd), string(judge.RulesKayenta)}
@@ -338,6 +348,7 @@ func (j judgeYAML) spec(name, group string, step time.Duration, path string, err
 		Max:             j.Max,
 		For:             time.Duration(j.For),
 		Step:            step,
+		Alpha:           j.Alpha,
 	}
 	if !slices.Contains(kinds, j.Type) {
 		errs.add(join(path, "type"), "unknown judge %q, want one of %v", j.Type, kinds)
@@ -381,7 +392,7 @@ func (j judgeYAML) spec(name, group string, step time.Duration, path string, err
 		}
 	}
 	switch judge.Kind(j.Type) {
-	case judge.KindMannWhitney:
+	case judge.KindMannWhitney, judge.KindCounts, judge.KindHistogram:
 		if j.Min != nil {
 			errs.add(join(path, "min"), "only for threshold and ratio judges")
 		}

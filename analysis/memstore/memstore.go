@@ -318,6 +318,7 @@ func copyCanary(c *analysis.Canary) analysis.Canary {
 	out.Baseline = maps.Clone(c.Baseline)
 	out.Canary = maps.Clone(c.Canary)
 	out.Vars = maps.Clone(c.Vars)
+	out.Sequential = maps.Clone(c.Sequential)
 	if c.Score != nil {
 		v := *c.Score
 		out.Score = &v

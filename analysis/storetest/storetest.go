@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -119,6 +120,51 @@ func Run(t *testing.T, open func(t *testing.T) analysis.Store, reopen func(t *te
 		}
 		if _, err := s.RecordInterval(ctx, &analysis.IntervalResult{CanaryID: "nope", Index: 1}, advance); !errors.Is(err, analysis.ErrNotFound) {
 			t.Errorf("unknown canary: want ErrNotFound, got %v", err)
+		}
+	})
+
+	t.Run("sequential state with its interval", func(t *testing.T) {
+		// A sequential judge's evidence is written in the interval's transaction: stored
+		// with it, not without it (an interval already recorded, a failing mutation), and
+		// read back as written after a reopen.
+		s := open(t)
+		if err := s.Create(ctx, newCanary("q", t0), []byte("src")); err != nil {
+			t.Fatal(err)
+		}
+		withState := func(v string) analysis.Mutation {
+			return func(c *analysis.Canary) ([]analysis.Action, error) {
+				c.NextIndex++
+				if c.Sequential == nil {
+					c.Sequential = map[string]json.RawMessage{}
+				}
+				c.Sequential["errors"] = json.RawMessage(v)
+				return nil, nil
+			}
+		}
+		if _, err := s.RecordInterval(ctx, &analysis.IntervalResult{CanaryID: "q", Index: 1}, withState(`{"steps":4}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordInterval(ctx, &analysis.IntervalResult{CanaryID: "q", Index: 1}, withState(`{"steps":8}`)); !errors.Is(err, analysis.ErrIntervalExists) {
+			t.Fatalf("replayed interval: want ErrIntervalExists, got %v", err)
+		}
+		boom := errors.New("boom")
+		if _, err := s.RecordInterval(ctx, &analysis.IntervalResult{CanaryID: "q", Index: 2}, func(c *analysis.Canary) ([]analysis.Action, error) {
+			c.Sequential["errors"] = json.RawMessage(`{"steps":12}`)
+			return nil, boom
+		}); !errors.Is(err, boom) {
+			t.Fatalf("failing mutation: got %v", err)
+		}
+		if reopen != nil {
+			s.Close()
+			s = reopen(t)
+		}
+		defer s.Close()
+		c, err := s.Get(ctx, "q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(c.Sequential["errors"]); got != `{"steps":4}` || c.NextIndex != 2 {
+			t.Errorf("after reopen: state %s, next index %d; want {\"steps\":4} and 2", got, c.NextIndex)
 		}
 	})
 

@@ -1,0 +1,242 @@
+package analysis_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/judge"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+const seqConfig = `
+providers:
+  fake: {type: prometheus, address: "http://127.0.0.1:1"}
+analyses:
+  seq:
+    provider: fake
+    interval: 1m
+    step: 5s
+    lifetime: 5m
+    warmup: 1m
+    metrics:
+      - name: errors
+        query: 'err-{{ .Cohort.track }}'
+        requests_query: 'req-{{ .Cohort.track }}'
+        judge: {type: counts, critical: true}
+      - name: latency
+        query: 'bkt-{{ .Cohort.track }}'
+        judge: {type: histogram}
+`
+
+// countsProvider answers the seq analysis' queries with fixed counts per step (baseline
+// 2 errors of 100 requests, canary 1 of 50; buckets of 10 requests at ≤ 0.1 s and 10
+// more at ≤ 0.5 s per cohort) and records every step it returned per query. With
+// replay, it also returns the minute before the asked start, as a provider that ignores
+// the start would: the judge must refuse those steps.
+type countsProvider struct {
+	replay  bool
+	mu      sync.Mutex
+	fetched map[string]map[int64]int
+	points  int
+}
+
+func (p *countsProvider) Query(_ context.Context, q metrics.Query) (metrics.Series, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	from := q.Start
+	if p.replay {
+		from = from.Add(-time.Minute)
+	}
+	var times []int64
+	for t := from; !t.After(q.End); t = t.Add(q.Step) {
+		times = append(times, t.UnixMilli())
+		if p.fetched[q.Text] == nil {
+			p.fetched[q.Text] = map[int64]int{}
+		}
+		p.fetched[q.Text][t.UnixMilli()]++
+	}
+	canary := strings.HasSuffix(q.Text, "-canary")
+	value := func(v float64) metrics.Stream {
+		pts := make([]metrics.Point, len(times))
+		for i, t := range times {
+			pts[i] = metrics.Point{T: t, V: v}
+		}
+		p.points += len(pts)
+		return metrics.Stream{Points: pts}
+	}
+	switch {
+	case strings.HasPrefix(q.Text, "err-") && canary:
+		return metrics.Series{Streams: []metrics.Stream{value(1)}}, nil
+	case strings.HasPrefix(q.Text, "err-"):
+		return metrics.Series{Streams: []metrics.Stream{value(2)}}, nil
+	case strings.HasPrefix(q.Text, "req-") && canary:
+		return metrics.Series{Streams: []metrics.Stream{value(50)}}, nil
+	case strings.HasPrefix(q.Text, "req-"):
+		return metrics.Series{Streams: []metrics.Stream{value(100)}}, nil
+	}
+	var out metrics.Series
+	for _, b := range []struct {
+		le string
+		v  float64
+	}{{"0.1", 10}, {"0.5", 20}, {"+Inf", 20}} {
+		st := value(b.v)
+		st.Labels = map[string]string{"le": b.le}
+		out.Streams = append(out.Streams, st)
+	}
+	return out, nil
+}
+
+type seqHarness struct {
+	t     *testing.T
+	clock *fakeClock
+	path  string
+	cfg   *config.Config
+	prov  *countsProvider
+	store analysis.Store
+	sched *analysis.Scheduler
+}
+
+func (h *seqHarness) start() {
+	h.t.Helper()
+	st, err := boltstore.Open(h.path, time.Second)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.store = st
+	h.sched = analysis.NewScheduler(analysis.Options{
+		Store: st, Clock: h.clock, Logger: zaptest.NewLogger(h.t), Metrics: analysis.NewMetrics(prometheus.NewRegistry()),
+		Workers: 2, MaxConsecutiveErrors: 3, QueryTimeout: time.Second,
+	})
+	h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": h.prov}})
+	if err := h.sched.Start(t0ctx(h.t)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *seqHarness) stop() {
+	if h.sched == nil {
+		return
+	}
+	h.sched.Stop(context.Background())
+	h.store.Close()
+	h.sched = nil
+}
+
+func t0ctx(t *testing.T) context.Context { return t.Context() }
+
+func (h *seqHarness) until(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+		h.clock.Advance(10 * time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (h *seqHarness) get(id string) *analysis.Detail {
+	h.t.Helper()
+	d, err := h.sched.Get(context.Background(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return d
+}
+
+// TestSequentialStateSurvivesRestart: a counts and a histogram metric fetch each step
+// once, keep their evidence in the store with the interval, resume it after a restart
+// (the scheduler stopped between two intervals, its store closed and reopened), and
+// count every step of the lifetime exactly once, also when the provider returns steps
+// already counted.
+func TestSequentialStateSurvivesRestart(t *testing.T) {
+	// 5m lifetime, 1m warmup, 5s steps: 49 steps from the warmup's end to the last
+	// interval's end, both included.
+	const steps = 49
+	for _, replay := range []bool{false, true} {
+		t.Run(fmt.Sprintf("replay=%v", replay), func(t *testing.T) {
+			cfg, err := config.Parse([]byte(seqConfig))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := &seqHarness{t: t, clock: newFakeClock(), path: filepath.Join(t.TempDir(), "canaryd.db"), cfg: cfg,
+				prov: &countsProvider{replay: replay, fetched: map[string]map[int64]int{}}}
+			h.start()
+			t.Cleanup(h.stop)
+			c, err := h.sched.Register(t.Context(), analysis.Registration{
+				Name: "web", Analysis: "seq",
+				Baseline: map[string]string{"track": "baseline"}, Canary: map[string]string{"track": "canary"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.until("two intervals", func() bool { return len(h.get(c.ID).Results) >= 2 })
+			mid := h.get(c.ID)
+			if len(mid.Sequential) != 2 || mid.Sequential["errors"] == nil || mid.Sequential["latency"] == nil {
+				t.Fatalf("running canary's stored evidence: %v, want errors and latency", mid.Sequential)
+			}
+			h.stop()
+			h.clock.Advance(90 * time.Second) // down across an interval: caught up at the restart
+			h.start()
+			h.until("the canary to end", func() bool { return h.get(c.ID).Status.Final() })
+			d := h.get(c.ID)
+			if d.Status != analysis.StatusPass {
+				t.Fatalf("status %s (%s), want pass", d.Status, d.Reason)
+			}
+			if d.Sequential != nil {
+				t.Errorf("ended canary keeps its evidence: %d states", len(d.Sequential))
+			}
+			last := d.Results[len(d.Results)-1]
+			byName := map[string]judge.MetricResult{}
+			for _, r := range last.Metrics {
+				byName[r.Name] = r
+			}
+			e, l := byName["errors"], byName["latency"]
+			if e.Kind != judge.KindCounts || e.Sequential.Steps != steps || e.Baseline.N != steps {
+				t.Errorf("errors: kind %s, %d steps (%d used), want counts over %d", e.Kind, e.Sequential.Steps, e.Baseline.N, steps)
+			}
+			want := fmt.Sprintf("(%d of %d requests vs %d of %d)", steps, 50*steps, 2*steps, 100*steps)
+			if !strings.Contains(e.Reason, want) {
+				t.Errorf("errors reason %q, want the totals %s", e.Reason, want)
+			}
+			if l.Kind != judge.KindHistogram || l.Sequential.Steps != steps || l.Classification != judge.ClassPass {
+				t.Errorf("latency: kind %s %s, %d steps, want a histogram pass over %d: %s", l.Kind, l.Classification, l.Sequential.Steps, steps, l.Reason)
+			}
+			// The report's series: one error rate per step and cohort, stored once.
+			series := analysis.Series(d.Results)
+			if len(series) != 1 || series[0].Metric != "errors" || len(series[0].Baseline) != steps || len(series[0].Canary) != steps {
+				t.Errorf("stored points: %+v", series)
+			}
+			if replay {
+				return
+			}
+			// Each query fetched each step once: exactly what one query over the
+			// judged lifetime returns.
+			for text, ts := range h.prov.fetched {
+				if len(ts) != steps {
+					t.Errorf("%s: %d distinct steps fetched, want %d", text, len(ts), steps)
+				}
+				for at, n := range ts {
+					if n != 1 {
+						t.Errorf("%s: step %s fetched %d times", text, time.UnixMilli(at).UTC(), n)
+					}
+				}
+			}
+			if want := steps * (4 + 2*3); h.prov.points != want {
+				t.Errorf("points fetched %d, want %d (one lifetime)", h.prov.points, want)
+			}
+		})
+	}
+}
