@@ -68,6 +68,21 @@ var varKeyRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 // missingKeyRe finds the variable a template needed, in text/template's error.
 var missingKeyRe = regexp.MustCompile(`at <\.(Cohort|Vars)\.([A-Za-z0-9_]+)>`)
 
+// analysisNames lists the configured analyses for an error message (at most 20).
+func analysisNames[V any](m map[string]V) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	names := slices.Sorted(maps.Keys(m))
+	for i, n := range names {
+		names[i] = fmt.Sprintf("%q", n)
+	}
+	if len(names) > 20 {
+		names = append(names[:20], fmt.Sprintf("and %d more", len(names)-20))
+	}
+	return strings.Join(names, ", ")
+}
+
 func checkVars(field string, vars map[string]string) error {
 	if len(vars) > maxVars {
 		return inputErr(field, "at most %d variables", maxVars)
@@ -112,7 +127,7 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	}
 	a, ok := env.Config.Analyses[r.Analysis]
 	if !ok {
-		return nil, inputErr("analysis", "unknown analysis %q", r.Analysis)
+		return nil, inputErr("analysis", "unknown analysis %q; this server has %s", r.Analysis, analysisNames(env.Config.Analyses))
 	}
 	for _, v := range []struct {
 		field string
@@ -183,6 +198,10 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 						if sm[1] == "Vars" {
 							field = "vars." + sm[2]
 						}
+					}
+					if field != co.field {
+						// The field names the variable: the template engine's text adds nothing.
+						return nil, inputErr(field, "metric %s needs it", m.Name)
 					}
 					return nil, inputErr(field, "metric %s needs it: %v", m.Name, err)
 				}
@@ -336,7 +355,7 @@ func (s *Scheduler) finish(ctx context.Context, id, kind string, status Status, 
 	var act Action
 	c, err := s.o.Store.Update(ctx, id, func(c *Canary) ([]Action, error) {
 		if c.Status.Final() {
-			return nil, ErrFinished
+			return nil, fmt.Errorf("%w with status %s", ErrFinished, c.Status)
 		}
 		c.Status, c.Reason, c.EndedAt, c.UpdatedAt = status, reason, &now, now
 		act = Action{CanaryID: c.ID, Time: now, Kind: kind, Status: status, Trigger: trigger, Reason: reason, Actuate: actuate && !c.DryRun}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // Exit codes of `canaryd canary wait` (and of `create --wait`): a pipeline step maps
@@ -39,12 +41,22 @@ func runCanary(args []string, stdout, stderr io.Writer) int {
 		"abort":   canaryAbort,
 		"promote": canaryPromote,
 	}
-	if len(args) == 0 || subs[args[0]] == nil {
-		fmt.Fprintln(stderr, `usage: canaryd canary create|get|list|wait|abort|promote [flags]
-  create  --analysis A --name N --baseline k=v --canary k=v [--var k=v] [--lifetime D] [--interval D] [--dry-run] [--wait]
-  get ID | list [--status S] [--limit N] [--json] | wait ID | abort ID [--reason R] [--actuate=false] | promote ID [--reason R]
-Every subcommand takes --server URL (default $CANARYD_URL or http://127.0.0.1:8080).
-wait exits 0 on pass, 1 on fail, 2 on marginal, 3 on error or abort, 4 when the command itself fails.`)
+	const usage = `usage: canaryd canary create|get|list|wait|abort|promote [flags]
+  create  --analysis A --name N --baseline k=v --canary k=v [--var k=v] [--lifetime D] [--interval D] [--dry-run] [--wait [--timeout D]]
+  get ID | list [--status S] [--limit N] [--json] | wait ID [--timeout D] | abort ID [--reason R] [--actuate=false] | promote ID [--reason R]
+Every subcommand takes --server URL (default $CANARYD_URL or http://127.0.0.1:8080) and --help.
+wait exits 0 on pass, 1 on fail, 2 on marginal, 3 on error or abort, 4 when the command itself fails.`
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return exitCLI
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return exitPass
+	}
+	if subs[args[0]] == nil {
+		fmt.Fprintf(stderr, "canaryd canary: unknown subcommand %q\n%s\n", args[0], usage)
 		return exitCLI
 	}
 	return subs[args[0]](&client{}, args[1:], stdout, stderr)
@@ -67,16 +79,35 @@ func (c *client) flags(fs *flag.FlagSet) {
 // apiError is a non-2xx answer, with the API's JSON error when there is one.
 type apiError struct {
 	Code  int
+	URL   string `json:"-"`
 	Msg   string `json:"error"`
 	Field string `json:"field"`
 }
 
 func (e *apiError) Error() string {
+	msg := e.Msg
 	if e.Field != "" {
-		return fmt.Sprintf("HTTP %d: %s: %s", e.Code, e.Field, e.Msg)
+		msg = e.Field + ": " + msg
 	}
-	return fmt.Sprintf("HTTP %d: %s", e.Code, e.Msg)
+	if e.URL == "" {
+		return fmt.Sprintf("HTTP %d: %s", e.Code, msg)
+	}
+	s := fmt.Sprintf("HTTP %d from %s: %s", e.Code, e.URL, msg)
+	if e.Code == http.StatusNotFound && e.Field == "" && strings.Contains(e.URL, "/api/v1/api/") {
+		s += " (--server is canaryd's base URL, without /api/v1)"
+	}
+	return s
 }
+
+// unreachableError is a request that never got an answer: canaryd is down, or --server
+// is wrong.
+type unreachableError struct {
+	URL string
+	Err error
+}
+
+func (e *unreachableError) Error() string { return fmt.Sprintf("could not reach %s: %v", e.URL, e.Err) }
+func (e *unreachableError) Unwrap() error { return e.Err }
 
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
 	if c.http == nil {
@@ -90,9 +121,10 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, rd)
+	u := strings.TrimRight(c.base, "/") + path
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return fmt.Errorf("--server: %w", err)
+		return fmt.Errorf("--server %s: %w", c.base, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -102,15 +134,19 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is said once, by unreachableError
+		}
+		return &unreachableError{URL: u, Err: err}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return fmt.Errorf("%s %s: read answer: %w", method, u, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		e := &apiError{Code: resp.StatusCode}
+		e := &apiError{Code: resp.StatusCode, URL: u}
 		if json.Unmarshal(b, e) != nil || e.Msg == "" {
 			e.Msg = strings.TrimSpace(string(b))
 		}
@@ -120,7 +156,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		return nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		return fmt.Errorf("%s %s: decode answer: %w", method, u, err)
 	}
 	return nil
 }
@@ -147,9 +183,12 @@ type remote struct {
 	Status        string   `json:"status"`
 	Reason        string   `json:"reason"`
 	Score         *float64 `json:"score"`
+	Verdict       string   `json:"verdict"`
 	IntervalCount int      `json:"interval_count"`
 	Judged        *int     `json:"intervals_judged"`
 	CreatedAt     string   `json:"created_at"`
+	Start         string   `json:"start"`
+	Lifetime      string   `json:"lifetime"`
 	Intervals     []struct {
 		Index   int    `json:"index"`
 		Verdict string `json:"verdict"`
@@ -159,6 +198,14 @@ type remote struct {
 			Reason         string `json:"reason"`
 		} `json:"metrics"`
 	} `json:"intervals"`
+}
+
+// parseFailed is the exit code of a failed fs.Parse: --help is a success.
+func parseFailed(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitPass
+	}
+	return exitCLI
 }
 
 func newFlags(name string, stderr io.Writer, c *client, usage string) *flag.FlagSet {
@@ -173,12 +220,12 @@ func newFlags(name string, stderr io.Writer, c *client, usage string) *flag.Flag
 }
 
 // parseID parses flags and the one positional ID, which may come before, between or
-// after the flags.
-func parseID(fs *flag.FlagSet, args []string) (string, bool) {
+// after the flags. When it fails, code is the exit code (0 for --help).
+func parseID(fs *flag.FlagSet, args []string) (id string, code int, ok bool) {
 	var ids []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return "", false
+			return "", parseFailed(err), false
 		}
 		if fs.NArg() == 0 {
 			break
@@ -188,9 +235,9 @@ func parseID(fs *flag.FlagSet, args []string) (string, bool) {
 	}
 	if len(ids) != 1 {
 		fs.Usage()
-		return "", false
+		return "", exitCLI, false
 	}
-	return ids[0], true
+	return ids[0], 0, true
 }
 
 func canaryCreate(c *client, args []string, stdout, stderr io.Writer) int {
@@ -207,10 +254,13 @@ func canaryCreate(c *client, args []string, stdout, stderr io.Writer) int {
 	dryRun := fs.Bool("dry-run", false, "judge, but record actions instead of firing them")
 	wait := fs.Bool("wait", false, "wait for the verdict and exit with its code (see wait)")
 	poll := fs.Duration("poll", 5*time.Second, "with --wait: how often to poll")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	timeout := fs.Duration("timeout", 0, "with --wait: give up (exit 4) after this long; 0: "+waitDefaultText)
+	if err := fs.Parse(args); err != nil {
+		return parseFailed(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "canaryd canary create: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
 		return exitCLI
 	}
 	body := map[string]any{
@@ -233,14 +283,14 @@ func canaryCreate(c *client, args []string, stdout, stderr io.Writer) int {
 	if !*wait {
 		return exitPass
 	}
-	return waitFor(c, r.ID, *poll, 0, stderr)
+	return waitFor(c, r.ID, *poll, *timeout, stderr)
 }
 
 func canaryGet(c *client, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("get", stderr, c, "ID")
-	id, ok := parseID(fs, args)
+	id, code, ok := parseID(fs, args)
 	if !ok {
-		return exitCLI
+		return code
 	}
 	var raw json.RawMessage
 	if err := c.do(context.Background(), "GET", "/api/v1/canaries/"+url.PathEscape(id), nil, &raw); err != nil {
@@ -260,7 +310,11 @@ func canaryList(c *client, args []string, stdout, stderr io.Writer) int {
 	status := fs.String("status", "", "only canaries with this status")
 	limit := fs.Int("limit", 0, "at most this many canaries, newest first (0: all of them)")
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *limit < 0 {
+	if err := fs.Parse(args); err != nil {
+		return parseFailed(err)
+	}
+	if fs.NArg() > 0 || *limit < 0 {
+		fs.Usage()
 		return exitCLI
 	}
 	// The API pages the list; follow next_cursor until the end or the limit.
@@ -309,29 +363,44 @@ func canaryList(c *client, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "canaryd canary list: decode: %v\n", err)
 			return exitCLI
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, scoreText(r.Score), r.Analysis, r.Name, r.CreatedAt)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, scoreText(r), r.Analysis, r.Name, r.CreatedAt)
 	}
 	tw.Flush()
 	return exitPass
 }
 
-func scoreText(s *float64) string {
-	if s == nil {
+// scoreText is a canary's score as the CLI prints it: "—" when there is none yet, and
+// when nothing could be scored (every metric nodata or error), where 0.0 would read as
+// a failure that the judge never found.
+func scoreText(r remote) string {
+	switch {
+	case r.Score == nil:
 		return "-"
+	case r.Verdict == "nodata":
+		return "— (nothing could be scored)"
 	}
-	return fmt.Sprintf("%.1f", *s)
+	return fmt.Sprintf("%.1f", *r.Score)
 }
 
 func canaryWait(c *client, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("wait", stderr, c, "ID [--poll D] [--timeout D]")
 	poll := fs.Duration("poll", 5*time.Second, "how often to poll")
-	timeout := fs.Duration("timeout", 0, "give up (exit 4) after this long; 0 waits for the verdict")
-	id, ok := parseID(fs, args)
+	timeout := fs.Duration("timeout", 0, "give up (exit 4) after this long; 0: "+waitDefaultText)
+	id, code, ok := parseID(fs, args)
 	if !ok {
-		return exitCLI
+		return code
 	}
 	return waitFor(c, id, *poll, *timeout, stderr)
 }
+
+// The default deadlines of wait: a daemon that never answers is given up on after
+// unreachableGrace; once reached, wait lasts until the canary's planned end plus
+// endGrace (a restart or a backlog may delay the last interval).
+const (
+	unreachableGrace = 2 * time.Minute
+	endGrace         = 10 * time.Minute
+	waitDefaultText  = "10m past the canary's planned end, 2m while canaryd was never reached"
+)
 
 // waitFor polls a canary, printing progress to stderr when it changes, and returns the
 // exit code of its final status. Transient errors are retried until the timeout, so a
@@ -340,12 +409,14 @@ func waitFor(c *client, id string, poll, timeout time.Duration, stderr io.Writer
 	if poll <= 0 {
 		poll = 5 * time.Second
 	}
-	var deadline time.Time
+	began := time.Now()
+	deadline := began.Add(unreachableGrace)
 	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
+		deadline = began.Add(timeout)
 	}
 	last := ""
-	failures := 0
+	reached := false
+	var lastErr error
 	for {
 		var r remote
 		err := c.do(context.Background(), "GET", "/api/v1/canaries/"+url.PathEscape(id), nil, &r)
@@ -355,15 +426,18 @@ func waitFor(c *client, id string, poll, timeout time.Duration, stderr io.Writer
 			fmt.Fprintf(stderr, "canaryd canary wait: %v\n", err)
 			return exitCLI
 		case err != nil:
-			failures++
+			lastErr = err
 			fmt.Fprintf(stderr, "canaryd canary wait: %v (retrying)\n", err)
 		default:
-			failures = 0
+			if !reached && timeout <= 0 {
+				deadline = plannedEnd(r, began).Add(endGrace)
+			}
+			reached = true
 			judged := 0
 			if r.Judged != nil {
 				judged = *r.Judged
 			}
-			line := fmt.Sprintf("%s %s: %s, %d/%d intervals, score %s", r.ID, r.Name, r.Status, judged, r.IntervalCount, scoreText(r.Score))
+			line := fmt.Sprintf("%s %s: %s, %d/%d intervals, score %s", r.ID, r.Name, r.Status, judged, r.IntervalCount, scoreText(r))
 			if line != last {
 				fmt.Fprintln(stderr, line)
 				last = line
@@ -376,12 +450,37 @@ func waitFor(c *client, id string, poll, timeout time.Duration, stderr io.Writer
 				return exitCode(r.Status)
 			}
 		}
-		if !deadline.IsZero() && time.Now().After(deadline) {
-			fmt.Fprintf(stderr, "canaryd canary wait: no verdict after %s\n", timeout)
+		if time.Now().After(deadline) {
+			switch {
+			case !reached:
+				// Say what happened: never a bare timeout that hides a wrong --server.
+				fmt.Fprintf(stderr, "canaryd canary wait: %v (gave up after %s)\n", lastErr, time.Since(began).Round(time.Second))
+			case lastErr != nil && err != nil:
+				fmt.Fprintf(stderr, "canaryd canary wait: no verdict after %s; last error: %v\n", time.Since(began).Round(time.Second), lastErr)
+			default:
+				fmt.Fprintf(stderr, "canaryd canary wait: no verdict after %s\n", time.Since(began).Round(time.Second))
+			}
 			return exitCLI
 		}
 		time.Sleep(poll)
 	}
+}
+
+// plannedEnd is when the canary's last interval is due (start + lifetime), or now when
+// the answer does not say.
+func plannedEnd(r remote, now time.Time) time.Time {
+	start, err := time.Parse(time.RFC3339Nano, r.Start)
+	if err != nil {
+		return now
+	}
+	life, err := model.ParseDuration(r.Lifetime)
+	if err != nil {
+		return now
+	}
+	if end := start.Add(time.Duration(life)); end.After(now) {
+		return end
+	}
+	return now
 }
 
 // printFailing lists the metrics that were not pass in the last interval.
@@ -418,9 +517,9 @@ func canaryAbort(c *client, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("abort", stderr, c, "ID [--reason R] [--actuate=false]")
 	reason := fs.String("reason", "", "why, for the audit log")
 	actuate := fs.Bool("actuate", true, "fire the analysis' fail actuators")
-	id, ok := parseID(fs, args)
+	id, code, ok := parseID(fs, args)
 	if !ok {
-		return exitCLI
+		return code
 	}
 	path := "/api/v1/canaries/" + url.PathEscape(id) + "/abort"
 	if !*actuate {
@@ -432,9 +531,9 @@ func canaryAbort(c *client, args []string, stdout, stderr io.Writer) int {
 func canaryPromote(c *client, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("promote", stderr, c, "ID [--reason R]")
 	reason := fs.String("reason", "", "why, for the audit log")
-	id, ok := parseID(fs, args)
+	id, code, ok := parseID(fs, args)
 	if !ok {
-		return exitCLI
+		return code
 	}
 	return override(c, "promote", "/api/v1/canaries/"+url.PathEscape(id)+"/promote", *reason, stdout, stderr)
 }

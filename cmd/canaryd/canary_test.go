@@ -142,6 +142,10 @@ func TestCanaryCLI(t *testing.T) {
 		if code, _, errOut := run("canary", "promote", id); code != exitCLI || !strings.Contains(errOut, "HTTP 409") {
 			t.Errorf("promote after abort: %d %s", code, errOut)
 		}
+		// An abort of an ended canary says how it ended.
+		if code, _, errOut := run("canary", "abort", id); code != exitCLI || !strings.Contains(errOut, "canary has already ended with status aborted") {
+			t.Errorf("abort after abort: %d %s", code, errOut)
+		}
 	})
 
 	for _, tc := range []struct {
@@ -149,11 +153,13 @@ func TestCanaryCLI(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{"unknown analysis names the field", []string{"canary", "create", "--analysis", "nope", "--name", "x", "--baseline", "errors=low", "--canary", "errors=high"}, "HTTP 400: analysis: unknown analysis"},
+		{"unknown analysis names the field and the valid ones", []string{"canary", "create", "--analysis", "nope", "--name", "x", "--baseline", "errors=low", "--canary", "errors=high"},
+			`HTTP 400 from ` + url + `/api/v1/canaries: analysis: unknown analysis "nope"; this server has "cli"`},
 		{"missing cohort variable names it", []string{"canary", "create", "--analysis", "cli", "--name", "x",
-			"--baseline", "track=stable", "--baseline", "errors=low", "--canary", "track=v2", "--canary", "errors=high"}, "baseline.latency"},
+			"--baseline", "track=stable", "--baseline", "errors=low", "--canary", "track=v2", "--canary", "errors=high"}, "baseline.latency: metric latency needs it\n"},
 		{"bad k=v", []string{"canary", "create", "--analysis", "cli", "--baseline", "errors"}, `"errors" is not key=value`},
 		{"unknown id", []string{"canary", "wait", "aaaaaaaaaaaaaaaa"}, "HTTP 404"},
+		{"unexpected argument", []string{"canary", "list", "extra"}, "usage: canaryd canary list"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := run(tc.args...)
@@ -167,5 +173,51 @@ func TestCanaryCLI(t *testing.T) {
 	var errOut bytes.Buffer
 	if code := dispatch([]string{"canary", "list", "--server", "http://127.0.0.1:1"}, new(bytes.Buffer), &errOut); code != exitCLI {
 		t.Errorf("unreachable server: exit %d (%s)", code, errOut.String())
+	}
+}
+
+// The first-day findings of issue 19 (items 5 and 6): each message says what went wrong
+// and where, and the exit code keeps 4 for the command failing.
+func TestCanaryCLIFirstDay(t *testing.T) {
+	url := cliServer(t)
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr []string
+	}{
+		{name: "unknown subcommand says so", args: []string{"canary", "frobnicate"}, code: exitCLI,
+			stderr: []string{`canaryd canary: unknown subcommand "frobnicate"`, "usage: canaryd canary"}},
+		{name: "canary --help exits 0", args: []string{"canary", "--help"}, code: exitPass, stdout: "usage: canaryd canary"},
+		{name: "wait --help exits 0", args: []string{"canary", "wait", "--help"}, code: exitPass, stderr: []string{"-timeout"}},
+		{name: "create --help exits 0 and has --timeout", args: []string{"canary", "create", "--help"}, code: exitPass, stderr: []string{"-timeout", "-wait"}},
+		{name: "list --help exits 0", args: []string{"canary", "list", "-h"}, code: exitPass, stderr: []string{"-status"}},
+		{name: "--server with /api/v1 names the URL", args: []string{"canary", "get", "abc", "--server", url + "/api/v1"}, code: exitCLI,
+			stderr: []string{"HTTP 404 from " + url + "/api/v1/api/v1/canaries/abc", "without /api/v1"}},
+		{name: "wait on a daemon never reached", args: []string{"canary", "wait", "abc", "--server", "http://127.0.0.1:1", "--timeout", "300ms", "--poll", "100ms"}, code: exitCLI,
+			stderr: []string{"could not reach http://127.0.0.1:1/api/v1/canaries/abc: ", "connection refused (gave up after"}},
+		{name: "create --wait --timeout on a daemon never reached", args: []string{"canary", "create", "--analysis", "cli", "--server", "http://127.0.0.1:1", "--wait", "--timeout", "1s"}, code: exitCLI,
+			stderr: []string{"could not reach http://127.0.0.1:1/api/v1/canaries: "}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := dispatch(tc.args, &out, &errOut)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.code, errOut.String())
+			}
+			if !strings.Contains(out.String(), tc.stdout) {
+				t.Errorf("stdout %q lacks %q", out.String(), tc.stdout)
+			}
+			for _, want := range tc.stderr {
+				if !strings.Contains(errOut.String(), want) {
+					t.Errorf("stderr %q lacks %q", errOut.String(), want)
+				}
+			}
+			if strings.Contains(errOut.String(), "no verdict after") && tc.code == exitCLI && strings.Contains(tc.name, "never reached") {
+				t.Errorf("a daemon never reached reads as a timeout: %s", errOut.String())
+			}
+		})
 	}
 }

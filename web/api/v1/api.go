@@ -18,6 +18,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -165,7 +166,12 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any, optional 
 		if typeErr.Field == "" {
 			writeError(w, http.StatusBadRequest, "", "the body must be a JSON object")
 		} else {
-			writeError(w, http.StatusBadRequest, typeErr.Field, fmt.Sprintf("must be %s, not a JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value))
+			// encoding/json names a map by its field alone (vars): name the key too.
+			field := typeErr.Field
+			if k := badMapKey(data, field); k != "" {
+				field += "." + k
+			}
+			writeError(w, http.StatusBadRequest, field, fmt.Sprintf("must be %s, not a JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value))
 		}
 	case errors.As(err, &syntaxErr):
 		writeError(w, http.StatusBadRequest, "", fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err))
@@ -179,6 +185,30 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any, optional 
 		writeError(w, http.StatusBadRequest, "", err.Error())
 	}
 	return false
+}
+
+// badMapKey is the first key (in sorted order) of the top-level object field whose
+// value is not a JSON string, or "" when field is not such an object.
+func badMapKey(data []byte, field string) string {
+	var top map[string]json.RawMessage
+	if strings.Contains(field, ".") || json.Unmarshal(data, &top) != nil {
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(top[field], &m) != nil {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if v := bytes.TrimSpace(v); len(v) == 0 || v[0] != '"' {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	sort.Strings(keys)
+	return keys[0]
 }
 
 func jsonKind(goKind string) string {
@@ -262,7 +292,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, analysis.ErrNotFound):
 		writeError(w, http.StatusNotFound, "", "canary not found")
 	case errors.Is(err, analysis.ErrFinished):
-		writeError(w, http.StatusConflict, "", "the canary has already ended")
+		writeError(w, http.StatusConflict, "", err.Error())
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EDQUOT):
 		// The disk, not the request: say so, so that the caller retries and the SRE
 		// knows where to look. Reads keep working.

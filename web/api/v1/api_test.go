@@ -115,7 +115,8 @@ func TestRegisterBadInput(t *testing.T) {
 	}{
 		{"unknown field", `{"name":"x","analysis":"golden","baseline":{"track":"b"},"canary":{"track":"c"},"vars":{"app":"w"},"lifetme":"10m"}`, 400, "lifetme"},
 		{"wrong type", `{"name":"x","analysis":"golden","lifetime":600}`, 400, "lifetime"},
-		{"wrong type in a map", `{"name":"x","analysis":"golden","baseline":{"track":1}}`, 400, "baseline"},
+		{"wrong type in a map", `{"name":"x","analysis":"golden","baseline":{"track":1}}`, 400, "baseline.track"},
+		{"non-string var names its key", `{"name":"x","analysis":"golden","baseline":{"track":"b"},"canary":{"track":"c"},"vars":{"app":3,"env":"prod"}}`, 400, "vars.app"},
 		{"unknown analysis", `{"name":"x","analysis":"nope"}`, 400, "analysis"},
 		{"missing cohort variable", `{"name":"x","analysis":"golden","baseline":{"track":"b"},"canary":{"trak":"c"},"vars":{"app":"w"}}`, 400, "canary.track"},
 		{"missing shared variable", `{"name":"x","analysis":"golden","baseline":{"track":"b"},"canary":{"track":"c"}}`, 400, "vars.app"},
