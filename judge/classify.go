@@ -352,7 +352,7 @@ func tolerance(m MetricSpec, ratioDefined, up bool) string {
 	case ratioDefined && !up && m.AllowedDecrease < 1:
 		return fmt.Sprintf(" (%s)", formatPercent(m.AllowedDecrease-1))
 	case m.AllowedDelta > 0:
-		return fmt.Sprintf(" (±%s)", formatValue(m.AllowedDelta, m.Unit))
+		return fmt.Sprintf(" (±%s)", formatDifference(m.AllowedDelta, m.Unit))
 	}
 	return ""
 }

@@ -38,7 +38,20 @@ func formatValue(v float64, unit string) string {
 // formatDelta is formatValue with an explicit sign.
 func formatDelta(v float64, unit string) string {
 	if v >= 0 {
-		return "+" + formatValue(v, unit)
+		return "+" + formatDifference(v, unit)
+	}
+	return formatDifference(v, unit)
+}
+
+// formatDifference renders the difference of two values: of ratios and percentages in
+// percentage points ("5 pp"), so that an absolute shift never reads as the relative
+// "+385%" beside it.
+func formatDifference(v float64, unit string) string {
+	switch unit {
+	case "ratio":
+		return trim(v*100) + " pp"
+	case "percent", "%":
+		return trim(v) + " pp"
 	}
 	return formatValue(v, unit)
 }

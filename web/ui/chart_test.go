@@ -39,6 +39,15 @@ func TestFormatValue(t *testing.T) {
 			t.Errorf("formatDelta(%v) = %q, want %q", v, got, want)
 		}
 	}
+	// Shifts of ratios are percentage points, apart from the relative "+385%".
+	for _, tc := range []struct {
+		v          float64
+		unit, want string
+	}{{0.026, "ratio", "+2.6 pp"}, {-0.005, "ratio", "-0.5 pp"}, {1.5, "percent", "+1.5 pp"}} {
+		if got := formatDelta(tc.v, tc.unit); got != tc.want {
+			t.Errorf("formatDelta(%v, %q) = %q, want %q", tc.v, tc.unit, got, tc.want)
+		}
+	}
 	for p, want := range map[float64]string{0.43: "0.43", 0.0012: "0.0012", 8e-41: "8e-41"} {
 		if got := formatP(p); got != want {
 			t.Errorf("formatP(%v) = %q, want %q", p, got, want)

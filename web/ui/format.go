@@ -62,9 +62,14 @@ func formatValue(v float64, unit string) string {
 	return sig3(v*f) + suffix
 }
 
-// formatDelta is formatValue with an explicit sign, for shifts.
+// formatDelta is formatValue with an explicit sign, for shifts. A shift of a ratio or a
+// percentage is in percentage points ("+2.6 pp"), never "%", which the page uses for
+// relative changes.
 func formatDelta(v float64, unit string) string {
 	s := formatValue(v, unit)
+	if unit == "ratio" || unit == "percent" || unit == "%" {
+		s = strings.TrimSuffix(s, "%") + " pp"
+	}
 	if v > 0 || (v == 0 && !strings.HasPrefix(s, "-")) {
 		return "+" + s
 	}

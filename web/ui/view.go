@@ -189,7 +189,7 @@ func judgeSummary(s judge.MetricSpec) string {
 			parts = append(parts, "tolerates "+formatPercent(s.AllowedDecrease-1))
 		}
 		if s.AllowedDelta != 0 {
-			parts = append(parts, "tolerates ±"+formatValue(s.AllowedDelta, s.Unit))
+			parts = append(parts, "tolerates ±"+strings.TrimPrefix(formatDelta(s.AllowedDelta, s.Unit), "+"))
 		}
 		parts = append(parts, fmt.Sprintf("%g%% confidence", s.Confidence*100))
 	default:
