@@ -199,14 +199,14 @@ func TestVerdictsThatLie(t *testing.T) {
 		c := p.waitEnded(bad.ID, 60*time.Second)
 		if c.Status != "fail" || c.Score == nil || *c.Score != 40 || len(c.Actions) != 1 || c.Actions[0].Trigger != "critical" ||
 			!strings.HasPrefix(c.Reason, "critical metric failed in interval 2: error-rate: ") {
-			t.Fatalf("status %s score %s (%s), actions %+v", c.Status, scoreText(c.Score), c.Reason, c.Actions)
+			t.Fatalf("status %s score %s (%s), actions %+v", c.Status, scoreText(remote{Score: c.Score}), c.Reason, c.Actions)
 		}
 		m := metricOf(t, c, "error-rate")
 		if m.Classification != "high" || m.Baseline.N == 0 || m.Baseline.Median != 0 || !near(m.Canary.Median, 0.5) {
 			t.Errorf("error-rate: %s, baseline %d points median %v, canary median %v: %s",
 				m.Classification, m.Baseline.N, m.Baseline.Median, m.Canary.Median, m.Reason)
 		}
-		t.Logf("status %s, score %s, reason %q", c.Status, scoreText(c.Score), c.Reason)
+		t.Logf("status %s, score %s, reason %q", c.Status, scoreText(remote{Score: c.Score}), c.Reason)
 		waitHooks(t, hooks, c.ID, []string{"notify " + c.ID + " fail", "rollback " + c.ID + " fail"})
 	})
 
@@ -215,7 +215,7 @@ func TestVerdictsThatLie(t *testing.T) {
 		if c.Status != "error" || len(c.Actions) != 1 || c.Actions[0].Trigger != "unjudged" ||
 			!strings.HasPrefix(c.Reason, "lifetime over; critical metric could not be judged in the last interval (8): error-rate: error-rate: no data: baseline has ") ||
 			!strings.Contains(c.Reason, "canary 0") {
-			t.Fatalf("status %s score %s (%s), actions %+v", c.Status, scoreText(c.Score), c.Reason, c.Actions)
+			t.Fatalf("status %s score %s (%s), actions %+v", c.Status, scoreText(remote{Score: c.Score}), c.Reason, c.Actions)
 		}
 		for _, iv := range c.Intervals {
 			if iv.Verdict != "unjudged" {
@@ -226,7 +226,7 @@ func TestVerdictsThatLie(t *testing.T) {
 		if m := metricOf(t, c, "p50-latency"); m.Classification != "pass" {
 			t.Errorf("p50-latency: %s: %s", m.Classification, m.Reason)
 		}
-		t.Logf("status %s, score %s, reason %q", c.Status, scoreText(c.Score), c.Reason)
+		t.Logf("status %s, score %s, reason %q", c.Status, scoreText(remote{Score: c.Score}), c.Reason)
 	})
 
 	t.Run("error rate in error at the end ends error", func(t *testing.T) {
@@ -234,7 +234,7 @@ func TestVerdictsThatLie(t *testing.T) {
 		if c.Status != "error" || len(c.Actions) != 1 || c.Actions[0].Trigger != "unjudged" ||
 			!strings.HasPrefix(c.Reason, "lifetime over; critical metric could not be judged in the last interval (8): error-rate: baseline query: ") ||
 			!strings.Contains(c.Reason, "500") {
-			t.Fatalf("status %s score %s (%s), actions %+v", c.Status, scoreText(c.Score), c.Reason, c.Actions)
+			t.Fatalf("status %s score %s (%s), actions %+v", c.Status, scoreText(remote{Score: c.Score}), c.Reason, c.Actions)
 		}
 		var verdicts []string
 		for _, iv := range c.Intervals {
@@ -243,7 +243,7 @@ func TestVerdictsThatLie(t *testing.T) {
 		if n := len(verdicts); n != 7 || verdicts[0] != "pass" || verdicts[3] != "pass" || verdicts[n-1] != "unjudged" {
 			t.Errorf("interval verdicts %v", verdicts)
 		}
-		t.Logf("status %s, score %s, reason %q, verdicts %v", c.Status, scoreText(c.Score), c.Reason, verdicts)
+		t.Logf("status %s, score %s, reason %q, verdicts %v", c.Status, scoreText(remote{Score: c.Score}), c.Reason, verdicts)
 	})
 
 	// on_pass fired for none of them; on_error is not configured in the preset.
