@@ -78,7 +78,7 @@ func TestProviderFaults(t *testing.T) {
 				t.Cleanup(srv.Close)
 				addr = srv.URL
 			}
-			cfg, err := config.Parse([]byte(fmt.Sprintf(faultConfig, addr)))
+			cfg, err := config.Parse([]byte(fmt.Sprintf(faultConfig, addr)), testKinds())
 			if err != nil {
 				t.Fatal(err)
 			}

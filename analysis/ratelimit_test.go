@@ -48,7 +48,7 @@ func TestPastStartCatchesUpAtTheRateLimit(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := config.Parse([]byte(backlogConfig))
+			cfg, err := config.Parse([]byte(backlogConfig), testKinds())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestPastStartCatchesUpAtTheRateLimit(t *testing.T) {
 
 // Without a limit the same backlog is sent at once: what the buckets prevent.
 func TestPastStartWithoutALimitIsABurst(t *testing.T) {
-	cfg, err := config.Parse([]byte(backlogConfig))
+	cfg, err := config.Parse([]byte(backlogConfig), testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}

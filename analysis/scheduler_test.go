@@ -156,7 +156,7 @@ func (r *recorder) OnVerdict(_ context.Context, c *analysis.Canary, a analysis.A
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	cfg, err := config.Parse([]byte(testConfig))
+	cfg, err := config.Parse([]byte(testConfig), testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}

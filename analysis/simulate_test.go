@@ -56,7 +56,7 @@ analyses:
 // the caller sets the clock.
 func TestRunDue(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := config.Parse([]byte(simConfig))
+	cfg, err := config.Parse([]byte(simConfig), testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}

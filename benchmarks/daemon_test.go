@@ -114,7 +114,7 @@ func startScaleDaemon(b *testing.B, configText string, metricsKept, n int) *scal
 // canaries (as a daemon does after weeks of deploys), written before the scheduler starts.
 func startScaleDaemonStored(b *testing.B, configText string, metricsKept, n, stored int) *scaleDaemon {
 	b.Helper()
-	cfg, err := config.Parse([]byte(configText))
+	cfg, err := config.Parse([]byte(configText), testKinds())
 	if err != nil {
 		b.Fatal(err)
 	}

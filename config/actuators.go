@@ -10,11 +10,6 @@ import (
 	"gopkg.in/yaml.v2"
 
 	"github.com/canaryd/canaryd/actuators"
-	"github.com/canaryd/canaryd/actuators/exec"
-	"github.com/canaryd/canaryd/actuators/flag"
-	"github.com/canaryd/canaryd/actuators/pagerduty"
-	"github.com/canaryd/canaryd/actuators/slack"
-	"github.com/canaryd/canaryd/actuators/webhook"
 )
 
 // Actuation is the `actuation:` block: the safety layer's settings and the defaults of
@@ -161,64 +156,9 @@ type actuatorCommonYAML struct {
 
 var commonKeys = []string{"notification", "breaker", "cooldown", "attempts", "resume"}
 
-// actuatorKind is how one actuator type is decoded and built.
-type actuatorKind struct {
-	decode func(b []byte, path string, errs *Errors) (any, bool)
-	build  func(cfg any, o actuators.Options) (actuators.Actuator, error)
-	// notification kinds tell people rather than change a system: they are never held
-	// for approval, and the breaker and cooldown do not apply to them by default.
-	notification bool
-	// attempts is the default number of tries of a retryable failure.
-	attempts int
-}
-
-// kind makes an actuatorKind of a config type C whose pointer validates itself.
-func kind[C any, PC interface {
-	*C
-	Validate() actuators.FieldErrors
-}, A actuators.Actuator](newFn func(C, actuators.Options) (A, error), notification bool, attempts int) actuatorKind {
-	return actuatorKind{
-		decode: func(b []byte, path string, errs *Errors) (any, bool) {
-			var c C
-			if !decodeBytes(b, &c, path, errs) {
-				return nil, false
-			}
-			fes := PC(&c).Validate()
-			for _, fe := range fes {
-				errs.add(join(path, fe.Field), "%s", fe.Msg)
-			}
-			return c, len(fes) == 0
-		},
-		build: func(cfg any, o actuators.Options) (actuators.Actuator, error) {
-			return newFn(cfg.(C), o)
-		},
-		notification: notification,
-		attempts:     attempts,
-	}
-}
-
-// actuatorKinds is the one place that knows every actuator package: adding a kind is
-// one entry here and one in actuatorTypes.
-func actuatorKinds() map[string]actuatorKind {
-	return map[string]actuatorKind{
-		"webhook": kind(webhook.New, false, 3),
-		// A command is run once unless it exits with a retry code: a rollback that
-		// failed half-way is for a human to look at.
-		"exec":      kind(exec.New, false, 1),
-		"flag":      kind(flag.New, false, 3),
-		"slack":     kind(slack.New, true, 3),
-		"pagerduty": kind(pagerduty.New, true, 5),
-	}
-}
-
 // decodeActuator decodes an entry's safety keys and its kind's config into a.
-func decodeActuator(a *Actuator, path string, defaults *Actuation, errs *Errors) bool {
+func decodeActuator(a *Actuator, path string, k ActuatorKind, defaults *Actuation, errs *Errors) bool {
 	n := len(*errs)
-	k, ok := actuatorKinds()[a.Type]
-	if !ok {
-		errs.add(join(path, "type"), "no decoder for actuator type %q", a.Type)
-		return false
-	}
 	var common, rest yaml.MapSlice
 	for _, it := range a.Raw {
 		if s, ok := it.Key.(string); ok && slices.Contains(commonKeys, s) {
@@ -231,7 +171,7 @@ func decodeActuator(a *Actuator, path string, defaults *Actuation, errs *Errors)
 	if len(common) > 0 && !decodeAt(common, &cw, path, errs) {
 		return false
 	}
-	a.Notification = k.notification
+	a.Notification = k.Defaults.Notification
 	if cw.Notification != nil {
 		a.Notification = *cw.Notification
 	}
@@ -249,7 +189,7 @@ func decodeActuator(a *Actuator, path string, defaults *Actuation, errs *Errors)
 			errs.add(join(path, "cooldown"), "must be >= 0")
 		}
 	}
-	a.Attempts = k.attempts
+	a.Attempts = k.Defaults.Attempts
 	if _, set := lookup(common, "attempts"); set {
 		a.Attempts = cw.Attempts
 		if a.Attempts < 1 || a.Attempts > 10 {
@@ -276,6 +216,7 @@ func decodeActuator(a *Actuator, path string, defaults *Actuation, errs *Errors)
 		return false
 	}
 	a.Config = cfg
+	a.kind = k
 	full := append(yaml.MapSlice{{Key: "type", Value: a.Type}}, a.Raw...)
 	a.Source, _ = yaml.Marshal(full)
 	return len(*errs) == n
@@ -293,12 +234,11 @@ func lookup(ms yaml.MapSlice, key string) (any, bool) {
 // Build makes the actuator this entry describes, reading its secrets from the
 // environment: a missing secret is an error here (serve, reload), not in check-config.
 func (a *Actuator) Build(o actuators.Options) (actuators.Actuator, error) {
-	k, ok := actuatorKinds()[a.Type]
-	if !ok || a.Config == nil {
-		return nil, fmt.Errorf("actuator %s: type %q was not decoded", a.Name, a.Type)
+	if a.kind.build == nil || a.Config == nil {
+		return nil, fmt.Errorf("actuator %s: type %q: %w", a.Name, a.Type, errNoKind)
 	}
 	o.Name = a.Name
-	act, err := k.build(a.Config, o)
+	act, err := a.kind.build(a.Config, o)
 	if err != nil {
 		return nil, fmt.Errorf("actuator %s: %w", a.Name, err)
 	}

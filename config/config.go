@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -126,10 +125,9 @@ type Actuator struct {
 	// Source is the entry as YAML; two entries with the same Source build the same
 	// actuator, so a reload can keep the ones that did not change.
 	Source []byte
+	// kind builds it.
+	kind ActuatorKind
 }
-
-// ActuatorTypes are the actuator kinds a config may name.
-var actuatorTypes = []string{"webhook", "exec", "flag", "slack", "pagerduty"}
 
 var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
@@ -144,29 +142,21 @@ type fileYAML struct {
 	Analyses  yaml.MapSlice `yaml:"analyses"`
 }
 
-// Load reads and parses a config file.
-func Load(path string) (*Config, error) {
+// Load reads and parses a config file, with the provider and actuator types in kinds.
+func Load(path string, kinds Kinds) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	return Parse(b)
+	return Parse(b, kinds)
 }
 
-// Parse decodes, defaults and validates a config. On failure the error is an Errors with
-// every problem found.
-func Parse(data []byte) (*Config, error) {
+// Parse decodes, defaults and validates a config whose providers and actuators are of
+// the types in kinds. On failure the error is an Errors with every problem found.
+func Parse(data []byte, kinds Kinds) (*Config, error) {
 	var errs Errors
-	var f fileYAML
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		// The top level keeps yaml's line numbers: they are relative to the file here.
-		if te, ok := err.(*yaml.TypeError); ok {
-			for _, m := range te.Errors {
-				errs.add("", "%s", unknownRe.ReplaceAllString(m, `unknown field "$1"`))
-			}
-		} else {
-			errs.add("", "%v", err)
-		}
+	f, ok := parseFile(data, &errs)
+	if !ok {
 		return nil, errs
 	}
 	sum := sha256.Sum256(data)
@@ -179,97 +169,113 @@ func Parse(data []byte) (*Config, error) {
 		Analyses:  map[string]*Analysis{},
 		Hash:      hex.EncodeToString(sum[:]),
 	}
-	if !f.Server.isZero() {
-		decodeAt(f.Server.v, &c.Server, "server", &errs)
-	}
-	if !f.Scheduler.isZero() {
-		decodeAt(f.Scheduler.v, &c.Scheduler, "scheduler", &errs)
-	}
-	if !f.Actuation.isZero() {
-		decodeAt(f.Actuation.v, &c.Actuation, "actuation", &errs)
-	}
-	c.Server.validate("server", &errs)
-	c.Scheduler.validate("scheduler", &errs)
-	c.Actuation.validate("actuation", &errs)
-
-	for _, item := range f.Providers {
-		name, path, ok := entryName("providers", item.Key, &errs)
-		if !ok {
-			continue
-		}
-		if _, dup := c.Providers[name]; dup {
-			errs.add(path, "defined twice")
-			continue
-		}
-		if p := parseProvider(name, item.Value, path, &errs); p != nil {
-			c.Providers[name] = p
-		}
-	}
-	for _, item := range f.Actuators {
-		name, path, ok := entryName("actuators", item.Key, &errs)
-		if !ok {
-			continue
-		}
-		if _, dup := c.Actuators[name]; dup {
-			errs.add(path, "defined twice")
-			continue
-		}
-		if a := parseActuator(name, item.Value, path, &c.Actuation, &errs); a != nil {
-			c.Actuators[name] = a
-		}
-	}
-	for _, item := range f.Analyses {
-		name, path, ok := entryName("analyses", item.Key, &errs)
-		if !ok {
-			continue
-		}
-		if _, dup := c.Analyses[name]; dup {
-			errs.add(path, "defined twice")
-			continue
-		}
-		src, err := yaml.Marshal(item.Value)
+	c.parseBlocks(f, &errs)
+	eachEntry("providers", f.Providers, c.Providers, &errs, func(name, path string, v any) *Provider {
+		return parseProvider(name, v, path, kinds, &errs)
+	})
+	eachEntry("actuators", f.Actuators, c.Actuators, &errs, func(name, path string, v any) *Actuator {
+		return parseActuator(name, v, path, kinds, &c.Actuation, &errs)
+	})
+	eachEntry("analyses", f.Analyses, c.Analyses, &errs, func(name, path string, v any) *Analysis {
+		src, err := yaml.Marshal(v)
 		if err != nil {
 			errs.add(path, "re-encode: %v", err)
-			continue
+			return nil
 		}
 		a := parseAnalysis(name, src, path, &errs)
-		if a == nil {
-			continue
+		if a != nil {
+			c.checkAnalysis(a, path, &errs)
 		}
-		c.Analyses[name] = a
-		if a.Lifetime > time.Duration(c.Server.MaxLifetime) {
-			errs.add(join(path, "lifetime"), "%s is longer than server.max_lifetime (%s)", model.Duration(a.Lifetime), c.Server.MaxLifetime)
-		}
-		// Checked here, not in parseAnalysis, so that a stored snapshot stays loadable
-		// whatever the floor is now.
-		switch {
-		case a.Interval > 0 && a.Interval < time.Duration(c.Server.MinInterval):
-			errs.add(join(path, "interval"), "%s is shorter than server.min_interval (%s)", model.Duration(a.Interval), c.Server.MinInterval)
-		case a.Interval > 0 && a.Interval < a.Step:
-			errs.add(join(path, "interval"), "%s is shorter than the step (%s)", model.Duration(a.Interval), model.Duration(a.Step))
-		}
-		// References to the rest of the file are checked here, not in parseAnalysis: a
-		// running canary's snapshot must stay loadable after its provider is renamed.
-		if a.Provider != "" {
-			if _, ok := c.Providers[a.Provider]; !ok {
-				errs.add(join(path, "provider"), "unknown provider %q", a.Provider)
-			}
-		}
-		for _, ref := range []struct {
-			key   string
-			names []string
-		}{{"on_fail", a.OnFail}, {"on_pass", a.OnPass}, {"on_marginal", a.OnMarginal}, {"on_error", a.OnError}} {
-			for i, n := range ref.names {
-				if _, ok := c.Actuators[n]; !ok {
-					errs.add(index(join(path, ref.key), i), "unknown actuator %q", n)
-				}
-			}
-		}
-	}
+		return a
+	})
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return c, nil
+}
+
+// parseFile decodes the top level, keeping each section raw.
+func parseFile(data []byte, errs *Errors) (fileYAML, bool) {
+	var f fileYAML
+	err := yaml.UnmarshalStrict(data, &f)
+	if err == nil {
+		return f, true
+	}
+	// The top level keeps yaml's line numbers: they are relative to the file here.
+	if te, ok := err.(*yaml.TypeError); ok {
+		for _, m := range te.Errors {
+			errs.add("", "%s", unknownRe.ReplaceAllString(m, `unknown field "$1"`))
+		}
+	} else {
+		errs.add("", "%v", err)
+	}
+	return f, false
+}
+
+// parseBlocks decodes and validates the server, scheduler and actuation blocks onto
+// c's defaults.
+func (c *Config) parseBlocks(f fileYAML, errs *Errors) {
+	if !f.Server.isZero() {
+		decodeAt(f.Server.v, &c.Server, "server", errs)
+	}
+	if !f.Scheduler.isZero() {
+		decodeAt(f.Scheduler.v, &c.Scheduler, "scheduler", errs)
+	}
+	if !f.Actuation.isZero() {
+		decodeAt(f.Actuation.v, &c.Actuation, "actuation", errs)
+	}
+	c.Server.validate("server", errs)
+	c.Scheduler.validate("scheduler", errs)
+	c.Actuation.validate("actuation", errs)
+}
+
+// eachEntry parses every named entry of a section into m, refusing bad and repeated
+// names; parse returns nil for an entry it refused.
+func eachEntry[V any](section string, ms yaml.MapSlice, m map[string]*V, errs *Errors, parse func(name, path string, v any) *V) {
+	for _, item := range ms {
+		name, path, ok := entryName(section, item.Key, errs)
+		if !ok {
+			continue
+		}
+		if _, dup := m[name]; dup {
+			errs.add(path, "defined twice")
+			continue
+		}
+		if v := parse(name, path, item.Value); v != nil {
+			m[name] = v
+		}
+	}
+}
+
+// checkAnalysis checks what an analysis owes the rest of the file: the server's bounds
+// and its references to providers and actuators. It is not in parseAnalysis so that a
+// running canary's snapshot stays loadable whatever the bounds are now and after its
+// provider is renamed.
+func (c *Config) checkAnalysis(a *Analysis, path string, errs *Errors) {
+	if a.Lifetime > time.Duration(c.Server.MaxLifetime) {
+		errs.add(join(path, "lifetime"), "%s is longer than server.max_lifetime (%s)", model.Duration(a.Lifetime), c.Server.MaxLifetime)
+	}
+	switch {
+	case a.Interval > 0 && a.Interval < time.Duration(c.Server.MinInterval):
+		errs.add(join(path, "interval"), "%s is shorter than server.min_interval (%s)", model.Duration(a.Interval), c.Server.MinInterval)
+	case a.Interval > 0 && a.Interval < a.Step:
+		errs.add(join(path, "interval"), "%s is shorter than the step (%s)", model.Duration(a.Interval), model.Duration(a.Step))
+	}
+	if a.Provider != "" {
+		if _, ok := c.Providers[a.Provider]; !ok {
+			errs.add(join(path, "provider"), "unknown provider %q", a.Provider)
+		}
+	}
+	for _, ref := range []struct {
+		key   string
+		names []string
+	}{{"on_fail", a.OnFail}, {"on_pass", a.OnPass}, {"on_marginal", a.OnMarginal}, {"on_error", a.OnError}} {
+		for i, n := range ref.names {
+			if _, ok := c.Actuators[n]; !ok {
+				errs.add(index(join(path, ref.key), i), "unknown actuator %q", n)
+			}
+		}
+	}
 }
 
 func entryName(section string, key any, errs *Errors) (name, path string, ok bool) {
@@ -331,7 +337,7 @@ func (s *Scheduler) validate(path string, errs *Errors) {
 	s.CanaryRateLimit.validate(join(path, "canary_rate_limit"), errs)
 }
 
-func parseActuator(name string, raw any, path string, defaults *Actuation, errs *Errors) *Actuator {
+func parseActuator(name string, raw any, path string, kinds Kinds, defaults *Actuation, errs *Errors) *Actuator {
 	var ms yaml.MapSlice
 	if !decodeAt(raw, &ms, path, errs) {
 		return nil
@@ -344,15 +350,10 @@ func parseActuator(name string, raw any, path string, defaults *Actuation, errs 
 		}
 		a.Raw = append(a.Raw, it)
 	}
-	switch {
-	case a.Type == "":
-		errs.add(join(path, "type"), "required, one of %v", actuatorTypes)
-		return nil
-	case !slices.Contains(actuatorTypes, a.Type):
-		errs.add(join(path, "type"), "unknown actuator type %q, want one of %v", a.Type, actuatorTypes)
+	if !typeOf("actuator", a.Type, kinds.actuatorTypes(), path, errs) {
 		return nil
 	}
-	if !decodeActuator(a, path, defaults, errs) {
+	if !decodeActuator(a, path, kinds.Actuators[a.Type], defaults, errs) {
 		return nil
 	}
 	return a

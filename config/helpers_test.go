@@ -1,7 +1,88 @@
 package config
 
-import "github.com/canaryd/canaryd/metrics"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/metrics"
+)
 
 func templateData(track string) metrics.TemplateData {
 	return metrics.TemplateData{Cohort: map[string]string{"track": track}}
+}
+
+// The test kinds stand in for real backends, which config must not import: a
+// "prometheus" provider with an address, a "synthetic" one with no keys, a "webhook"
+// actuator with a url and a "slack" notification one.
+var testPromRateLimit = RateLimit{QPS: 100, Burst: 200}
+
+func testKinds() Kinds {
+	return Kinds{
+		Providers: map[string]ProviderKind{
+			"prometheus": ProviderKindOf(newTestProvider[testAddrConfig], testPromRateLimit),
+			"synthetic":  ProviderKindOf(newTestProvider[testEmptyConfig], RateLimit{QPS: 1000, Burst: 1000}),
+		},
+		Actuators: map[string]ActuatorKind{
+			"webhook": ActuatorKindOf(newTestActuator[testURLConfig], ActuatorDefaults{Attempts: 3}),
+			"slack":   ActuatorKindOf(newTestActuator[testURLConfig], ActuatorDefaults{Notification: true, Attempts: 5}),
+		},
+	}
+}
+
+type testAddrConfig struct {
+	Address string `yaml:"address"`
+}
+
+// UnmarshalYAML validates as the real provider configs do.
+func (c *testAddrConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain testAddrConfig
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	if u, err := url.Parse(c.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return errors.New("address: scheme must be http or https")
+	}
+	return nil
+}
+
+type testEmptyConfig struct{}
+
+type testURLConfig struct {
+	URL string `yaml:"url"`
+}
+
+func (c *testURLConfig) Validate() actuators.FieldErrors {
+	var es actuators.FieldErrors
+	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		es.Add("url", "URL scheme must be http or https")
+	}
+	return es
+}
+
+type testProvider struct{ cfg any }
+
+func (testProvider) Query(context.Context, metrics.Query) (metrics.Series, error) {
+	return metrics.Series{}, nil
+}
+
+func newTestProvider[C any](c C, _ *zap.Logger) (testProvider, error) {
+	return testProvider{cfg: c}, nil
+}
+
+type testActuator struct{ cfg any }
+
+func (testActuator) Render(actuators.Event) (actuators.Request, error) {
+	return actuators.Request{}, nil
+}
+func (testActuator) Act(context.Context, actuators.Event) (actuators.Result, error) {
+	return actuators.Result{}, fmt.Errorf("test actuator")
+}
+
+func newTestActuator[C any](c C, _ actuators.Options) (testActuator, error) {
+	return testActuator{cfg: c}, nil
 }

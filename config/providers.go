@@ -3,15 +3,11 @@ package config
 import (
 	"fmt"
 	"slices"
-	"sort"
 
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v2"
 
 	"github.com/canaryd/canaryd/metrics"
-	"github.com/canaryd/canaryd/metrics/datadog"
-	"github.com/canaryd/canaryd/metrics/prometheus"
-	"github.com/canaryd/canaryd/metrics/synthetic"
 )
 
 // Provider is one `providers:` entry: its kind and that kind's own Config
@@ -26,6 +22,8 @@ type Provider struct {
 	// Source is the entry as YAML; two entries with the same Source build the same
 	// provider, so a reload can keep the ones that did not change.
 	Source []byte
+	// kind builds it.
+	kind ProviderKind
 }
 
 // RateLimit is a token bucket: QPS queries a second on average, Burst at once.
@@ -43,70 +41,7 @@ func (r RateLimit) validate(path string, errs *Errors) {
 	}
 }
 
-// providerKind is how one provider type is decoded from YAML and built.
-type providerKind struct {
-	// rateLimit is the kind's default `rate_limit`, sized for what such a backend takes.
-	rateLimit RateLimit
-	decode    func(b []byte, path string, errs *Errors) (any, bool)
-	build     func(cfg any, logger *zap.Logger) (metrics.Provider, error)
-}
-
-// providerKinds is the one place that knows every provider package: adding a backend is
-// one entry here.
-func providerKinds() map[string]providerKind {
-	return map[string]providerKind{
-		// A Prometheus server answers range queries in milliseconds; the default is
-		// headroom for hundreds of canaries, not a cap on a normal load.
-		"prometheus": {
-			rateLimit: RateLimit{QPS: 100, Burst: 200},
-			decode: func(b []byte, path string, errs *Errors) (any, bool) {
-				var c prometheus.Config
-				ok := decodeBytes(b, &c, path, errs)
-				return c, ok
-			},
-			build: func(cfg any, logger *zap.Logger) (metrics.Provider, error) {
-				return prometheus.New(cfg.(prometheus.Config), logger)
-			},
-		},
-		// Datadog limits metric queries per organisation (a budget in the low thousands
-		// an hour, shared with dashboards; its X-RateLimit-Limit header says what yours
-		// is): the default stays under 1,500 an hour.
-		"datadog": {
-			rateLimit: RateLimit{QPS: 0.4, Burst: 20},
-			decode: func(b []byte, path string, errs *Errors) (any, bool) {
-				var c datadog.Config
-				ok := decodeBytes(b, &c, path, errs)
-				return c, ok
-			},
-			build: func(cfg any, logger *zap.Logger) (metrics.Provider, error) {
-				return datadog.New(cfg.(datadog.Config), logger)
-			},
-		},
-		// In process: the bucket only bounds CPU.
-		"synthetic": {
-			rateLimit: RateLimit{QPS: 10000, Burst: 10000},
-			decode: func(b []byte, path string, errs *Errors) (any, bool) {
-				var c synthetic.Config
-				ok := decodeBytes(b, &c, path, errs)
-				return c, ok
-			},
-			build: func(cfg any, logger *zap.Logger) (metrics.Provider, error) {
-				return synthetic.New(cfg.(synthetic.Config), logger)
-			},
-		},
-	}
-}
-
-func providerTypes() []string {
-	var ts []string
-	for t := range providerKinds() {
-		ts = append(ts, t)
-	}
-	sort.Strings(ts)
-	return ts
-}
-
-func parseProvider(name string, raw any, path string, errs *Errors) *Provider {
+func parseProvider(name string, raw any, path string, kinds Kinds, errs *Errors) *Provider {
 	var ms yaml.MapSlice
 	if !decodeAt(raw, &ms, path, errs) {
 		return nil
@@ -125,16 +60,12 @@ func parseProvider(name string, raw any, path string, errs *Errors) *Provider {
 		}
 		rest = append(rest, it)
 	}
-	kind, ok := providerKinds()[p.Type]
-	if !ok {
-		if p.Type == "" {
-			errs.add(join(path, "type"), "required, one of %v", providerTypes())
-		} else {
-			errs.add(join(path, "type"), "unknown provider type %q, want one of %v", p.Type, providerTypes())
-		}
+	if !typeOf("provider", p.Type, kinds.providerTypes(), path, errs) {
 		return nil
 	}
-	p.RateLimit = kind.rateLimit
+	kind := kinds.Providers[p.Type]
+	p.kind = kind
+	p.RateLimit = kind.RateLimit
 	if rateLimit != nil {
 		rlPath := join(path, "rate_limit")
 		if !decodeAt(rateLimit, &p.RateLimit, rlPath, errs) {
@@ -161,11 +92,10 @@ func parseProvider(name string, raw any, path string, errs *Errors) *Provider {
 
 // Build makes the provider this entry describes.
 func (p *Provider) Build(logger *zap.Logger) (metrics.Provider, error) {
-	kind, ok := providerKinds()[p.Type]
-	if !ok {
-		return nil, fmt.Errorf("provider %s: unknown type %q", p.Name, p.Type)
+	if p.kind.build == nil {
+		return nil, fmt.Errorf("provider %s: type %q: %w", p.Name, p.Type, errNoKind)
 	}
-	mp, err := kind.build(p.Config, logger.With(zap.String("provider", p.Name)))
+	mp, err := p.kind.build(p.Config, logger.With(zap.String("provider", p.Name)))
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 	}

@@ -12,11 +12,9 @@ func TestQueryLoadDefaults(t *testing.T) {
 	c, err := Parse([]byte(`
 providers:
   prom: {type: prometheus, address: "http://127.0.0.1:9090"}
-  dd: {type: datadog}
-  syn: {type: synthetic}
   tuned: {type: prometheus, address: "http://127.0.0.1:9091", rate_limit: {qps: 5}}
 analyses: {}
-`))
+`), testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,10 +25,8 @@ analyses: {}
 		t.Errorf("scheduler.canary_rate_limit = %+v, want %+v", c.Scheduler.CanaryRateLimit, want)
 	}
 	for name, want := range map[string]RateLimit{
-		"prom":  {QPS: 100, Burst: 200},
-		"dd":    {QPS: 0.4, Burst: 20},
-		"syn":   {QPS: 10000, Burst: 10000},
-		"tuned": {QPS: 5, Burst: 200}, // what the entry leaves out is the kind's default
+		"prom":  testPromRateLimit,
+		"tuned": {QPS: 5, Burst: testPromRateLimit.Burst}, // what the entry leaves out is the kind's default
 	} {
 		if got := c.Providers[name].RateLimit; got != want {
 			t.Errorf("providers.%s.rate_limit = %+v, want %+v", name, got, want)
@@ -55,7 +51,7 @@ func TestQueryLoadErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml))
+			_, err := Parse([]byte(tc.yaml), testKinds())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}

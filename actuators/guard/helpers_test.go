@@ -216,7 +216,7 @@ func envAt(t testing.TB, path, src string, rc *receiver, log *zap.Logger) *env {
 	t.Helper()
 	t.Setenv("GUARD_TEST_PD_KEY", "pd-routing-key")
 	e := &env{t: t, path: path, src: src, rc: rc, clock: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
-	cfg, err := config.Parse([]byte(src))
+	cfg, err := config.Parse([]byte(src), testKinds())
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -378,4 +378,4 @@ func (e *env) audit(q Query) []Entry {
 	return es
 }
 
-func parseConfig(src string) (*config.Config, error) { return config.Parse([]byte(src)) }
+func parseConfig(src string) (*config.Config, error) { return config.Parse([]byte(src), testKinds()) }

@@ -96,22 +96,22 @@ func SignalFor(name, query string) (string, error) {
 	return "", fmt.Errorf("metric %s: no synthetic signal matches its name or query (want one about latency quantiles, errors, saturation or requests)", name)
 }
 
-// LoadFiles reads config files and returns every analysis in them as a Target, in file
-// then name order.
-func LoadFiles(files []string) ([]Target, error) {
-	return loadFiles(files, NewTarget)
+// LoadFiles reads config files, whose provider and actuator types are in kinds, and
+// returns every analysis in them as a Target, in file then name order.
+func LoadFiles(files []string, kinds config.Kinds) ([]Target, error) {
+	return loadFiles(files, kinds, NewTarget)
 }
 
 // LoadPromFiles is LoadFiles for a real Prometheus: every analysis as NewPromTarget keeps it.
-func LoadPromFiles(files []string) ([]Target, error) {
-	return loadFiles(files, NewPromTarget)
+func LoadPromFiles(files []string, kinds config.Kinds) ([]Target, error) {
+	return loadFiles(files, kinds, NewPromTarget)
 }
 
-func loadFiles(files []string, mk func(string, []byte) (Target, error)) ([]Target, error) {
+func loadFiles(files []string, kinds config.Kinds, mk func(string, []byte) (Target, error)) ([]Target, error) {
 	var out []Target
 	seen := map[string]int{}
 	for _, f := range files {
-		c, err := config.Load(f)
+		c, err := config.Load(f, kinds)
 		if err != nil {
 			return nil, fmt.Errorf("eval: %s: %w", f, err)
 		}

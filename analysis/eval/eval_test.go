@@ -24,7 +24,7 @@ import (
 
 func goldenSignals(t *testing.T) Target {
 	t.Helper()
-	ts, err := LoadFiles([]string{"../../configs/golden-signals.yml"})
+	ts, err := LoadFiles([]string{"../../configs/golden-signals.yml"}, testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +57,7 @@ func scenarios(t *testing.T, names ...string) []Scenario {
 func TestShippedDefaults(t *testing.T) {
 	gs := goldenSignals(t)
 	res, err := Run(context.Background(), Options{
+		Kinds:   testKinds(),
 		Targets: []Target{gs}, Scenarios: scenarios(t, "aa", "errors-x10"),
 		RunsAA: 200, RunsAB: 40, Seed: 1,
 	})
@@ -92,6 +93,7 @@ func TestShippedDefaults(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	run := func(workers, wave int) []Outcome {
 		res, err := Run(context.Background(), Options{
+			Kinds:   testKinds(),
 			Targets: []Target{Runbook()}, Scenarios: scenarios(t, "aa-bursty", "errors-x5-step"),
 			RunsAA: 12, RunsAB: 12, Seed: 5, Workers: workers, Wave: wave,
 		})
@@ -180,7 +182,7 @@ func TestNewTargetKeepsJudges(t *testing.T) {
 			t.Errorf("metric %s: signal %q, want %q", m, gs.Signals[m], s)
 		}
 	}
-	orig, err := config.Load("../../configs/golden-signals.yml")
+	orig, err := config.Load("../../configs/golden-signals.yml", testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,6 +348,7 @@ func TestScenarios(t *testing.T) {
 
 func TestReportOutputs(t *testing.T) {
 	res, err := Run(context.Background(), Options{
+		Kinds:   testKinds(),
 		Targets: []Target{Runbook()}, Scenarios: scenarios(t, "aa", "errors-x10", "latency+60%"),
 		RunsAA: 6, RunsAB: 6, Seed: 3,
 	})

@@ -33,7 +33,10 @@ type Options struct {
 	Workers int
 	// Wave is how many canaries run at once (default 500): they all start together, and
 	// the next wave starts when the last one has ended, which bounds memory.
-	Wave   int
+	Wave int
+	// Kinds are the provider types the analyses' configs are built with: eval needs
+	// synthetic (and prometheus for PromConfig); the binary passes its registry.
+	Kinds  config.Kinds
 	Logger *zap.Logger
 	// Progress, when set, is told after each wave.
 	Progress func(target string, done, total int)
@@ -161,7 +164,7 @@ func runTarget(ctx context.Context, o Options, t Target, res *Result) error {
 	if err != nil {
 		return fmt.Errorf("eval %s: %w", t.Name, err)
 	}
-	cfg, err := simConfig(t)
+	cfg, err := simConfig(t, o.Kinds)
 	if err != nil {
 		return err
 	}
@@ -259,17 +262,17 @@ func runWave(ctx context.Context, o Options, t Target, env *analysis.Env, start 
 
 // simConfig is a config holding the target's analysis on the synthetic provider; the
 // provider entry only names the kind, the scheduler gets the eval's own instance.
-func simConfig(t Target) (*config.Config, error) {
-	return targetConfig(t, SimProvider, yaml.MapSlice{{Key: "type", Value: "synthetic"}})
+func simConfig(t Target, kinds config.Kinds) (*config.Config, error) {
+	return targetConfig(t, SimProvider, yaml.MapSlice{{Key: "type", Value: "synthetic"}}, kinds)
 }
 
 // PromConfig is a config holding the target's analysis on a Prometheus at address (the
 // scheduler is given its provider instance in the Env).
-func PromConfig(t Target, address string) (*config.Config, error) {
-	return targetConfig(t, PromProvider, yaml.MapSlice{{Key: "type", Value: "prometheus"}, {Key: "address", Value: address}})
+func PromConfig(t Target, address string, kinds config.Kinds) (*config.Config, error) {
+	return targetConfig(t, PromProvider, yaml.MapSlice{{Key: "type", Value: "prometheus"}, {Key: "address", Value: address}}, kinds)
 }
 
-func targetConfig(t Target, provider string, spec yaml.MapSlice) (*config.Config, error) {
+func targetConfig(t Target, provider string, spec yaml.MapSlice, kinds config.Kinds) (*config.Config, error) {
 	var src yaml.MapSlice
 	if err := yaml.Unmarshal(t.Source, &src); err != nil {
 		return nil, fmt.Errorf("eval %s: %w", t.Name, err)
@@ -282,7 +285,7 @@ func targetConfig(t Target, provider string, spec yaml.MapSlice) (*config.Config
 	if err != nil {
 		return nil, fmt.Errorf("eval %s: %w", t.Name, err)
 	}
-	cfg, err := config.Parse(b)
+	cfg, err := config.Parse(b, kinds)
 	if err != nil {
 		return nil, fmt.Errorf("eval %s: %w", t.Name, err)
 	}

@@ -56,7 +56,7 @@ analyses:
 // cliServer runs the real API and scheduler on a fake provider.
 func cliServer(t *testing.T) string {
 	t.Helper()
-	cfg, err := config.Parse([]byte(cliConfig))
+	cfg, err := config.Parse([]byte(cliConfig), kinds())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	code := 0
 	for _, path := range fs.Args() {
-		c, err := config.Load(path)
+		c, err := config.Load(path, kinds())
 		if err != nil {
 			code = 1
 			printConfigError(stderr, "", path, err)

@@ -146,9 +146,9 @@ func (o daemonOptions) loadConfig() (*config.Config, error) {
 	var cfg *config.Config
 	var err error
 	if o.ConfigPath == "" {
-		cfg, err = config.Parse(o.ConfigSource)
+		cfg, err = config.Parse(o.ConfigSource, kinds())
 	} else {
-		cfg, err = config.Load(o.ConfigPath)
+		cfg, err = config.Load(o.ConfigPath, kinds())
 	}
 	if err != nil {
 		return nil, err

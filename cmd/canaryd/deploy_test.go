@@ -69,7 +69,7 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("no %s", kind)
 		}
 	}
-	cfg, err := config.Parse([]byte(objs["ConfigMap"].Data["canaryd.yml"]))
+	cfg, err := config.Parse([]byte(objs["ConfigMap"].Data["canaryd.yml"]), kinds())
 	if err != nil {
 		t.Fatalf("the ConfigMap's canaryd.yml is invalid: %v", err)
 	}

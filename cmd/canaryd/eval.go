@@ -87,7 +87,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	targets, err := eval.LoadFiles(files)
+	targets, err := eval.LoadFiles(files, kinds())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -110,7 +110,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := eval.Options{Targets: targets, Scenarios: scenarios, RunsAA: *runsAA, RunsAB: *runsAB, Seed: *seed,
-		Workers: *workers, Wave: *wave}
+		Workers: *workers, Wave: *wave, Kinds: kinds()}
 	if !*quiet {
 		t0 := time.Now()
 		opts.Progress = func(target string, done, total int) {

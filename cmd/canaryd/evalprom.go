@@ -54,7 +54,7 @@ func runEvalPrometheus(a evalPromArgs, stdout, stderr io.Writer) int {
 	if len(files) == 0 {
 		files = []string{defaultPromConfig}
 	}
-	targets, err := eval.LoadPromFiles(files)
+	targets, err := eval.LoadPromFiles(files, kinds())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -76,7 +76,7 @@ func runEvalPrometheus(a evalPromArgs, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := promsim.Options{Targets: targets, Scenarios: scenarios, RunsAA: a.runsAA, RunsAB: a.runsAB, Seed: a.seed,
-		Workers: a.workers, Wave: a.wave, Dir: a.dataDir}
+		Workers: a.workers, Wave: a.wave, Dir: a.dataDir, Kinds: kinds()}
 	if !a.quiet {
 		t0 := time.Now()
 		opts.Stage = func(msg string) { fmt.Fprintln(stderr, msg) }

@@ -310,7 +310,7 @@ func TestPresetErrorQueriesAbsentMeansZero(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			c, err := config.Load(filepath.Join("../../configs", tc.file))
+			c, err := config.Load(filepath.Join("../../configs", tc.file), kinds())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,12 +29,12 @@ func guardFor(t *testing.T, open string) *auth.Guard {
 server:
   auth:
     tokens:
-      - {name: pipeline, sha256: "` + config.HashToken(pipelineToken) + `", roles: [read, register]}
+      - {name: pipeline, sha256: "`+config.HashToken(pipelineToken)+`", roles: [read, register]}
       - {name: sre, env: CANARYD_SRE_TOKEN, roles: [read, register, operate]}
-      - {name: dashboard, file: "` + file + `", roles: [read]}
-` + open + `
+      - {name: dashboard, file: "`+file+`", roles: [read]}
+`+open+`
 analyses: {}
-`))
+`), config.Kinds{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestAuthConfigErrors(t *testing.T) {
 		{`{tokens: [{name: a, roles: [read], sha256: "` + config.HashToken(pipelineToken) + `"}], open_endpoints: [debug]}`, `server.auth.open_endpoints[0]: unknown endpoint "debug"`},
 	}
 	for _, tc := range cases {
-		_, err := config.Parse([]byte("server:\n  auth: " + tc.yaml + "\nanalyses: {}\n"))
+		_, err := config.Parse([]byte("server:\n  auth: "+tc.yaml+"\nanalyses: {}\n"), config.Kinds{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.yaml, err, tc.want)
 		}

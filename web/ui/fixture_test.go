@@ -23,7 +23,7 @@ func loadAnalysis(tb testing.TB) (*config.Config, *config.Analysis) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg, err := config.Parse(src)
+	cfg, err := config.Parse(src, testKinds())
 	if err != nil {
 		tb.Fatalf("testdata/analysis.yml: %v", err)
 	}

@@ -446,7 +446,7 @@ func bucketCDF(x float64, counts []float64) float64 {
 // Prometheus — every interval judged, no provider error, errors ×10 caught.
 func TestEvaluate(t *testing.T) {
 	requireProm(t)
-	ts, err := eval.LoadPromFiles([]string{"../../../configs/golden-signals.yml"})
+	ts, err := eval.LoadPromFiles([]string{"../../../configs/golden-signals.yml"}, testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +454,7 @@ func TestEvaluate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Evaluate(t.Context(), Options{Targets: ts[:1], Scenarios: scs, RunsAA: 3, RunsAB: 3, Seed: 3, Now: now, Dir: t.TempDir()})
+	res, err := Evaluate(t.Context(), Options{Targets: ts[:1], Scenarios: scs, RunsAA: 3, RunsAB: 3, Seed: 3, Now: now, Dir: t.TempDir(), Kinds: testKinds()})
 	if err != nil {
 		t.Fatal(err)
 	}

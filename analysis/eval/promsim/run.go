@@ -12,6 +12,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/eval"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/prometheus/promserver"
@@ -40,7 +41,9 @@ type Options struct {
 	// the end.
 	Dir string
 	// Now places the data: it ends hours before Now (default the wall clock).
-	Now    time.Time
+	Now time.Time
+	// Kinds has the prometheus provider type the analyses' configs are built with.
+	Kinds  config.Kinds
 	Logger *zap.Logger
 	// Progress, when set, is told after each wave; Stage before each step of the set-up.
 	Progress func(target string, done, total int)
@@ -188,9 +191,9 @@ func Evaluate(ctx context.Context, o Options) (*eval.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("promsim: %w", err)
 	}
-	eo := eval.Options{Workers: o.Workers, Wave: o.Wave, Logger: o.Logger, Progress: o.Progress}
+	eo := eval.Options{Workers: o.Workers, Wave: o.Wave, Kinds: o.Kinds, Logger: o.Logger, Progress: o.Progress}
 	for _, t := range o.Targets {
-		cfg, err := eval.PromConfig(t, srv.URL)
+		cfg, err := eval.PromConfig(t, srv.URL, o.Kinds)
 		if err != nil {
 			return nil, err
 		}

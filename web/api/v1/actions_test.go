@@ -74,7 +74,7 @@ func newActionsAPI(t *testing.T, withGuard bool) *actionsEnv {
 	h := &hooks{hits: map[string]int{}}
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	cfg, err := config.Parse([]byte(strings.ReplaceAll(actionsConfig, "HOOK", hs.URL)))
+	cfg, err := config.Parse([]byte(strings.ReplaceAll(actionsConfig, "HOOK", hs.URL)), testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func newAPI(t testing.TB) (http.Handler, *analysis.Scheduler) {
 // newAPIOn is newAPI on a given store.
 func newAPIOn(t testing.TB, st analysis.Store) (http.Handler, *analysis.Scheduler) {
 	t.Helper()
-	cfg, err := config.Parse([]byte(apiConfig))
+	cfg, err := config.Parse([]byte(apiConfig), testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func newProvidersAPI(t testing.TB) (http.Handler, *analysis.Scheduler) {
 	t.Helper()
 	t.Setenv("CANARYD_TEST_DD_API_KEY", "k")
 	t.Setenv("CANARYD_TEST_DD_APP_KEY", "k")
-	cfg, err := config.Parse([]byte(providersConfig))
+	cfg, err := config.Parse([]byte(providersConfig), testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}

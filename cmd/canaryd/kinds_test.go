@@ -1,7 +1,7 @@
-package config
+package main
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/actuators/exec"
 	"github.com/canaryd/canaryd/actuators/flag"
+	"github.com/canaryd/canaryd/config"
 )
 
 const actBase = `
@@ -39,9 +41,58 @@ analyses:
         query: 'errors{track="{{ .Cohort.track }}"}'
 `
 
-func parseAct(t *testing.T, extra string) (*Config, error) {
+// TestExampleFiles is what keeps every example config valid: check-config, with the
+// binary's kinds, accepts each of configs/*.yml.
+func TestExampleFiles(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no example config files found")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := runCheckConfig([]string{f}, &stdout, &stderr); code != 0 {
+				t.Fatalf("check-config %s: exit %d\n%s", f, code, stderr.String())
+			}
+			if want := f + ": ok ("; !strings.HasPrefix(stdout.String(), want) || strings.Contains(stdout.String(), "analyses []") {
+				t.Errorf("check-config %s: %q, want %q… with analyses", f, stdout.String(), want)
+			}
+		})
+	}
+}
+
+// Each registered provider kind has its own default rate limit; an entry's rate_limit
+// keeps the kind's default for what it leaves out.
+func TestProviderRateLimitDefaults(t *testing.T) {
+	c, err := config.Parse([]byte(`
+providers:
+  prom: {type: prometheus, address: "http://127.0.0.1:9090"}
+  dd: {type: datadog}
+  syn: {type: synthetic}
+  tuned: {type: prometheus, address: "http://127.0.0.1:9091", rate_limit: {qps: 5}}
+analyses: {}
+`), kinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]config.RateLimit{
+		"prom":  {QPS: 100, Burst: 200},
+		"dd":    {QPS: 0.4, Burst: 20},
+		"syn":   {QPS: 10000, Burst: 10000},
+		"tuned": {QPS: 5, Burst: 200},
+	} {
+		if got := c.Providers[name].RateLimit; got != want {
+			t.Errorf("providers.%s.rate_limit = %+v, want %+v", name, got, want)
+		}
+	}
+}
+
+func parseAct(t *testing.T, extra string) (*config.Config, error) {
 	t.Helper()
-	return Parse([]byte(strings.Replace(actBase, "ACTUATORS", extra, 1)))
+	return config.Parse([]byte(strings.Replace(actBase, "ACTUATORS", extra, 1)), kinds())
 }
 
 func TestActuatorDefaults(t *testing.T) {
@@ -49,11 +100,11 @@ func TestActuatorDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Actuation != DefaultActuation() {
+	if c.Actuation != config.DefaultActuation() {
 		t.Errorf("actuation defaults: %+v", c.Actuation)
 	}
 	rb, chat := c.Actuators["rollback"], c.Actuators["chat"]
-	if rb.Notification || rb.Breaker != (Breaker{Max: 3, Window: model.Duration(time.Hour)}) || rb.Cooldown != 10*time.Minute || rb.Attempts != 1 || rb.Resume != ResumeRetry {
+	if rb.Notification || rb.Breaker != (config.Breaker{Max: 3, Window: model.Duration(time.Hour)}) || rb.Cooldown != 10*time.Minute || rb.Attempts != 1 || rb.Resume != config.ResumeRetry {
 		t.Errorf("rollback: %+v", rb)
 	}
 	if ec := rb.Config.(exec.Config); len(ec.Command) != 4 || time.Duration(ec.Timeout) != time.Minute || !ec.InheritEnv {
@@ -66,14 +117,14 @@ func TestActuatorDefaults(t *testing.T) {
 		t.Errorf("notify %+v", c.Actuators["notify"])
 	}
 	// The entry's own keys win over the block's.
-	c, err = Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS",
+	c, err = config.Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS",
 		"actuation: {dry_run: true, service_var: service, breaker: {max: 5, window: 2h}, cooldown: 1m}", 1),
-		`timeout: 60s}`, `timeout: 60s, breaker: {max: 1}, cooldown: 0s, attempts: 2, resume: skip}`, 1)))
+		`timeout: 60s}`, `timeout: 60s, breaker: {max: 1}, cooldown: 0s, attempts: 2, resume: skip}`, 1)), kinds())
 	if err != nil {
 		t.Fatal(err)
 	}
 	rb = c.Actuators["rollback"]
-	if rb.Breaker.Max != 1 || rb.Breaker.Window != model.Duration(time.Hour) || rb.Cooldown != 0 || rb.Attempts != 2 || rb.Resume != ResumeSkip {
+	if rb.Breaker.Max != 1 || rb.Breaker.Window != model.Duration(time.Hour) || rb.Cooldown != 0 || rb.Attempts != 2 || rb.Resume != config.ResumeSkip {
 		t.Errorf("overrides: %+v", rb)
 	}
 	if n := c.Actuators["notify"]; n.Breaker.Max != 5 || n.Cooldown != time.Minute || !c.Actuation.DryRun || c.Actuation.ServiceVar != "service" {
@@ -165,9 +216,9 @@ func TestActuatorErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseAct(t, tc.extra)
-			var errs Errors
+			var errs config.Errors
 			if !errors.As(err, &errs) {
-				t.Fatalf("want Errors, got %v", err)
+				t.Fatalf("want config.Errors, got %v", err)
 			}
 			var got []string
 			for _, e := range errs {
@@ -186,17 +237,17 @@ func TestActuatorErrors(t *testing.T) {
 
 // An analysis may name its own service variable; it must be a variable name.
 func TestAnalysisServiceVar(t *testing.T) {
-	c, err := Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "lifetime: 30m", "lifetime: 30m\n    service_var: svc", 1)))
+	c, err := config.Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "lifetime: 30m", "lifetime: 30m\n    service_var: svc", 1)), kinds())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a := c.Analyses["golden"]; a.ServiceVarOr(c.Actuation.ServiceVar) != "svc" || !a.Actuators() {
 		t.Errorf("service_var %q", a.ServiceVar)
 	}
-	if (&Analysis{}).ServiceVarOr("app") != "app" {
+	if (&config.Analysis{}).ServiceVarOr("app") != "app" {
 		t.Error("default")
 	}
-	_, err = Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "lifetime: 30m", "lifetime: 30m\n    service_var: a-b", 1)))
+	_, err = config.Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "lifetime: 30m", "lifetime: 30m\n    service_var: a-b", 1)), kinds())
 	if err == nil || !strings.Contains(err.Error(), `analyses.golden.service_var: "a-b" is not a variable name`) {
 		t.Errorf("got %v", err)
 	}
@@ -229,21 +280,15 @@ func TestActuatorBuild(t *testing.T) {
 	if !c.Actuators["rollback"].Unchanged(c2.Actuators["rollback"]) {
 		t.Error("same entry reported changed")
 	}
-	c3, _ := Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "timeout: 60s", "timeout: 90s", 1)))
+	c3, _ := config.Parse([]byte(strings.Replace(strings.Replace(actBase, "ACTUATORS", "", 1), "timeout: 60s", "timeout: 90s", 1)), kinds())
 	if c.Actuators["rollback"].Unchanged(c3.Actuators["rollback"]) {
 		t.Error("changed entry reported unchanged")
 	}
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // The rollback presets render the commands their comments promise.
 func TestRollbackPresets(t *testing.T) {
-	c, err := Load("../configs/rollback-presets.yml")
+	c, err := config.Load("../../configs/rollback-presets.yml", kinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +322,7 @@ func TestRollbackPresets(t *testing.T) {
 			}
 		}
 	}
-	if c.Actuators["kubectl-undo"].Resume != ResumeSkip || c.Actuators["argo-abort"].Attempts != 2 {
+	if c.Actuators["kubectl-undo"].Resume != config.ResumeSkip || c.Actuators["argo-abort"].Attempts != 2 {
 		t.Errorf("presets' safety keys: %+v %+v", c.Actuators["kubectl-undo"], c.Actuators["argo-abort"])
 	}
 }
@@ -285,7 +330,7 @@ func TestRollbackPresets(t *testing.T) {
 // The kill-switch presets, pointed at loopback fakes of LaunchDarkly and of a flag
 // service, send what those APIs take.
 func TestKillSwitchPresets(t *testing.T) {
-	c, err := Load("../configs/killswitch-presets.yml")
+	c, err := config.Load("../../configs/killswitch-presets.yml", kinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +368,7 @@ func TestKillSwitchPresets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.Act(ctxT(t), ev); err != nil {
+		if _, err := f.Act(t.Context(), ev); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
@@ -348,16 +393,16 @@ func FuzzActuator(f *testing.F) {
 	f.Add("  x: {type: slack, url_env: U, max_metrics: 3, notification: false, cooldown: 5m}")
 	f.Add("  x: {type: pagerduty, routing_key_env: K, severity: info, attempts: 10}")
 	f.Add("actuation: {breaker: {max: 0}, dry_run: true}")
-	if b, err := os.ReadFile("../configs/killswitch-presets.yml"); err == nil {
+	if b, err := os.ReadFile("../../configs/killswitch-presets.yml"); err == nil {
 		f.Add(string(b))
 	}
 	f.Fuzz(func(t *testing.T, extra string) {
-		c, err := Parse([]byte(strings.Replace(actBase, "ACTUATORS", extra, 1)))
+		c, err := config.Parse([]byte(strings.Replace(actBase, "ACTUATORS", extra, 1)), kinds())
 		if err != nil {
 			return
 		}
 		for name, a := range c.Actuators {
-			if a.Config == nil || len(a.Source) == 0 || a.Attempts < 1 || (a.Resume != ResumeRetry && a.Resume != ResumeSkip) {
+			if a.Config == nil || len(a.Source) == 0 || a.Attempts < 1 || (a.Resume != config.ResumeRetry && a.Resume != config.ResumeSkip) {
 				t.Fatalf("%s accepted half-decoded: %+v", name, a)
 			}
 		}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/actuators/exec"
+	"github.com/canaryd/canaryd/actuators/flag"
+	"github.com/canaryd/canaryd/actuators/pagerduty"
+	"github.com/canaryd/canaryd/actuators/slack"
+	"github.com/canaryd/canaryd/actuators/webhook"
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/metrics/datadog"
+	"github.com/canaryd/canaryd/metrics/prometheus"
+	"github.com/canaryd/canaryd/metrics/synthetic"
+)
+
+// kinds is every provider and actuator type the binary knows: adding one is its folder
+// under metrics/ or actuators/ and one line here.
+func kinds() config.Kinds {
+	return config.Kinds{
+		Providers: map[string]config.ProviderKind{
+			// A Prometheus server answers range queries in milliseconds: headroom for
+			// hundreds of canaries, not a cap on a normal load.
+			"prometheus": config.ProviderKindOf(prometheus.New, config.RateLimit{QPS: 100, Burst: 200}),
+			// Datadog limits metric queries per organisation (a budget in the low
+			// thousands an hour, shared with dashboards; its X-RateLimit-Limit header says
+			// what yours is): the default stays under 1,500 an hour. (New's options are for
+			// tests.)
+			"datadog": config.ProviderKindOf(func(c datadog.Config, l *zap.Logger) (*datadog.Provider, error) { return datadog.New(c, l) }, config.RateLimit{QPS: 0.4, Burst: 20}),
+			// In process: the bucket only bounds CPU.
+			"synthetic": config.ProviderKindOf(synthetic.New, config.RateLimit{QPS: 10000, Burst: 10000}),
+		},
+		Actuators: map[string]config.ActuatorKind{
+			"webhook": config.ActuatorKindOf(webhook.New, config.ActuatorDefaults{Attempts: 3}),
+			// A command is run once unless it exits with a retry code: a rollback that
+			// failed half-way is for a human to look at.
+			"exec":      config.ActuatorKindOf(exec.New, config.ActuatorDefaults{Attempts: 1}),
+			"flag":      config.ActuatorKindOf(flag.New, config.ActuatorDefaults{Attempts: 3}),
+			"slack":     config.ActuatorKindOf(slack.New, config.ActuatorDefaults{Notification: true, Attempts: 3}),
+			"pagerduty": config.ActuatorKindOf(pagerduty.New, config.ActuatorDefaults{Notification: true, Attempts: 5}),
+		},
+	}
+}
