@@ -1,7 +1,7 @@
 package config
 
 import (
-	"fmt"
+	"errors"
 	"slices"
 	"sort"
 
@@ -110,4 +110,4 @@ func typeOf(what, typ string, names []string, path string, errs *Errors) bool {
 	return false
 }
 
-var errNoKind = fmt.Errorf("not decoded by a registered kind")
+var errNoKind = errors.New("not decoded by a registered kind")
