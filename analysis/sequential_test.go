@@ -167,7 +167,7 @@ func TestSequentialStateSurvivesRestart(t *testing.T) {
 	const steps = 49
 	for _, replay := range []bool{false, true} {
 		t.Run(fmt.Sprintf("replay=%v", replay), func(t *testing.T) {
-			cfg, err := config.Parse([]byte(seqConfig))
+			cfg, err := config.Parse([]byte(seqConfig), testKinds())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -26,7 +26,7 @@ analyses:
 `
 
 func TestParseSequential(t *testing.T) {
-	c, err := Parse([]byte(seqBase))
+	c, err := Parse([]byte(seqBase), testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestParseSequentialErrors(t *testing.T) {
 				}
 				src = strings.Replace(src, tc.repl[i], tc.repl[i+1], 1)
 			}
-			_, err := Parse([]byte(src))
+			_, err := Parse([]byte(src), testKinds())
 			if err == nil {
 				t.Fatal("accepted")
 			}
