@@ -7,6 +7,9 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # The report pages' browser test (web/ui) drives a headless Chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The PostgreSQL store's tests (analysis/pgstore, cmd/canaryd) start a private cluster
+# with the server binaries, which Debian keeps out of PATH.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 export DEBIAN_FRONTEND=noninteractive
 sudo=""
