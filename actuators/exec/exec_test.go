@@ -1,7 +1,6 @@
 package exec
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -15,14 +14,14 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 func event() actuators.Event {
-	return actuators.Event{
-		Key: "c1/on_fail/rollback", Action: actuators.ActionTrigger, ID: "c1", Name: "web v2", Status: "fail",
-		Trigger: "on_fail", Service: "web", Reason: "bad",
-		Vars: map[string]string{"app": "web", "ns": "prod team", "evil": "$(touch pwned)"},
-	}
+	e := testutil.Event("rollback")
+	e.Reason = "bad"
+	e.Vars = map[string]string{"app": "web", "ns": "prod team", "evil": "$(touch pwned)"}
+	return e
 }
 
 func script(t *testing.T, name string) string {
@@ -43,12 +42,6 @@ func build(t *testing.T, c Config, limit int) *Exec {
 	return x
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
 func TestExecArgvNoShell(t *testing.T) {
 	dir := t.TempDir()
 	c := DefaultConfig()
@@ -56,7 +49,7 @@ func TestExecArgvNoShell(t *testing.T) {
 	c.Env = map[string]string{"KUBE_NS": "{{ .Vars.ns }}"}
 	c.Dir = dir
 	x := build(t, c, 0)
-	res, err := x.Act(ctx(t), event())
+	res, err := x.Act(t.Context(), event())
 	if err != nil {
 		t.Fatalf("act: %v\n%s", err, res.Output)
 	}
@@ -99,7 +92,7 @@ func TestExecExitCodes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			c.Command = []string{script(t, "exit.sh"), strconv.Itoa(tc.code)}
-			res, err := build(t, c, 0).Act(ctx(t), event())
+			res, err := build(t, c, 0).Act(t.Context(), event())
 			if (err == nil) != tc.ok || actuators.IsRetryable(err) != tc.retry || res.Status != tc.code {
 				t.Errorf("err %v retry %v status %d", err, actuators.IsRetryable(err), res.Status)
 			}
@@ -110,7 +103,7 @@ func TestExecExitCodes(t *testing.T) {
 	}
 	c := DefaultConfig()
 	c.Command = []string{filepath.Join(t.TempDir(), "no-such-program")}
-	if _, err := build(t, c, 0).Act(ctx(t), event()); err == nil || actuators.IsRetryable(err) {
+	if _, err := build(t, c, 0).Act(t.Context(), event()); err == nil || actuators.IsRetryable(err) {
 		t.Errorf("missing program: want a final error, got %v", err)
 	}
 }
@@ -122,7 +115,7 @@ func TestExecTimeoutKillsGroup(t *testing.T) {
 	c := DefaultConfig()
 	c.Command = []string{script(t, "hang.sh"), pidFile}
 	c.Timeout = model.Duration(300 * time.Millisecond)
-	res, err := build(t, c, 0).Act(ctx(t), event())
+	res, err := build(t, c, 0).Act(t.Context(), event())
 	if err == nil || actuators.IsRetryable(err) || !strings.Contains(err.Error(), "killed after the 300ms timeout") {
 		t.Fatalf("want a final timeout error, got %v", err)
 	}
@@ -155,7 +148,7 @@ func TestExecTimeoutKillsGroup(t *testing.T) {
 func TestExecOutputCapped(t *testing.T) {
 	c := DefaultConfig()
 	c.Command = []string{script(t, "loud.sh")}
-	res, err := build(t, c, 1024).Act(ctx(t), event())
+	res, err := build(t, c, 1024).Act(t.Context(), event())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +212,7 @@ func TestExecRefusesOptionFromValue(t *testing.T) {
 			e := event()
 			e.Vars = map[string]string{"app": evil, "dd": "--"}
 			req, rerr := x.Render(e)
-			res, aerr := x.Act(ctx(t), e)
+			res, aerr := x.Act(t.Context(), e)
 			if tc.want == nil {
 				for _, err := range []error{rerr, aerr} {
 					var oe *actuators.OptionError

@@ -43,13 +43,13 @@ func TestExecCompletionMarker(t *testing.T) {
 	if x.Completed(e) {
 		t.Fatal("completed before running")
 	}
-	if res, err := x.Act(ctx(t), e); err != nil || res.Status != 0 {
+	if res, err := x.Act(t.Context(), e); err != nil || res.Status != 0 {
 		t.Fatalf("first run: %+v %v", res, err)
 	}
 	if !x.Completed(e) {
 		t.Fatal("no marker after the run")
 	}
-	res, err := x.Act(ctx(t), e)
+	res, err := x.Act(t.Context(), e)
 	if err != nil || !strings.Contains(res.Output, "not run again") {
 		t.Fatalf("second act: %+v %v", res, err)
 	}
@@ -67,7 +67,7 @@ func TestExecCompletionMarker(t *testing.T) {
 	}
 	// Without a state dir there is no marker: the command gets no CANARYD_DONE_FILE.
 	plain := onceActuator(t, "", runsFile, "0")
-	if _, err := plain.Act(ctx(t), e); err != nil || plain.Completed(e) {
+	if _, err := plain.Act(t.Context(), e); err != nil || plain.Completed(e) {
 		t.Fatalf("without state dir: %v", err)
 	}
 	if n := runs(t, runsFile); n != 2 {
@@ -100,7 +100,7 @@ func TestExecWaitsForOrphan(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	res, err := x.Act(ctx(t), e)
+	res, err := x.Act(t.Context(), e)
 	if err != nil || !strings.Contains(res.Output, "not run again") {
 		t.Fatalf("act: %+v %v", res, err)
 	}
@@ -121,7 +121,7 @@ func TestExecWaitsForOrphan(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.Forget(e)
-	if _, err := x.Act(ctx(t), e); err != nil {
+	if _, err := x.Act(t.Context(), e); err != nil {
 		t.Fatal(err)
 	}
 	if n := runs(t, runsFile); n != 2 {
@@ -139,7 +139,7 @@ func TestExecOutputThroughFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := x.Act(ctx(t), event())
+	res, err := x.Act(t.Context(), event())
 	if err != nil || res.Output != "abcdefghijab…[22 bytes cut]" {
 		t.Fatalf("output %q %v", res.Output, err)
 	}

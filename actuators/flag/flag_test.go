@@ -1,30 +1,22 @@
 package flag
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 func event() actuators.Event {
-	return actuators.Event{
-		Key: "c1/on_fail/ld", Action: actuators.ActionTrigger, ID: "c1", Name: "web v2", Status: "fail",
-		Trigger: "on_fail", Service: "web", Reason: `error-rate "high"`,
-		Vars: map[string]string{"ld_project": "default", "flag": "new-checkout", "ld_environment": "production"},
-	}
-}
-
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return c
+	e := testutil.Event("ld")
+	e.Reason = `error-rate "high"`
+	e.Vars = map[string]string{"ld_project": "default", "flag": "new-checkout", "ld_environment": "production"}
+	return e
 }
 
 // fakeLaunchDarkly answers PATCH /api/v2/flags/{project}/{flag} as LaunchDarkly's API
@@ -86,7 +78,7 @@ func TestFlagLaunchDarkly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.Act(ctx(t), event())
+	res, err := f.Act(t.Context(), event())
 	if err != nil || res.Status != 200 || !strings.Contains(res.Output, `"key":"new-checkout"`) {
 		t.Fatalf("act: %+v %v", res, err)
 	}
@@ -112,7 +104,7 @@ func TestFlagErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.Act(ctx(t), event())
+	_, err = f.Act(t.Context(), event())
 	if err == nil || actuators.IsRetryable(err) || !strings.Contains(err.Error(), "401") {
 		t.Errorf("401: want a final error, got %v", err)
 	}
@@ -123,7 +115,7 @@ func TestFlagErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Act(ctx(t), event()); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+	if _, err := f.Act(t.Context(), event()); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Errorf("broken body: %v", err)
 	}
 	if len(ld.patches) != 0 {
@@ -162,7 +154,7 @@ func TestFlagSelfHostedRedactsEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.Act(ctx(t), event())
+	res, err := f.Act(t.Context(), event())
 	if !actuators.IsRetryable(err) || got.method != "PUT" || got.auth != "Bearer tok-abcdef" || got.body["enabled"] != false || got.body["canary"] != "c1" {
 		t.Fatalf("err %v, got %+v", err, got)
 	}
@@ -200,7 +192,7 @@ func TestFlagURLEscapesVars(t *testing.T) {
 	}
 	e := event()
 	e.Vars = map[string]string{"flag": attack, "env": attack}
-	if _, err := f.Act(ctx(t), e); err != nil {
+	if _, err := f.Act(t.Context(), e); err != nil {
 		t.Fatal(err)
 	}
 	if s, want := <-got, "/v1/flags/..%2F..%2Fadmin%2Fdelete%3Fall=1&x=/state env=..%2F..%2Fadmin%2Fdelete%3Fall%3D1%26x%3D"; s != want {
@@ -238,7 +230,7 @@ func TestFlagJSONBodyEscapesValues(t *testing.T) {
 	e.Vars["ld_environment"] = `1, "enabled": true`
 	score := 40.0
 	e.Score = &score
-	if res, err := f.Act(ctx(t), e); err != nil {
+	if res, err := f.Act(t.Context(), e); err != nil {
 		t.Fatalf("act: %+v %v", res, err)
 	}
 	want := map[string]any{"token": secret, "reason": `canary web v2: error-rate "high"`, "env": `1, "enabled": true`, "score": 40.0}
@@ -261,7 +253,7 @@ func TestFlagJSONBodyEscapesValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.Act(ctx(t), e)
+	_, err = f.Act(t.Context(), e)
 	if err == nil || !strings.Contains(err.Error(), "not valid JSON") || strings.Contains(err.Error(), "s3cr") {
 		t.Errorf("broken body: %v", err)
 	}

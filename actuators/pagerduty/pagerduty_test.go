@@ -1,33 +1,24 @@
 package pagerduty
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 func event() actuators.Event {
 	score := 12.0
-	return actuators.Event{
-		Key: "c1/on_fail/page", Action: actuators.ActionTrigger, DedupKey: "c1", ID: "c1", Name: "web v2",
-		Analysis: "golden", Status: "fail", Score: &score, Reason: "error-rate high", Kind: "verdict",
-		Trigger: "on_fail", Cause: "critical", Service: "web", Link: "http://canaryd.example/api/v1/canaries/c1",
-		Failing: []actuators.FailingMetric{{Name: "error-rate", Classification: "high", Critical: true, Reason: "up 60%"}},
-		Time:    time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
-	}
-}
-
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return c
+	e := testutil.Event("page")
+	e.Score, e.Reason = &score, "error-rate high"
+	e.Link = "http://canaryd.example/api/v1/canaries/c1"
+	e.Failing = []actuators.FailingMetric{{Name: "error-rate", Classification: "high", Critical: true, Reason: "up 60%"}}
+	return e
 }
 
 // fakeEvents answers POST /v2/enqueue as the Events API v2 documents: 202
@@ -102,7 +93,7 @@ func newPD(t *testing.T, key string) (*PagerDuty, *fakeEvents) {
 
 func TestPagerDutyTriggerAndResolve(t *testing.T) {
 	p, fe := newPD(t, "R0UTINGKEY0123456789012345678901")
-	res, err := p.Act(ctx(t), event())
+	res, err := p.Act(t.Context(), event())
 	if err != nil || res.Status != 202 || !strings.Contains(res.Output, `"dedup_key":"c1"`) {
 		t.Fatalf("trigger: %+v %v", res, err)
 	}
@@ -117,7 +108,7 @@ func TestPagerDutyTriggerAndResolve(t *testing.T) {
 	}
 	e := event()
 	e.Key, e.Action, e.DedupKey, e.ID = "c2/resolve:c1/page", actuators.ActionResolve, "c1", "c2"
-	if _, err := p.Act(ctx(t), e); err != nil {
+	if _, err := p.Act(t.Context(), e); err != nil {
 		t.Fatalf("resolve: %v", err)
 	}
 	if rs := fe.got[1]; rs.EventAction != "resolve" || rs.DedupKey != "c1" || rs.Payload != nil {
@@ -131,12 +122,12 @@ func TestPagerDutyTriggerAndResolve(t *testing.T) {
 
 func TestPagerDutyAnswers(t *testing.T) {
 	p, fe := newPD(t, "wrong")
-	if _, err := p.Act(ctx(t), event()); err == nil || actuators.IsRetryable(err) || !strings.Contains(actuators.ResultOf(err).Output, "Invalid routing key") {
+	if _, err := p.Act(t.Context(), event()); err == nil || actuators.IsRetryable(err) || !strings.Contains(actuators.ResultOf(err).Output, "Invalid routing key") {
 		t.Errorf("400: want a final error with PagerDuty's reason, got %v", err)
 	}
 	fe.fail = []int{429, 503}
 	for range 2 {
-		if _, err := p.Act(ctx(t), event()); !actuators.IsRetryable(err) {
+		if _, err := p.Act(t.Context(), event()); !actuators.IsRetryable(err) {
 			t.Errorf("want retryable, got %v", err)
 		}
 	}

@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,28 +8,20 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 func event(failing int) actuators.Event {
 	score := 31.25
-	e := actuators.Event{
-		Key: "c1/on_fail/slack", Action: actuators.ActionTrigger, ID: "c1", Name: "web <v2>", Analysis: "golden",
-		Status: "fail", Score: &score, Reason: "error rate & latency up", Kind: "verdict", Trigger: "on_fail",
-		Cause: "critical", Service: "web", Link: "http://canaryd.example/api/v1/canaries/c1",
-	}
+	e := testutil.Event("slack")
+	e.Name, e.Score, e.Reason = "web <v2>", &score, "error rate & latency up"
+	e.Link = "http://canaryd.example/api/v1/canaries/c1"
 	for i := range failing {
 		e.Failing = append(e.Failing, actuators.FailingMetric{Name: fmt.Sprintf("m%d", i), Classification: "high", Critical: i == 0, Reason: "up"})
 	}
 	return e
-}
-
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return c
 }
 
 // fakeSlack answers as an incoming webhook does: 200 "ok" (text/html) for a payload with
@@ -89,7 +80,7 @@ func newSlack(t *testing.T, base string, mod func(*Config)) (*Slack, *fakeSlack)
 
 func TestSlackMessage(t *testing.T) {
 	s, fs := newSlack(t, "", func(c *Config) { c.MaxMetrics = 2; c.Channel = "#deploys" })
-	res, err := s.Act(ctx(t), event(4))
+	res, err := s.Act(t.Context(), event(4))
 	if err != nil || res.Output != "ok" {
 		t.Fatalf("act: %+v %v", res, err)
 	}
@@ -130,7 +121,7 @@ func TestSlackAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, fs := newSlack(t, "", nil)
 			fs.fail = tc.fail
-			_, err := s.Act(ctx(t), event(1))
+			_, err := s.Act(t.Context(), event(1))
 			if (err == nil) != tc.ok || actuators.IsRetryable(err) != tc.retry {
 				t.Errorf("err %v", err)
 			}

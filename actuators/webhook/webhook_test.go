@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,15 +14,14 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 func event() actuators.Event {
-	return actuators.Event{
-		Key: "c1/on_fail/notify", Action: actuators.ActionTrigger, DedupKey: "c1", Actuator: "notify",
-		ID: "c1", Name: "web v2", Analysis: "golden", Status: "fail", Reason: "error rate up",
-		Kind: "verdict", Trigger: "on_fail", Cause: "critical", Service: "web",
-		Vars: map[string]string{"app": "web"}, Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
-	}
+	e := testutil.Event("notify")
+	e.Reason = "error rate up"
+	e.Vars = map[string]string{"app": "web"}
+	return e
 }
 
 // receiver is a loopback webhook receiver that checks signatures and answers with the
@@ -84,12 +82,6 @@ func cfg(url string) Config {
 	return c
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
 func TestWebhookSignedPost(t *testing.T) {
 	t.Setenv("HOOK_SECRET", "k3y")
 	rc := &receiver{t: t, secret: []byte("k3y")}
@@ -99,7 +91,7 @@ func TestWebhookSignedPost(t *testing.T) {
 	c.SecretEnv = "HOOK_SECRET"
 	c.Headers = map[string]string{"X-Service": "{{ .Service }}"}
 	w := newWebhook(t, c)
-	res, err := w.Act(ctx(t), event())
+	res, err := w.Act(t.Context(), event())
 	if err != nil || res.Status != 200 {
 		t.Fatalf("act: %+v %v", res, err)
 	}
@@ -112,7 +104,7 @@ func TestWebhookSignedPost(t *testing.T) {
 	}
 	// A receiver with another secret refuses it, finally.
 	rc.secret = []byte("other")
-	if _, err := w.Act(ctx(t), event()); err == nil || actuators.IsRetryable(err) {
+	if _, err := w.Act(t.Context(), event()); err == nil || actuators.IsRetryable(err) {
 		t.Errorf("bad signature: want a final error, got %v", err)
 	}
 }
@@ -141,7 +133,7 @@ func TestWebhookOutcomes(t *testing.T) {
 			if tc.timeout > 0 {
 				c.Timeout = model.Duration(tc.timeout)
 			}
-			_, err := newWebhook(t, c).Act(ctx(t), event())
+			_, err := newWebhook(t, c).Act(t.Context(), event())
 			if (err == nil) != tc.ok || actuators.IsRetryable(err) != tc.retry {
 				t.Errorf("err %v retry %v", err, actuators.IsRetryable(err))
 			}
@@ -151,7 +143,7 @@ func TestWebhookOutcomes(t *testing.T) {
 
 func TestWebhookBadRender(t *testing.T) {
 	w := newWebhook(t, cfg("http://{{ .Vars.host }}/x"))
-	if _, err := w.Act(ctx(t), event()); err == nil || !strings.Contains(err.Error(), `no entry for key "host"`) {
+	if _, err := w.Act(t.Context(), event()); err == nil || !strings.Contains(err.Error(), `no entry for key "host"`) {
 		t.Errorf("missing var: %v", err)
 	}
 	e := event()
@@ -213,7 +205,7 @@ func TestWebhookURLEscapesVars(t *testing.T) {
 	w := newWebhook(t, cfg(srv.URL+"/hooks/{{ .Vars.app }}/abort?app={{ .Vars.app }}&dry=false"))
 	e := event()
 	e.Vars = map[string]string{"app": attack}
-	if _, err := w.Act(ctx(t), e); err != nil {
+	if _, err := w.Act(t.Context(), e); err != nil {
 		t.Fatal(err)
 	}
 	s := <-got

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 // A page on another site cannot end a canary through a visitor's browser (a body-less
@@ -67,7 +69,7 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 		t.Errorf("curl-like abort: %d", code)
 	}
 
-	exe := chromium(t)
+	exe := testutil.Chromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -11,6 +10,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/canaryd/canaryd/internal/syncbuf"
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 // demoPage is what the browser test reads from a report page.
@@ -44,34 +46,20 @@ const demoPageJS = `(() => {
   };
 })()`
 
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found on PATH: `make test` installs Debian's chromium (scripts/ensure-deps.sh)")
-	return ""
-}
-
 var reportURLRe = regexp.MustCompile(`(http://\S+/canaries/([a-z2-7]{16}))`)
 
 // TestDemoInBrowser is issue 7's promise: `canaryd demo` (what `make run` starts) shows a
 // failed canary's report in a real browser, and both canaries reach the verdicts the
 // README announces within about a minute.
 func TestDemoInBrowser(t *testing.T) {
-	exe := chromium(t)
+	exe := testutil.Chromium(t)
 	addr := freeAddr(t)
 	cmd := exec.Command(binPath, "demo", "--listen", addr, "--exit-when-done")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -12,10 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/canaryd/canaryd/internal/syncbuf"
 )
 
 // binPath is the canaryd binary the process tests run, built once by TestMain.
@@ -44,26 +45,9 @@ type proc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	done chan struct{}
 	err  error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -93,7 +77,7 @@ func startServeScheme(t *testing.T, scheme, configPath, storage string, extra ..
 	t.Helper()
 	addr := freeAddr(t)
 	args := append([]string{"serve", "--config", configPath, "--storage", storage, "--listen", addr, "--log-level", "debug"}, extra...)
-	p := &proc{t: t, cmd: exec.Command(binPath, args...), url: scheme + "://" + addr, logs: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: t, cmd: exec.Command(binPath, args...), url: scheme + "://" + addr, logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	// Readiness only: the test's own client checks the certificate where it matters.
 	probe := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs

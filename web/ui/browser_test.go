@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/analysis/simclock"
+	"github.com/canaryd/canaryd/internal/testutil"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -75,22 +75,6 @@ func unitNoise(seed uint64, t int64) float64 {
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	z ^= z >> 31
 	return float64(z>>11)/float64(1<<53)*2 - 1
-}
-
-// chromiumPath finds the browser: $CHROMIUM, else Debian's chromium on PATH. It fails
-// rather than skips: `make test` installs it (scripts/ensure-deps.sh).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found on PATH: run `make deps` (scripts/ensure-deps.sh installs Debian's chromium), or set CHROMIUM to a Chromium binary")
-	return ""
 }
 
 // runCanaries runs a real scheduler on a bolt store and a fake clock until a regressed
@@ -215,7 +199,7 @@ const listJS = `[...document.querySelectorAll('#canaries tbody tr')].map(tr => (
 // shows the verdict, the failing metrics and their reasons, and every chart has drawn
 // its series; the list shows both canaries.
 func TestBrowser(t *testing.T) {
-	exe := chromiumPath(t)
+	exe := testutil.Chromium(t)
 	sched, clock, bad, good := runCanaries(t)
 	if bad.Status != analysis.StatusFail || good.Status != analysis.StatusPass {
 		t.Fatalf("canaries ended %s (%s) and %s (%s), want fail and pass", bad.Status, bad.Reason, good.Status, good.Reason)

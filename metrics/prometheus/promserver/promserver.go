@@ -5,7 +5,6 @@
 package promserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/canaryd/canaryd/internal/syncbuf"
 )
 
 // ErrMissing wraps the error of a binary not found in PATH.
@@ -46,7 +47,7 @@ type Server struct {
 
 	cmd    *exec.Cmd
 	exited chan error
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	once   sync.Once
 }
 
@@ -114,7 +115,7 @@ func start(ctx context.Context, bin string, o Options, addr string) (*Server, er
 		// Prometheus reads whole units; hours keep any retention exact enough.
 		args = append(args, fmt.Sprintf("--storage.tsdb.retention.time=%dh", int64(o.Retention.Hours()+0.5)))
 	}
-	s := &Server{URL: "http://" + addr, logs: &syncBuffer{}, exited: make(chan error, 1)}
+	s := &Server{URL: "http://" + addr, logs: &syncbuf.Buffer{}, exited: make(chan error, 1)}
 	// Not CommandContext: the server outlives the start-up context; Stop ends it.
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
@@ -198,23 +199,6 @@ func freePort() (string, error) {
 	addr := l.Addr().String()
 	l.Close()
 	return addr, nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // WriteConfig writes Config(...) to path.

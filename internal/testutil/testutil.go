@@ -1,0 +1,42 @@
+// Package testutil holds what the tests of several packages share: the Chromium lookup
+// and the actuator event they act on. It is imported only from _test.go files (it links
+// "testing"); code that ships uses internal/syncbuf and the like instead.
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/actuators"
+)
+
+// Chromium finds the browser: $CHROMIUM, else Debian's chromium on PATH. It fails rather
+// than skips: `make test` installs it (scripts/ensure-deps.sh).
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium not found on PATH: run `make deps` (scripts/ensure-deps.sh installs Debian's chromium), or set CHROMIUM to a Chromium binary")
+	return ""
+}
+
+// Event is a canary's failure as the guard hands it to actuator, the one the actuator
+// tests act on: canary c1 "web v2" of service web failed analysis golden (a critical
+// metric) at 2026-03-01 12:00 UTC and fired on_fail. Tests set what their kind reads
+// (Vars, Reason, Score, Failing, Link) on the copy.
+func Event(actuator string) actuators.Event {
+	return actuators.Event{
+		Key: "c1/on_fail/" + actuator, Action: actuators.ActionTrigger, DedupKey: "c1", Actuator: actuator,
+		ID: "c1", Name: "web v2", Analysis: "golden", Status: "fail", Kind: "verdict",
+		Trigger: "on_fail", Cause: "critical", Service: "web",
+		Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+	}
+}
