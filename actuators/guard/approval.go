@@ -10,6 +10,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/internal/identity"
 )
 
 // Errors of Approve and Reject.
@@ -38,7 +40,7 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 	if _, err := g.cs.Get(ctx, canaryID); err != nil {
 		return nil, err
 	}
-	who := ActorFrom(ctx, "api")
+	who := identity.From(ctx, "api")
 	kind, to := "reject", StateRejected
 	if approve {
 		kind, to = "approve", StatePending

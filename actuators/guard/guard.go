@@ -16,6 +16,7 @@ import (
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/internal/identity"
 )
 
 // Canaries is what the guard reads of the analysis store; analysis.Store (the bbolt
@@ -193,7 +194,7 @@ func (g *Guard) Configure(cfg *config.Config) error {
 // RecordReload writes a config reload to the audit log: hash is the new file's, err the
 // reason it was refused (nil when it was installed). The actor comes from ctx.
 func (g *Guard) RecordReload(ctx context.Context, hash string, err error) error {
-	who := ActorFrom(ctx, "canaryd")
+	who := identity.From(ctx, "canaryd")
 	e := &Entry{Time: g.now(), Kind: "reload", Who: who.Name, Remote: who.Remote, Outcome: "ok", Reason: "config " + hash}
 	if err != nil {
 		e.Outcome, e.Error = "error", err.Error()
@@ -308,7 +309,7 @@ func (g *Guard) OnVerdict(ctx context.Context, c *analysis.Canary, a analysis.Ac
 		def = "api"
 	}
 	cc := *c
-	g.enqueuePlan(planJob{canary: &cc, action: a, actor: ActorFrom(ctx, def)})
+	g.enqueuePlan(planJob{canary: &cc, action: a, actor: identity.From(ctx, def)})
 }
 
 func (g *Guard) enqueuePlan(j planJob) {

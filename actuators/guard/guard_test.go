@@ -12,6 +12,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/internal/identity"
 )
 
 // A failed verdict fires each on_fail actuator once, with the idempotency key of
@@ -240,7 +241,7 @@ func TestAbortWithoutActuating(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	no := false
 	c, act := e.end(canaryOpts{app: "web", status: analysis.StatusAborted, kind: "abort", actuate: &no})
-	e.g.OnVerdict(WithActor(context.Background(), Actor{Name: "api:alice", Remote: "127.0.0.1:5"}), c, act)
+	e.g.OnVerdict(identity.With(context.Background(), Actor{Name: "api:alice", Remote: "127.0.0.1:5"}), c, act)
 	e.idle()
 	if n := len(e.rc.deliveries("/")); n != 0 {
 		t.Fatalf("sent %d", n)
@@ -257,7 +258,7 @@ func TestAbortWithoutActuating(t *testing.T) {
 // human approves or rejects them, within the approval window.
 func TestApproval(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	alice := WithActor(e.ctx(), Actor{Name: "api:alice"})
+	alice := identity.With(e.ctx(), Actor{Name: "api:alice"})
 	c := e.verdict(canaryOpts{analysis: "gated", app: "web", status: analysis.StatusFail})
 	acts := e.actuations(c.ID)
 	if acts["rollback"].State != StateAwaitingApproval || acts["rollback"].Request == nil || acts["notify"].State != StateSucceeded {
@@ -350,7 +351,7 @@ func TestAuditFilters(t *testing.T) {
 	web := e.verdict(canaryOpts{app: "web", status: analysis.StatusFail})
 	e.clock.Advance(time.Hour)
 	api := e.verdict(canaryOpts{app: "api", status: analysis.StatusError})
-	if err := e.g.RecordReload(WithActor(e.ctx(), Actor{Name: "api:bob"}), "abc123", nil); err != nil {
+	if err := e.g.RecordReload(identity.With(e.ctx(), Actor{Name: "api:bob"}), "abc123", nil); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {

@@ -1,10 +1,10 @@
 package guard
 
 import (
-	"context"
 	"time"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/identity"
 )
 
 // State is where an action is. Pending and firing are the unfinished states that Recover
@@ -113,27 +113,6 @@ type Entry struct {
 	Seconds float64 `json:"seconds,omitempty"`
 }
 
-// Actor is who asked for something, as the audit log records it.
-type Actor struct {
-	// Name is the client's identity (today the X-Canaryd-User header, as claimed; the
-	// authenticated principal once auth exists), or a component of canaryd.
-	Name string
-	// Remote is the client's address.
-	Remote string
-}
-
-type actorKey struct{}
-
-// WithActor returns ctx carrying who is acting: the API sets it on abort, promote,
-// approve, reject and reload, and the guard records it.
-func WithActor(ctx context.Context, a Actor) context.Context {
-	return context.WithValue(ctx, actorKey{}, a)
-}
-
-// ActorFrom returns the actor in ctx, or def.
-func ActorFrom(ctx context.Context, def string) Actor {
-	if a, ok := ctx.Value(actorKey{}).(Actor); ok && a.Name != "" {
-		return a
-	}
-	return Actor{Name: def}
-}
+// Actor is who asked for something, as the audit log records it: the request's
+// identity, set by the HTTP surface's auth middleware (identity.With), as it is.
+type Actor = identity.Actor

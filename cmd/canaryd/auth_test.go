@@ -131,6 +131,18 @@ server:
 	if code, body := do("POST", "/api/v1/canaries/"+id+"/abort?actuate=false", sre, ""); code != 200 || !strings.Contains(body, `"status": "aborted"`) {
 		t.Errorf("sre aborts: %d %s", code, body)
 	}
+	// Issue 19 item 7: a request no route matches is JSON on the API's paths, after the
+	// same authentication as a read; the pages keep an HTML 404.
+	for _, tc := range []struct{ method, path, token, want string }{
+		{"GET", "/api/v1/nope", "", `"error":"an API token is required`},
+		{"GET", "/api/v1/nope", pipeline, `"error": "no route GET /api/v1/nope`},
+		{"GET", "/api/v1/canaries/" + id + "/abort", pipeline, `"error": "GET is not allowed on /api/v1/canaries/` + id + `/abort; it takes POST"`},
+		{"GET", "/nope", pipeline, "There is no page at /nope."},
+	} {
+		if code, body := do(tc.method, tc.path, tc.token, ""); !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s: %d %s, want %s", tc.method, tc.path, code, body, tc.want)
+		}
+	}
 	if serial != 1 {
 		t.Fatalf("served certificate serial %d, want 1", serial)
 	}

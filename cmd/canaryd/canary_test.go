@@ -69,7 +69,7 @@ func cliServer(t *testing.T) string {
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(apiv1.New(apiv1.Options{Scheduler: s}))
+	srv := httptest.NewServer(apiv1.New(apiv1.Options{Reader: s, Registrar: s, Operator: s}))
 	t.Cleanup(func() {
 		srv.Close()
 		s.Stop(context.Background())

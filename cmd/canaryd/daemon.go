@@ -22,12 +22,12 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/internal/identity"
 	"github.com/canaryd/canaryd/internal/redact"
 	"github.com/canaryd/canaryd/metrics"
-	apiv1 "github.com/canaryd/canaryd/web/api/v1"
+	"github.com/canaryd/canaryd/web"
 	"github.com/canaryd/canaryd/web/auth"
 	"github.com/canaryd/canaryd/web/sameorigin"
-	"github.com/canaryd/canaryd/web/ui"
 )
 
 // Shutdown budget: SIGTERM must see the process gone within 10 s, so the HTTP server
@@ -56,15 +56,15 @@ type daemonOptions struct {
 // daemon is canaryd serve's wiring: the config, the providers built from it, the store,
 // the scheduler and the HTTP API. Reloads swap the config and providers whole.
 type daemon struct {
-	o     daemonOptions
-	log   *zap.Logger
-	reg   *prometheus.Registry
-	m     *analysis.Metrics
-	store *boltstore.Store
-	sched *analysis.Scheduler
-	authz *auth.Guard
+	o      daemonOptions
+	log    *zap.Logger
+	reg    *prometheus.Registry
+	m      *analysis.Metrics
+	store  *boltstore.Store
+	sched  *analysis.Scheduler
+	tokens *auth.Tokens
 	// origins refuses cross-site mutating requests (server.trusted_origins).
-	origins *sameorigin.Guard
+	origins *sameorigin.Policy
 	act     *guard.Guard  // the actuators' safety layer
 	certs   *certReloader // nil without TLS
 
@@ -126,9 +126,9 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 		CanaryRateLimit:      cfg.Scheduler.CanaryRateLimit,
 		ShutdownGrace:        schedShutdownGrace,
 	})
-	d.authz = auth.New(cfg.Server.Auth)
+	d.tokens = auth.New(cfg.Server.Auth)
 	d.origins = sameorigin.New(cfg.Server.TrustedOrigins)
-	if !d.authz.Enabled() {
+	if !d.tokens.Enabled() {
 		d.log.Warn("the API has no authentication (server.auth): anyone who reaches it can abort and promote canaries")
 	}
 	if t := cfg.Server.TLS; t != nil {
@@ -213,7 +213,7 @@ func (d *daemon) reload(ctx context.Context) error {
 				d.log.Warn("server listen, storage, tls or max_body_bytes changed; they take effect at the next restart",
 					zap.String("listen", d.cfg.Server.Listen), zap.String("storage", d.cfg.Server.Storage))
 			}
-			d.authz.Set(cfg.Server.Auth)
+			d.tokens.Set(cfg.Server.Auth)
 			d.origins.Set(cfg.Server.TrustedOrigins)
 			if cfg.Scheduler != d.cfg.Scheduler {
 				d.log.Warn("the scheduler block changed; it takes effect at the next restart")
@@ -260,20 +260,11 @@ func (d *daemon) handler() http.Handler {
 	if d.o.ConfigPath != "" {
 		reload = d.reload
 	}
-	apiH := apiv1.New(apiv1.Options{
-		Scheduler: d.sched, Gatherer: d.reg, Reload: reload, Logger: d.log, MaxBody: d.cfg.Server.MaxBodyBytes,
-		Actuations: d.act,
-		Ready:      func() error { return readiness(d.ready.Load(), d.act.PendingOutcomes()) },
+	return web.New(web.Options{
+		Canaries: d.sched, Actuations: d.act, Tokens: d.tokens, Origins: d.origins,
+		Gatherer: d.reg, Reload: reload, MaxBody: d.cfg.Server.MaxBodyBytes, Logger: d.log,
+		Ready: func() error { return readiness(d.ready.Load(), d.act.PendingOutcomes()) },
 	})
-	mux := http.NewServeMux()
-	for _, p := range []string{"/api/", "/metrics", "/healthz", "/readyz", "/-/"} {
-		mux.Handle(p, apiH)
-	}
-	// Everything else is the pages: the list at / and each report at /canaries/{id}.
-	mux.Handle("/", ui.New(d.sched, ui.Options{Logger: d.log.Named("ui"), Operator: d.sched}))
-	// A cross-site page cannot make a browser change anything, with or without the
-	// credentials it holds; the pages' forms carry a token as well (package ui).
-	return d.origins.Wrap(d.authz.Wrap(mux))
 }
 
 // readiness is /readyz's answer: not ready while starting or stopping, nor while actions
@@ -348,7 +339,7 @@ loop:
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				// Logged, audited and shown in canaryd_config_last_reload_successful.
-				_ = d.reload(guard.WithActor(ctx, guard.Actor{Name: "signal:SIGHUP"}))
+				_ = d.reload(identity.With(ctx, identity.Actor{Name: "signal:SIGHUP"}))
 				continue
 			}
 			d.log.Info("shutting down", zap.String("signal", s.String()))

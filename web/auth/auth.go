@@ -1,12 +1,13 @@
-// Package auth guards canaryd's HTTP surface with the config's API tokens: it finds the
-// caller's token (Bearer, or Basic with the token as password so that a browser can
-// open the pages), checks the role the route needs, and puts the token's name in the
-// request's context as the "who" of the audit log. It never sees a raw token at rest:
-// the config holds SHA-256 hashes only.
+// Package auth is the authentication middleware of canaryd's HTTP surface. Every route
+// is registered through a Router with the Access it needs (Read, Register, Operate, or
+// Open for an operational endpoint), so a route cannot exist without one. The middleware
+// finds the caller's token (Bearer, or Basic with the token as password so that a browser
+// can open the pages), checks the route's role against the config's Tokens, and sets the
+// caller's identity.Actor in the request's context once, for the audit log. It never sees
+// a raw token at rest: the config holds SHA-256 hashes only.
 package auth
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -14,26 +15,18 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/internal/identity"
 )
 
-// Anonymous is the caller's name when the API runs without authentication.
+// Anonymous is the name of a caller that is not authenticated and claims no name.
 const Anonymous = "anonymous"
 
-type ctxKey struct{}
-
-// Who is the name of the token that made the request, or Anonymous.
-func Who(ctx context.Context) string {
-	if n, ok := ctx.Value(ctxKey{}).(string); ok {
-		return n
-	}
-	return Anonymous
-}
-
-// WithWho returns ctx carrying a caller's name, for tests and internal callers.
-func WithWho(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, name)
-}
+// HeaderUser names the caller in the audit log when the API runs without authentication;
+// it is taken as claimed, and the client's address is recorded with it. With
+// server.auth, the token's name is the identity and this header is ignored.
+const HeaderUser = "X-Canaryd-User"
 
 type token struct {
 	name  string
@@ -46,68 +39,136 @@ type state struct {
 	tokens []token
 }
 
-// Guard checks requests against the current tokens; Set swaps them on a config reload
-// without dropping a request.
-type Guard struct {
+// Tokens are the API tokens in force; Set swaps them on a config reload without
+// dropping a request.
+type Tokens struct {
 	cur atomic.Pointer[state]
 }
 
-// New returns a Guard for a config's auth block (nil: no authentication).
-func New(a *config.Auth) *Guard {
-	g := &Guard{}
-	g.Set(a)
-	return g
+// New returns the Tokens of a config's auth block (nil: no authentication).
+func New(a *config.Auth) *Tokens {
+	t := &Tokens{}
+	t.Set(a)
+	return t
 }
 
 // Set installs the tokens of a (re)loaded config.
-func (g *Guard) Set(a *config.Auth) {
+func (t *Tokens) Set(a *config.Auth) {
 	s := &state{auth: a}
 	if a != nil {
-		for _, t := range a.Tokens {
+		for _, tk := range a.Tokens {
 			rs := map[string]bool{}
-			for _, r := range t.Roles {
+			for _, r := range tk.Roles {
 				rs[r] = true
 			}
-			s.tokens = append(s.tokens, token{name: t.Name, hash: t.Hash, roles: rs})
+			s.tokens = append(s.tokens, token{name: tk.Name, hash: tk.Hash, roles: rs})
 		}
 	}
-	g.cur.Store(s)
+	t.cur.Store(s)
 }
 
 // Current is the auth block in force.
-func (g *Guard) Current() *config.Auth { return g.cur.Load().auth }
+func (t *Tokens) Current() *config.Auth { return t.state().auth }
 
 // Enabled reports whether requests need a token.
-func (g *Guard) Enabled() bool { return g.cur.Load().auth != nil }
+func (t *Tokens) Enabled() bool { return t.state().auth != nil }
 
-// RoleFor is the role a request needs, or "" for an open operational endpoint.
-func RoleFor(a *config.Auth, r *http.Request) string {
-	switch p := r.URL.Path; {
-	case p == "/healthz" || p == "/readyz" || p == "/metrics":
-		if r.Method == http.MethodGet && a.Open(strings.TrimPrefix(p, "/")) {
-			return ""
-		}
-		return config.RoleRead
-	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		return config.RoleRead
-	case r.Method == http.MethodPost && strings.TrimSuffix(p, "/") == "/api/v1/canaries":
-		return config.RoleRegister
+// state is the tokens in force; a nil *Tokens is no authentication.
+func (t *Tokens) state() *state {
+	if t == nil {
+		return &state{}
 	}
-	return config.RoleOperate
+	return t.cur.Load()
 }
 
-// Wrap authenticates every request before next sees it: 401 without a valid token, 403
-// when the token lacks the route's role.
-func (g *Guard) Wrap(next http.Handler) http.Handler {
+// Access is what a route asks of its caller: a role, or for an operational endpoint
+// that server.auth.open_endpoints may open, nothing when it is open.
+type Access struct {
+	role string
+	// open is the endpoint's name in server.auth.open_endpoints, or "".
+	open string
+}
+
+// The accesses of canaryd's routes: read for what only reads, register for creating a
+// canary, operate for what changes one or the daemon (abort, promote, approve, reject,
+// reload).
+var (
+	Read     = Access{role: config.RoleRead}
+	Register = Access{role: config.RoleRegister}
+	Operate  = Access{role: config.RoleOperate}
+)
+
+// Open is the access of an operational endpoint (healthz, readyz, metrics): served to
+// anyone on GET while server.auth.open_endpoints lists it (the default), else it needs
+// read.
+func Open(endpoint string) Access {
+	switch endpoint {
+	case "healthz", "readyz", "metrics":
+	default:
+		panic("auth: " + endpoint + " is not an endpoint server.auth.open_endpoints can open") // a wiring mistake
+	}
+	return Access{role: config.RoleRead, open: endpoint}
+}
+
+// String is the access as the README's route table writes it.
+func (a Access) String() string {
+	if a.open != "" {
+		return "open (" + a.open + " in open_endpoints), else " + a.role
+	}
+	return a.role
+}
+
+// Role is the role a token needs for the route, when the route is not open.
+func (a Access) Role() string { return a.role }
+
+// Route is one registered route and what it needs.
+type Route struct {
+	Pattern string
+	Access  Access
+}
+
+// Router registers routes on a mux, each behind the middleware with its Access.
+type Router struct {
+	mux    *http.ServeMux
+	tokens *Tokens
+	// surface names an unauthenticated caller in the audit log: "api:NAME", "ui:NAME".
+	surface string
+	routes  []Route
+}
+
+// NewRouter returns a Router that registers on mux, authenticating with tokens (nil: no
+// authentication). surface prefixes the name of a caller without a token ("api", "ui").
+func NewRouter(mux *http.ServeMux, tokens *Tokens, surface string) *Router {
+	return &Router{mux: mux, tokens: tokens, surface: surface}
+}
+
+// Handle registers h for pattern, which must name its method ("POST /api/v1/canaries"):
+// the access of a GET route is not the access of a POST to the same path.
+func (rt *Router) Handle(pattern string, a Access, h http.Handler) {
+	method, _, ok := strings.Cut(pattern, " ")
+	if !ok || method == "" || strings.HasPrefix(method, "/") || a.role == "" {
+		panic("auth: route " + pattern + " needs a method and an access") // a wiring mistake
+	}
+	rt.routes = append(rt.routes, Route{Pattern: pattern, Access: a})
+	rt.mux.Handle(pattern, rt.Require(a, h))
+}
+
+// HandleFunc is Handle for a function.
+func (rt *Router) HandleFunc(pattern string, a Access, h func(http.ResponseWriter, *http.Request)) {
+	rt.Handle(pattern, a, http.HandlerFunc(h))
+}
+
+// Routes are the routes registered so far, in order.
+func (rt *Router) Routes() []Route { return append([]Route(nil), rt.routes...) }
+
+// Require is the middleware alone, for a handler that is not a route of the mux (the
+// answer to a request no route matches): 401 without a valid token, 403 when the token
+// lacks the role; otherwise next runs with the caller's identity in its context.
+func (rt *Router) Require(a Access, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := g.cur.Load()
-		if s.auth == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		role := RoleFor(s.auth, r)
-		if role == "" {
-			next.ServeHTTP(w, r)
+		s := rt.tokens.state()
+		if s.auth == nil || (a.open != "" && r.Method == http.MethodGet && s.auth.Open(a.open)) {
+			next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), rt.unauthenticated(r))))
 			return
 		}
 		raw, ok := presented(r)
@@ -122,12 +183,22 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			deny(w, http.StatusUnauthorized, "the API token is not valid")
 			return
 		}
-		if !t.roles[role] {
-			deny(w, http.StatusForbidden, "token "+t.name+" lacks the "+role+" role that "+r.Method+" "+r.URL.Path+" needs")
+		if !t.roles[a.role] {
+			deny(w, http.StatusForbidden, "token "+t.name+" lacks the "+a.role+" role that "+r.Method+" "+r.URL.Path+" needs")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithWho(r.Context(), t.name)))
+		next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), identity.Actor{Name: "token:" + t.name, Remote: r.RemoteAddr})))
 	})
+}
+
+// unauthenticated is a caller without a token: named as it claims (HeaderUser) when
+// the name is printable and short, else anonymous.
+func (rt *Router) unauthenticated(r *http.Request) identity.Actor {
+	name := strings.TrimSpace(r.Header.Get(HeaderUser))
+	if i, _ := analysis.BadText(name); name == "" || len(name) > 200 || i >= 0 {
+		name = Anonymous
+	}
+	return identity.Actor{Name: rt.surface + ":" + name, Remote: r.RemoteAddr}
 }
 
 // presented is the token of a Bearer header, or the password of a Basic one.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/internal/identity"
 	"github.com/canaryd/canaryd/web/auth"
 )
 
@@ -18,7 +19,7 @@ const (
 	readerToken   = "reader-token-from-file-012345"
 )
 
-func guardFor(t *testing.T, open string) *auth.Guard {
+func tokensFor(t *testing.T, open string) *auth.Tokens {
 	t.Helper()
 	t.Setenv("CANARYD_SRE_TOKEN", sreToken)
 	file := filepath.Join(t.TempDir(), "reader.token")
@@ -41,10 +42,24 @@ analyses: {}
 	return auth.New(cfg.Server.Auth)
 }
 
-func TestGuard(t *testing.T) {
+// routes are a few of canaryd's routes, each with the access web.New gives it.
+func routes(mux *http.ServeMux, tokens *auth.Tokens, next http.Handler) *auth.Router {
+	r := auth.NewRouter(mux, tokens, "api")
+	r.Handle("GET /api/v1/canaries", auth.Read, next)
+	r.Handle("GET /api/v1/canaries/{id}", auth.Read, next)
+	r.Handle("POST /api/v1/canaries", auth.Register, next)
+	r.Handle("POST /api/v1/canaries/{id}/abort", auth.Operate, next)
+	r.Handle("POST /-/reload", auth.Operate, next)
+	r.Handle("GET /canaries/{id}", auth.Read, next)
+	r.Handle("GET /metrics", auth.Open("metrics"), next)
+	r.Handle("GET /healthz", auth.Open("healthz"), next)
+	return r
+}
+
+func TestRouter(t *testing.T) {
 	whoSaw := ""
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		whoSaw = auth.Who(r.Context())
+		whoSaw = identity.From(r.Context(), "").Name
 		w.WriteHeader(http.StatusTeapot)
 	})
 	cases := []struct {
@@ -57,22 +72,25 @@ func TestGuard(t *testing.T) {
 	}{
 		{"no token", "GET", "/api/v1/canaries", "", false, "", 401, "", "an API token is required"},
 		{"wrong token", "GET", "/api/v1/canaries", "nope-nope-nope-nope-nope-nope", false, "", 401, "", "not valid"},
-		{"reader reads", "GET", "/api/v1/canaries/abc", readerToken, false, "", 418, "dashboard", ""},
-		{"reader cannot register", "POST", "/api/v1/canaries", readerToken, false, "", 403, "", "token dashboard lacks the register role"},
-		{"pipeline registers", "POST", "/api/v1/canaries", pipelineToken, false, "", 418, "pipeline", ""},
+		{"reader reads", "GET", "/api/v1/canaries/abc", readerToken, false, "", 418, "token:dashboard", ""},
+		{"reader cannot register", "POST", "/api/v1/canaries", readerToken, false, "", 403, "", "token dashboard lacks the register role that POST /api/v1/canaries needs"},
+		{"pipeline registers", "POST", "/api/v1/canaries", pipelineToken, false, "", 418, "token:pipeline", ""},
 		{"pipeline cannot abort", "POST", "/api/v1/canaries/abc/abort", pipelineToken, false, "", 403, "", "lacks the operate role"},
 		{"pipeline cannot reload", "POST", "/-/reload", pipelineToken, false, "", 403, "", "operate"},
-		{"sre aborts", "POST", "/api/v1/canaries/abc/abort", sreToken, false, "", 418, "sre", ""},
-		{"browser basic auth", "GET", "/canaries/abc", readerToken, true, "", 418, "dashboard", ""},
-		{"metrics open by default", "GET", "/metrics", "", false, "", 418, "anonymous", ""},
-		{"healthz open by default", "GET", "/healthz", "", false, "", 418, "anonymous", ""},
+		{"sre aborts", "POST", "/api/v1/canaries/abc/abort", sreToken, false, "", 418, "token:sre", ""},
+		{"browser basic auth", "GET", "/canaries/abc", readerToken, true, "", 418, "token:dashboard", ""},
+		{"HEAD is a read", "HEAD", "/api/v1/canaries/abc", readerToken, false, "", 418, "token:dashboard", ""},
+		{"metrics open by default", "GET", "/metrics", "", false, "", 418, "api:anonymous", ""},
+		{"healthz open by default", "GET", "/healthz", "", false, "", 418, "api:anonymous", ""},
+		{"an open endpoint is open to GET only", "HEAD", "/healthz", "", false, "", 401, "", "token"},
 		{"metrics closed", "GET", "/metrics", "", false, "    open_endpoints: [healthz]", 401, "", "token"},
-		{"healthz still open", "GET", "/healthz", "", false, "    open_endpoints: [healthz]", 418, "anonymous", ""},
-		{"closed metrics with a reader", "GET", "/metrics", readerToken, false, "    open_endpoints: []", 418, "dashboard", ""},
+		{"healthz still open", "GET", "/healthz", "", false, "    open_endpoints: [healthz]", 418, "api:anonymous", ""},
+		{"closed metrics with a reader", "GET", "/metrics", readerToken, false, "    open_endpoints: []", 418, "token:dashboard", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			g := guardFor(t, tc.open)
+			mux := http.NewServeMux()
+			routes(mux, tokensFor(t, tc.open), next)
 			whoSaw = ""
 			req := httptest.NewRequest(tc.method, tc.path, nil)
 			switch {
@@ -82,7 +100,7 @@ func TestGuard(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
 			}
 			rec := httptest.NewRecorder()
-			g.Wrap(next).ServeHTTP(rec, req)
+			mux.ServeHTTP(rec, req)
 			if rec.Code != tc.code || whoSaw != tc.who || !strings.Contains(rec.Body.String(), tc.body) {
 				t.Errorf("%d %q (who %q), want %d %q (who %q)", rec.Code, rec.Body.String(), whoSaw, tc.code, tc.body, tc.who)
 			}
@@ -93,22 +111,57 @@ func TestGuard(t *testing.T) {
 	}
 }
 
-// Without an auth block everything is open and the caller is anonymous; Set swaps the
-// tokens in place (a reload).
-func TestGuardDisabledAndReload(t *testing.T) {
-	g := auth.New(nil)
-	var who string
-	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { who = auth.Who(r.Context()) }))
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/canaries/x/abort", nil))
-	if rec.Code != 200 || who != auth.Anonymous || g.Enabled() {
-		t.Fatalf("disabled: %d who %q", rec.Code, who)
+// Without an auth block everything is open and the caller is named as claimed (or
+// anonymous); Set swaps the tokens in place (a reload).
+func TestRouterDisabledAndReload(t *testing.T) {
+	tokens := auth.New(nil)
+	var who identity.Actor
+	mux := http.NewServeMux()
+	routes(mux, tokens, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { who = identity.From(r.Context(), "") }))
+	cases := []struct{ name, claim, want string }{
+		{"no claim", "", "api:anonymous"},
+		{"a claim", " alice ", "api:alice"},
+		{"a control character", "al\nice", "api:anonymous"},
+		{"too long", strings.Repeat("a", 201), "api:anonymous"},
 	}
-	g.Set(guardFor(t, "").Current())
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/canaries/x/abort", nil))
-	if rec.Code != 401 || !g.Enabled() {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("POST", "/api/v1/canaries/x/abort", nil)
+			req.Header.Set(auth.HeaderUser, tc.claim)
+			mux.ServeHTTP(rec, req)
+			if rec.Code != 200 || who != (identity.Actor{Name: tc.want, Remote: req.RemoteAddr}) || tokens.Enabled() {
+				t.Fatalf("disabled: %d who %+v, want %s", rec.Code, who, tc.want)
+			}
+		})
+	}
+	tokens.Set(tokensFor(t, "").Current())
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/api/v1/canaries/x/abort", nil)
+	req.Header.Set(auth.HeaderUser, "alice") // ignored with tokens
+	mux.ServeHTTP(rec, req)
+	if rec.Code != 401 || !tokens.Enabled() {
 		t.Fatalf("after Set: %d", rec.Code)
+	}
+}
+
+// A route cannot be registered without its method and an access.
+func TestRouterRefusesRoutesWithoutAccess(t *testing.T) {
+	for _, tc := range []struct {
+		name, pattern string
+		a             auth.Access
+	}{
+		{"no method", "/api/v1/canaries", auth.Read},
+		{"no access", "GET /api/v1/canaries", auth.Access{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("registered %q with %v", tc.pattern, tc.a)
+				}
+			}()
+			auth.NewRouter(http.NewServeMux(), nil, "api").Handle(tc.pattern, tc.a, http.NotFoundHandler())
+		})
 	}
 }
 

@@ -15,27 +15,27 @@ import (
 	"sync/atomic"
 )
 
-// Guard checks mutating requests; Set swaps the trusted origins on a config reload.
-type Guard struct {
+// Policy checks mutating requests; Set swaps the trusted origins on a config reload.
+type Policy struct {
 	trusted atomic.Pointer[map[string]bool]
 }
 
-// New returns a Guard that also lets these origins (scheme://host[:port]) through.
-func New(trusted []string) *Guard {
-	g := &Guard{}
-	g.Set(trusted)
-	return g
+// New returns a Policy that also lets these origins (scheme://host[:port]) through.
+func New(trusted []string) *Policy {
+	p := &Policy{}
+	p.Set(trusted)
+	return p
 }
 
 // Set installs the trusted origins of a (re)loaded config.
-func (g *Guard) Set(trusted []string) {
+func (p *Policy) Set(trusted []string) {
 	m := make(map[string]bool, len(trusted))
 	for _, o := range trusted {
 		if n, err := Normalize(o); err == nil {
 			m[n] = true
 		}
 	}
-	g.trusted.Store(&m)
+	p.trusted.Store(&m)
 }
 
 // Normalize checks an origin as the config gives it and returns it as browsers send it:
@@ -67,13 +67,13 @@ func safe(method string) bool {
 // another site: Sec-Fetch-Site other than same-origin or none, or, from a browser that
 // does not send it, an Origin whose host is not the host the request was sent to; unless
 // the Origin is trusted.
-func (g *Guard) Wrap(next http.Handler) http.Handler {
+func (p *Policy) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if safe(r.Method) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if why := g.refusal(r); why != "" {
+		if why := p.refusal(r); why != "" {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Vary", "Origin, Sec-Fetch-Site")
 			w.WriteHeader(http.StatusForbidden)
@@ -84,10 +84,10 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-func (g *Guard) refusal(r *http.Request) string {
+func (p *Policy) refusal(r *http.Request) string {
 	origin := r.Header.Get("Origin")
 	if origin != "" {
-		if n, err := Normalize(origin); err == nil && (*g.trusted.Load())[n] {
+		if n, err := Normalize(origin); err == nil && (*p.trusted.Load())[n] {
 			return ""
 		}
 	}

@@ -13,8 +13,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/internal/identity"
 	"github.com/canaryd/canaryd/web/auth"
 )
 
@@ -45,15 +45,16 @@ func newCSRFKey() []byte {
 	return k
 }
 
-// csrfToken is HMAC-SHA256(key, who, canary id): the caller's identity is the token name
-// of their credentials (auth.Who), so a token works only for the one who was served it.
-func (h *handler) csrfToken(ctx context.Context, id string) string {
+// csrfToken is HMAC-SHA256(key, who, canary id): the caller's identity (identity.Actor,
+// the token's name with authentication), so a token works only for the one who was
+// served it.
+func (h *Handler) csrfToken(ctx context.Context, id string) string {
 	m := hmac.New(sha256.New, h.o.CSRFKey)
-	m.Write([]byte("canaryd-ui-override\x00" + auth.Who(ctx) + "\x00" + id))
+	m.Write([]byte("canaryd-ui-override\x00" + identity.From(ctx, Surface+":"+auth.Anonymous).Name + "\x00" + id))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-func (h *handler) override(w http.ResponseWriter, r *http.Request, promote bool) {
+func (h *Handler) override(w http.ResponseWriter, r *http.Request, promote bool) {
 	id := r.PathValue("id")
 	if id == "" || len(id) > maxIDLen {
 		h.notFound(w, id)
@@ -72,12 +73,8 @@ func (h *handler) override(w http.ResponseWriter, r *http.Request, promote bool)
 		return
 	}
 	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	who := auth.Who(r.Context())
-	actor := "ui:" + who
-	if who != auth.Anonymous {
-		actor = "token:" + who
-	}
-	ctx := guard.WithActor(r.Context(), guard.Actor{Name: actor, Remote: r.RemoteAddr})
+	// The audit log reads the caller from the context, as the auth middleware set it.
+	ctx := r.Context()
 	var err error
 	if promote {
 		_, err = h.op.Promote(ctx, id, reason)

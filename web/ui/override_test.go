@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,8 +14,9 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/net/html"
 
-	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/internal/identity"
 	"github.com/canaryd/canaryd/web/auth"
 )
 
@@ -32,7 +34,7 @@ func (f *fakeOperator) end(ctx context.Context, id, what string, status analysis
 	if d.Status.Final() {
 		return nil, analysis.ErrFinished
 	}
-	f.calls = append(f.calls, what+" by "+guard.ActorFrom(ctx, "nobody").Name)
+	f.calls = append(f.calls, what+" by "+identity.From(ctx, "nobody").Name)
 	d.Status = status
 	return d.Canary, nil
 }
@@ -52,6 +54,36 @@ func (f *fakeOperator) Promote(ctx context.Context, id, reason string) (*analysi
 	return f.end(ctx, id, "promote "+id+" ("+reason+")", analysis.StatusPass)
 }
 
+// overrideTokenSuffix makes a test token of a name: "sre" authenticates with
+// "sre-token-of-the-override-test".
+const overrideTokenSuffix = "-token-of-the-override-test"
+
+// mounted is the pages as package web mounts them, behind the auth middleware: with the
+// tokens sre and grafana for a request that carries credentials, and without
+// authentication (a daemon without server.auth) for one that does not.
+func mounted(t *testing.T, h *Handler) http.Handler {
+	t.Helper()
+	var yaml strings.Builder
+	yaml.WriteString("server:\n  auth:\n    tokens:\n")
+	for _, name := range []string{"sre", "grafana"} {
+		fmt.Fprintf(&yaml, "      - {name: %s, sha256: %q, roles: [read, operate]}\n", name, config.HashToken(name+overrideTokenSuffix))
+	}
+	cfg, err := config.Parse([]byte(yaml.String()+"analyses: {}\n"), config.Kinds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authed, open := http.NewServeMux(), http.NewServeMux()
+	h.Register(auth.NewRouter(authed, auth.New(cfg.Server.Auth), Surface))
+	h.Register(auth.NewRouter(open, nil, Surface))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			authed.ServeHTTP(w, r)
+			return
+		}
+		open.ServeHTTP(w, r)
+	})
+}
+
 // A running canary's report carries abort and promote forms with a token tied to the
 // caller and the canary; a submission without it, with another canary's or another
 // user's, is refused and changes nothing.
@@ -64,10 +96,16 @@ func TestOverrideForms(t *testing.T) {
 		other.ID = "runningcanary002"
 		src := newFakeSource(run, other)
 		op := &fakeOperator{src: src}
-		return New(src, Options{Logger: zaptest.NewLogger(t), Now: now, Operator: op, CSRFKey: []byte("test key")}), op, run, other
+		return mounted(t, New(src, Options{Logger: zaptest.NewLogger(t), Now: now, Operator: op, CSRFKey: []byte("test key")})), op, run, other
 	}
+	// as authenticates as the token named who, or not at all for "anonymous".
 	as := func(who string) func(*http.Request) *http.Request {
-		return func(r *http.Request) *http.Request { return r.WithContext(auth.WithWho(r.Context(), who)) }
+		return func(r *http.Request) *http.Request {
+			if who != "anonymous" {
+				r.SetBasicAuth("", who+overrideTokenSuffix)
+			}
+			return r
+		}
 	}
 	token := func(t *testing.T, h http.Handler, id, who string) string {
 		req := as(who)(httptest.NewRequest("GET", "/canaries/"+id, nil))
@@ -156,14 +194,14 @@ func TestOverrideForms(t *testing.T) {
 	t.Run("a process's tokens die with it", func(t *testing.T) {
 		h, _, run, _ := newSetup()
 		tok := token(t, h, run.ID, "sre")
-		restarted := New(newFakeSource(run), Options{Now: func() time.Time { return now() }, Operator: &fakeOperator{src: newFakeSource(run)}})
+		restarted := mounted(t, New(newFakeSource(run), Options{Now: func() time.Time { return now() }, Operator: &fakeOperator{src: newFakeSource(run)}}))
 		if code, _, _ := post(restarted, "/canaries/"+run.ID+"/abort", "sre", url.Values{"csrf": {tok}}); code != http.StatusForbidden {
 			t.Errorf("a token of another key: %d", code)
 		}
 	})
 	t.Run("without an operator, no forms and no routes", func(t *testing.T) {
 		run := fixtureDetail(a, 3, false, false)
-		h := New(newFakeSource(run), Options{Now: now})
+		h := mounted(t, New(newFakeSource(run), Options{Now: now}))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "/canaries/"+run.ID, nil))
 		if strings.Contains(rec.Body.String(), "<form") {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/web/auth"
 )
 
 // Source is where the pages read canaries. *analysis.Scheduler implements it.
@@ -53,17 +54,29 @@ var templateFS embed.FS
 // every test catches, so it panics.
 var pageTemplates = template.Must(template.New("").ParseFS(templateFS, "templates/*.html"))
 
-type handler struct {
+// Router registers a route with the access it needs; *auth.Router is one.
+type Router interface {
+	Handle(pattern string, a auth.Access, h http.Handler)
+}
+
+// Handler is the pages. Register puts their routes on the daemon's router (package
+// web); ServeHTTP serves them alone, without authentication, as tests do.
+type Handler struct {
 	src Source
 	op  Operator
 	o   Options
 	log *zap.Logger
-	mux *http.ServeMux
+	// standalone is the pages served alone (ServeHTTP).
+	standalone *http.ServeMux
 }
 
-// New returns the handler of GET / (the list) and GET /canaries/{id} (a report). Mount it
-// at the root of the daemon's mux, next to the API: its links are relative.
-func New(src Source, o Options) http.Handler {
+// Surface names the pages' callers without a token in the audit log ("ui:NAME").
+const Surface = "ui"
+
+// New returns the pages: GET / (the list) and GET /canaries/{id} (a report), and with an
+// Operator the report's forms. Mount them at the root, next to the API: their links are
+// relative.
+func New(src Source, o Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -76,25 +89,34 @@ func New(src Source, o Options) http.Handler {
 	if len(o.CSRFKey) == 0 {
 		o.CSRFKey = newCSRFKey()
 	}
-	h := &handler{src: src, o: o, op: o.Operator, log: o.Logger, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /{$}", h.list)
-	h.mux.HandleFunc("GET /canaries/{id}", h.report)
-	if h.op != nil {
-		h.mux.HandleFunc("POST /canaries/{id}/abort", func(w http.ResponseWriter, r *http.Request) { h.override(w, r, false) })
-		h.mux.HandleFunc("POST /canaries/{id}/promote", func(w http.ResponseWriter, r *http.Request) { h.override(w, r, true) })
-	}
-	h.mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
-		h.errorPage(w, http.StatusNotFound, "./", "Not found", "There is no page at "+r.URL.Path+".")
-	})
+	h := &Handler{src: src, o: o, op: o.Operator, log: o.Logger, standalone: http.NewServeMux()}
+	h.Register(auth.NewRouter(h.standalone, nil, Surface))
+	h.standalone.HandleFunc("GET /", h.NotFound)
 	return h
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// Register registers every page on r, each with the access it needs.
+func (h *Handler) Register(r Router) {
+	r.Handle("GET /{$}", auth.Read, http.HandlerFunc(h.list))
+	r.Handle("GET /canaries/{id}", auth.Read, http.HandlerFunc(h.report))
+	if h.op != nil {
+		r.Handle("POST /canaries/{id}/abort", auth.Operate, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.override(w, r, false) }))
+		r.Handle("POST /canaries/{id}/promote", auth.Operate, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.override(w, r, true) }))
+	}
+}
+
+// NotFound is the page of a path no page has.
+func (h *Handler) NotFound(w http.ResponseWriter, r *http.Request) {
+	h.errorPage(w, http.StatusNotFound, "./", "Not found", "There is no page at "+r.URL.Path+".")
+}
+
+// ServeHTTP serves the pages alone, without authentication.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.standalone.ServeHTTP(w, r) }
 
 // maxIDLen: ids are 16 characters; anything much longer is not worth a store read.
 const maxIDLen = 128
 
-func (h *handler) report(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	if id == "" || len(id) > maxIDLen {
@@ -128,7 +150,7 @@ func (h *handler) report(w http.ResponseWriter, r *http.Request) {
 	h.write(w, http.StatusOK, "report", p)
 }
 
-func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	status := analysis.Status(r.URL.Query().Get("status"))
 	if status != "" && !status.Valid() {
 		var names []string
@@ -167,12 +189,12 @@ type errorView struct {
 	Heading, Message string
 }
 
-func (h *handler) notFound(w http.ResponseWriter, id string) {
+func (h *Handler) notFound(w http.ResponseWriter, id string) {
 	h.errorPage(w, http.StatusNotFound, "../", "Canary not found",
 		fmt.Sprintf("No canary has the id %q. It may have been registered on another canaryd, or the link is cut short.", id))
 }
 
-func (h *handler) serverError(w http.ResponseWriter, r *http.Request, root string, err error) {
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, root string, err error) {
 	if r.Context().Err() != nil {
 		return // the client went away
 	}
@@ -181,14 +203,14 @@ func (h *handler) serverError(w http.ResponseWriter, r *http.Request, root strin
 		"canaryd could not read this page's data; its log says why. Try again in a moment.")
 }
 
-func (h *handler) errorPage(w http.ResponseWriter, code int, root, heading, msg string) {
+func (h *Handler) errorPage(w http.ResponseWriter, code int, root, heading, msg string) {
 	v := &errorView{pageBase: pageBase{Title: heading + " · canaryd", Root: root, Generated: formatTime(h.o.Now())}, Heading: heading, Message: msg}
 	h.write(w, code, "error", v)
 }
 
 // write renders the whole page before sending anything, so that a template error is a
 // clean 500 rather than half a page.
-func (h *handler) write(w http.ResponseWriter, code int, name string, data any) {
+func (h *Handler) write(w http.ResponseWriter, code int, name string, data any) {
 	var buf bytes.Buffer
 	if err := pageTemplates.ExecuteTemplate(&buf, name, data); err != nil {
 		h.log.Error("render page", zap.String("template", name), zap.Error(err))

@@ -7,14 +7,12 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
 
 	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/web/auth"
 )
 
 // Actuations is the actuators' safety layer as the API uses it; *guard.Guard implements
@@ -24,34 +22,6 @@ type Actuations interface {
 	Reject(ctx context.Context, canaryID string, actuators []string, reason string) ([]*guard.Actuation, error)
 	Actuations(ctx context.Context, canaryID string) ([]*guard.Actuation, error)
 	Audit(ctx context.Context, q guard.Query) ([]guard.Entry, error)
-}
-
-// HeaderUser names the API client in the audit log when the API runs without
-// authentication; it is taken as claimed, and the client's address is recorded with it.
-// With server.auth, the token's name is the identity and this header is ignored.
-const HeaderUser = "X-Canaryd-User"
-
-// withActor puts the client's identity in every request's context, so that whatever
-// the request causes (an abort's actions, a reload) is recorded as done by it.
-func withActor(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if who := auth.Who(r.Context()); who != auth.Anonymous {
-			h.ServeHTTP(w, r.WithContext(guard.WithActor(r.Context(), guard.Actor{Name: "token:" + who, Remote: r.RemoteAddr})))
-			return
-		}
-		name := strings.TrimSpace(r.Header.Get(HeaderUser))
-		if i, _ := analysis.BadText(name); name == "" || len(name) > 200 || i >= 0 {
-			name = "anonymous"
-		}
-		h.ServeHTTP(w, r.WithContext(guard.WithActor(r.Context(), guard.Actor{Name: "api:" + name, Remote: r.RemoteAddr})))
-	})
-}
-
-func (s *server) actionRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/canaries/{id}/approve", func(w http.ResponseWriter, r *http.Request) { s.decide(w, r, true) })
-	mux.HandleFunc("POST /api/v1/canaries/{id}/reject", func(w http.ResponseWriter, r *http.Request) { s.decide(w, r, false) })
-	mux.HandleFunc("GET /api/v1/canaries/{id}/actuations", s.actuations)
-	mux.HandleFunc("GET /api/v1/audit", s.audit)
 }
 
 func (s *server) actuationsEnabled(w http.ResponseWriter) bool {
@@ -135,7 +105,7 @@ func (s *server) actuations(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.o.Scheduler.Get(r.Context(), id); err != nil {
+	if _, err := s.o.Reader.Summary(r.Context(), id); err != nil {
 		s.fail(w, r, err)
 		return
 	}

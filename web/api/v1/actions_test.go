@@ -20,6 +20,7 @@ import (
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/web/auth"
 )
 
 const actionsConfig = `
@@ -102,7 +103,7 @@ func newActionsAPI(t *testing.T, withGuard bool) *actionsEnv {
 	if err := e.sched.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	e.srv = New(Options{Scheduler: e.sched, Gatherer: reg, Logger: log, Actuations: acts})
+	e.srv = New(Options{Reader: e.sched, Registrar: e.sched, Operator: e.sched, Gatherer: reg, Logger: log, Actuations: acts})
 	t.Cleanup(func() {
 		e.sched.Stop(context.Background())
 		if e.g != nil {
@@ -152,7 +153,7 @@ func (e *actionsEnv) failed() string {
 func doAs(t *testing.T, srv http.Handler, user, method, path, body string) (int, map[string]any) {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
-	req.Header.Set(HeaderUser, user)
+	req.Header.Set(auth.HeaderUser, user)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -1,7 +1,10 @@
 // Package v1 is canaryd's HTTP API: register, read, list, abort and promote canaries,
-// plus /metrics, /healthz, /readyz and /-/reload. It owns the JSON shapes pipelines depend
-// on and strict decoding of requests; it never decides a canary's fate itself (that is
-// the analysis.Scheduler) and never writes to the store directly.
+// approvals and the audit log, plus /metrics, /healthz, /readyz and /-/reload. It owns the
+// JSON shapes pipelines depend on and strict decoding of requests, and registers each
+// route with the role it needs (API.Register, through package web's router). It works
+// against small interfaces defined here (Reader, Registrar, Operator, Actuations); it
+// never decides a canary's fate itself (the scheduler does) and never writes to the store
+// directly.
 package v1
 
 import (
@@ -30,14 +33,37 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/judge"
+	"github.com/canaryd/canaryd/web/auth"
 )
 
 // DefaultMaxBody caps a request body; a registration is a few hundred bytes.
 const DefaultMaxBody = 64 << 10
 
-// Options wire the API to the daemon.
+// Reader is where the API reads canaries; *analysis.Scheduler implements it.
+type Reader interface {
+	// Summary is a canary with its intervals' results, without their points.
+	Summary(ctx context.Context, id string) (*analysis.Detail, error)
+	ListPage(ctx context.Context, q analysis.ListQuery) (analysis.Page, error)
+}
+
+// Registrar registers canaries (POST /api/v1/canaries); *analysis.Scheduler implements it.
+type Registrar interface {
+	Register(ctx context.Context, r analysis.Registration) (*analysis.Canary, error)
+}
+
+// Operator ends running canaries by hand (abort, promote); *analysis.Scheduler
+// implements it.
+type Operator interface {
+	Abort(ctx context.Context, id, reason string, actuate bool) (*analysis.Canary, error)
+	Promote(ctx context.Context, id, reason string) (*analysis.Canary, error)
+}
+
+// Options wire the API to the daemon. Reader is required; a nil Registrar, Operator or
+// Actuations leaves its routes out.
 type Options struct {
-	Scheduler *analysis.Scheduler
+	Reader    Reader
+	Registrar Registrar
+	Operator  Operator
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
 	// Reload reloads the config file (POST /-/reload); nil disables the endpoint.
@@ -51,13 +77,29 @@ type Options struct {
 	Actuations Actuations
 }
 
+// Router registers a route with the access it needs; *auth.Router is one.
+type Router interface {
+	Handle(pattern string, a auth.Access, h http.Handler)
+}
+
+// API is the API's routes.
+type API struct {
+	s *server
+	// standalone is the API served alone, without authentication (ServeHTTP).
+	standalone *http.ServeMux
+}
+
 type server struct {
 	o   Options
 	log *zap.Logger
 }
 
-// New returns the API's handler.
-func New(o Options) http.Handler {
+// New returns the API. Register puts its routes on the daemon's router (package web);
+// ServeHTTP serves it alone, without authentication, as tests and tools do.
+func New(o Options) *API {
+	if o.Reader == nil {
+		panic("v1: Options.Reader is required") // a wiring mistake
+	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -67,23 +109,41 @@ func New(o Options) http.Handler {
 	if o.Gatherer == nil {
 		o.Gatherer = prometheus.NewRegistry()
 	}
-	s := &server{o: o, log: o.Logger}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/canaries", s.register)
-	mux.HandleFunc("GET /api/v1/canaries", s.list)
-	mux.HandleFunc("GET /api/v1/canaries/{id}", s.get)
-	mux.HandleFunc("POST /api/v1/canaries/{id}/abort", s.abort)
-	mux.HandleFunc("POST /api/v1/canaries/{id}/promote", s.promote)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	a := &API{s: &server{o: o, log: o.Logger}, standalone: http.NewServeMux()}
+	a.Register(auth.NewRouter(a.standalone, nil, Surface))
+	return a
+}
+
+// Surface names the API's callers without a token in the audit log ("api:NAME").
+const Surface = "api"
+
+// Register registers every route of the API on r, each with the access it needs.
+func (a *API) Register(r Router) {
+	s := a.s
+	if s.o.Registrar != nil {
+		r.Handle("POST /api/v1/canaries", auth.Register, http.HandlerFunc(s.register))
+	}
+	r.Handle("GET /api/v1/canaries", auth.Read, http.HandlerFunc(s.list))
+	r.Handle("GET /api/v1/canaries/{id}", auth.Read, http.HandlerFunc(s.get))
+	if s.o.Operator != nil {
+		r.Handle("POST /api/v1/canaries/{id}/abort", auth.Operate, http.HandlerFunc(s.abort))
+		r.Handle("POST /api/v1/canaries/{id}/promote", auth.Operate, http.HandlerFunc(s.promote))
+	}
+	r.Handle("POST /api/v1/canaries/{id}/approve", auth.Operate, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.decide(w, r, true) }))
+	r.Handle("POST /api/v1/canaries/{id}/reject", auth.Operate, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.decide(w, r, false) }))
+	r.Handle("GET /api/v1/canaries/{id}/actuations", auth.Read, http.HandlerFunc(s.actuations))
+	r.Handle("GET /api/v1/audit", auth.Read, http.HandlerFunc(s.audit))
+	r.Handle("GET /metrics", auth.Open("metrics"), promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{}))
+	r.Handle("GET /healthz", auth.Open("healthz"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", s.ready)
-	mux.HandleFunc("POST /-/reload", s.reload)
-	s.actionRoutes(mux)
-	return withActor(mux)
+	}))
+	r.Handle("GET /readyz", auth.Open("readyz"), http.HandlerFunc(s.ready))
+	r.Handle("POST /-/reload", auth.Operate, http.HandlerFunc(s.reload))
 }
+
+// ServeHTTP serves the API alone, without authentication.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.standalone.ServeHTTP(w, r) }
 
 // errorBody is every error's JSON: what is wrong and, for bad input, which field.
 type errorBody struct {
@@ -272,7 +332,7 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c, err := s.o.Scheduler.Register(r.Context(), reg)
+	c, err := s.o.Registrar.Register(r.Context(), reg)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -334,7 +394,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := s.o.Scheduler.Summary(r.Context(), id)
+	d, err := s.o.Reader.Summary(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -388,7 +448,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		}
 		lq.After = &cur
 	}
-	page, err := s.o.Scheduler.ListPage(r.Context(), lq)
+	page, err := s.o.Reader.ListPage(r.Context(), lq)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -446,7 +506,7 @@ func (s *server) abort(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req, true) {
 		return
 	}
-	if _, err := s.o.Scheduler.Abort(r.Context(), id, req.Reason, actuate); err != nil {
+	if _, err := s.o.Operator.Abort(r.Context(), id, req.Reason, actuate); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -466,7 +526,7 @@ func (s *server) promote(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req, true) {
 		return
 	}
-	if _, err := s.o.Scheduler.Promote(r.Context(), id, req.Reason); err != nil {
+	if _, err := s.o.Operator.Promote(r.Context(), id, req.Reason); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -76,7 +76,7 @@ func newAPIOn(t testing.TB, st analysis.Store) (http.Handler, *analysis.Schedule
 	if err := sched.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Options{Scheduler: sched, Gatherer: reg, Logger: log,
+	h := New(Options{Reader: sched, Registrar: sched, Operator: sched, Gatherer: reg, Logger: log,
 		Reload: func(context.Context) error { return nil }})
 	t.Cleanup(func() {
 		sched.Stop(context.Background())

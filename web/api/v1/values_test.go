@@ -79,7 +79,7 @@ func newProvidersAPI(t testing.TB) (http.Handler, *analysis.Scheduler) {
 	sched.SetEnv(&analysis.Env{Config: cfg, Providers: provs})
 	// Not started: nothing is judged, registrations are only validated and stored.
 	t.Cleanup(func() { sched.Stop(context.Background()) })
-	return New(Options{Scheduler: sched, Gatherer: reg, Logger: log}), sched
+	return New(Options{Reader: sched, Registrar: sched, Operator: sched, Gatherer: reg, Logger: log}), sched
 }
 
 // A value is pasted into its provider's query language: what that language gives meaning
