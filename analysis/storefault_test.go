@@ -76,7 +76,7 @@ func TestStoreOnFailingDisk(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { sched.Stop(context.Background()) })
-			srv := httptest.NewServer(apiv1.New(apiv1.Options{Scheduler: sched}))
+			srv := httptest.NewServer(apiv1.New(apiv1.Options{Reader: sched, Registrar: sched, Operator: sched}))
 			t.Cleanup(srv.Close)
 
 			c, err := sched.Register(context.Background(), analysis.Registration{

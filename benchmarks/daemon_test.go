@@ -135,7 +135,7 @@ func startScaleDaemonStored(b *testing.B, configText string, metricsKept, n, sto
 	if err := d.sched.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	d.srv = httptest.NewServer(apiv1.New(apiv1.Options{Scheduler: d.sched}))
+	d.srv = httptest.NewServer(apiv1.New(apiv1.Options{Reader: d.sched, Registrar: d.sched, Operator: d.sched}))
 	t0 := time.Now()
 	for j := 0; j < n; j++ {
 		c, err := d.sched.Register(context.Background(), analysis.Registration{
@@ -498,7 +498,7 @@ func BenchmarkListPage(b *testing.B) {
 			defer st.Close()
 			seedEnded(b, st, stored)
 			sched := analysis.NewScheduler(analysis.Options{Store: st})
-			h := apiv1.New(apiv1.Options{Scheduler: sched})
+			h := apiv1.New(apiv1.Options{Reader: sched, Registrar: sched, Operator: sched})
 			for _, q := range []string{"", "?status=pass", "?status=running"} {
 				b.Run("query="+q, func(b *testing.B) {
 					req := httptest.NewRequest("GET", "/api/v1/canaries"+q, nil)
