@@ -79,8 +79,8 @@ func tokens(t *testing.T) *auth.Tokens {
 server:
   auth:
     tokens:
-      - {name: sre, sha256: "` + config.HashToken(sreToken) + `", roles: [read, register, operate]}
-      - {name: dashboard, sha256: "` + config.HashToken(readerToken) + `", roles: [read]}
+      - {name: sre, sha256: "`+config.HashToken(sreToken)+`", roles: [read, register, operate]}
+      - {name: dashboard, sha256: "`+config.HashToken(readerToken)+`", roles: [read]}
 analyses: {}
 `), config.Kinds{})
 	if err != nil {
