@@ -49,7 +49,7 @@ func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 			return
 		}
 		log.Error("analysis snapshot unusable", zap.Error(err))
-		if _, err := s.finish(ctx, c.ID, "verdict", StatusError, "errors", fmt.Sprintf("the analysis this canary started with cannot be read: %v", err), true); err != nil && !errors.Is(err, ErrFinished) {
+		if _, err := s.finish(ctx, c.ID, ActionVerdict, StatusError, CauseErrors, fmt.Sprintf("the analysis this canary started with cannot be read: %v", err), true); err != nil && !errors.Is(err, ErrFinished) {
 			log.Error("end canary", zap.Error(err))
 		}
 		return
@@ -126,20 +126,21 @@ func (s *Scheduler) advance(c *Canary, index int, score judge.ScoreResult, resul
 		c.ConsecutiveErrors = 0
 	}
 	var status Status
-	var trigger, reason string
+	var cause Cause
+	var reason string
 	switch {
 	case len(score.CriticalFailures) > 0:
-		status, trigger = StatusFail, "critical"
+		status, cause = StatusFail, CauseCritical
 		reason = fmt.Sprintf("critical metric failed in interval %d: %s", index, metricReasons(results, func(r judge.MetricResult) bool {
 			return r.Critical && r.Failed()
 		}))
 	case c.ConsecutiveErrors >= s.o.MaxConsecutiveErrors:
-		status, trigger = StatusError, "errors"
+		status, cause = StatusError, CauseErrors
 		reason = fmt.Sprintf("%d intervals in a row had metrics in error (limit %d): %s", c.ConsecutiveErrors, s.o.MaxConsecutiveErrors,
 			metricReasons(results, func(r judge.MetricResult) bool { return r.Classification == judge.ClassError }))
 	case index >= c.Intervals:
 		// The last interval judges the whole window: its verdict is the canary's.
-		trigger = "lifetime"
+		cause = CauseLifetime
 		switch score.Verdict {
 		case judge.VerdictPass:
 			status = StatusPass
@@ -151,12 +152,12 @@ func (s *Scheduler) advance(c *Canary, index int, score judge.ScoreResult, resul
 			status = StatusError
 		default:
 			// No data is never a pass.
-			status, trigger = StatusError, "nodata"
+			status, cause = StatusError, CauseNoData
 		}
 		reason = fmt.Sprintf("lifetime over; last interval scored %.1f: %s", score.Score, score.Reason)
 		unjudged := func(r judge.MetricResult) bool { return r.Critical && r.Unjudged() }
 		switch {
-		case trigger == "nodata":
+		case cause == CauseNoData:
 			reason = fmt.Sprintf("lifetime over with no metric to score in the last interval: %s", score.Reason)
 		case slices.ContainsFunc(results, unjudged):
 			// A critical metric that cannot be judged at the end never lets the canary
@@ -164,7 +165,7 @@ func (s *Scheduler) advance(c *Canary, index int, score judge.ScoreResult, resul
 			if status == StatusPass || status == StatusMarginal {
 				status = StatusError
 			}
-			trigger = "unjudged"
+			cause = CauseUnjudged
 			reason = fmt.Sprintf("lifetime over; critical metric could not be judged in the last interval (%d): %s; interval scored %.1f: %s",
 				index, metricReasons(results, unjudged), score.Score, score.Reason)
 		}
@@ -172,7 +173,7 @@ func (s *Scheduler) advance(c *Canary, index int, score judge.ScoreResult, resul
 		return nil
 	}
 	c.Status, c.Reason, c.EndedAt = status, reason, &now
-	return &Action{CanaryID: c.ID, Time: now, Kind: "verdict", Status: status, Trigger: trigger, Reason: reason, Actuate: !c.DryRun}
+	return &Action{CanaryID: c.ID, Time: now, Kind: ActionVerdict, Status: status, Cause: cause, Reason: reason, Actuate: !c.DryRun}
 }
 
 func metricReasons(results []judge.MetricResult, keep func(judge.MetricResult) bool) string {

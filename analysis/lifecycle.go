@@ -334,7 +334,7 @@ func (s *Scheduler) Abort(ctx context.Context, id, reason string, actuate bool) 
 	if reason == "" {
 		reason = "aborted through the API"
 	}
-	return s.finish(ctx, id, "abort", StatusAborted, "api", reason, actuate)
+	return s.finish(ctx, id, ActionAbort, StatusAborted, CauseAPI, reason, actuate)
 }
 
 // Promote ends a running canary as passed: a human override, kept in its actions.
@@ -345,12 +345,12 @@ func (s *Scheduler) Promote(ctx context.Context, id, reason string) (*Canary, er
 	if reason == "" {
 		reason = "promoted through the API"
 	}
-	return s.finish(ctx, id, "promote", StatusPass, "api", reason, true)
+	return s.finish(ctx, id, ActionPromote, StatusPass, CauseAPI, reason, true)
 }
 
 // finish ends a running canary now. It returns ErrFinished when the canary had already
 // ended, and ErrNotFound when there is no such canary.
-func (s *Scheduler) finish(ctx context.Context, id, kind string, status Status, trigger, reason string, actuate bool) (*Canary, error) {
+func (s *Scheduler) finish(ctx context.Context, id string, kind ActionKind, status Status, cause Cause, reason string, actuate bool) (*Canary, error) {
 	now := s.o.Clock.Now()
 	var act Action
 	c, err := s.o.Store.Update(ctx, id, func(c *Canary) ([]Action, error) {
@@ -358,7 +358,7 @@ func (s *Scheduler) finish(ctx context.Context, id, kind string, status Status, 
 			return nil, fmt.Errorf("%w with status %s", ErrFinished, c.Status)
 		}
 		c.Status, c.Reason, c.EndedAt, c.UpdatedAt = status, reason, &now, now
-		act = Action{CanaryID: c.ID, Time: now, Kind: kind, Status: status, Trigger: trigger, Reason: reason, Actuate: actuate && !c.DryRun}
+		act = Action{CanaryID: c.ID, Time: now, Kind: kind, Status: status, Cause: cause, Reason: reason, Actuate: actuate && !c.DryRun}
 		return []Action{act}, nil
 	})
 	if err != nil {

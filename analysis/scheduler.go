@@ -318,7 +318,7 @@ func (s *Scheduler) ended(ctx context.Context, c *Canary, a Action) {
 	}
 	s.log.Info("canary ended", zap.String("canary", c.ID), zap.String("name", c.Name),
 		zap.String("analysis", c.Analysis), zap.String("status", string(c.Status)),
-		zap.String("trigger", a.Trigger), zap.String("reason", c.Reason))
+		zap.String("cause", string(a.Cause)), zap.String("reason", c.Reason))
 	s.o.Actuation.OnVerdict(ctx, c, a)
 }
 

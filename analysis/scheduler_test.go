@@ -256,7 +256,7 @@ func TestLifecycle(t *testing.T) {
 	cases := []struct {
 		name, baseline, canary string
 		status                 analysis.Status
-		trigger                string
+		trigger                analysis.Cause
 		intervals              []int // the interval indexes recorded
 		reason                 string
 	}{
@@ -288,7 +288,7 @@ func TestLifecycle(t *testing.T) {
 				t.Errorf("intervals %v, want %v", idx, tc.intervals)
 			}
 			if len(d.Actions) != 1 || d.Actions[0].Kind != "verdict" || d.Actions[0].Status != tc.status ||
-				d.Actions[0].Trigger != tc.trigger || !d.Actions[0].Actuate {
+				d.Actions[0].Cause != tc.trigger || !d.Actions[0].Actuate {
 				t.Errorf("actions: %+v", d.Actions)
 			}
 			h.act.mu.Lock()
@@ -315,7 +315,7 @@ func TestUnjudgedCritical(t *testing.T) {
 	cases := []struct {
 		name, analysis, signal string
 		status                 analysis.Status
-		trigger                string
+		trigger                analysis.Cause
 		score                  float64  // the canary's (last interval's) score
 		verdicts               []string // every interval's verdict, 2..5
 		reason                 string
@@ -358,7 +358,7 @@ func TestUnjudgedCritical(t *testing.T) {
 			if fmt.Sprint(verdicts) != fmt.Sprint(tc.verdicts) {
 				t.Errorf("interval verdicts %v, want %v", verdicts, tc.verdicts)
 			}
-			if len(d.Actions) != 1 || d.Actions[0].Status != tc.status || d.Actions[0].Trigger != tc.trigger {
+			if len(d.Actions) != 1 || d.Actions[0].Status != tc.status || d.Actions[0].Cause != tc.trigger {
 				t.Errorf("actions: %+v", d.Actions)
 			}
 			h.act.mu.Lock()

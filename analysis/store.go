@@ -159,18 +159,48 @@ func Series(results []IntervalResult) []MetricPoints {
 	return out
 }
 
+// ActionKind is what ended a canary: the scheduler's verdict, or a human's abort or
+// promotion. The guard's audit log records it as its entry's kind.
+type ActionKind string
+
+const (
+	ActionVerdict ActionKind = "verdict"
+	ActionAbort   ActionKind = "abort"
+	ActionPromote ActionKind = "promote"
+)
+
+// Cause is why a canary ended. (The actuators call the analysis list that fires — on_fail,
+// on_pass, … — the trigger; a cause is never called that in Go.)
+type Cause string
+
+const (
+	// CauseLifetime: the last interval was judged; its verdict is the canary's.
+	CauseLifetime Cause = "lifetime"
+	// CauseCritical: a critical metric failed.
+	CauseCritical Cause = "critical"
+	// CauseErrors: too many intervals in a row had metrics in error, or the analysis
+	// snapshot could not be read.
+	CauseErrors Cause = "errors"
+	// CauseNoData: the lifetime ended with no metric to score.
+	CauseNoData Cause = "nodata"
+	// CauseUnjudged: the lifetime ended with a critical metric that could not be judged.
+	CauseUnjudged Cause = "unjudged"
+	// CauseAPI: a human aborted or promoted the canary.
+	CauseAPI Cause = "api"
+)
+
 // Action is something done about a canary: its verdict, an abort, a promotion. Actuators
 // (a later layer) fire from these; until then they are the audit trail.
 type Action struct {
-	CanaryID string    `json:"canary_id"`
-	Seq      uint64    `json:"seq"`
-	Time     time.Time `json:"time"`
-	// Kind is verdict (the scheduler ended it), abort or promote (a human did).
-	Kind   string `json:"kind"`
-	Status Status `json:"status"`
-	// Trigger says what caused it: lifetime, critical, errors, nodata, api.
-	Trigger string `json:"trigger"`
-	Reason  string `json:"reason,omitempty"`
+	CanaryID string     `json:"canary_id"`
+	Seq      uint64     `json:"seq"`
+	Time     time.Time  `json:"time"`
+	Kind     ActionKind `json:"kind"`
+	Status   Status     `json:"status"`
+	// Cause says why: lifetime, critical, errors, nodata, unjudged, api. Stored and
+	// served as "trigger", as it always was.
+	Cause  Cause  `json:"trigger"`
+	Reason string `json:"reason,omitempty"`
 	// Actuate is false when the actuators must not fire (dry run, ?actuate=false).
 	Actuate bool `json:"actuate"`
 }

@@ -41,9 +41,9 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 		return nil, err
 	}
 	who := identity.From(ctx, "api")
-	kind, to := "reject", StateRejected
+	kind, to := KindReject, StateRejected
 	if approve {
-		kind, to = "approve", StatePending
+		kind, to = KindApprove, StatePending
 	}
 	now := g.now()
 	var released, expired []*Actuation
@@ -75,7 +75,7 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 				if err := putActuation(tx, r); err != nil {
 					return err
 				}
-				if err := appendAudit(tx, r.entry(now, "action", Actor{Name: "canaryd"})); err != nil {
+				if err := appendAudit(tx, r.entry(now, KindAction, Actor{Name: "canaryd"})); err != nil {
 					return err
 				}
 				continue
@@ -117,7 +117,7 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 	case len(released) == 0:
 		return all, ErrNothingAwaiting
 	}
-	g.log.Info("actions "+kind+"d", zap.String("canary", canaryID), zap.Int("actions", len(released)), zap.String("who", who.Name))
+	g.log.Info("actions "+string(kind)+"d", zap.String("canary", canaryID), zap.Int("actions", len(released)), zap.String("who", who.Name))
 	return all, nil
 }
 
@@ -162,7 +162,7 @@ func (g *Guard) Sweep(ctx context.Context) error {
 			if err := putActuation(tx, r); err != nil {
 				return err
 			}
-			if err := appendAudit(tx, r.entry(now, "action", Actor{Name: "canaryd"})); err != nil {
+			if err := appendAudit(tx, r.entry(now, KindAction, Actor{Name: "canaryd"})); err != nil {
 				return err
 			}
 		}

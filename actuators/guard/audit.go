@@ -17,7 +17,7 @@ type Query struct {
 	Actuator string
 	// Kind is the entry's kind (verdict, abort, promote, action, approve, reject,
 	// reload, recover); Type the actuator's type (webhook, exec, …).
-	Kind    string
+	Kind    EntryKind
 	Type    string
 	Outcome string
 	// Since and Until bound the entries' time (Until exclusive).

@@ -98,7 +98,7 @@ func (g *Guard) CheckRegistration(a *config.Analysis, c *analysis.Canary) error 
 			ev := actuators.Event{
 				Key: id + "/" + trigger + "/" + name, Action: actuators.ActionTrigger, DedupKey: id, Actuator: name,
 				ID: id, Name: c.Name, Analysis: a.Name, Status: string(statusFor(trigger)), Verdict: string(statusFor(trigger)),
-				Score: &score, Reason: "registration check", Kind: "verdict", Trigger: trigger, Cause: "lifetime",
+				Score: &score, Reason: "registration check", Kind: string(analysis.ActionVerdict), Trigger: trigger, Cause: string(analysis.CauseLifetime),
 				Service: service, Baseline: c.Baseline, Canary: c.Canary, Vars: c.Vars, Failing: failing,
 				Link: s.link + id, Time: g.now(), DryRun: c.DryRun,
 			}

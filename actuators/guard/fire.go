@@ -48,7 +48,7 @@ func (g *Guard) fire(ctx context.Context, key string) {
 			if err := putActuation(tx, r); err != nil {
 				return err
 			}
-			return appendAudit(tx, r.entry(now, "action", Actor{Name: "canaryd"}))
+			return appendAudit(tx, r.entry(now, KindAction, Actor{Name: "canaryd"}))
 		}
 		if r.Attempts == 0 && !isResolve(r) {
 			st, why, err := g.checkSafety(tx, s, r, bb.entry, now)
@@ -61,7 +61,7 @@ func (g *Guard) fire(ctx context.Context, key string) {
 				if err := putActuation(tx, r); err != nil {
 					return err
 				}
-				return appendAudit(tx, r.entry(now, "action", Actor{Name: "canaryd"}))
+				return appendAudit(tx, r.entry(now, KindAction, Actor{Name: "canaryd"}))
 			}
 		}
 		r.Attempts++
@@ -156,7 +156,7 @@ func (g *Guard) fire(ctx context.Context, key string) {
 		if err := putActuation(tx, r); err != nil {
 			return err
 		}
-		e := r.entry(now, "action", Actor{Name: "canaryd"})
+		e := r.entry(now, KindAction, Actor{Name: "canaryd"})
 		e.Seconds = took.Seconds()
 		if r.State == StatePending {
 			e.Outcome = "retrying"

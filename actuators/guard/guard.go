@@ -195,7 +195,7 @@ func (g *Guard) Configure(cfg *config.Config) error {
 // reason it was refused (nil when it was installed). The actor comes from ctx.
 func (g *Guard) RecordReload(ctx context.Context, hash string, err error) error {
 	who := identity.From(ctx, "canaryd")
-	e := &Entry{Time: g.now(), Kind: "reload", Who: who.Name, Remote: who.Remote, Outcome: "ok", Reason: "config " + hash}
+	e := &Entry{Time: g.now(), Kind: KindReload, Who: who.Name, Remote: who.Remote, Outcome: "ok", Reason: "config " + hash}
 	if err != nil {
 		e.Outcome, e.Error = "error", err.Error()
 	}
@@ -305,7 +305,7 @@ func (g *Guard) OnVerdict(ctx context.Context, c *analysis.Canary, a analysis.Ac
 		return
 	}
 	def := "scheduler"
-	if a.Kind != "verdict" {
+	if a.Kind != analysis.ActionVerdict {
 		def = "api"
 	}
 	cc := *c

@@ -58,7 +58,7 @@ func TestFailFiresOnce(t *testing.T) {
 	es := e.audit(Query{Canary: c.ID, Limit: 100})
 	var kinds []string
 	for i := len(es) - 1; i >= 0; i-- {
-		kinds = append(kinds, es[i].Kind+":"+es[i].Actuator+":"+es[i].Outcome)
+		kinds = append(kinds, string(es[i].Kind)+":"+es[i].Actuator+":"+es[i].Outcome)
 	}
 	want := "verdict::fail action:rollback:pending action:notify:pending action:page:pending"
 	if got := strings.Join(kinds[:4], " "); got != want {

@@ -279,7 +279,7 @@ type canaryOpts struct {
 	analysis string
 	app      string
 	status   analysis.Status
-	kind     string // verdict (default), abort, promote
+	kind     analysis.ActionKind // verdict (default), abort, promote
 	dryRun   bool
 	actuate  *bool
 }
@@ -292,7 +292,7 @@ func (e *env) end(o canaryOpts) (*analysis.Canary, analysis.Action) {
 		o.analysis = "golden"
 	}
 	if o.kind == "" {
-		o.kind = "verdict"
+		o.kind = analysis.ActionVerdict
 	}
 	e.n++
 	a := e.cfg.Analyses[o.analysis]
@@ -319,7 +319,7 @@ func (e *env) end(o canaryOpts) (*analysis.Canary, analysis.Action) {
 		if o.actuate != nil {
 			actuate = *o.actuate && actuate
 		}
-		act = analysis.Action{CanaryID: c.ID, Time: now, Kind: o.kind, Status: o.status, Trigger: "critical", Reason: c.Reason, Actuate: actuate}
+		act = analysis.Action{CanaryID: c.ID, Time: now, Kind: o.kind, Status: o.status, Cause: analysis.CauseCritical, Reason: c.Reason, Actuate: actuate}
 		return []analysis.Action{act}, nil
 	})
 	if err != nil {

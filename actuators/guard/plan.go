@@ -155,7 +155,7 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 	base := actuators.Event{
 		Action: actuators.ActionTrigger, DedupKey: c.ID,
 		ID: c.ID, Name: c.Name, Analysis: c.Analysis, Status: string(c.Status), Verdict: string(c.Verdict),
-		Score: c.Score, Reason: c.Reason, Kind: act.Kind, Trigger: trigger, Cause: act.Trigger,
+		Score: c.Score, Reason: c.Reason, Kind: string(act.Kind), Trigger: trigger, Cause: string(act.Cause),
 		Service: service, Baseline: c.Baseline, Canary: c.Canary, Vars: c.Vars,
 		Failing: failingOf(results), Link: s.link + c.ID, Time: verdictAt, DryRun: dry,
 	}
@@ -176,10 +176,10 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 			planned = true
 			return nil
 		}
-		if err := putJSON(pb, []byte(c.ID), plannedRecord{Time: now, Trigger: trigger, Kind: act.Kind}); err != nil {
+		if err := putJSON(pb, []byte(c.ID), plannedRecord{Time: now, Trigger: trigger, Kind: kindOf(act.Kind)}); err != nil {
 			return err
 		}
-		ve := &Entry{Time: now, Kind: act.Kind, Who: j.actor.Name, Remote: j.actor.Remote, Canary: c.ID, CanaryName: c.Name,
+		ve := &Entry{Time: now, Kind: kindOf(act.Kind), Who: j.actor.Name, Remote: j.actor.Remote, Canary: c.ID, CanaryName: c.Name,
 			Analysis: c.Analysis, Service: service, Trigger: trigger, Outcome: string(c.Status), Reason: c.Reason}
 		if aerr != nil {
 			ve.Error = fmt.Sprintf("no actions: the canary's analysis cannot be read: %v", aerr)
@@ -214,7 +214,7 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 			if err := putActuation(tx, r); err != nil {
 				return err
 			}
-			e := r.entry(now, "action", Actor{Name: "canaryd"})
+			e := r.entry(now, KindAction, Actor{Name: "canaryd"})
 			e.Reason = planReason(r)
 			if err := appendAudit(tx, e); err != nil {
 				return err
@@ -293,7 +293,7 @@ func (g *Guard) newActuation(s *setup, base actuators.Event, key, name string, a
 		render()
 	case !act.Actuate:
 		r.State = StateSkipped
-	case requireApproval && (ev.Trigger == TriggerFail || ev.Trigger == TriggerError) && act.Kind == "verdict" && !b.entry.Notification:
+	case requireApproval && (ev.Trigger == TriggerFail || ev.Trigger == TriggerError) && act.Kind == analysis.ActionVerdict && !b.entry.Notification:
 		// An abort is already a human's decision; only the scheduler's verdicts wait.
 		r.State = StateAwaitingApproval
 		exp := now.Add(time.Duration(s.cfg.Actuation.ApprovalTimeout))
@@ -307,7 +307,7 @@ func (g *Guard) newActuation(s *setup, base actuators.Event, key, name string, a
 }
 
 // entry is an audit entry about r.
-func (r *Actuation) entry(now time.Time, kind string, who Actor) *Entry {
+func (r *Actuation) entry(now time.Time, kind EntryKind, who Actor) *Entry {
 	return &Entry{
 		Time: now, Kind: kind, Who: who.Name, Remote: who.Remote, Canary: r.CanaryID, CanaryName: r.CanaryName,
 		Analysis: r.Analysis, Service: r.Service, Actuator: r.Actuator, Type: r.Type, Trigger: r.Trigger, Key: r.Key,

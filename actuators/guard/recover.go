@@ -92,7 +92,7 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 			if err := putActuation(tx, r); err != nil {
 				return err
 			}
-			e := r.entry(now, "recover", Actor{Name: "canaryd"})
+			e := r.entry(now, KindRecover, Actor{Name: "canaryd"})
 			if err := appendAudit(tx, e); err != nil {
 				return err
 			}
@@ -171,7 +171,7 @@ func (g *Guard) finalAction(ctx context.Context, c *analysis.Canary) (analysis.A
 			return acts[i], nil
 		}
 	}
-	a := analysis.Action{CanaryID: c.ID, Kind: "verdict", Status: c.Status, Reason: c.Reason, Actuate: !c.DryRun}
+	a := analysis.Action{CanaryID: c.ID, Kind: analysis.ActionVerdict, Status: c.Status, Reason: c.Reason, Actuate: !c.DryRun}
 	if c.EndedAt != nil {
 		a.Time = *c.EndedAt
 	}
@@ -185,10 +185,10 @@ func (g *Guard) markStale(c *analysis.Canary, serviceVar string, ended time.Time
 		if pb.Get([]byte(c.ID)) != nil {
 			return nil
 		}
-		if err := putJSON(pb, []byte(c.ID), plannedRecord{Time: now, Trigger: triggerOf(c.Status), Kind: "stale"}); err != nil {
+		if err := putJSON(pb, []byte(c.ID), plannedRecord{Time: now, Trigger: triggerOf(c.Status), Kind: kindStale}); err != nil {
 			return err
 		}
-		return appendAudit(tx, &Entry{Time: now, Kind: "recover", Who: "canaryd", Canary: c.ID, CanaryName: c.Name,
+		return appendAudit(tx, &Entry{Time: now, Kind: KindRecover, Who: "canaryd", Canary: c.ID, CanaryName: c.Name,
 			Analysis: c.Analysis, Service: ServiceOf(c, serviceVar), Trigger: triggerOf(c.Status),
 			Outcome: string(StateSkipped),
 			Reason:  fmt.Sprintf("ended at %s without its actions planned, more than recover_window (%s) ago: not actuated", ended.UTC().Format(time.RFC3339), window)})

@@ -41,10 +41,14 @@ func initBuckets(db *bolt.DB) error {
 	})
 }
 
+// kindStale marks a canary planned as skipped: it ended more than recover_window before
+// a restart found it.
+const kindStale EntryKind = "stale"
+
 type plannedRecord struct {
 	Time    time.Time `json:"time"`
 	Trigger string    `json:"trigger"`
-	Kind    string    `json:"kind"`
+	Kind    EntryKind `json:"kind"`
 }
 
 type openRecord struct {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/internal/identity"
 )
 
@@ -41,7 +42,8 @@ func (s State) Final() bool {
 	return true
 }
 
-// Triggers: the analysis' actuator lists.
+// Triggers: the analysis' actuator lists (actuators.Event.Trigger). Why the canary ended
+// is its analysis.Cause (actuators.Event.Cause).
 const (
 	TriggerFail     = "on_fail"
 	TriggerPass     = "on_pass"
@@ -81,13 +83,29 @@ type Actuation struct {
 	Event actuators.Event `json:"event"`
 }
 
+// EntryKind is what an audit entry records: a canary's end (its analysis.ActionKind:
+// verdict, abort, promote, or stale when it ended too long ago to act on) or a step of the
+// safety layer.
+type EntryKind string
+
+const (
+	KindAction  EntryKind = "action"  // an actuator step
+	KindApprove EntryKind = "approve" // a human released held actions
+	KindReject  EntryKind = "reject"  // a human dropped held actions
+	KindReload  EntryKind = "reload"  // a config reload, installed or refused
+	KindRecover EntryKind = "recover" // what a restart found and did
+)
+
+// kindOf is the entry kind of a canary's end.
+func kindOf(k analysis.ActionKind) EntryKind { return EntryKind(k) }
+
 // Entry is one line of the audit log.
 type Entry struct {
 	Seq  uint64    `json:"seq"`
 	Time time.Time `json:"time"`
 	// Kind is what happened: verdict, abort, promote (a canary ended), action (an
 	// actuator step), approve, reject, reload, recover.
-	Kind string `json:"kind"`
+	Kind EntryKind `json:"kind"`
 	// Who did it: "scheduler", "canaryd", or the API client's identity.
 	Who    string `json:"who"`
 	Remote string `json:"remote,omitempty"`

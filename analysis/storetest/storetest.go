@@ -50,7 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) analysis.Store, reopen func(t *te
 		}
 		if _, err := s.Update(ctx, "c", func(c *analysis.Canary) ([]analysis.Action, error) {
 			c.Status = analysis.StatusFail
-			return []analysis.Action{{Kind: "abort", Status: analysis.StatusFail, Trigger: "api"}}, nil
+			return []analysis.Action{{Kind: "abort", Status: analysis.StatusFail, Cause: analysis.CauseAPI}}, nil
 		}); err != nil {
 			t.Fatal(err)
 		}

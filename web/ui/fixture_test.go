@@ -98,7 +98,7 @@ func fixtureDetail(a *config.Analysis, n int, regress, end bool) *analysis.Detai
 		c.Status = analysis.Status(c.Verdict)
 		c.Reason = "lifetime over; last interval scored " + formatScore(*c.Score) + ": " + d.Results[n-1].Score.Reason
 		c.EndedAt = &at
-		d.Actions = []analysis.Action{{CanaryID: c.ID, Seq: 1, Time: at, Kind: "verdict", Status: c.Status, Trigger: "lifetime", Reason: c.Reason, Actuate: true}}
+		d.Actions = []analysis.Action{{CanaryID: c.ID, Seq: 1, Time: at, Kind: "verdict", Status: c.Status, Cause: analysis.CauseLifetime, Reason: c.Reason, Actuate: true}}
 	}
 	return d
 }

@@ -302,8 +302,8 @@ func buildReport(d *analysis.Detail, a *config.Analysis, now time.Time) *reportP
 			}
 		}
 		p.Actions = append(p.Actions, actionView{
-			Time: formatTime(act.Time), Kind: act.Kind, Status: string(act.Status), StatusClass: statusClass(string(act.Status)),
-			Trigger: act.Trigger, Reason: act.Reason, Actuate: fired,
+			Time: formatTime(act.Time), Kind: string(act.Kind), Status: string(act.Status), StatusClass: statusClass(string(act.Status)),
+			Trigger: string(act.Cause), Reason: act.Reason, Actuate: fired,
 		})
 	}
 	return p

@@ -166,7 +166,7 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request) {
 		case "actuator":
 			q.Actuator = v
 		case "kind":
-			q.Kind = v
+			q.Kind = guard.EntryKind(v)
 		case "type":
 			q.Type = v
 		case "outcome":

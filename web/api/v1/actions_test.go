@@ -139,7 +139,7 @@ func (e *actionsEnv) failed() string {
 	var act analysis.Action
 	ended, err := e.st.Update(context.Background(), id, func(c *analysis.Canary) ([]analysis.Action, error) {
 		c.Status, c.Reason, c.EndedAt = analysis.StatusFail, "critical metric errors failed", &now
-		act = analysis.Action{CanaryID: id, Time: now, Kind: "verdict", Status: analysis.StatusFail, Trigger: "critical", Actuate: true}
+		act = analysis.Action{CanaryID: id, Time: now, Kind: "verdict", Status: analysis.StatusFail, Cause: analysis.CauseCritical, Actuate: true}
 		return []analysis.Action{act}, nil
 	})
 	if err != nil {
