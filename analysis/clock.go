@@ -2,8 +2,11 @@ package analysis
 
 import "time"
 
-// Clock is the scheduler's only source of time, so that an evaluation tool can run it
-// on a simulated clock. After must deliver once d has passed on this clock.
+// Clock is canaryd's one source of scheduled time: the scheduler's, the safety layer's
+// (records, breaker, cooldown, approval windows) and the API's (the audit log's relative
+// times), so that an evaluation tool or a test runs all of them on one simulated clock
+// (package simclock). After must deliver once d has passed on this clock. Durations of
+// I/O (a query, an attempt) are measured on real time.
 type Clock interface {
 	Now() time.Time
 	After(d time.Duration) <-chan time.Time

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/analysis"
 	apiv1 "github.com/canaryd/canaryd/web/api/v1"
 	"github.com/canaryd/canaryd/web/auth"
 	"github.com/canaryd/canaryd/web/sameorigin"
@@ -46,6 +47,8 @@ type Options struct {
 	Ready   func() error
 	MaxBody int64
 	Logger  *zap.Logger
+	// Clock is the scheduler's, which the audit log's relative times count from.
+	Clock analysis.Clock
 }
 
 // Server is the HTTP surface.
@@ -73,6 +76,7 @@ func New(o Options) *Server {
 	apiv1.New(apiv1.Options{
 		Reader: o.Canaries, Registrar: o.Canaries, Operator: o.Canaries, Actuations: o.Actuations,
 		Gatherer: o.Gatherer, Reload: o.Reload, Ready: o.Ready, MaxBody: o.MaxBody, Logger: o.Logger,
+		Clock: o.Clock,
 	}).Register(api)
 	pages := auth.NewRouter(s.mux, o.Tokens, ui.Surface)
 	uiH := ui.New(o.Canaries, ui.Options{Logger: o.Logger.Named("ui"), Operator: o.Canaries})

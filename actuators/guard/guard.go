@@ -43,8 +43,9 @@ type Options struct {
 	Config  *config.Config
 	Logger  *zap.Logger
 	Metrics *Metrics
-	// Now is the clock of records, the breaker and the cooldown (default time.Now).
-	Now func() time.Time
+	// Clock is the clock of records, the breaker and the cooldown: the scheduler's
+	// (default analysis.RealClock). Waits between attempts run on real time.
+	Clock analysis.Clock
 	// Build builds actuators (default (*config.Actuator).Build).
 	Build BuildFunc
 	// SweepEvery is how often approvals are expired and the audit log pruned (1m).
@@ -119,8 +120,8 @@ func New(o Options) (*Guard, error) {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = analysis.RealClock{}
 	}
 	if o.Build == nil {
 		o.Build = (*config.Actuator).Build
@@ -135,7 +136,7 @@ func New(o Options) (*Guard, error) {
 		// Next to the store: exec's completion markers and run files survive restarts
 		// with it (<storage>.exec/).
 		stateDir: o.DB.Path() + ".exec",
-		o:        o, db: o.DB, cs: o.Canaries, log: o.Logger.Named("guard"), m: o.Metrics, now: o.Now,
+		o:        o, db: o.DB, cs: o.Canaries, log: o.Logger.Named("guard"), m: o.Metrics, now: o.Clock.Now,
 		snaps:   map[string]*config.Analysis{},
 		timers:  map[*time.Timer]struct{}{},
 		pending: map[string]struct{}{},

@@ -20,6 +20,7 @@ import (
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/analysis/simclock"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/judge"
 )
@@ -158,24 +159,6 @@ func (rc *receiver) queue(path string, codes ...int) {
 	rc.mu.Unlock()
 }
 
-// clock is the guard's clock in tests: it moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	t     testing.TB
 	path  string
@@ -184,7 +167,7 @@ type env struct {
 	st    *boltstore.Store
 	g     *Guard
 	reg   *prometheus.Registry
-	clock *clock
+	clock *simclock.Clock
 	rc    *receiver
 	n     int
 }
@@ -215,7 +198,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 func envAt(t testing.TB, path, src string, rc *receiver, log *zap.Logger) *env {
 	t.Helper()
 	t.Setenv("GUARD_TEST_PD_KEY", "pd-routing-key")
-	e := &env{t: t, path: path, src: src, rc: rc, clock: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, path: path, src: src, rc: rc, clock: simclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	cfg, err := config.Parse([]byte(src), testKinds())
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -237,7 +220,7 @@ func (e *env) open(log *zap.Logger) {
 		log = zaptest.NewLogger(e.t)
 	}
 	e.reg = prometheus.NewRegistry()
-	g, err := New(Options{DB: st.DB(), Canaries: st, Config: e.cfg, Logger: log, Metrics: NewMetrics(e.reg), Now: e.clock.Now})
+	g, err := New(Options{DB: st.DB(), Canaries: st, Config: e.cfg, Logger: log, Metrics: NewMetrics(e.reg), Clock: e.clock})
 	if err != nil {
 		e.t.Fatal(err)
 	}

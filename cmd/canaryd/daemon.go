@@ -89,6 +89,9 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.Clock == nil {
+		o.Clock = analysis.RealClock{}
+	}
 	cfg, err := o.loadConfig()
 	if err != nil {
 		return nil, err
@@ -111,7 +114,7 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	}
 	d.act, err = guard.New(guard.Options{
 		DB: d.store.DB(), Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
-		StoreErrors: d.m.StoreErrors,
+		StoreErrors: d.m.StoreErrors, Clock: o.Clock,
 	})
 	if err != nil {
 		d.store.Close()
@@ -263,6 +266,7 @@ func (d *daemon) handler() http.Handler {
 	return web.New(web.Options{
 		Canaries: d.sched, Actuations: d.act, Tokens: d.tokens, Origins: d.origins,
 		Gatherer: d.reg, Reload: reload, MaxBody: d.cfg.Server.MaxBodyBytes, Logger: d.log,
+		Clock: d.o.Clock,
 		Ready: func() error { return readiness(d.ready.Load(), d.act.PendingOutcomes()) },
 	})
 }

@@ -150,7 +150,7 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := guard.Query{Limit: defaultAuditLimit}
-	now := time.Now()
+	now := s.o.Clock.Now()
 	for k, vs := range r.URL.Query() {
 		if !slices.Contains(auditParams, k) {
 			writeError(w, http.StatusBadRequest, k, fmt.Sprintf("unknown query parameter; the filters are %v", auditParams))

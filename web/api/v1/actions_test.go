@@ -18,6 +18,7 @@ import (
 	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/analysis/simclock"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/web/auth"
@@ -72,6 +73,13 @@ type actionsEnv struct {
 // store, the scheduler tells it of final canaries, the API serves its endpoints.
 func newActionsAPI(t *testing.T, withGuard bool) *actionsEnv {
 	t.Helper()
+	return newActionsAPIOn(t, withGuard, nil)
+}
+
+// newActionsAPIOn is newActionsAPI with the scheduler, the guard and the API on clk
+// (real time when nil).
+func newActionsAPIOn(t *testing.T, withGuard bool, clk analysis.Clock) *actionsEnv {
+	t.Helper()
 	h := &hooks{hits: map[string]int{}}
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
@@ -86,10 +94,10 @@ func newActionsAPI(t *testing.T, withGuard bool) *actionsEnv {
 	reg := prometheus.NewRegistry()
 	log := zaptest.NewLogger(t)
 	e := &actionsEnv{t: t, st: st, hooks: h}
-	o := analysis.Options{Store: st, Logger: log, Metrics: analysis.NewMetrics(reg)}
+	o := analysis.Options{Store: st, Clock: clk, Logger: log, Metrics: analysis.NewMetrics(reg)}
 	var acts Actuations
 	if withGuard {
-		e.g, err = guard.New(guard.Options{DB: st.DB(), Canaries: st, Config: cfg, Logger: log, Metrics: guard.NewMetrics(reg)})
+		e.g, err = guard.New(guard.Options{DB: st.DB(), Canaries: st, Config: cfg, Logger: log, Metrics: guard.NewMetrics(reg), Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +111,7 @@ func newActionsAPI(t *testing.T, withGuard bool) *actionsEnv {
 	if err := e.sched.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	e.srv = New(Options{Reader: e.sched, Registrar: e.sched, Operator: e.sched, Gatherer: reg, Logger: log, Actuations: acts})
+	e.srv = New(Options{Reader: e.sched, Registrar: e.sched, Operator: e.sched, Gatherer: reg, Logger: log, Actuations: acts, Clock: clk})
 	t.Cleanup(func() {
 		e.sched.Stop(context.Background())
 		if e.g != nil {
@@ -246,6 +254,29 @@ func TestAbortRecordedWithClient(t *testing.T) {
 	es := out["entries"].([]any)
 	if len(es) != 1 || es[0].(map[string]any)["who"] != "api:bob" || es[0].(map[string]any)["outcome"] != "aborted" {
 		t.Errorf("audit: %v", out)
+	}
+}
+
+// The audit log's relative times count from the clock the guard records on, not from the
+// wall clock: on a clock of March, since=1h finds March's entries.
+func TestAuditSinceOnTheSchedulersClock(t *testing.T) {
+	clk := simclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	e := newActionsAPIOn(t, true, clk)
+	e.failed()
+	for _, tc := range []struct {
+		name, query string
+		n           int
+	}{
+		{"all", "", 4},
+		{"last hour of the clock", "?since=1h", 4},
+		{"after the clock's now", "?since=" + clk.Now().Add(time.Minute).Format(time.RFC3339), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := do(t, e.srv, "GET", "/api/v1/audit"+tc.query, "")
+			if es, _ := out["entries"].([]any); code != 200 || len(es) != tc.n {
+				t.Errorf("%d, %d entries, want %d: %v", code, len(es), tc.n, out)
+			}
+		})
 	}
 }
 

@@ -75,6 +75,9 @@ type Options struct {
 	// Actuations serves approve, reject, a canary's actuations and the audit log
 	// (actions.go); nil answers 404 there.
 	Actuations Actuations
+	// Clock is the scheduler's clock, which the audit log's relative times (since=1h)
+	// count from (default analysis.RealClock).
+	Clock analysis.Clock
 }
 
 // Router registers a route with the access it needs; *auth.Router is one.
@@ -108,6 +111,9 @@ func New(o Options) *API {
 	}
 	if o.Gatherer == nil {
 		o.Gatherer = prometheus.NewRegistry()
+	}
+	if o.Clock == nil {
+		o.Clock = analysis.RealClock{}
 	}
 	a := &API{s: &server{o: o, log: o.Logger}, standalone: http.NewServeMux()}
 	a.Register(auth.NewRouter(a.standalone, nil, Surface))
