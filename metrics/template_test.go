@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -139,4 +140,49 @@ func FuzzParseQuery(f *testing.F) {
 			t.Fatalf("template %q rendered %q", text, got)
 		}
 	})
+}
+
+// A render that misses a variable says which, as a *MissingVarError, whatever way the
+// template reaches it; other failures are not one.
+func TestQueryTemplateMissingVar(t *testing.T) {
+	data := TemplateData{Cohort: map[string]string{"track": "canary"}, Vars: map[string]string{"app": "a", "on": "x"}}
+	tests := []struct {
+		name        string
+		text        string
+		scope, want string // want "" : not a MissingVarError
+	}{
+		{"cohort", `up{track="{{ .Cohort.track }}",pod="{{ .Cohort.pod }}"}`, "Cohort", "pod"},
+		{"vars", `up{app="{{ .Vars.app }}",ns="{{ .Vars.ns }}"}`, "Vars", "ns"},
+		{"from the root", `{{ $.Vars.region }}`, "Vars", "region"},
+		{"in a pipeline", `{{ .Cohort.zone | printf "%s" }}`, "Cohort", "zone"},
+		{"in a branch taken", `{{ if .Vars.on }}{{ .Vars.cluster }}{{ end }}`, "Vars", "cluster"},
+		{"the one reached, not the first written", `{{ if .Vars.off }}{{ .Vars.a1 }}{{ end }}`, "Vars", "off"},
+		{"second of two missing on one line", `{{ if .Vars.on }}{{ .Vars.b2 }}{{ else }}{{ .Vars.b1 }}{{ end }}`, "Vars", "b2"},
+		{"unknown field", `{{ .Cohorts.track }}`, "", ""},
+		{"a function's error", `{{ index .Vars 1 }}`, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			qt, err := ParseQuery("q", tc.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = qt.Render(data)
+			if err == nil {
+				t.Fatal("rendered")
+			}
+			var mv *MissingVarError
+			switch {
+			case tc.want == "" && errors.As(err, &mv):
+				t.Fatalf("%v is a MissingVarError (%s.%s)", err, mv.Scope, mv.Name)
+			case tc.want == "":
+			case !errors.As(err, &mv):
+				t.Fatalf("%v is not a MissingVarError", err)
+			case mv.Scope != tc.scope || mv.Name != tc.want:
+				t.Fatalf("missing %s.%s, want %s.%s (%v)", mv.Scope, mv.Name, tc.scope, tc.want, err)
+			case !strings.Contains(err.Error(), `map has no entry for key "`+tc.want+`"`):
+				t.Fatalf("error text changed: %v", err)
+			}
+		})
+	}
 }
