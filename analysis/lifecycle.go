@@ -65,9 +65,6 @@ const (
 
 var varKeyRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
-// missingKeyRe finds the variable a template needed, in text/template's error.
-var missingKeyRe = regexp.MustCompile(`at <\.(Cohort|Vars)\.([A-Za-z0-9_]+)>`)
-
 // analysisNames lists the configured analyses for an error message (at most 20).
 func analysisNames[V any](m map[string]V) string {
 	if len(m) == 0 {
@@ -153,23 +150,24 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	if r.Lifetime > 0 {
 		lifetime = r.Lifetime
 	}
-	if floor := max(time.Duration(env.Config.Server.MinInterval), a.Step); interval < floor {
+	lim := s.limits.Load()
+	if floor := max(lim.MinInterval, a.Step); interval < floor {
 		return nil, inputErr("interval", "%s is shorter than %s (the longer of server.min_interval, %s, and the analysis' step, %s)",
-			interval, floor, time.Duration(env.Config.Server.MinInterval), a.Step)
+			interval, floor, lim.MinInterval, a.Step)
 	}
 	switch {
 	case lifetime < interval:
 		return nil, inputErr("lifetime", "%s is shorter than the interval (%s)", lifetime, interval)
 	case lifetime <= a.Warmup:
 		return nil, inputErr("lifetime", "%s is not longer than the analysis' warmup (%s)", lifetime, a.Warmup)
-	case env.Config.Server.MaxLifetime > 0 && lifetime > time.Duration(env.Config.Server.MaxLifetime):
-		return nil, inputErr("lifetime", "%s is longer than the server's max_lifetime (%s)", lifetime, time.Duration(env.Config.Server.MaxLifetime))
+	case lim.MaxLifetime > 0 && lifetime > lim.MaxLifetime:
+		return nil, inputErr("lifetime", "%s is longer than the server's max_lifetime (%s)", lifetime, lim.MaxLifetime)
 	case IntervalCount(lifetime, interval) > maxIntervals:
 		return nil, inputErr("lifetime", "holds more than %d intervals of %s", maxIntervals, interval)
 	}
 	now := s.o.Clock.Now()
 	start := r.Start
-	switch maxPast := time.Duration(env.Config.Server.MaxLifetime); {
+	switch maxPast := lim.MaxLifetime; {
 	case start.IsZero():
 		start = now
 	case start.After(now.Add(maxFutureStart)):
@@ -193,10 +191,10 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 				rendered[i] = text
 				if err != nil {
 					field := co.field
-					if sm := missingKeyRe.FindStringSubmatch(err.Error()); sm != nil {
-						field = co.field + "." + sm[2]
-						if sm[1] == "Vars" {
-							field = "vars." + sm[2]
+					if mv := (*metrics.MissingVarError)(nil); errors.As(err, &mv) {
+						field = co.field + "." + mv.Name
+						if mv.Scope == "Vars" {
+							field = "vars." + mv.Name
 						}
 					}
 					if field != co.field {
@@ -231,7 +229,7 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	}
 	// Reserve a running slot of the analysis before storing, so that concurrent
 	// registrations cannot overshoot the cap.
-	limit := env.Config.Server.MaxRunningPerAnalysis
+	limit := lim.MaxRunningPerAnalysis
 	s.mu.Lock()
 	if limit > 0 && s.runningBy[a.Name] >= limit {
 		s.mu.Unlock()

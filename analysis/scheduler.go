@@ -45,6 +45,25 @@ func (NopActuation) OnVerdict(context.Context, *Canary, Action) {}
 // variable. An *InputError refuses the registration with the field it names.
 type RegistrationCheck func(a *config.Analysis, c *Canary) error
 
+// Limits bound what a registration may ask for, so that one client cannot make the
+// scheduler's work unbounded: the config's server block (LimitsOf), which a reload
+// changes through SetLimits. A zero field is no limit.
+type Limits struct {
+	// MinInterval is the shortest interval (server.min_interval).
+	MinInterval time.Duration
+	// MaxLifetime caps a lifetime and how far back a start may be (server.max_lifetime).
+	MaxLifetime time.Duration
+	// MaxRunningPerAnalysis caps one analysis' running canaries
+	// (server.max_running_per_analysis).
+	MaxRunningPerAnalysis int
+}
+
+// LimitsOf reads the limits of a config's server block.
+func LimitsOf(s config.Server) Limits {
+	return Limits{MinInterval: time.Duration(s.MinInterval), MaxLifetime: time.Duration(s.MaxLifetime),
+		MaxRunningPerAnalysis: s.MaxRunningPerAnalysis}
+}
+
 // Options configure a Scheduler. Store is required; the rest have defaults.
 type Options struct {
 	Store     Store
@@ -54,6 +73,8 @@ type Options struct {
 	Actuation Actuation
 	// CheckRegistration, when set, can refuse a registration (see RegistrationCheck).
 	CheckRegistration RegistrationCheck
+	// Limits bound registrations until SetLimits replaces them (zero: no limits).
+	Limits Limits
 	// Workers bounds how many canaries are judged at once (default 32).
 	Workers int
 	// MaxConsecutiveErrors ends a canary as error after that many intervals in a row with
@@ -80,6 +101,8 @@ type Scheduler struct {
 	log *zap.Logger
 	m   *Metrics
 	env atomic.Pointer[Env]
+	// limits are Options.Limits, then what SetLimits installed.
+	limits atomic.Pointer[Limits]
 
 	lim limiters
 
@@ -150,7 +173,7 @@ func NewScheduler(o Options) *Scheduler {
 	if m == nil {
 		m = NewMetrics(prometheus.NewRegistry())
 	}
-	return &Scheduler{
+	s := &Scheduler{
 		o: o, log: o.Logger, m: m,
 		snaps:  map[string]*config.Analysis{},
 		lim:    limiters{canary: map[string]*rate.Limiter{}, provider: map[string]*rate.Limiter{}},
@@ -158,7 +181,13 @@ func NewScheduler(o Options) *Scheduler {
 		wake: make(chan struct{}, 1),
 		work: make(chan dueItem),
 	}
+	s.SetLimits(o.Limits)
+	return s
 }
+
+// SetLimits installs new registration limits (a reload's); running canaries keep what
+// they were registered with.
+func (s *Scheduler) SetLimits(l Limits) { s.limits.Store(&l) }
 
 // SetEnv installs a config and its providers. Running canaries keep their analysis
 // snapshot; they pick up the new providers at their next interval.

@@ -180,7 +180,7 @@ func (h *harness) start() {
 	h.sched = analysis.NewScheduler(analysis.Options{
 		Store: st, Clock: h.clock, Logger: zaptest.NewLogger(h.t), Metrics: analysis.NewMetrics(h.reg),
 		Actuation: h.act, Workers: 4, MaxConsecutiveErrors: h.cfg.Scheduler.MaxConsecutiveErrors,
-		QueryTimeout: 200 * time.Millisecond, CheckRegistration: h.check,
+		QueryTimeout: 200 * time.Millisecond, CheckRegistration: h.check, Limits: analysis.LimitsOf(h.cfg.Server),
 	})
 	h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": h.prov}})
 	if err := h.sched.Start(context.Background()); err != nil {
@@ -583,7 +583,7 @@ func TestRegistrationCheck(t *testing.T) {
 // LimitError, and frees the slot when a canary ends.
 func TestRunningCap(t *testing.T) {
 	h := newHarness(t)
-	h.cfg.Server.MaxRunningPerAnalysis = 2
+	h.sched.SetLimits(analysis.Limits{MaxRunningPerAnalysis: 2})
 	first := h.register("ok", "ok")
 	h.register("ok", "ok")
 	_, err := h.sched.Register(context.Background(), analysis.Registration{

@@ -187,9 +187,6 @@ func RunJobs(ctx context.Context, o Options, t Target, env *analysis.Env, start 
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	if env.Config.Server.MaxRunningPerAnalysis <= o.Wave {
-		env.Config.Server.MaxRunningPerAnalysis = o.Wave + 1
-	}
 	for first := 0; first < len(jobs); first += o.Wave {
 		if err := runWave(ctx, o, t, env, start, jobs[first:min(first+o.Wave, len(jobs))], ended, res); err != nil {
 			return err
@@ -213,6 +210,7 @@ func runWave(ctx context.Context, o Options, t Target, env *analysis.Env, start 
 		Store: store, Clock: clock, Logger: o.Logger, Metrics: analysis.NewMetrics(prometheus.NewRegistry()),
 		Actuation: coll, Workers: o.Workers,
 		MaxConsecutiveErrors: env.Config.Scheduler.MaxConsecutiveErrors, QueryTimeout: time.Duration(env.Config.Scheduler.QueryTimeout),
+		Limits: limitsFor(env, o.Wave),
 	})
 	sched.SetEnv(env)
 	byID := map[string]Job{}
@@ -315,4 +313,14 @@ func outcome(ctx context.Context, store analysis.Store, t Target, j Job, c *anal
 		break
 	}
 	return out, len(rs), nil
+}
+
+// limitsFor are the config's registration limits, with room for a whole wave of one
+// analysis running at once.
+func limitsFor(env *analysis.Env, wave int) analysis.Limits {
+	l := analysis.LimitsOf(env.Config.Server)
+	if l.MaxRunningPerAnalysis <= wave {
+		l.MaxRunningPerAnalysis = wave + 1
+	}
+	return l
 }

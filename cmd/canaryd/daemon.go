@@ -127,6 +127,7 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 		MaxConsecutiveErrors: cfg.Scheduler.MaxConsecutiveErrors,
 		QueryTimeout:         time.Duration(cfg.Scheduler.QueryTimeout),
 		CanaryRateLimit:      cfg.Scheduler.CanaryRateLimit,
+		Limits:               analysis.LimitsOf(cfg.Server),
 		ShutdownGrace:        schedShutdownGrace,
 	})
 	d.tokens = auth.New(cfg.Server.Auth)
@@ -192,6 +193,7 @@ func (d *daemon) install(cfg *config.Config, provs map[string]builtProvider) {
 	}
 	d.cfg, d.providers = cfg, provs
 	d.retention.Store(int64(cfg.Server.Retention))
+	d.sched.SetLimits(analysis.LimitsOf(cfg.Server))
 	d.sched.SetEnv(env)
 	d.m.ReloadSuccess.Set(1)
 	d.m.ReloadSuccessTime.SetToCurrentTime()

@@ -89,7 +89,7 @@ func runCanaries(t *testing.T) (sched *analysis.Scheduler, clock *simclock.Clock
 	clock = simclock.New(fixtureStart)
 	sched = analysis.NewScheduler(analysis.Options{
 		Store: st, Clock: clock, Logger: zaptest.NewLogger(t), Metrics: analysis.NewMetrics(prometheus.NewRegistry()),
-		Workers: 2, QueryTimeout: 5 * time.Second,
+		Workers: 2, QueryTimeout: 5 * time.Second, Limits: analysis.LimitsOf(cfg.Server),
 	})
 	sched.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"fake": goldenProvider{}}})
 	ctx := context.Background()

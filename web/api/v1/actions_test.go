@@ -94,7 +94,7 @@ func newActionsAPIOn(t *testing.T, withGuard bool, clk analysis.Clock) *actionsE
 	reg := prometheus.NewRegistry()
 	log := zaptest.NewLogger(t)
 	e := &actionsEnv{t: t, st: st, hooks: h}
-	o := analysis.Options{Store: st, Clock: clk, Logger: log, Metrics: analysis.NewMetrics(reg)}
+	o := analysis.Options{Store: st, Clock: clk, Logger: log, Metrics: analysis.NewMetrics(reg), Limits: analysis.LimitsOf(cfg.Server)}
 	var acts Actuations
 	if withGuard {
 		e.g, err = guard.New(guard.Options{DB: st.DB(), Canaries: st, Config: cfg, Logger: log, Metrics: guard.NewMetrics(reg), Clock: clk})

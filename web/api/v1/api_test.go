@@ -71,7 +71,7 @@ func newAPIOn(t testing.TB, st analysis.Store) (http.Handler, *analysis.Schedule
 	if tt, ok := t.(*testing.T); ok {
 		log = zaptest.NewLogger(tt)
 	}
-	sched := analysis.NewScheduler(analysis.Options{Store: st, Logger: log, Metrics: analysis.NewMetrics(reg)})
+	sched := analysis.NewScheduler(analysis.Options{Store: st, Logger: log, Metrics: analysis.NewMetrics(reg), Limits: analysis.LimitsOf(cfg.Server)})
 	sched.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"p": constProvider{}}})
 	if err := sched.Start(context.Background()); err != nil {
 		t.Fatal(err)

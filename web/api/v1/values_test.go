@@ -75,7 +75,7 @@ func newProvidersAPI(t testing.TB) (http.Handler, *analysis.Scheduler) {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	sched := analysis.NewScheduler(analysis.Options{Store: memstore.New(), Logger: log, Metrics: analysis.NewMetrics(reg)})
+	sched := analysis.NewScheduler(analysis.Options{Store: memstore.New(), Logger: log, Metrics: analysis.NewMetrics(reg), Limits: analysis.LimitsOf(cfg.Server)})
 	sched.SetEnv(&analysis.Env{Config: cfg, Providers: provs})
 	// Not started: nothing is judged, registrations are only validated and stored.
 	t.Cleanup(func() { sched.Stop(context.Background()) })
