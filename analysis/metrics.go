@@ -77,3 +77,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// InitProviders creates the per-provider series of the providers a config names, so that
+// canaryd_provider_query_errors_total{provider} reads 0 from the start instead of being
+// absent until the first error (an alert on its rate sees no series otherwise).
+func (m *Metrics) InitProviders(names []string) {
+	for _, n := range names {
+		m.QueryErrors.WithLabelValues(n)
+		m.QueryDuration.WithLabelValues(n)
+	}
+	for _, l := range []string{"canary", "provider"} {
+		m.QueryThrottled.WithLabelValues(l)
+	}
+}

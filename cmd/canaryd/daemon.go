@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -192,11 +194,46 @@ func (d *daemon) install(cfg *config.Config, provs map[string]builtProvider) {
 		env.RateLimits[name] = bp.entry.RateLimit
 	}
 	d.cfg, d.providers = cfg, provs
+	d.m.InitProviders(slices.Sorted(maps.Keys(provs)))
+	go d.checkProviders(provs)
 	d.retention.Store(int64(cfg.Server.Retention))
 	d.sched.SetLimits(analysis.LimitsOf(cfg.Server))
 	d.sched.SetEnv(env)
 	d.m.ReloadSuccess.Set(1)
 	d.m.ReloadSuccessTime.SetToCurrentTime()
+}
+
+// pinger is a provider that can tell cheaply whether its backend answers.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// providerCheckTimeout bounds the startup check of each provider.
+const providerCheckTimeout = 10 * time.Second
+
+// checkProviders asks each provider once whether its backend answers and logs the
+// outcome (warn when not), at start and on reload: a wrong address or credential shows in
+// the log at once instead of as nodata or error canaries later. It never blocks startup.
+func (d *daemon) checkProviders(provs map[string]builtProvider) {
+	for _, name := range slices.Sorted(maps.Keys(provs)) {
+		bp := provs[name]
+		pg, ok := bp.prov.(pinger)
+		if !ok {
+			d.log.Debug("provider has no startup check", zap.String("provider", name), zap.String("type", bp.entry.Type))
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), providerCheckTimeout)
+		began := time.Now()
+		err := pg.Ping(ctx)
+		cancel()
+		if err != nil {
+			d.log.Warn("provider does not answer; its canaries will end nodata or error until it does",
+				zap.String("provider", name), zap.String("type", bp.entry.Type), zap.Error(redact.Error(err)))
+			continue
+		}
+		d.log.Info("provider answers", zap.String("provider", name), zap.String("type", bp.entry.Type),
+			zap.Duration("took", time.Since(began)))
+	}
 }
 
 // reload rereads the config file. A bad file keeps the old config and says why; running

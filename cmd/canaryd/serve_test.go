@@ -155,8 +155,12 @@ func TestServeAgainstPrometheus(t *testing.T) {
 				t.Errorf("/metrics lacks %s", want)
 			}
 		}
-		if strings.Contains(metrics, `canaryd_provider_query_errors_total{provider="prom"}`) {
-			t.Errorf("/metrics counts provider errors against a healthy Prometheus")
+		if !strings.Contains(metrics, `canaryd_provider_query_errors_total{provider="prom"} 0`) {
+			t.Errorf("/metrics counts provider errors against a healthy Prometheus, or lacks the series")
+		}
+		// The startup check (issue 19 item 3) found the provider answering.
+		if logs := p.logs.String(); !strings.Contains(logs, `"provider answers"`) || strings.Contains(logs, "provider does not answer") {
+			t.Errorf("startup check of a healthy Prometheus not logged as answering:\n%s", logs)
 		}
 		if strings.Contains(metrics, `canaryd_canary_score{`) {
 			t.Errorf("per-canary score series left after both ended")
@@ -246,6 +250,12 @@ func (p *proc) waitJudged(id string, n int, timeout time.Duration) {
 func TestServeReloadAndShutdown(t *testing.T) {
 	cfgPath := writeConfig(t, "http://127.0.0.1:1")
 	p := startServe(t, cfgPath, filepath.Join(t.TempDir(), "c.db"))
+	// Issue 19 items 3 and 18: a provider that does not answer is a warning at start,
+	// and its error counter exists (at 0) before any query.
+	if !strings.Contains(p.metricsText(), `canaryd_provider_query_errors_total{provider="prom"} 0`) {
+		t.Errorf("/metrics lacks the provider's error counter at start")
+	}
+	waitLog(t, p, `"level":"warn"`, `"provider does not answer`, `"provider":"prom"`, "127.0.0.1:1")
 
 	if err := os.WriteFile(cfgPath, []byte("analyses: {broken: {provider: nowhere}}\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -274,6 +284,8 @@ func TestServeReloadAndShutdown(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The reload checks the providers again.
+	waitLogCount(t, p, `"provider does not answer`, 2)
 	var e map[string]string
 	if code := p.call("POST", "/api/v1/canaries", map[string]any{"name": "x", "analysis": "e2e", "baseline": map[string]string{"track": "a"},
 		"canary": map[string]string{"track": "b"}, "vars": map[string]string{"app": "web"}}, &e); code != http.StatusBadRequest || e["field"] != "analysis" {
@@ -294,5 +306,38 @@ func TestServeReloadAndShutdown(t *testing.T) {
 	}
 	if !strings.Contains(p.logs.String(), `"canaryd stopped"`) {
 		t.Errorf("no clean stop in the log")
+	}
+}
+
+// waitLog waits up to 20 s for a log line holding every part.
+func waitLog(t *testing.T, p *proc, parts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, line := range strings.Split(p.logs.String(), "\n") {
+			ok := true
+			for _, part := range parts {
+				ok = ok && strings.Contains(line, part)
+			}
+			if ok {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q:\n%s", parts, p.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLogCount waits up to 20 s for n log lines holding s.
+func waitLogCount(t *testing.T, p *proc, s string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(p.logs.String(), s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d log lines with %q:\n%s", n, s, p.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

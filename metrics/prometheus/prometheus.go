@@ -77,6 +77,20 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 	}, nil
 }
 
+// Ping runs the cheapest instant query there is (`1`) once, without retries: whether
+// the server answers at all, for the daemon's startup check.
+func (p *Provider) Ping(ctx context.Context) error {
+	if p.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	if _, _, _, err := p.api.Query(ctx, "1", time.Now()); err != nil {
+		return fmt.Errorf("prometheus %s: %w", p.address, redact.Error(err))
+	}
+	return nil
+}
+
 // Query runs q.Text as a range query. Several series pool into the Series' streams; no
 // match is an empty Series. Ranges longer than MaxPointsPerRequest steps are fetched in
 // pieces on the same grid (start + k·step), so the answer is the one an unlimited server

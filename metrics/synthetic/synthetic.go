@@ -55,6 +55,9 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 	return &Provider{seed: cfg.Seed, signals: sigs, regs: cfg.Regressions}, nil
 }
 
+// Ping always succeeds: the synthetic provider is in the process.
+func (p *Provider) Ping(ctx context.Context) error { return ctx.Err() }
+
 // Query parses q.Text (see Spec for the language) and generates the points at q.Start,
 // q.Start+q.Step, … up to q.End for each stream. Regressions with an After take effect
 // at q.Start+After.
