@@ -405,7 +405,15 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(d, true))
+	v := viewOf(d, true)
+	// The queries as sent for each cohort, so that a nodata can be debugged in the
+	// provider's own UI. Without the snapshot the answer is the rest.
+	if a, err := s.o.Scheduler.Analysis(r.Context(), d.Canary); err == nil {
+		v.Queries = analysis.RenderQueries(a, d.Canary)
+	} else if r.Context().Err() == nil {
+		s.log.Warn("analysis snapshot unreadable", zap.String("canary", id), zap.Error(err))
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // List pages: a page holds DefaultListLimit canaries unless ?limit= asks for another
@@ -590,6 +598,8 @@ type canaryView struct {
 	EndedAt        *time.Time        `json:"ended_at,omitempty"`
 	Intervals      []intervalView    `json:"intervals,omitempty"`
 	Actions        []analysis.Action `json:"actions,omitempty"`
+	// Queries are each metric's queries rendered for both cohorts (the detail only).
+	Queries []analysis.RenderedQuery `json:"queries,omitempty"`
 }
 
 type intervalView struct {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -207,9 +208,18 @@ func TestLifecycleThroughAPI(t *testing.T) {
 	if code != 200 || got["name"] != "web v2" || got["next_interval_at"] == nil || got["intervals_judged"] != 0.0 {
 		t.Errorf("get: %d %v", code, got)
 	}
+	// The detail has each metric's query as rendered for both cohorts (issue 19 item 13).
+	wantQ := []any{map[string]any{"metric": "errors", "role": "query",
+		"baseline": `errors{app="web",track="baseline"}`, "canary": `errors{app="web",track="canary"}`}}
+	if !reflect.DeepEqual(got["queries"], wantQ) {
+		t.Errorf("queries %v, want %v", got["queries"], wantQ)
+	}
 	code, list := do(t, srv, "GET", "/api/v1/canaries?status=running", "")
 	if code != 200 || len(list["canaries"].([]any)) != 1 {
 		t.Errorf("list running: %d %v", code, list)
+	}
+	if q := list["canaries"].([]any)[0].(map[string]any)["queries"]; q != nil {
+		t.Errorf("the list carries queries: %v", q)
 	}
 	for _, tc := range []struct {
 		method, path, body string
