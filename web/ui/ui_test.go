@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,18 +227,32 @@ func TestReportWhileRunning(t *testing.T) {
 				t.Errorf("progress %q, want %q", got, tc.progress)
 			}
 			cs := charts(doc)
-			if len(cs) != 9 {
-				t.Errorf("%d charts, want 9", len(cs))
-			}
 			if tc.intervals == 0 {
+				// One line instead of four empty chart pairs (issue 19 item 17): only
+				// the score chart.
+				if len(cs) != 1 {
+					t.Errorf("%d charts before the first judgement, want the score chart alone", len(cs))
+				}
 				for id, paths := range cs {
 					if len(paths) != 0 {
 						t.Errorf("chart %s draws %d series with no data", id, len(paths))
 					}
 				}
+				if got := text(byID(doc, "not-judged")); got != "No interval judged yet: the charts appear with the first judgement, at 2026-03-01 12:01:00 UTC." {
+					t.Errorf("not-judged line %q", got)
+				}
 				if !strings.Contains(text(byID(doc, "score")), "—") || !strings.Contains(body, "no interval judged yet") {
 					t.Error("no hint that nothing was judged yet")
 				}
+			} else if len(cs) != 9 {
+				t.Errorf("%d charts, want 9", len(cs))
+			}
+			if tc.intervals > 0 {
+				if got := text(byID(doc, "last-verdict")); got == "pass" && !strings.Contains(body, "verdict so far") {
+					t.Errorf("a running canary's last verdict is not labelled provisional")
+				}
+			}
+			if tc.intervals == 0 {
 				if byID(doc, "failing") != nil {
 					t.Error("failing box with no interval")
 				}
@@ -475,4 +490,93 @@ func TestNotFoundAndErrors(t *testing.T) {
 			t.Errorf("%s: %d, leaks the error: %v", path, res.StatusCode, strings.Contains(body, "/secret/path"))
 		}
 	}
+}
+
+// The first-day findings of issue 19 on the report and the list: what fired, a score
+// that could not be computed, the queries, a running canary's provisional verdict.
+func TestReportFirstDay(t *testing.T) {
+	_, a := loadAnalysis(t)
+	cell := func(t *testing.T, body, class string) string {
+		t.Helper()
+		doc := parseHTML(t, body)
+		n := findAll(doc, func(n *html.Node) bool { return n.Data == "td" && attr(n, "class") == class })
+		if len(n) == 0 {
+			t.Fatalf("no td.%s", class)
+		}
+		return text(n[0])
+	}
+	t.Run("actuators: none configured", func(t *testing.T) {
+		d := fixtureDetail(a, 30, true, true)
+		h := newTestHandler(t, withAnalysis{fakeSource: newFakeSource(d), a: a})
+		_, body := get(t, h, "/canaries/"+d.ID)
+		if got := cell(t, body, "actuate"); got != "none: on_fail lists no actuator" {
+			t.Errorf("actuators cell %q, want none", got)
+		}
+	})
+	t.Run("actuators: the list that fired", func(t *testing.T) {
+		d := fixtureDetail(a, 30, true, true)
+		withActs := *a
+		withActs.OnFail = []string{"rollback", "page"}
+		h := newTestHandler(t, withAnalysis{fakeSource: newFakeSource(d), a: &withActs})
+		_, body := get(t, h, "/canaries/"+d.ID)
+		if got := cell(t, body, "actuate"); got != "yes: rollback, page" {
+			t.Errorf("actuators cell %q", got)
+		}
+	})
+	t.Run("nothing scored is a dash and why", func(t *testing.T) {
+		d := fixtureDetail(a, 30, false, true)
+		zero := 0.0
+		d.Score, d.Verdict = &zero, judge.VerdictNoData
+		h := newTestHandler(t, withAnalysis{fakeSource: newFakeSource(d), a: a})
+		_, body := get(t, h, "/canaries/"+d.ID)
+		doc := parseHTML(t, body)
+		if got := text(byID(doc, "score")); got != "—" {
+			t.Errorf("score %q, want —", got)
+		}
+		if got := text(byID(doc, "score-note")); got != "nothing could be scored: every metric was nodata or error" {
+			t.Errorf("score note %q", got)
+		}
+		_, list := get(t, h, "/")
+		if strings.Contains(list, ">0.0<") {
+			t.Errorf("the list shows a score of 0.0 for a canary with nothing scored")
+		}
+	})
+	t.Run("queries of both cohorts, collapsed", func(t *testing.T) {
+		d := fixtureDetail(a, 3, false, false)
+		h := newTestHandler(t, withAnalysis{fakeSource: newFakeSource(d), a: a})
+		_, body := get(t, h, "/canaries/"+d.ID)
+		doc := parseHTML(t, body)
+		det := findAll(doc, func(n *html.Node) bool { return n.Data == "details" && attr(n, "class") == "queries" })
+		if len(det) != len(a.Metrics) {
+			t.Fatalf("%d query boxes, want %d", len(det), len(a.Metrics))
+		}
+		if attr(det[0], "open") != "" {
+			t.Error("queries are open by default")
+		}
+		var qs []string
+		for _, c := range findAll(det[0], func(n *html.Node) bool { return n.Data == "code" }) {
+			qs = append(qs, text(c))
+		}
+		want := []string{`error_rate{track="` + d.Baseline["track"] + `"}`, `error_rate{track="` + d.Canary.Canary["track"] + `"}`}
+		if fmt.Sprint(qs) != fmt.Sprint(want) {
+			t.Errorf("queries %q, want %q", qs, want)
+		}
+	})
+	t.Run("a running canary's verdict in the list is provisional", func(t *testing.T) {
+		d := fixtureDetail(a, 3, false, false)
+		if d.Verdict != judge.VerdictPass {
+			t.Fatalf("fixture's last verdict %s, want pass", d.Verdict)
+		}
+		h := newTestHandler(t, newFakeSource(d))
+		_, body := get(t, h, "/")
+		doc := parseHTML(t, body)
+		badges := findAll(doc, func(n *html.Node) bool { return n.Data == "span" && strings.HasPrefix(attr(n, "class"), "badge") })
+		var got []string
+		for _, b := range badges {
+			got = append(got, attr(b, "class")+"="+text(b))
+		}
+		if !slices.Contains(got, "badge muted=pass so far") || slices.Contains(got, "badge ok=pass") {
+			t.Errorf("list badges %q: want a muted 'pass so far', no green pass", got)
+		}
+	})
 }

@@ -59,6 +59,11 @@ type reportPage struct {
 	Status, StatusClass string
 	Reason              string
 	Score, Verdict      string
+	// ScoreNote says why there is no score (nothing could be scored); VerdictLabel what
+	// the verdict is (so far, while running).
+	ScoreNote, VerdictLabel string
+	// NotJudgedYet replaces the metrics' empty charts before the first judgement.
+	NotJudgedYet        string
 	Judged, Done, Total int
 	Running             bool
 	NextAt              string
@@ -100,6 +105,8 @@ type metricView struct {
 	LatestIndex             int
 	// Older counts the intervals left out of Rows (maxMetricRows).
 	Older int
+	// Queries are the metric's queries as sent for each cohort.
+	Queries []analysis.RenderedQuery
 }
 
 // resultRow is one interval's result for one metric.
@@ -241,6 +248,14 @@ func buildReport(d *analysis.Detail, a *config.Analysis, now time.Time) *reportP
 	if c.Verdict != "" {
 		p.Verdict = string(c.Verdict)
 	}
+	if c.Verdict == judge.VerdictNoData {
+		// A score of 0 would read as every metric failing.
+		p.Score, p.ScoreNote = "—", "nothing could be scored: every metric was nodata or error"
+	}
+	p.VerdictLabel = "verdict, last interval"
+	if p.Running {
+		p.VerdictLabel = "verdict so far (last interval; provisional)"
+	}
 	if p.Running {
 		next := c.IntervalEnd(c.NextIndex)
 		p.NextAt = formatTime(next)
@@ -276,9 +291,20 @@ func buildReport(d *analysis.Detail, a *config.Analysis, now time.Time) *reportP
 	x0, x1 := timeDomain(c, d.Results, pts)
 	order := metricOrder(a, d, pts)
 	anchors := map[string]string{}
+	queries := map[string][]analysis.RenderedQuery{}
+	for _, q := range analysis.RenderQueries(a, c) {
+		queries[q.Metric] = append(queries[q.Metric], q)
+	}
 	for i, mi := range order {
 		anchors[mi.name] = fmt.Sprintf("m-%d", i)
-		p.Metrics = append(p.Metrics, buildMetric(i, mi, d, byName[mi.name], x0, x1))
+		mv := buildMetric(i, mi, d, byName[mi.name], x0, x1)
+		mv.Queries = queries[mi.name]
+		p.Metrics = append(p.Metrics, mv)
+	}
+	if len(d.Results) == 0 && len(pts) == 0 && p.Running {
+		// Empty chart pairs say nothing a line cannot.
+		first := c.IntervalEnd(max(c.NextIndex, 1))
+		p.NotJudgedYet = "No interval judged yet: the charts appear with the first judgement, at " + formatTime(first) + "."
 	}
 	if n := len(d.Results); n > 0 {
 		last := d.Results[n-1]
@@ -295,6 +321,13 @@ func buildReport(d *analysis.Detail, a *config.Analysis, now time.Time) *reportP
 	for i := len(d.Actions) - 1; i >= 0; i-- {
 		act := d.Actions[i]
 		fired := "yes"
+		if a != nil {
+			list, key := actuatorsFor(a, act.Status)
+			fired = "yes: " + strings.Join(list, ", ")
+			if len(list) == 0 {
+				fired = "none: " + key + " lists no actuator"
+			}
+		}
 		if !act.Actuate {
 			fired = "no"
 			if c.DryRun {
@@ -307,6 +340,20 @@ func buildReport(d *analysis.Detail, a *config.Analysis, now time.Time) *reportP
 		})
 	}
 	return p
+}
+
+// actuatorsFor is the analysis' actuator list that a canary ending with status fires,
+// and its key in the config.
+func actuatorsFor(a *config.Analysis, status analysis.Status) ([]string, string) {
+	switch status {
+	case analysis.StatusPass:
+		return a.OnPass, "on_pass"
+	case analysis.StatusMarginal:
+		return a.OnMarginal, "on_marginal"
+	case analysis.StatusError:
+		return a.OnError, "on_error"
+	}
+	return a.OnFail, "on_fail" // fail and aborted
 }
 
 // refreshDelay is how long a running canary's page waits before reloading: until just
@@ -360,7 +407,9 @@ func scoreChart(d *analysis.Detail, a *config.Analysis) chart {
 		}{{"pass", a.Score.Pass}, {"marginal", a.Score.Marginal}} {
 			y := sy.at(th.v)
 			ch.Rules = append(ch.Rules, rule{Class: "threshold " + th.class, X1: px(ch.L), Y1: px(y), X2: px(ch.R), Y2: px(y),
-				Label: fmt.Sprintf("%s ≥ %g", th.class, th.v), LX: px(ch.R - 4), LY: px(y - 4), Anchor: "end"})
+				// Under the line: above it, the label of a threshold near 100 is struck
+				// through by the top grid line.
+				Label: fmt.Sprintf("%s ≥ %g", th.class, th.v), LX: px(ch.R - 4), LY: px(y + 11), Anchor: "end"})
 		}
 	}
 	if len(d.Results) == 0 {
@@ -720,8 +769,13 @@ func buildList(page analysis.Page, counts map[analysis.Status]int, filter analys
 		}
 		if c.Verdict != "" {
 			row.Verdict, row.VerdictClass = string(c.Verdict), statusClass(string(c.Verdict))
+			if c.Status == analysis.StatusRunning {
+				// The last interval's verdict is not the canary's: never a green PASS
+				// beside a canary that may still fail.
+				row.Verdict, row.VerdictClass = string(c.Verdict)+" so far", "muted"
+			}
 		}
-		if c.Score != nil {
+		if c.Score != nil && c.Verdict != judge.VerdictNoData {
 			row.Score = formatScore(*c.Score)
 		}
 		p.Rows = append(p.Rows, row)
