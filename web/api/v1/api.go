@@ -32,6 +32,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/judge"
 	"github.com/canaryd/canaryd/web/auth"
 )
@@ -44,6 +45,12 @@ type Reader interface {
 	// Summary is a canary with its intervals' results, without their points.
 	Summary(ctx context.Context, id string) (*analysis.Detail, error)
 	ListPage(ctx context.Context, q analysis.ListQuery) (analysis.Page, error)
+}
+
+// AnalysisReader is a Reader that also reads the analysis a canary was registered with
+// (its snapshot), for the detail's rendered queries; *analysis.Scheduler implements it.
+type AnalysisReader interface {
+	Analysis(ctx context.Context, c *analysis.Canary) (*config.Analysis, error)
 }
 
 // Registrar registers canaries (POST /api/v1/canaries); *analysis.Scheduler implements it.
@@ -408,10 +415,12 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	v := viewOf(d, true)
 	// The queries as sent for each cohort, so that a nodata can be debugged in the
 	// provider's own UI. Without the snapshot the answer is the rest.
-	if a, err := s.o.Scheduler.Analysis(r.Context(), d.Canary); err == nil {
-		v.Queries = analysis.RenderQueries(a, d.Canary)
-	} else if r.Context().Err() == nil {
-		s.log.Warn("analysis snapshot unreadable", zap.String("canary", id), zap.Error(err))
+	if ar, ok := s.o.Reader.(AnalysisReader); ok {
+		if a, err := ar.Analysis(r.Context(), d.Canary); err == nil {
+			v.Queries = analysis.RenderQueries(a, d.Canary)
+		} else if r.Context().Err() == nil {
+			s.log.Warn("analysis snapshot unreadable", zap.String("canary", id), zap.Error(err))
+		}
 	}
 	writeJSON(w, http.StatusOK, v)
 }
