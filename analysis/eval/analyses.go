@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -96,10 +97,23 @@ func SignalFor(name, query string) (string, error) {
 	return "", fmt.Errorf("metric %s: no synthetic signal matches its name or query (want one about latency quantiles, errors, saturation or requests)", name)
 }
 
+// ErrNeedsCounts marks an analysis with a counts or histogram metric: the synthetic
+// provider answers a value per step, not per-step counts or bucket increments.
+var ErrNeedsCounts = errors.New("its counts and histogram judges need per-step counts and buckets, which the synthetic provider does not give (use --backend prometheus)")
+
 // LoadFiles reads config files, whose provider and actuator types are in kinds, and
-// returns every analysis in them as a Target, in file then name order.
-func LoadFiles(files []string, kinds config.Kinds) ([]Target, error) {
-	return loadFiles(files, kinds, NewTarget)
+// returns every analysis in them as a Target, in file then name order, and the names of those left out because they need counts
+// (ErrNeedsCounts).
+func LoadFiles(files []string, kinds config.Kinds) ([]Target, []string, error) {
+	var skipped []string
+	ts, err := loadFiles(files, kinds, func(name string, src []byte) (Target, error) {
+		t, err := NewTarget(name, src)
+		if errors.Is(err, ErrNeedsCounts) {
+			skipped = append(skipped, name)
+		}
+		return t, err
+	})
+	return ts, skipped, err
 }
 
 // LoadPromFiles is LoadFiles for a real Prometheus: every analysis as NewPromTarget keeps it.
@@ -122,6 +136,9 @@ func loadFiles(files []string, kinds config.Kinds, mk func(string, []byte) (Targ
 		sort.Strings(names)
 		for _, n := range names {
 			t, err := mk(n, c.Analyses[n].Source)
+			if errors.Is(err, ErrNeedsCounts) {
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("eval: %s: %w", f, err)
 			}
@@ -193,6 +210,10 @@ func newTarget(name string, src []byte, asWritten bool) (Target, error) {
 					case "query":
 						query, _ = f.Value.(string)
 						qi = j
+					case "judge":
+						if sequentialJudge(f.Value) {
+							return Target{}, fmt.Errorf("analysis %s: %w", name, ErrNeedsCounts)
+						}
 					}
 				}
 				signal, err := SignalFor(mname, query)
@@ -219,6 +240,20 @@ func newTarget(name string, src []byte, asWritten bool) (Target, error) {
 	t.Source = out
 	t.Interval, t.Step, t.Lifetime, t.Warmup = a.Interval, a.Step, a.Lifetime, a.Warmup
 	return t, nil
+}
+
+// sequentialJudge reports whether a metric's judge block is a counts or histogram judge.
+func sequentialJudge(v any) bool {
+	j, ok := v.(yaml.MapSlice)
+	if !ok {
+		return false
+	}
+	for _, f := range j {
+		if f.Key == "type" && (f.Value == "counts" || f.Value == "histogram") {
+			return true
+		}
+	}
+	return false
 }
 
 // Runbook is the built-in runbook-rule target.

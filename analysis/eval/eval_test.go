@@ -24,7 +24,7 @@ import (
 
 func goldenSignals(t *testing.T) Target {
 	t.Helper()
-	ts, err := LoadFiles([]string{"../../configs/golden-signals.yml"}, testKinds())
+	ts, _, err := LoadFiles([]string{"../../configs/golden-signals-mannwhitney.yml"}, testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func goldenSignals(t *testing.T) Target {
 			return tg
 		}
 	}
-	t.Fatal("configs/golden-signals.yml has no golden-signals analysis")
+	t.Fatal("configs/golden-signals-mannwhitney.yml has no golden-signals analysis")
 	return Target{}
 }
 
@@ -182,7 +182,7 @@ func TestNewTargetKeepsJudges(t *testing.T) {
 			t.Errorf("metric %s: signal %q, want %q", m, gs.Signals[m], s)
 		}
 	}
-	orig, err := config.Load("../../configs/golden-signals.yml", testKinds())
+	orig, err := config.Load("../../configs/golden-signals-mannwhitney.yml", testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}

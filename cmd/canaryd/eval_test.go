@@ -23,14 +23,18 @@ func TestEvalCommand(t *testing.T) {
 		wantJSON  bool
 	}{
 		{name: "table and plot",
-			args: []string{"--config", "../../configs/golden-signals.yml", "--runs", "4", "--runs-ab", "4", "--scenarios", "aa,errors-x10",
+			args: []string{"--config", "../../configs/golden-signals-mannwhitney.yml", "--runs", "4", "--runs-ab", "4", "--scenarios", "aa,errors-x10",
 				"--variant", "tuned=golden-signals:error-rate.allowed_increase=1.5", "--svg", svg, "--quiet"},
 			code: 0, stdoutHas: "| tuned | errors-x10 | 4 | 100.0 (51.0–100.0) |", wantSVG: true},
 		{name: "json",
-			args: []string{"--config", "../../configs/golden-signals.yml", "--runbook=false", "--runs", "3", "--runs-ab", "0", "--scenarios", "aa", "--json", "--quiet"},
+			args: []string{"--config", "../../configs/golden-signals-mannwhitney.yml", "--runbook=false", "--runs", "3", "--runs-ab", "0", "--scenarios", "aa", "--json", "--quiet"},
 			code: 0, wantJSON: true},
+		{name: "sequential preset left out on the synthetic provider",
+			args: []string{"--config", "../../configs/golden-signals.yml", "--runs", "2", "--runs-ab", "0", "--scenarios", "aa", "--quiet"},
+			code: 0, stdoutHas: "| runbook-rule | aa (A/A) | 2 |",
+			stderrHas: "eval: analysis golden-signals left out: its counts and histogram judges need per-step counts and buckets, which the synthetic provider does not give (use --backend prometheus)"},
 		{name: "unknown scenario", args: []string{"--scenarios", "aa,nope"}, code: 2, stderrHas: `unknown scenario "nope"`},
-		{name: "bad variant", args: []string{"--config", "../../configs/golden-signals.yml", "--variant", "x=missing:warmup=1m"}, code: 2, stderrHas: `no analysis "missing"`},
+		{name: "bad variant", args: []string{"--config", "../../configs/golden-signals-mannwhitney.yml", "--variant", "x=missing:warmup=1m"}, code: 2, stderrHas: `no analysis "missing"`},
 		{name: "no runs", args: []string{"--runs", "0", "--runs-ab", "0"}, code: 2, stderrHas: "usage: canaryd eval"},
 		{name: "missing file", args: []string{"--config", "nope.yml"}, code: 1, stderrHas: "nope.yml"},
 	}
