@@ -10,10 +10,19 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The PostgreSQL store's tests (analysis/pgstore, cmd/canaryd) start a private cluster
 # with the server binaries, which Debian keeps out of PATH.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-export DEBIAN_FRONTEND=noninteractive
+# The CloudWatch provider's tests run moto's server (Python), installed with pip below.
+python3 -c 'import moto.server' >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "installing Debian packages: ${need[*]}"
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	echo "installing Debian packages: ${need[*]}"
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+	echo "installing moto[server] 5.2.1 with pip"
+	# Debian's Python refuses pip installs outside a virtualenv (PEP 668) unless told.
+	$sudo python3 -m pip install -q 'moto[server]==5.2.1' 2>/dev/null ||
+		$sudo python3 -m pip install -q --break-system-packages 'moto[server]==5.2.1'
+fi

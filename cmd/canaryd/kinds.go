@@ -9,6 +9,7 @@ import (
 	"github.com/canaryd/canaryd/actuators/slack"
 	"github.com/canaryd/canaryd/actuators/webhook"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/metrics/cloudwatch"
 	"github.com/canaryd/canaryd/metrics/datadog"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/synthetic"
@@ -27,6 +28,9 @@ func kinds() config.Kinds {
 			// what yours is): the default stays under 1,500 an hour. (New's options are for
 			// tests.)
 			"datadog": config.ProviderKindOf(func(c datadog.Config, l *zap.Logger) (*datadog.Provider, error) { return datadog.New(c, l) }, config.RateLimit{QPS: 0.4, Burst: 20}),
+			// GetMetricData's default quota is 50 requests a second per account and
+			// region, shared with dashboards and alarms, and each metric asked costs money.
+			"cloudwatch": config.ProviderKindOf(func(c cloudwatch.Config, l *zap.Logger) (*cloudwatch.Provider, error) { return cloudwatch.New(c, l) }, config.RateLimit{QPS: 10, Burst: 50}),
 			// In process: the bucket only bounds CPU.
 			"synthetic": config.ProviderKindOf(synthetic.New, config.RateLimit{QPS: 10000, Burst: 10000}),
 		},
