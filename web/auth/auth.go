@@ -118,9 +118,6 @@ func (a Access) String() string {
 	return a.role
 }
 
-// Role is the role a token needs for the route, when the route is not open.
-func (a Access) Role() string { return a.role }
-
 // Route is one registered route and what it needs.
 type Route struct {
 	Pattern string
@@ -151,11 +148,6 @@ func (rt *Router) Handle(pattern string, a Access, h http.Handler) {
 	}
 	rt.routes = append(rt.routes, Route{Pattern: pattern, Access: a})
 	rt.mux.Handle(pattern, rt.Require(a, h))
-}
-
-// HandleFunc is Handle for a function.
-func (rt *Router) HandleFunc(pattern string, a Access, h func(http.ResponseWriter, *http.Request)) {
-	rt.Handle(pattern, a, http.HandlerFunc(h))
 }
 
 // Routes are the routes registered so far, in order.
