@@ -13,7 +13,7 @@ import (
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
-	apiv1 "github.com/canaryd/canaryd/web/api/v1"
+	"github.com/canaryd/canaryd/web"
 )
 
 // levelProvider answers a query "<level> <track>" with 30 points around that level, so
@@ -69,7 +69,8 @@ func cliServer(t *testing.T) string {
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(apiv1.New(apiv1.Options{Reader: s, Registrar: s, Operator: s}))
+	// The whole surface as the daemon serves it (its JSON 404s included), without auth.
+	srv := httptest.NewServer(web.New(web.Options{Canaries: s}))
 	t.Cleanup(func() {
 		srv.Close()
 		s.Stop(context.Background())
@@ -194,7 +195,7 @@ func TestCanaryCLIFirstDay(t *testing.T) {
 		{name: "create --help exits 0 and has --timeout", args: []string{"canary", "create", "--help"}, code: exitPass, stderr: []string{"-timeout", "-wait"}},
 		{name: "list --help exits 0", args: []string{"canary", "list", "-h"}, code: exitPass, stderr: []string{"-status"}},
 		{name: "--server with /api/v1 names the URL", args: []string{"canary", "get", "abc", "--server", url + "/api/v1"}, code: exitCLI,
-			stderr: []string{"HTTP 404 from " + url + "/api/v1/api/v1/canaries/abc", "without /api/v1"}},
+			stderr: []string{"HTTP 404 from " + url + "/api/v1/api/v1/canaries/abc: no route GET /api/v1/api/v1/canaries/abc", "without /api/v1"}},
 		{name: "wait on a daemon never reached", args: []string{"canary", "wait", "abc", "--server", "http://127.0.0.1:1", "--timeout", "300ms", "--poll", "100ms"}, code: exitCLI,
 			stderr: []string{"could not reach http://127.0.0.1:1/api/v1/canaries/abc: ", "connection refused (gave up after"}},
 		{name: "create --wait --timeout on a daemon never reached", args: []string{"canary", "create", "--analysis", "cli", "--server", "http://127.0.0.1:1", "--wait", "--timeout", "1s"}, code: exitCLI,
