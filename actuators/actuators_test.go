@@ -3,6 +3,7 @@ package actuators
 import (
 	"context"
 	"errors"
+	"github.com/canaryd/canaryd/internal/field"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -201,7 +202,7 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestFieldChecks(t *testing.T) {
-	var es FieldErrors
+	var es field.Errors
 	CheckEnvName(&es, "a", "")
 	CheckEnvName(&es, "b", "1X")
 	CheckEnvName(&es, "c", "OK_1")
@@ -292,7 +293,7 @@ func TestURLTemplateEscapes(t *testing.T) {
 		})
 	}
 	for _, text := range []string{"{{ .Vars.url }}", "http{{ .Vars.s }}://h/"} {
-		var es FieldErrors
+		var es field.Errors
 		if CheckURLTemplate(&es, "url", text) != nil || !strings.Contains(es.Error(), `write the scheme and "://" literally`) {
 			t.Errorf("%s: want a config error, got %v", text, es)
 		}

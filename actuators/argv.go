@@ -2,6 +2,7 @@ package actuators
 
 import (
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"strings"
 )
 
@@ -24,14 +25,14 @@ func (e *OptionError) Error() string {
 // CheckArgv refuses argv elements whose leading dash a template value supplied. ts are the
 // elements' templates, argv what they rendered; an element that is exactly "--" in the
 // config ends the options, so the elements after it may start with a dash.
-func CheckArgv(field string, ts []*Template, argv []string) error {
+func CheckArgv(path string, ts []*Template, argv []string) error {
 	for i, a := range argv {
 		t := ts[i]
 		if t.Static() && t.Text() == "--" {
 			return nil
 		}
 		if strings.HasPrefix(a, "-") && !strings.HasPrefix(t.LiteralPrefix(), "-") {
-			return &OptionError{Field: Index(field, i), Value: a}
+			return &OptionError{Field: field.Index(path, i), Value: a}
 		}
 	}
 	return nil

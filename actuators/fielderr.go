@@ -2,57 +2,15 @@ package actuators
 
 import (
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"os"
-	"strings"
 )
-
-// FieldError is one invalid key of a kind's config, by its YAML path inside the
-// actuator's entry (timeout, command[2], headers.Authorization); configs prefixes the
-// actuator's own path.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e FieldError) Error() string {
-	if e.Field == "" {
-		return e.Msg
-	}
-	return e.Field + ": " + e.Msg
-}
-
-// FieldErrors is every problem found in one config.
-type FieldErrors []FieldError
-
-// Add records a problem with field.
-func (es *FieldErrors) Add(field, format string, args ...any) {
-	*es = append(*es, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-// Err returns es as an error, or nil when empty.
-func (es FieldErrors) Err() error {
-	if len(es) == 0 {
-		return nil
-	}
-	return es
-}
-
-func (es FieldErrors) Error() string {
-	parts := make([]string, len(es))
-	for i, e := range es {
-		parts[i] = e.Error()
-	}
-	return strings.Join(parts, "; ")
-}
-
-// Index is the path of element i of a list field.
-func Index(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }
 
 // CheckTemplate parses text, recording under field a parse error or a field reference
 // that would fail at every firing (an unknown field, a secret not among secrets, the
 // names the actuator's secrets: map defines), and returns the template (nil when it
 // does not parse).
-func CheckTemplate(es *FieldErrors, field, text string, secrets ...string) *Template {
+func CheckTemplate(es *field.Errors, field, text string, secrets ...string) *Template {
 	t, err := ParseTemplate(field, text)
 	if err != nil {
 		es.Add(field, "%v", err)
@@ -76,7 +34,7 @@ func SecretFromEnv(field, name string) (string, error) {
 }
 
 // CheckEnvName records an error when name is not a valid environment variable name.
-func CheckEnvName(es *FieldErrors, field, name string) {
+func CheckEnvName(es *field.Errors, field, name string) {
 	if name == "" {
 		es.Add(field, "required")
 		return

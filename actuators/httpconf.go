@@ -2,6 +2,7 @@ package actuators
 
 import (
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"maps"
 	"net/http"
 	"net/url"
@@ -13,7 +14,7 @@ import (
 
 // CheckURL checks a URL template: one without actions (a fixed URL) is checked now; one
 // with actions is checked by CheckRenderedURL on every event.
-func CheckURL(es *FieldErrors, field, text string) {
+func CheckURL(es *field.Errors, field, text string) {
 	if strings.Contains(text, "{{") {
 		return
 	}
@@ -52,7 +53,7 @@ func ValidHeaderName(k string) bool {
 
 // CheckHeaders checks header names and their value templates under field; secrets are
 // the names the actuator's secrets: map defines, as for CheckTemplate.
-func CheckHeaders(es *FieldErrors, field string, h map[string]string, secrets ...string) map[string]*Template {
+func CheckHeaders(es *field.Errors, field string, h map[string]string, secrets ...string) map[string]*Template {
 	out := make(map[string]*Template, len(h))
 	for _, k := range slices.Sorted(maps.Keys(h)) {
 		v := h[k]

@@ -3,6 +3,7 @@ package actuators
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"reflect"
 	"text/template/parse"
 )
@@ -154,7 +155,7 @@ func endsIn(p *parse.PipeNode, fn string) bool {
 }
 
 // CheckJSONTemplate parses a JSON body template under field, recording what is wrong.
-func CheckJSONTemplate(es *FieldErrors, field, text string) *Template {
+func CheckJSONTemplate(es *field.Errors, field, text string) *Template {
 	t, err := ParseJSONTemplate(field, text)
 	if err != nil {
 		es.Add(field, "%v", err)

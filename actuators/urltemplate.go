@@ -2,6 +2,7 @@ package actuators
 
 import (
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"net/url"
 	"reflect"
 	"strings"
@@ -215,7 +216,7 @@ func escape(p *parse.PipeNode, fn string) {
 
 // CheckURLTemplate parses a URL template under field, recording what is wrong; a URL
 // without actions is checked as a URL now. It returns nil when the template is unusable.
-func CheckURLTemplate(es *FieldErrors, field, text string, secrets ...string) *Template {
+func CheckURLTemplate(es *field.Errors, field, text string, secrets ...string) *Template {
 	t, err := ParseURLTemplate(field, text)
 	if err != nil {
 		es.Add(field, "%v", err)

@@ -83,43 +83,43 @@ func (b *Breaker) UnmarshalYAML(unmarshal func(any) error) error {
 
 func (a *Actuation) validate(path string, errs *Errors) {
 	if !varKeyOK(a.ServiceVar) {
-		errs.add(join(path, "service_var"), "%q is not a variable name", a.ServiceVar)
+		errs.Add(join(path, "service_var"), "%q is not a variable name", a.ServiceVar)
 	}
 	a.Breaker.validate(join(path, "breaker"), errs)
 	if a.Cooldown < 0 {
-		errs.add(join(path, "cooldown"), "must be >= 0")
+		errs.Add(join(path, "cooldown"), "must be >= 0")
 	}
 	if a.ApprovalTimeout <= 0 {
-		errs.add(join(path, "approval_timeout"), "must be > 0")
+		errs.Add(join(path, "approval_timeout"), "must be > 0")
 	}
 	if a.RecoverWindow < 0 {
-		errs.add(join(path, "recover_window"), "must be >= 0")
+		errs.Add(join(path, "recover_window"), "must be >= 0")
 	}
 	if a.Workers < 1 || a.Workers > 64 {
-		errs.add(join(path, "workers"), "must be in [1, 64]")
+		errs.Add(join(path, "workers"), "must be in [1, 64]")
 	}
 	if a.Backoff <= 0 || time.Duration(a.Backoff) > time.Minute {
-		errs.add(join(path, "backoff"), "must be in (0, 1m]")
+		errs.Add(join(path, "backoff"), "must be in (0, 1m]")
 	}
 	if a.ExternalURL != "" {
 		if u, err := url.Parse(a.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs.add(join(path, "external_url"), "must be an http or https URL with a host")
+			errs.Add(join(path, "external_url"), "must be an http or https URL with a host")
 		}
 	}
 	if a.OutputLimit < 256 || a.OutputLimit > 1<<20 {
-		errs.add(join(path, "output_limit"), "must be in [256, 1048576] bytes")
+		errs.Add(join(path, "output_limit"), "must be in [256, 1048576] bytes")
 	}
 	if a.AuditRetention < model.Duration(24*time.Hour) {
-		errs.add(join(path, "audit_retention"), "must be >= 1d")
+		errs.Add(join(path, "audit_retention"), "must be >= 1d")
 	}
 }
 
 func (b Breaker) validate(path string, errs *Errors) {
 	if b.Max < 0 {
-		errs.add(join(path, "max"), "must be >= 0 (0 disables the breaker)")
+		errs.Add(join(path, "max"), "must be >= 0 (0 disables the breaker)")
 	}
 	if b.Window <= 0 {
-		errs.add(join(path, "window"), "must be > 0")
+		errs.Add(join(path, "window"), "must be > 0")
 	}
 }
 
@@ -186,28 +186,28 @@ func decodeActuator(a *Actuator, path string, k ActuatorKind, defaults *Actuatio
 	if _, set := lookup(common, "cooldown"); set {
 		a.Cooldown = time.Duration(cw.Cooldown)
 		if a.Cooldown < 0 {
-			errs.add(join(path, "cooldown"), "must be >= 0")
+			errs.Add(join(path, "cooldown"), "must be >= 0")
 		}
 	}
 	a.Attempts = k.Defaults.Attempts
 	if _, set := lookup(common, "attempts"); set {
 		a.Attempts = cw.Attempts
 		if a.Attempts < 1 || a.Attempts > 10 {
-			errs.add(join(path, "attempts"), "must be in [1, 10]")
+			errs.Add(join(path, "attempts"), "must be in [1, 10]")
 		}
 	}
 	a.Resume = ResumeRetry
 	if cw.Resume != "" {
 		a.Resume = cw.Resume
 		if a.Resume != ResumeRetry && a.Resume != ResumeSkip {
-			errs.add(join(path, "resume"), "%q is not %s or %s", a.Resume, ResumeRetry, ResumeSkip)
+			errs.Add(join(path, "resume"), "%q is not %s or %s", a.Resume, ResumeRetry, ResumeSkip)
 		}
 	}
 	b := []byte("{}")
 	if len(rest) > 0 {
 		var err error
 		if b, err = yaml.Marshal(rest); err != nil {
-			errs.add(path, "re-encode: %v", err)
+			errs.Add(path, "re-encode: %v", err)
 			return false
 		}
 	}

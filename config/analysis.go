@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"math"
 	"slices"
 	"time"
@@ -152,8 +153,8 @@ type judgeYAML struct {
 	Max             *float64       `yaml:"max"`
 	For             model.Duration `yaml:"for"`
 	Unit            string         `yaml:"unit"`
-	// Alpha: the sequential judges' false-alarm bound (0 is the judge's default).
-	Alpha float64 `yaml:"alpha"`
+	// Alpha: the sequential judges' false-alarm bound (absent is the judge's default).
+	Alpha *float64 `yaml:"alpha"`
 }
 
 // UnmarshalYAML fills the judge's documented defaults, so that what check-config accepts
@@ -164,15 +165,18 @@ func (j *judgeYAML) UnmarshalYAML(unmarshal func(any) error) error {
 	return unmarshal((*plain)(j))
 }
 
+// defaultJudge is the judge's own defaults (judge.MetricSpec.WithDefaults) as YAML; the
+// keys whose default depends on the type (min_points, alpha) stay unset.
 func defaultJudge() judgeYAML {
+	d := judge.MetricSpec{}.WithDefaults()
 	return judgeYAML{
-		Type:            string(judge.KindMannWhitney),
-		Direction:       string(judge.DirectionIncrease),
-		Confidence:      0.95,
-		AllowedIncrease: 1,
-		AllowedDecrease: 1,
-		NaNStrategy:     string(judge.NaNRemove),
-		OutlierFactor:   3,
+		Type:            string(d.Kind),
+		Direction:       string(d.Direction),
+		Confidence:      d.Confidence,
+		AllowedIncrease: d.AllowedIncrease,
+		AllowedDecrease: d.AllowedDecrease,
+		NaNStrategy:     string(d.NaNStrategy),
+		OutlierFactor:   d.OutlierFactor,
 	}
 }
 
@@ -213,36 +217,36 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 		Hash:            hex.EncodeToString(sum[:]),
 	}
 	if a.Provider == "" {
-		errs.add(join(path, "provider"), "required")
+		errs.Add(join(path, "provider"), "required")
 	}
 	if a.ServiceVar != "" && !varKeyOK(a.ServiceVar) {
-		errs.add(join(path, "service_var"), "%q is not a variable name", a.ServiceVar)
+		errs.Add(join(path, "service_var"), "%q is not a variable name", a.ServiceVar)
 	}
 	if a.Interval <= 0 {
-		errs.add(join(path, "interval"), "must be > 0")
+		errs.Add(join(path, "interval"), "must be > 0")
 	}
 	if a.Step <= 0 {
-		errs.add(join(path, "step"), "must be > 0")
+		errs.Add(join(path, "step"), "must be > 0")
 	}
 	switch {
 	case a.Lifetime <= 0:
-		errs.add(join(path, "lifetime"), "required, must be > 0")
+		errs.Add(join(path, "lifetime"), "required, must be > 0")
 	case a.Interval > 0 && a.Lifetime < a.Interval:
-		errs.add(join(path, "lifetime"), "must be >= interval (%s)", a.Interval)
+		errs.Add(join(path, "lifetime"), "must be >= interval (%s)", a.Interval)
 	}
 	if a.Warmup < 0 {
-		errs.add(join(path, "warmup"), "must be >= 0")
+		errs.Add(join(path, "warmup"), "must be >= 0")
 	} else if a.Lifetime > 0 && a.Warmup >= a.Lifetime {
-		errs.add(join(path, "warmup"), "must be shorter than lifetime (%s)", a.Lifetime)
+		errs.Add(join(path, "warmup"), "must be shorter than lifetime (%s)", a.Lifetime)
 	}
 	if p := a.Score.Pass; p <= 0 || p > 100 {
-		errs.add(join(path, "score.pass"), "must be in (0, 100]")
+		errs.Add(join(path, "score.pass"), "must be in (0, 100]")
 	}
 	if m := a.Score.Marginal; m < 0 || m > a.Score.Pass {
-		errs.add(join(path, "score.marginal"), "must be in [0, score.pass]")
+		errs.Add(join(path, "score.marginal"), "must be in [0, score.pass]")
 	}
 	if !slices.Contains(scoreRules, w.Score.Rules) {
-		errs.add(join(path, "score.rules"), "unknown rules %q, want one of %v", w.Score.Rules, scoreRules)
+		errs.Add(join(path, "score.rules"), "unknown rules %q, want one of %v", w.Score.Rules, scoreRules)
 	}
 	switch w.UnjudgedCritical {
 	case "":
@@ -251,20 +255,20 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 	case "fail":
 		a.Score.Unjudged = judge.VerdictFail
 	default:
-		errs.add(join(path, "unjudged_critical"), "unknown outcome %q, want error or fail", w.UnjudgedCritical)
+		errs.Add(join(path, "unjudged_critical"), "unknown outcome %q, want error or fail", w.UnjudgedCritical)
 	}
 	a.Score = a.Score.WithDefaults()
 	for g, wt := range a.Groups {
 		if !(wt > 0) || math.IsInf(wt, 0) {
-			errs.add(join(path, "groups."+g), "weight must be > 0")
+			errs.Add(join(path, "groups."+g), "weight must be > 0")
 		}
 	}
 	if len(w.Metrics) == 0 {
-		errs.add(join(path, "metrics"), "at least one metric is required")
+		errs.Add(join(path, "metrics"), "at least one metric is required")
 	} else if len(w.Metrics) > MaxMetricsPerAnalysis {
 		// Each metric is two queries per interval per canary: a bound keeps one analysis
 		// from swamping the providers.
-		errs.add(join(path, "metrics"), "%d metrics, at most %d", len(w.Metrics), MaxMetricsPerAnalysis)
+		errs.Add(join(path, "metrics"), "%d metrics, at most %d", len(w.Metrics), MaxMetricsPerAnalysis)
 	}
 	seen := map[string]int{}
 	for i, raw := range w.Metrics {
@@ -274,7 +278,7 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 			continue
 		}
 		if j, dup := seen[m.Name]; dup {
-			errs.add(join(mp, "name"), "%q already used by metrics[%d]", m.Name, j)
+			errs.Add(join(mp, "name"), "%q already used by metrics[%d]", m.Name, j)
 			continue
 		}
 		seen[m.Name] = i
@@ -294,19 +298,19 @@ func parseMetric(raw rawNode, a *Analysis, path string, errs *Errors) (Metric, b
 	}
 	m := Metric{Name: w.Name, Group: w.Group, Query: w.Query}
 	if !nameRe.MatchString(w.Name) {
-		errs.add(join(path, "name"), "required, must match %s", nameRe)
+		errs.Add(join(path, "name"), "required, must match %s", nameRe)
 	}
 	if len(a.Groups) > 0 {
 		if w.Group == "" {
-			errs.add(join(path, "group"), "required when the analysis has groups")
+			errs.Add(join(path, "group"), "required when the analysis has groups")
 		} else if _, ok := a.Groups[w.Group]; !ok {
-			errs.add(join(path, "group"), "%q is not in the analysis' groups", w.Group)
+			errs.Add(join(path, "group"), "%q is not in the analysis' groups", w.Group)
 		}
 	}
 	if w.Query == "" {
-		errs.add(join(path, "query"), "required")
+		errs.Add(join(path, "query"), "required")
 	} else if t, err := metrics.ParseQuery(w.Name, w.Query); err != nil {
-		errs.add(join(path, "query"), "%v", err)
+		errs.Add(join(path, "query"), "%v", err)
 	} else {
 		m.Template = t
 	}
@@ -316,19 +320,17 @@ func parseMetric(raw rawNode, a *Analysis, path string, errs *Errors) (Metric, b
 			return m, false
 		}
 	}
-	m.Spec = j.spec(w.Name, w.Group, a.Step, join(path, "judge"), errs)
+	m.Spec = j.spec(w.Name, w.Group, a.Step)
 	parseSequential(&m, w.RequestsQuery, a, path, errs)
+	validateSpec(m.Spec, join(path, "judge"), errs)
 	return m, len(*errs) == n
 }
 
-var (
-	kinds       = []string{string(judge.KindMannWhitney), string(judge.KindThreshold), string(judge.KindRatio), string(judge.KindCounts), string(judge.KindHistogram)}
-	directions  = []string{string(judge.DirectionIncrease), string(judge.DirectionDecrease), string(judge.DirectionEither)}
-	nanStrategy = []string{string(judge.NaNRemove), string(judge.NaNZero)}
-	scoreRules  = []string{string(judge.RulesCanaryd), string(judge.RulesKayenta)}
-)
+var scoreRules = []string{string(judge.RulesCanaryd), string(judge.RulesKayenta)}
 
-func (j judgeYAML) spec(name, group string, step time.Duration, path string, errs *Errors) judge.MetricSpec {
+// spec maps the block onto the judge's spec, one key to one field; the judge validates
+// it (validateSpec), config adds nothing to its rules.
+func (j judgeYAML) spec(name, group string, step time.Duration) judge.MetricSpec {
 	s := judge.MetricSpec{
 		Name:            name,
 		Group:           group,
@@ -348,76 +350,25 @@ func (j judgeYAML) spec(name, group string, step time.Duration, path string, err
 		Max:             j.Max,
 		For:             time.Duration(j.For),
 		Step:            step,
-		Alpha:           j.Alpha,
 	}
-	if !slices.Contains(kinds, j.Type) {
-		errs.add(join(path, "type"), "unknown judge %q, want one of %v", j.Type, kinds)
-	}
-	if !slices.Contains(directions, j.Direction) {
-		errs.add(join(path, "direction"), "unknown direction %q, want one of %v", j.Direction, directions)
-	}
-	if !slices.Contains(nanStrategy, j.NaNStrategy) {
-		errs.add(join(path, "nan_strategy"), "unknown strategy %q, want one of %v", j.NaNStrategy, nanStrategy)
-	}
-	if !(j.Confidence > 0 && j.Confidence < 1) {
-		errs.add(join(path, "confidence"), "must be in (0, 1)")
-	}
-	if !(j.AllowedIncrease >= 1) || math.IsInf(j.AllowedIncrease, 0) {
-		errs.add(join(path, "allowed_increase"), "must be >= 1 (1.1 tolerates +10%%)")
-	}
-	if !(j.AllowedDecrease > 0 && j.AllowedDecrease <= 1) {
-		errs.add(join(path, "allowed_decrease"), "must be in (0, 1] (0.9 tolerates -10%%)")
-	}
-	if !(j.AllowedDelta >= 0) || math.IsInf(j.AllowedDelta, 0) {
-		errs.add(join(path, "allowed_delta"), "must be >= 0")
-	}
-	if !(j.OutlierFactor > 0) || math.IsInf(j.OutlierFactor, 0) {
-		errs.add(join(path, "outlier_factor"), "must be > 0")
-	}
+	// The keys left out take the judge's default for the type.
+	d := s.WithDefaults()
+	s.MinPoints, s.Alpha, s.Horizon = d.MinPoints, d.Alpha, d.Horizon
 	if j.MinPoints != nil {
-		if *j.MinPoints < 1 {
-			errs.add(join(path, "min_points"), "must be >= 1")
-		}
 		s.MinPoints = *j.MinPoints
 	}
-	if j.For < 0 {
-		errs.add(join(path, "for"), "must be >= 0")
-	}
-	for _, b := range []struct {
-		key string
-		v   *float64
-	}{{"min", j.Min}, {"max", j.Max}} {
-		if b.v != nil && (math.IsNaN(*b.v) || math.IsInf(*b.v, 0)) {
-			errs.add(join(path, b.key), "must be a finite number")
-		}
-	}
-	switch judge.Kind(j.Type) {
-	case judge.KindMannWhitney, judge.KindCounts, judge.KindHistogram:
-		if j.Min != nil {
-			errs.add(join(path, "min"), "only for threshold and ratio judges")
-		}
-		if j.Max != nil {
-			errs.add(join(path, "max"), "only for threshold and ratio judges")
-		}
-		if j.For != 0 {
-			errs.add(join(path, "for"), "only for threshold and ratio judges")
-		}
-	case judge.KindThreshold, judge.KindRatio:
-		if j.Min == nil && j.Max == nil {
-			errs.add(path, "a %s judge needs min, max or both", j.Type)
-		}
-		if j.Min != nil && j.Max != nil && *j.Min >= *j.Max {
-			errs.add(join(path, "min"), "must be < max")
-		}
-		if judge.Kind(j.Type) == judge.KindRatio {
-			// A ratio of two non-negative series is never below 0.
-			if j.Max != nil && !(*j.Max > 0) {
-				errs.add(join(path, "max"), "must be > 0")
-			}
-			if j.Min != nil && !(*j.Min > 0) {
-				errs.add(join(path, "min"), "must be > 0")
-			}
-		}
+	if j.Alpha != nil {
+		s.Alpha = *j.Alpha
 	}
 	return s
+}
+
+// validateSpec records the judge's every objection to a metric's spec under the
+// metric's judge path.
+func validateSpec(s judge.MetricSpec, path string, errs *Errors) {
+	var fes Errors
+	if err := s.Validate(); err != nil && !errors.As(err, &fes) {
+		errs.Add(path, "%v", err)
+	}
+	errs.AddAll(path, fes)
 }

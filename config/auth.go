@@ -72,7 +72,7 @@ func HashToken(raw string) string {
 
 func (a *Auth) validate(path string, errs *Errors) {
 	if len(a.Tokens) == 0 {
-		errs.add(join(path, "tokens"), "at least one token (leave auth out to run without authentication)")
+		errs.Add(join(path, "tokens"), "at least one token (leave auth out to run without authentication)")
 	}
 	names := map[string]bool{}
 	hashes := map[[32]byte]string{}
@@ -80,17 +80,17 @@ func (a *Auth) validate(path string, errs *Errors) {
 		t := &a.Tokens[i]
 		tp := index(join(path, "tokens"), i)
 		if !nameRe.MatchString(t.Name) {
-			errs.add(join(tp, "name"), "must match %s", nameRe)
+			errs.Add(join(tp, "name"), "must match %s", nameRe)
 		} else if names[t.Name] {
-			errs.add(join(tp, "name"), "%q defined twice", t.Name)
+			errs.Add(join(tp, "name"), "%q defined twice", t.Name)
 		}
 		names[t.Name] = true
 		if len(t.Roles) == 0 {
-			errs.add(join(tp, "roles"), "at least one of read, register, operate")
+			errs.Add(join(tp, "roles"), "at least one of read, register, operate")
 		}
 		for j, r := range t.Roles {
 			if r != RoleRead && r != RoleRegister && r != RoleOperate {
-				errs.add(index(join(tp, "roles"), j), "unknown role %q, want read, register or operate", r)
+				errs.Add(index(join(tp, "roles"), j), "unknown role %q, want read, register or operate", r)
 			}
 		}
 		given := 0
@@ -100,14 +100,14 @@ func (a *Auth) validate(path string, errs *Errors) {
 			}
 		}
 		if given != 1 {
-			errs.add(tp, "exactly one of sha256, env and file")
+			errs.Add(tp, "exactly one of sha256, env and file")
 			continue
 		}
 		var raw string
 		switch {
 		case t.SHA256 != "":
 			if !sha256Re.MatchString(t.SHA256) {
-				errs.add(join(tp, "sha256"), "must be 64 lowercase hex digits (canaryd hash-token prints it)")
+				errs.Add(join(tp, "sha256"), "must be 64 lowercase hex digits (canaryd hash-token prints it)")
 				continue
 			}
 			b, _ := hex.DecodeString(t.SHA256)
@@ -115,33 +115,33 @@ func (a *Auth) validate(path string, errs *Errors) {
 		case t.Env != "":
 			raw = os.Getenv(t.Env)
 			if raw == "" {
-				errs.add(join(tp, "env"), "environment variable %s is empty or unset", t.Env)
+				errs.Add(join(tp, "env"), "environment variable %s is empty or unset", t.Env)
 				continue
 			}
 		default:
 			b, err := os.ReadFile(t.File)
 			if err != nil {
-				errs.add(join(tp, "file"), "%v", err)
+				errs.Add(join(tp, "file"), "%v", err)
 				continue
 			}
 			raw = strings.TrimSpace(string(b))
 		}
 		if raw != "" {
 			if len(raw) < minTokenLen {
-				errs.add(tp, "the token is shorter than %d characters", minTokenLen)
+				errs.Add(tp, "the token is shorter than %d characters", minTokenLen)
 				continue
 			}
 			t.Hash = sha256.Sum256([]byte(raw))
 		}
 		if other, dup := hashes[t.Hash]; dup {
-			errs.add(tp, "same token as %q: each client needs its own", other)
+			errs.Add(tp, "same token as %q: each client needs its own", other)
 		}
 		hashes[t.Hash] = t.Name
 	}
 	if a.OpenEndpoints != nil {
 		for i, e := range *a.OpenEndpoints {
 			if e != "healthz" && e != "readyz" && e != "metrics" {
-				errs.add(index(join(path, "open_endpoints"), i), "unknown endpoint %q, want healthz, readyz or metrics", e)
+				errs.Add(index(join(path, "open_endpoints"), i), "unknown endpoint %q, want healthz, readyz or metrics", e)
 			}
 		}
 	}
@@ -150,11 +150,11 @@ func (a *Auth) validate(path string, errs *Errors) {
 func (t *TLS) validate(path string, errs *Errors) {
 	for _, f := range []struct{ key, path string }{{"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
 		if f.path == "" {
-			errs.add(join(path, f.key), "required")
+			errs.Add(join(path, f.key), "required")
 			continue
 		}
 		if _, err := os.Stat(f.path); err != nil {
-			errs.add(join(path, f.key), "%v", err)
+			errs.Add(join(path, f.key), "%v", err)
 		}
 	}
 }

@@ -179,7 +179,7 @@ func Parse(data []byte, kinds Kinds) (*Config, error) {
 	eachEntry("analyses", f.Analyses, c.Analyses, &errs, func(name, path string, v any) *Analysis {
 		src, err := yaml.Marshal(v)
 		if err != nil {
-			errs.add(path, "re-encode: %v", err)
+			errs.Add(path, "re-encode: %v", err)
 			return nil
 		}
 		a := parseAnalysis(name, src, path, &errs)
@@ -204,10 +204,10 @@ func parseFile(data []byte, errs *Errors) (fileYAML, bool) {
 	// The top level keeps yaml's line numbers: they are relative to the file here.
 	if te, ok := err.(*yaml.TypeError); ok {
 		for _, m := range te.Errors {
-			errs.add("", "%s", unknownRe.ReplaceAllString(m, `unknown field "$1"`))
+			errs.Add("", "%s", unknownRe.ReplaceAllString(m, `unknown field "$1"`))
 		}
 	} else {
-		errs.add("", "%v", err)
+		errs.Add("", "%v", err)
 	}
 	return f, false
 }
@@ -238,7 +238,7 @@ func eachEntry[V any](section string, ms yaml.MapSlice, m map[string]*V, errs *E
 			continue
 		}
 		if _, dup := m[name]; dup {
-			errs.add(path, "defined twice")
+			errs.Add(path, "defined twice")
 			continue
 		}
 		if v := parse(name, path, item.Value); v != nil {
@@ -253,17 +253,17 @@ func eachEntry[V any](section string, ms yaml.MapSlice, m map[string]*V, errs *E
 // provider is renamed.
 func (c *Config) checkAnalysis(a *Analysis, path string, errs *Errors) {
 	if a.Lifetime > time.Duration(c.Server.MaxLifetime) {
-		errs.add(join(path, "lifetime"), "%s is longer than server.max_lifetime (%s)", model.Duration(a.Lifetime), c.Server.MaxLifetime)
+		errs.Add(join(path, "lifetime"), "%s is longer than server.max_lifetime (%s)", model.Duration(a.Lifetime), c.Server.MaxLifetime)
 	}
 	switch {
 	case a.Interval > 0 && a.Interval < time.Duration(c.Server.MinInterval):
-		errs.add(join(path, "interval"), "%s is shorter than server.min_interval (%s)", model.Duration(a.Interval), c.Server.MinInterval)
+		errs.Add(join(path, "interval"), "%s is shorter than server.min_interval (%s)", model.Duration(a.Interval), c.Server.MinInterval)
 	case a.Interval > 0 && a.Interval < a.Step:
-		errs.add(join(path, "interval"), "%s is shorter than the step (%s)", model.Duration(a.Interval), model.Duration(a.Step))
+		errs.Add(join(path, "interval"), "%s is shorter than the step (%s)", model.Duration(a.Interval), model.Duration(a.Step))
 	}
 	if a.Provider != "" {
 		if _, ok := c.Providers[a.Provider]; !ok {
-			errs.add(join(path, "provider"), "unknown provider %q", a.Provider)
+			errs.Add(join(path, "provider"), "unknown provider %q", a.Provider)
 		}
 	}
 	for _, ref := range []struct {
@@ -272,7 +272,7 @@ func (c *Config) checkAnalysis(a *Analysis, path string, errs *Errors) {
 	}{{"on_fail", a.OnFail}, {"on_pass", a.OnPass}, {"on_marginal", a.OnMarginal}, {"on_error", a.OnError}} {
 		for i, n := range ref.names {
 			if _, ok := c.Actuators[n]; !ok {
-				errs.add(index(join(path, ref.key), i), "unknown actuator %q", n)
+				errs.Add(index(join(path, ref.key), i), "unknown actuator %q", n)
 			}
 		}
 	}
@@ -285,7 +285,7 @@ func entryName(section string, key any, errs *Errors) (name, path string, ok boo
 	}
 	path = join(section, name)
 	if !isStr || !nameRe.MatchString(name) {
-		errs.add(path, "name must match %s", nameRe)
+		errs.Add(path, "name must match %s", nameRe)
 		return name, path, false
 	}
 	return name, path, true
@@ -293,28 +293,28 @@ func entryName(section string, key any, errs *Errors) (name, path string, ok boo
 
 func (s *Server) validate(path string, errs *Errors) {
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
-		errs.add(join(path, "listen"), "must be host:port: %v", err)
+		errs.Add(join(path, "listen"), "must be host:port: %v", err)
 	}
 	if s.Storage == "" {
-		errs.add(join(path, "storage"), "must not be empty")
+		errs.Add(join(path, "storage"), "must not be empty")
 	}
 	if s.MaxBodyBytes < 1024 || s.MaxBodyBytes > 16<<20 {
-		errs.add(join(path, "max_body_bytes"), "must be between 1024 and 16777216")
+		errs.Add(join(path, "max_body_bytes"), "must be between 1024 and 16777216")
 	}
 	if s.MaxRunningPerAnalysis <= 0 {
-		errs.add(join(path, "max_running_per_analysis"), "must be > 0")
+		errs.Add(join(path, "max_running_per_analysis"), "must be > 0")
 	}
 	if s.MaxLifetime <= 0 {
-		errs.add(join(path, "max_lifetime"), "must be > 0")
+		errs.Add(join(path, "max_lifetime"), "must be > 0")
 	}
 	for i, o := range s.TrustedOrigins {
 		u, err := url.Parse(strings.TrimSuffix(o, "/"))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
-			errs.add(fmt.Sprintf("%s[%d]", join(path, "trusted_origins"), i), "%q is not an origin: scheme://host[:port] with http or https, nothing more", o)
+			errs.Add(fmt.Sprintf("%s[%d]", join(path, "trusted_origins"), i), "%q is not an origin: scheme://host[:port] with http or https, nothing more", o)
 		}
 	}
 	if s.MinInterval <= 0 {
-		errs.add(join(path, "min_interval"), "must be > 0")
+		errs.Add(join(path, "min_interval"), "must be > 0")
 	}
 	if s.Auth != nil {
 		s.Auth.validate(join(path, "auth"), errs)
@@ -326,13 +326,13 @@ func (s *Server) validate(path string, errs *Errors) {
 
 func (s *Scheduler) validate(path string, errs *Errors) {
 	if s.Workers <= 0 {
-		errs.add(join(path, "workers"), "must be > 0")
+		errs.Add(join(path, "workers"), "must be > 0")
 	}
 	if s.MaxConsecutiveErrors <= 0 {
-		errs.add(join(path, "max_consecutive_errors"), "must be > 0")
+		errs.Add(join(path, "max_consecutive_errors"), "must be > 0")
 	}
 	if s.QueryTimeout <= 0 {
-		errs.add(join(path, "query_timeout"), "must be > 0")
+		errs.Add(join(path, "query_timeout"), "must be > 0")
 	}
 	s.CanaryRateLimit.validate(join(path, "canary_rate_limit"), errs)
 }

@@ -166,7 +166,7 @@ func TestParseErrors(t *testing.T) {
 			name: "provider config error",
 			repl: []string{`address: "http://127.0.0.1:9090"`, `address: "ftp://x"`},
 			want: []string{
-				`providers.prom: address: scheme must be http or https`,
+				`providers.prom.address: scheme must be http or https`,
 				`analyses.golden-signals.provider: unknown provider "prom"`,
 			},
 		},
@@ -190,6 +190,11 @@ func TestParseErrors(t *testing.T) {
 				"analyses.golden-signals.score.rules: unknown rules \"netflix\", want one of [canaryd kayenta]",
 				"analyses.golden-signals.unjudged_critical: unknown outcome \"pass\", want error or fail",
 			},
+		},
+		{
+			name: "threshold min above max",
+			repl: []string{"judge: {type: ratio, max: 1.5, for: 10m}", "judge: {type: threshold, min: 2, max: 1, for: 10m}"},
+			want: []string{"analyses.golden-signals.metrics[1].judge.min: must be <= max (1)"},
 		},
 		{
 			name: "duplicate metric",
@@ -275,5 +280,18 @@ func TestLimits(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// A window judge's min may equal its max (an "exactly" bound); config and judge agree,
+// since the judge's Validate is the only rule.
+func TestParseExactBound(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(base, "judge: {type: ratio, max: 1.5, for: 10m}", "judge: {type: threshold, min: 1, max: 1, for: 1m}", 1)), testKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Analyses["golden-signals"].Metrics[1].Spec
+	if *s.Min != 1 || *s.Max != 1 || s.Validate() != nil {
+		t.Errorf("spec %+v: %v", s, s.Validate())
 	}
 }

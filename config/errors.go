@@ -2,7 +2,7 @@ package config
 
 import (
 	"errors"
-	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"regexp"
 	"strings"
 
@@ -10,43 +10,15 @@ import (
 )
 
 // FieldError is one problem in a config file, at a dotted path such as
-// analyses.golden-signals.metrics[1].judge.max.
-type FieldError struct {
-	Path string
-	Msg  string
-}
-
-func (e FieldError) Error() string {
-	if e.Path == "" {
-		return e.Msg
-	}
-	return e.Path + ": " + e.Msg
-}
+// analyses.golden-signals.metrics[error-rate].judge.max.
+type FieldError = field.Error
 
 // Errors is every problem found in a file; loading reports them all rather than the first.
-type Errors []FieldError
+type Errors = field.Errors
 
-func (es Errors) Error() string {
-	parts := make([]string, len(es))
-	for i, e := range es {
-		parts[i] = e.Error()
-	}
-	return strings.Join(parts, "\n")
-}
+func join(path, key string) string { return field.Join(path, key) }
 
-func (es *Errors) add(path, format string, args ...any) {
-	*es = append(*es, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
-}
-
-// join builds a child path.
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+func index(path string, i int) string { return field.Index(path, i) }
 
 // rawNode keeps a YAML subtree undecoded, so that each part of the file can be decoded on
 // its own and its errors prefixed with the part's path (yaml.v2 errors carry only a line).
@@ -73,7 +45,7 @@ var (
 func decodeAt(raw any, out any, path string, errs *Errors) bool {
 	b, err := yaml.Marshal(raw)
 	if err != nil {
-		errs.add(path, "re-encode: %v", err)
+		errs.Add(path, "re-encode: %v", err)
 		return false
 	}
 	return decodeBytes(b, out, path, errs)
@@ -87,11 +59,11 @@ func decodeBytes(b []byte, out any, path string, errs *Errors) bool {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, m := range te.Errors {
-			errs.add(path, "%s", cleanYAMLError(m))
+			errs.Add(path, "%s", cleanYAMLError(m))
 		}
 		return false
 	}
-	errs.add(path, "%s", cleanYAMLError(strings.TrimPrefix(err.Error(), "yaml: ")))
+	errs.Add(path, "%s", cleanYAMLError(strings.TrimPrefix(err.Error(), "yaml: ")))
 	return false
 }
 

@@ -2,13 +2,13 @@ package config
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/field"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -38,26 +38,24 @@ type testAddrConfig struct {
 	Address string `yaml:"address"`
 }
 
-// UnmarshalYAML validates as the real provider configs do.
-func (c *testAddrConfig) UnmarshalYAML(unmarshal func(any) error) error {
-	type plain testAddrConfig
-	if err := unmarshal((*plain)(c)); err != nil {
-		return err
-	}
+func (c *testAddrConfig) Validate() field.Errors {
+	var es field.Errors
 	if u, err := url.Parse(c.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return errors.New("address: scheme must be http or https")
+		es.Add("address", "scheme must be http or https")
 	}
-	return nil
+	return es
 }
 
 type testEmptyConfig struct{}
+
+func (*testEmptyConfig) Validate() field.Errors { return nil }
 
 type testURLConfig struct {
 	URL string `yaml:"url"`
 }
 
-func (c *testURLConfig) Validate() actuators.FieldErrors {
-	var es actuators.FieldErrors
+func (c *testURLConfig) Validate() field.Errors {
+	var es field.Errors
 	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		es.Add("url", "URL scheme must be http or https")
 	}

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuators"
+	"github.com/canaryd/canaryd/internal/field"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -27,16 +28,12 @@ type ProviderKind struct {
 	build     func(cfg any, logger *zap.Logger) (metrics.Provider, error)
 }
 
-// ProviderKindOf makes the kind of a provider package whose Config decodes itself
-// (defaults, then validation, in its UnmarshalYAML) and whose New builds it.
-func ProviderKindOf[C any, P metrics.Provider](newFn func(C, *zap.Logger) (P, error), rateLimit RateLimit) ProviderKind {
+// ProviderKindOf makes the kind of a provider package whose *Config validates itself
+// and whose New builds it.
+func ProviderKindOf[C any, PC validator[C], P metrics.Provider](newFn func(C, *zap.Logger) (P, error), rateLimit RateLimit) ProviderKind {
 	return ProviderKind{
 		RateLimit: rateLimit,
-		decode: func(b []byte, path string, errs *Errors) (any, bool) {
-			var c C
-			ok := decodeBytes(b, &c, path, errs)
-			return c, ok
-		},
+		decode:    decodeKind[C, PC],
 		build: func(cfg any, logger *zap.Logger) (metrics.Provider, error) {
 			return newFn(cfg.(C), logger)
 		},
@@ -62,27 +59,32 @@ type ActuatorKind struct {
 
 // ActuatorKindOf makes the kind of an actuator package whose *Config validates itself
 // and whose New builds it.
-func ActuatorKindOf[C any, PC interface {
-	*C
-	Validate() actuators.FieldErrors
-}, A actuators.Actuator](newFn func(C, actuators.Options) (A, error), d ActuatorDefaults) ActuatorKind {
+func ActuatorKindOf[C any, PC validator[C], A actuators.Actuator](newFn func(C, actuators.Options) (A, error), d ActuatorDefaults) ActuatorKind {
 	return ActuatorKind{
 		Defaults: d,
-		decode: func(b []byte, path string, errs *Errors) (any, bool) {
-			var c C
-			if !decodeBytes(b, &c, path, errs) {
-				return nil, false
-			}
-			fes := PC(&c).Validate()
-			for _, fe := range fes {
-				errs.add(join(path, fe.Field), "%s", fe.Msg)
-			}
-			return c, len(fes) == 0
-		},
+		decode:   decodeKind[C, PC],
 		build: func(cfg any, o actuators.Options) (actuators.Actuator, error) {
 			return newFn(cfg.(C), o)
 		},
 	}
+}
+
+// validator is a kind's *Config: it reports every invalid key by its YAML path.
+type validator[C any] interface {
+	*C
+	Validate() field.Errors
+}
+
+// decodeKind decodes an entry strictly into the kind's Config and validates it, every
+// error under the entry's path.
+func decodeKind[C any, PC validator[C]](b []byte, path string, errs *Errors) (any, bool) {
+	var c C
+	if !decodeBytes(b, &c, path, errs) {
+		return nil, false
+	}
+	fes := PC(&c).Validate()
+	errs.AddAll(path, fes)
+	return c, len(fes) == 0
 }
 
 func (k Kinds) providerTypes() []string { return sortedKeys(k.Providers) }
@@ -101,9 +103,9 @@ func sortedKeys[V any](m map[string]V) []string {
 func typeOf(what, typ string, names []string, path string, errs *Errors) bool {
 	switch {
 	case typ == "":
-		errs.add(join(path, "type"), "required, one of %v", names)
+		errs.Add(join(path, "type"), "required, one of %v", names)
 	case !slices.Contains(names, typ):
-		errs.add(join(path, "type"), "unknown %s type %q, want one of %v", what, typ, names)
+		errs.Add(join(path, "type"), "unknown %s type %q, want one of %v", what, typ, names)
 	default:
 		return true
 	}

@@ -34,10 +34,10 @@ type RateLimit struct {
 
 func (r RateLimit) validate(path string, errs *Errors) {
 	if !(r.QPS > 0) || r.QPS > 1e6 {
-		errs.add(join(path, "qps"), "must be > 0 and at most 1000000")
+		errs.Add(join(path, "qps"), "must be > 0 and at most 1000000")
 	}
 	if r.Burst < 1 || r.Burst > 1e6 {
-		errs.add(join(path, "burst"), "must be between 1 and 1000000")
+		errs.Add(join(path, "burst"), "must be between 1 and 1000000")
 	}
 }
 
@@ -75,7 +75,7 @@ func parseProvider(name string, raw any, path string, kinds Kinds, errs *Errors)
 	}
 	b, err := yaml.Marshal(rest)
 	if err != nil {
-		errs.add(path, "re-encode: %v", err)
+		errs.Add(path, "re-encode: %v", err)
 		return nil
 	}
 	if len(rest) == 0 {

@@ -6,30 +6,22 @@ import (
 )
 
 // parseSequential checks and fills what the sequential judges (counts, histogram) add to
-// a metric: the counts judge's requests_query, alpha, and the horizon, the judged part of
+// a metric: the counts judge's requests_query and the horizon, the judged part of
 // the lifetime in steps (the steps over which the judge spreads its change points).
 func parseSequential(m *Metric, requestsQuery string, a *Analysis, path string, errs *Errors) {
-	jp := join(path, "judge")
-	seq := m.Spec.Kind == judge.KindCounts || m.Spec.Kind == judge.KindHistogram
+	seq := m.Spec.Kind.Sequential()
 	switch {
 	case m.Spec.Kind == judge.KindCounts && requestsQuery == "":
-		errs.add(join(path, "requests_query"), "required for a counts judge (query is the errors per step, requests_query the requests per step)")
+		errs.Add(join(path, "requests_query"), "required for a counts judge (query is the errors per step, requests_query the requests per step)")
 	case m.Spec.Kind == judge.KindCounts:
 		t, err := metrics.ParseQuery(m.Name, requestsQuery)
 		if err != nil {
-			errs.add(join(path, "requests_query"), "%v", err)
+			errs.Add(join(path, "requests_query"), "%v", err)
 			break
 		}
 		m.RequestsQuery, m.RequestsTemplate = requestsQuery, t
 	case requestsQuery != "":
-		errs.add(join(path, "requests_query"), "only for a counts judge")
-	}
-	if m.Spec.Alpha != 0 {
-		if !seq {
-			errs.add(join(jp, "alpha"), "only for counts and histogram judges (mannwhitney uses confidence)")
-		} else if !(m.Spec.Alpha > 0 && m.Spec.Alpha <= 0.5) {
-			errs.add(join(jp, "alpha"), "must be in (0, 0.5]")
-		}
+		errs.Add(join(path, "requests_query"), "only for a counts judge")
 	}
 	if seq && a.Step > 0 && a.Lifetime > a.Warmup {
 		m.Spec.Horizon = min(max(int((a.Lifetime-a.Warmup)/a.Step), 1), judge.MaxHorizon)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/gonum/stat"
 )
@@ -39,10 +40,12 @@ func (m MetricSpec) WithDefaults() MetricSpec {
 	if m.OutlierFactor == 0 {
 		m.OutlierFactor = DefaultOutlierFactor
 	}
-	if m.Alpha == 0 {
+	// Alpha and Horizon are the sequential judges' own: the other kinds leave them 0,
+	// so that Validate can refuse them there.
+	if m.Kind.Sequential() && m.Alpha == 0 {
 		m.Alpha = DefaultAlpha
 	}
-	if m.Horizon == 0 {
+	if m.Kind.Sequential() && m.Horizon == 0 {
 		m.Horizon = DefaultHorizon
 	}
 	if m.MinPoints == 0 {
@@ -52,70 +55,6 @@ func (m MetricSpec) WithDefaults() MetricSpec {
 		}
 	}
 	return m
-}
-
-// Validate reports the first thing wrong with a spec (after defaults), naming the field
-// as it is spelled in the config.
-func (m MetricSpec) Validate() error {
-	switch m.Kind {
-	case KindMannWhitney, KindThreshold, KindRatio, KindCounts, KindHistogram:
-	default:
-		return fmt.Errorf("type: %q is not one of mannwhitney, threshold, ratio, counts, histogram", m.Kind)
-	}
-	switch m.Direction {
-	case DirectionIncrease, DirectionDecrease, DirectionEither:
-	default:
-		return fmt.Errorf("direction: %q is not one of increase, decrease, either", m.Direction)
-	}
-	switch m.NaNStrategy {
-	case NaNRemove, NaNZero:
-	default:
-		return fmt.Errorf("nan_strategy: %q is not one of remove, zero", m.NaNStrategy)
-	}
-	switch {
-	case !(m.Confidence > 0 && m.Confidence < 1):
-		return fmt.Errorf("confidence: %v must be in (0, 1)", m.Confidence)
-	case !(m.AllowedIncrease >= 1) || math.IsInf(m.AllowedIncrease, 0):
-		return fmt.Errorf("allowed_increase: %v must be >= 1 (1.1 tolerates +10%%)", m.AllowedIncrease)
-	case !(m.AllowedDecrease > 0 && m.AllowedDecrease <= 1):
-		return fmt.Errorf("allowed_decrease: %v must be in (0, 1] (0.9 tolerates -10%%)", m.AllowedDecrease)
-	case !(m.AllowedDelta >= 0) || math.IsInf(m.AllowedDelta, 0):
-		return fmt.Errorf("allowed_delta: %v must be a finite value >= 0", m.AllowedDelta)
-	case !(m.OutlierFactor > 0) || math.IsInf(m.OutlierFactor, 0):
-		return fmt.Errorf("outlier_factor: %v must be > 0", m.OutlierFactor)
-	case m.MinPoints < 1:
-		return fmt.Errorf("min_points: %d must be >= 1", m.MinPoints)
-	case m.For < 0:
-		return fmt.Errorf("for: %v must not be negative", m.For)
-	case !(m.Alpha > 0 && m.Alpha <= 0.5):
-		return fmt.Errorf("alpha: %v must be in (0, 0.5]", m.Alpha)
-	case m.Horizon < 1 || m.Horizon > MaxHorizon:
-		return fmt.Errorf("horizon: %d must be in [1, %d] steps", m.Horizon, MaxHorizon)
-	}
-	if (m.Kind == KindCounts || m.Kind == KindHistogram) && (m.AllowedIncrease > 1000 || m.AllowedDecrease < 0.001) {
-		return fmt.Errorf("allowed_increase, allowed_decrease: a %s judge tolerates ratios within [0.001, 1000]", m.Kind)
-	}
-	if m.Kind == KindThreshold || m.Kind == KindRatio {
-		if m.Min == nil && m.Max == nil {
-			return fmt.Errorf("min, max: a %s judge needs at least one bound", m.Kind)
-		}
-		if m.Min != nil && !isFinite(*m.Min) {
-			return fmt.Errorf("min: %v must be finite", *m.Min)
-		}
-		if m.Max != nil && !isFinite(*m.Max) {
-			return fmt.Errorf("max: %v must be finite", *m.Max)
-		}
-		if m.Min != nil && m.Max != nil && *m.Min > *m.Max {
-			return fmt.Errorf("min: %v is above max %v", *m.Min, *m.Max)
-		}
-		if m.Kind == KindRatio && m.Max != nil && *m.Max <= 0 {
-			return fmt.Errorf("max: %v must be > 0 for a ratio", *m.Max)
-		}
-		if m.For > 0 && m.Step <= 0 {
-			return fmt.Errorf("step: must be > 0 when for is set")
-		}
-	}
-	return nil
 }
 
 // Classify judges one metric over the baseline's and the canary's points. For the ratio
@@ -135,7 +74,7 @@ func (s *Scratch) Classify(m MetricSpec, baseline, canary []float64) MetricResul
 	}
 	if err := m.Validate(); err != nil {
 		res.Classification = ClassError
-		res.Reason = fmt.Sprintf("%s: invalid judge: %v", m.Name, err)
+		res.Reason = fmt.Sprintf("%s: invalid judge: %s", m.Name, strings.ReplaceAll(err.Error(), "\n", "; "))
 		return res
 	}
 	switch m.Kind {

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"github.com/canaryd/canaryd/internal/field"
 	"slices"
 	"time"
 
@@ -41,17 +42,17 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 // Validate reports every invalid key by its path in the actuator's entry.
-func (c *Config) Validate() actuators.FieldErrors {
-	var es actuators.FieldErrors
+func (c *Config) Validate() field.Errors {
+	var es field.Errors
 	if len(c.Command) == 0 {
 		es.Add("command", "required: the program and its arguments, e.g. [kubectl, rollout, undo, \"deployment/{{ .Vars.app }}\"]")
 	}
 	for i, a := range c.Command {
 		if i == 0 && a == "" {
-			es.Add(actuators.Index("command", i), "the program must not be empty")
+			es.Add(field.Index("command", i), "the program must not be empty")
 			continue
 		}
-		actuators.CheckTemplate(&es, actuators.Index("command", i), a)
+		actuators.CheckTemplate(&es, field.Index("command", i), a)
 	}
 	for _, k := range sortedKeys(c.Env) {
 		actuators.CheckEnvName(&es, "env."+k, k)
@@ -62,7 +63,7 @@ func (c *Config) Validate() actuators.FieldErrors {
 	}
 	for i, code := range c.RetryExitCodes {
 		if code < 1 || code > 255 {
-			es.Add(actuators.Index("retry_exit_codes", i), "must be in [1, 255]")
+			es.Add(field.Index("retry_exit_codes", i), "must be in [1, 255]")
 		}
 	}
 	return es

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"os"
 	osexec "os/exec"
 	"strings"
@@ -36,7 +37,7 @@ func New(c Config, o actuators.Options) (*Exec, error) {
 	}
 	x := &Exec{o: o, c: c, env: map[string]*actuators.Template{}}
 	for i, a := range c.Command {
-		t, err := actuators.ParseTemplate(actuators.Index("command", i), a)
+		t, err := actuators.ParseTemplate(field.Index("command", i), a)
 		if err != nil {
 			return nil, fmt.Errorf("exec %s: %w", o.Name, err)
 		}

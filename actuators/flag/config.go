@@ -1,6 +1,7 @@
 package flag
 
 import (
+	"github.com/canaryd/canaryd/internal/field"
 	"maps"
 	"net/http"
 	"slices"
@@ -45,8 +46,8 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 // Validate reports every invalid key by its path in the actuator's entry.
-func (c *Config) Validate() actuators.FieldErrors {
-	var es actuators.FieldErrors
+func (c *Config) Validate() field.Errors {
+	var es field.Errors
 	c.Method = strings.ToUpper(c.Method)
 	if !slices.Contains(methods, c.Method) {
 		es.Add("method", "%q is not one of %v", c.Method, methods)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"mime"
 	"net/http"
 	"strings"
@@ -37,7 +38,7 @@ func New(c Config, o actuators.Options) (*Flag, error) {
 		return nil, fmt.Errorf("flag %s: %w", o.Name, es)
 	}
 	f := &Flag{o: o, c: c, secrets: map[string]string{}}
-	var es actuators.FieldErrors
+	var es field.Errors
 	f.url = actuators.CheckURLTemplate(&es, "url", c.URL)
 	if c.Body != "" {
 		if jsonBody(c.Headers) {

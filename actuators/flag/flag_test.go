@@ -169,7 +169,7 @@ func TestFlagConfig(t *testing.T) {
 	c.URL = ""
 	c.Secrets = map[string]string{"t": "not-an-env"}
 	c.Body = "{{ .X"
-	want := `method: "TRACE" is not one of [POST PUT PATCH DELETE GET]; url: required; body: parse template: template: body:1: unclosed action; secrets.t: "not-an-env" is not an environment variable name`
+	want := strings.Join([]string{`method: "TRACE" is not one of [POST PUT PATCH DELETE GET]`, `url: required`, `body: parse template: template: body:1: unclosed action`, `secrets.t: "not-an-env" is not an environment variable name`}, "\n")
 	if got := c.Validate().Error(); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}

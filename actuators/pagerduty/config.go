@@ -1,6 +1,7 @@
 package pagerduty
 
 import (
+	"github.com/canaryd/canaryd/internal/field"
 	"slices"
 	"time"
 
@@ -56,8 +57,8 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 // Validate reports every invalid key by its path in the actuator's entry.
-func (c *Config) Validate() actuators.FieldErrors {
-	var es actuators.FieldErrors
+func (c *Config) Validate() field.Errors {
+	var es field.Errors
 	if err := actuators.CheckRenderedURL(c.URL); err != nil {
 		es.Add("url", "%v", err)
 	}

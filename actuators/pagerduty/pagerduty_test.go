@@ -137,7 +137,7 @@ func TestPagerDutyConfig(t *testing.T) {
 	c := DefaultConfig()
 	c.Severity = "sev1"
 	c.Summary = "{{"
-	want := `routing_key_env: required; severity: "sev1" is not one of [critical error warning info]; summary: parse template: template: summary:1: unclosed action`
+	want := strings.Join([]string{`routing_key_env: required`, `severity: "sev1" is not one of [critical error warning info]`, `summary: parse template: template: summary:1: unclosed action`}, "\n")
 	if got := c.Validate().Error(); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}

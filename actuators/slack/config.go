@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"github.com/canaryd/canaryd/internal/field"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
@@ -46,8 +47,8 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 // Validate reports every invalid key by its path in the actuator's entry.
-func (c *Config) Validate() actuators.FieldErrors {
-	var es actuators.FieldErrors
+func (c *Config) Validate() field.Errors {
+	var es field.Errors
 	switch {
 	case c.URLEnv == "" && c.URL == "":
 		es.Add("url_env", "required (or url): the environment variable holding the incoming webhook URL")

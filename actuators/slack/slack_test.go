@@ -156,7 +156,7 @@ func TestSlackConfig(t *testing.T) {
 		t.Errorf("both: %q", got)
 	}
 	c.URLEnv, c.MaxMetrics, c.Text = "", 50, "{{"
-	if got := c.Validate().Error(); got != "text: parse template: template: text:1: unclosed action; max_metrics: must be in [0, 20]" {
+	if got := c.Validate().Error(); got != strings.Join([]string{`text: parse template: template: text:1: unclosed action`, `max_metrics: must be in [0, 20]`}, "\n") {
 		t.Errorf("got %q", got)
 	}
 }

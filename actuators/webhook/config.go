@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"github.com/canaryd/canaryd/internal/field"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
@@ -44,8 +45,8 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 // Validate reports every invalid key by its path in the actuator's entry.
-func (c *Config) Validate() actuators.FieldErrors {
-	var es actuators.FieldErrors
+func (c *Config) Validate() field.Errors {
+	var es field.Errors
 	if c.URL == "" {
 		es.Add("url", "required")
 	} else {

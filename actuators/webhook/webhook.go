@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"net/http"
 	"time"
 
@@ -44,7 +45,7 @@ func New(c Config, o actuators.Options) (*Webhook, error) {
 	}
 	w := &Webhook{o: o, c: c}
 	w.url, _ = actuators.ParseURLTemplate("url", c.URL)
-	var es actuators.FieldErrors
+	var es field.Errors
 	w.headers = actuators.CheckHeaders(&es, "headers", c.Headers)
 	if c.SecretEnv != "" {
 		s, err := actuators.SecretFromEnv("secret_env", c.SecretEnv)

@@ -1,8 +1,8 @@
 package datadog
 
 import (
-	"errors"
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"net/url"
 	"regexp"
 	"strings"
@@ -43,28 +43,25 @@ func DefaultConfig() Config {
 	}
 }
 
-// UnmarshalYAML sets the defaults, then the given keys, then validates, so that an invalid
-// Config never comes out of a config file. Unknown keys are rejected when the caller
-// decodes with yaml.UnmarshalStrict.
+// UnmarshalYAML sets the defaults, then the given keys; config (and New) then call
+// Validate. Unknown keys are rejected when the caller decodes with yaml.UnmarshalStrict.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	*c = DefaultConfig()
 	type plain Config // no methods: stops the recursion into UnmarshalYAML
-	if err := unmarshal((*plain)(c)); err != nil {
-		return err
-	}
-	return c.Validate()
+	return unmarshal((*plain)(c))
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// Validate reports the first invalid field, by its YAML name.
-func (c Config) Validate() error {
-	if err := validateSite(c.Site); err != nil {
-		return err
+// Validate reports every invalid field, by its YAML name.
+func (c Config) Validate() field.Errors {
+	var es field.Errors
+	if msg := siteProblem(c.Site); msg != "" {
+		es.Add("site", "%s", msg)
 	}
 	if c.APIURL != "" {
-		if err := validateAPIURL(c.APIURL); err != nil {
-			return err
+		if msg := apiURLProblem(c.APIURL); msg != "" {
+			es.Add("api_url", "%s", msg)
 		}
 	}
 	for _, f := range []struct{ name, value string }{
@@ -72,46 +69,46 @@ func (c Config) Validate() error {
 		{"app_key_env", c.AppKeyEnv},
 	} {
 		if !envName.MatchString(f.value) {
-			return fmt.Errorf("%s: %q is not an environment variable name (name the variable that holds the key, never the key itself)", f.name, redactIfLong(f.value))
+			es.Add(f.name, "%q is not an environment variable name (name the variable that holds the key, never the key itself)", redactIfLong(f.value))
 		}
 	}
 	if c.Timeout <= 0 {
-		return fmt.Errorf("timeout: must be > 0, got %s", c.Timeout)
+		es.Add("timeout", "must be > 0, got %s", c.Timeout)
 	}
 	if c.Retries < 0 || c.Retries > maxRetries {
-		return fmt.Errorf("retries: must be between 0 and %d, got %d", maxRetries, c.Retries)
+		es.Add("retries", "must be between 0 and %d, got %d", maxRetries, c.Retries)
 	}
-	return nil
+	return es
 }
 
-func validateSite(site string) error {
+func siteProblem(site string) string {
 	switch {
 	case site == "":
-		return errors.New("site: must not be empty (e.g. datadoghq.com, datadoghq.eu, us3.datadoghq.com)")
+		return "must not be empty (e.g. datadoghq.com, datadoghq.eu, us3.datadoghq.com)"
 	case strings.Contains(site, "://") || strings.ContainsAny(site, "/ ?#@"):
-		return fmt.Errorf("site: %q must be a bare site name such as datadoghq.eu; use api_url for a full URL", site)
+		return fmt.Sprintf("%q must be a bare site name such as datadoghq.eu; use api_url for a full URL", site)
 	case strings.HasPrefix(site, "app.") || strings.HasPrefix(site, "api."):
-		return fmt.Errorf("site: %q must be the bare site (e.g. %s): the API host is api.<site>", site, site[4:])
+		return fmt.Sprintf("%q must be the bare site (e.g. %s): the API host is api.<site>", site, site[4:])
 	}
-	return nil
+	return ""
 }
 
-func validateAPIURL(raw string) error {
+func apiURLProblem(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("api_url: %w", err)
+		return err.Error()
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("api_url: %q must start with http:// or https://", raw)
+		return fmt.Sprintf("%q must start with http:// or https://", raw)
 	case u.Host == "":
-		return fmt.Errorf("api_url: %q has no host", raw)
+		return fmt.Sprintf("%q has no host", raw)
 	case u.User != nil:
-		return fmt.Errorf("api_url: must not carry credentials; the keys come from api_key_env and app_key_env")
+		return "must not carry credentials; the keys come from api_key_env and app_key_env"
 	case u.RawQuery != "" || u.Fragment != "":
-		return fmt.Errorf("api_url: %q must not have a query or fragment", raw)
+		return fmt.Sprintf("%q must not have a query or fragment", raw)
 	}
-	return nil
+	return ""
 }
 
 // redactIfLong keeps a pasted key out of error messages and logs: a value that is long

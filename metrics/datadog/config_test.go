@@ -69,6 +69,9 @@ func TestConfigUnmarshalErrors(t *testing.T) {
 			var got Config
 			err := yaml.UnmarshalStrict([]byte(tc.yaml), &got)
 			if err == nil {
+				err = got.Validate().Err() // what config does after decoding
+			}
+			if err == nil {
 				t.Fatalf("no error, got %+v", got)
 			}
 			if !strings.Contains(err.Error(), tc.want) {

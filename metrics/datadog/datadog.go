@@ -71,7 +71,7 @@ func WithBackoff(base, maxWait time.Duration) Option {
 
 // New checks cfg, reads the keys from the environment and builds the client once.
 func New(cfg Config, logger *zap.Logger, opts ...Option) (*Provider, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate().Err(); err != nil {
 		return nil, fmt.Errorf("datadog: config: %w", err)
 	}
 	if logger == nil {

@@ -1,8 +1,7 @@
 package prometheus
 
 import (
-	"errors"
-	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"net/url"
 	"time"
 
@@ -38,43 +37,38 @@ func DefaultConfig() Config {
 	}
 }
 
-// UnmarshalYAML sets the defaults, then validates, so an invalid Config is never built.
+// UnmarshalYAML sets the defaults, then decodes the given keys onto them; config (and
+// New) then call Validate.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	*c = DefaultConfig()
 	type plain Config
-	if err := unmarshal((*plain)(c)); err != nil {
-		return err
-	}
-	return c.Validate()
+	return unmarshal((*plain)(c))
 }
 
-// Validate reports the first invalid field, by its YAML name.
-func (c *Config) Validate() error {
+// Validate reports every invalid field, by its YAML name.
+func (c *Config) Validate() field.Errors {
+	var es field.Errors
 	if c.Address == "" {
-		return errors.New("address: is required")
-	}
-	u, err := url.Parse(c.Address)
-	if err != nil {
-		return fmt.Errorf("address: %w", redact.Error(err))
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("address: scheme must be http or https, got %q", u.Scheme)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("address: %q has no host", redact.URL(c.Address))
+		es.Add("address", "is required")
+	} else if u, err := url.Parse(c.Address); err != nil {
+		es.Add("address", "%v", redact.Error(err))
+	} else if u.Scheme != "http" && u.Scheme != "https" {
+		es.Add("address", "scheme must be http or https, got %q", u.Scheme)
+	} else if u.Host == "" {
+		es.Add("address", "%q has no host", redact.URL(c.Address))
 	}
 	if c.Timeout <= 0 {
-		return errors.New("timeout: must be > 0")
+		es.Add("timeout", "must be > 0")
 	}
 	if c.Retries < 0 {
-		return errors.New("retries: must be >= 0")
+		es.Add("retries", "must be >= 0")
 	}
 	if c.Retries > 10 {
 		// More would hold a scheduler tick for minutes on a dead server.
-		return errors.New("retries: must be <= 10")
+		es.Add("retries", "must be <= 10")
 	}
 	if err := c.HTTPClientConfig.Validate(); err != nil {
-		return fmt.Errorf("http_config: %w", err)
+		es.Add("http_config", "%v", err)
 	}
-	return nil
+	return es
 }

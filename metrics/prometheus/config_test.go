@@ -88,6 +88,9 @@ proxy_url: http://127.0.0.1:3128
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config
 			err := yaml.UnmarshalStrict([]byte(tc.yaml), &c)
+			if err == nil {
+				err = c.Validate().Err() // what config does after decoding
+			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)

@@ -49,7 +49,7 @@ var _ metrics.Provider = (*Provider)(nil)
 // New checks cfg and builds the HTTP client (auth, TLS, proxy, headers) once. A nil
 // logger logs nothing.
 func New(cfg Config, logger *zap.Logger) (*Provider, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate().Err(); err != nil {
 		return nil, fmt.Errorf("prometheus config: %w", err)
 	}
 	if logger == nil {

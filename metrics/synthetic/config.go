@@ -1,8 +1,8 @@
 package synthetic
 
 import (
-	"errors"
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"math"
 	"sort"
 
@@ -84,14 +84,12 @@ func DefaultRegression() Regression {
 	return Regression{Ratio: 1, Noise: 1, Burst: Burst{Factor: 3, Length: 3}}
 }
 
-// UnmarshalYAML sets the defaults, then validates, so an invalid Config is never built.
+// UnmarshalYAML sets the defaults, then decodes the given keys onto them; config (and
+// New) then call Validate.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	*c = DefaultConfig()
 	type plain Config
-	if err := unmarshal((*plain)(c)); err != nil {
-		return err
-	}
-	return c.Validate()
+	return unmarshal((*plain)(c))
 }
 
 // UnmarshalYAML sets a regression's defaults (ratio 1, noise 1, bursts ×3 for 3 points).
@@ -101,74 +99,84 @@ func (r *Regression) UnmarshalYAML(unmarshal func(any) error) error {
 	return unmarshal((*plain)(r))
 }
 
-// Validate reports the first invalid field by its YAML path.
-func (c *Config) Validate() error {
+// Validate reports every invalid field by its YAML path.
+func (c *Config) Validate() field.Errors {
+	var es field.Errors
 	for _, name := range sortedKeys(c.Signals) {
+		path := "signals." + name
 		if !knownSignal(name) {
-			return fmt.Errorf("signals.%s: unknown signal, want one of %v", name, SignalNames())
+			es.Add(path, "unknown signal, want one of %v", SignalNames())
+			continue
 		}
 		if m := modelSignal(name); m != name {
-			return fmt.Errorf("signals.%s: a view of %s, configure %s instead", name, m, m)
+			es.Add(path, "a view of %s, configure %s instead", m, m)
+			continue
 		}
 		s := c.Signals[name]
 		if s.Level != nil && (*s.Level < 0 || math.IsNaN(*s.Level) || math.IsInf(*s.Level, 0)) {
-			return fmt.Errorf("signals.%s.level: must be a finite number >= 0", name)
-		}
-		if name == "error_rate" || name == "saturation" {
-			if s.Level != nil && *s.Level > 1 {
-				return fmt.Errorf("signals.%s.level: must be <= 1", name)
-			}
+			es.Add(path+".level", "must be a finite number >= 0")
+		} else if (name == "error_rate" || name == "saturation") && s.Level != nil && *s.Level > 1 {
+			es.Add(path+".level", "must be <= 1")
 		}
 		if s.Noise != nil && (*s.Noise < 0 || math.IsNaN(*s.Noise) || *s.Noise > 5) {
-			return fmt.Errorf("signals.%s.noise: must be in [0, 5]", name)
+			es.Add(path+".noise", "must be in [0, 5]")
 		}
 		if a := s.Autocorrelation; a != nil && !(*a >= 0 && *a <= maxAutocorrelation) {
-			return fmt.Errorf("signals.%s.autocorrelation: must be in [0, %v]", name, maxAutocorrelation)
+			es.Add(path+".autocorrelation", "must be in [0, %v]", maxAutocorrelation)
 		}
 	}
 	for _, cohort := range sortedKeys(c.Regressions) {
 		if cohort == "" {
-			return errors.New("regressions: a cohort name must not be empty")
+			es.Add("regressions", "a cohort name must not be empty")
+			continue
 		}
 		for _, name := range sortedKeys(c.Regressions[cohort]) {
 			path := fmt.Sprintf("regressions.%s.%s", cohort, name)
 			if !knownSignal(name) {
-				return fmt.Errorf("%s: unknown signal, want one of %v", path, SignalNames())
+				es.Add(path, "unknown signal, want one of %v", SignalNames())
+				continue
 			}
 			if m := modelSignal(name); m != name {
-				return fmt.Errorf("%s: a view of %s, configure %s instead", path, m, m)
+				es.Add(path, "a view of %s, configure %s instead", m, m)
+				continue
 			}
-			if err := c.Regressions[cohort][name].validate(); err != nil {
-				return fmt.Errorf("%s.%w", path, err)
-			}
+			es.AddAll(path, c.Regressions[cohort][name].validate())
 		}
 	}
-	return nil
+	return es
 }
 
-func (r Regression) validate() error {
+func (r Regression) validate() field.Errors {
+	var es field.Errors
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-	switch {
-	case !finite(r.Shift):
-		return errors.New("shift: must be finite")
-	case !(r.Ratio > 0) || !finite(r.Ratio):
-		return errors.New("ratio: must be > 0")
-	case r.After < 0:
-		return errors.New("after: must be >= 0")
-	case !(r.Noise > 0) || r.Noise > 100:
-		return errors.New("noise: must be in (0, 100]")
-	case !(r.Missing >= 0 && r.Missing < 1):
-		return errors.New("missing: must be in [0, 1)")
-	case !(r.Autocorrelation >= 0 && r.Autocorrelation <= maxAutocorrelation):
-		return fmt.Errorf("autocorrelation: must be in [0, %v]", maxAutocorrelation)
-	case !(r.Burst.Rate >= 0 && r.Burst.Rate <= 1):
-		return errors.New("burst.rate: must be in [0, 1]")
-	case !(r.Burst.Factor > 0) || !finite(r.Burst.Factor):
-		return errors.New("burst.factor: must be > 0")
-	case r.Burst.Length < 1 || r.Burst.Length > 1000:
-		return errors.New("burst.length: must be in [1, 1000]")
+	if !finite(r.Shift) {
+		es.Add("shift", "must be finite")
 	}
-	return nil
+	if !(r.Ratio > 0) || !finite(r.Ratio) {
+		es.Add("ratio", "must be > 0")
+	}
+	if r.After < 0 {
+		es.Add("after", "must be >= 0")
+	}
+	if !(r.Noise > 0) || r.Noise > 100 {
+		es.Add("noise", "must be in (0, 100]")
+	}
+	if !(r.Missing >= 0 && r.Missing < 1) {
+		es.Add("missing", "must be in [0, 1)")
+	}
+	if !(r.Autocorrelation >= 0 && r.Autocorrelation <= maxAutocorrelation) {
+		es.Add("autocorrelation", "must be in [0, %v]", maxAutocorrelation)
+	}
+	if !(r.Burst.Rate >= 0 && r.Burst.Rate <= 1) {
+		es.Add("burst.rate", "must be in [0, 1]")
+	}
+	if !(r.Burst.Factor > 0) || !finite(r.Burst.Factor) {
+		es.Add("burst.factor", "must be > 0")
+	}
+	if r.Burst.Length < 1 || r.Burst.Length > 1000 {
+		es.Add("burst.length", "must be in [1, 1000]")
+	}
+	return es
 }
 
 func sortedKeys[V any](m map[string]V) []string {

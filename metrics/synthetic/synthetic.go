@@ -27,7 +27,7 @@ var _ metrics.Provider = (*Provider)(nil)
 
 // New checks cfg and resolves each signal's model. A nil logger logs nothing.
 func New(cfg Config, logger *zap.Logger) (*Provider, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate().Err(); err != nil {
 		return nil, fmt.Errorf("synthetic config: %w", err)
 	}
 	if logger == nil {

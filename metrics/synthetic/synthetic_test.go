@@ -459,6 +459,9 @@ func TestConfigYAML(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config
 			err := yaml.UnmarshalStrict([]byte(tc.yaml), &c)
+			if err == nil {
+				err = c.Validate().Err() // what config does after decoding
+			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
