@@ -43,7 +43,7 @@ func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 		return
 	}
 	log = log.With(zap.String("analysis", c.Analysis))
-	a, err := s.analysisFor(ctx, c)
+	a, err := s.o.Snapshots.Analysis(ctx, c)
 	if err != nil {
 		if ctx.Err() != nil {
 			return

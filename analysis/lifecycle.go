@@ -264,7 +264,7 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	if err := s.o.Store.Create(ctx, c, a.Source); err != nil {
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	s.remember(a)
+	s.o.Snapshots.remember(a)
 	registered = true
 	s.mu.Lock()
 	s.counts[StatusRunning]++

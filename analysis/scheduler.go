@@ -75,6 +75,9 @@ type Options struct {
 	CheckRegistration RegistrationCheck
 	// Limits bound registrations until SetLimits replaces them (zero: no limits).
 	Limits Limits
+	// Snapshots caches the analysis snapshots canaries are judged by (default a cache
+	// over Store); the daemon shares it with the safety layer.
+	Snapshots *Snapshots
 	// Workers bounds how many canaries are judged at once (default 32).
 	Workers int
 	// MaxConsecutiveErrors ends a canary as error after that many intervals in a row with
@@ -105,9 +108,6 @@ type Scheduler struct {
 	limits atomic.Pointer[Limits]
 
 	lim limiters
-
-	snapMu sync.Mutex
-	snaps  map[string]*config.Analysis // analysis snapshots by hash
 
 	mu     sync.Mutex
 	queue  dueHeap
@@ -151,6 +151,9 @@ func NewScheduler(o Options) *Scheduler {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.Snapshots == nil {
+		o.Snapshots = NewSnapshots(o.Store)
+	}
 	if o.Actuation == nil {
 		o.Actuation = NopActuation{}
 	}
@@ -175,7 +178,6 @@ func NewScheduler(o Options) *Scheduler {
 	}
 	s := &Scheduler{
 		o: o, log: o.Logger, m: m,
-		snaps:  map[string]*config.Analysis{},
 		lim:    limiters{canary: map[string]*rate.Limiter{}, provider: map[string]*rate.Limiter{}},
 		counts: map[Status]int{}, runningBy: map[string]int{},
 		wake: make(chan struct{}, 1),
@@ -272,8 +274,14 @@ func (s *Scheduler) schedule(it dueItem) {
 	}
 }
 
-func (s *Scheduler) loop(ctx context.Context) {
-	defer s.done.Done()
+// run is the scheduler's one dispatch loop, for the daemon (loop) and for a simulation
+// (RunDue): it takes the intervals due on the clock off the queue and hands them to
+// dispatch, which returns how many it took; the rest go back on the queue, so that a stop
+// leaves the queue whole, and run returns. When nothing is due, idle gets the earliest
+// interval still queued (pending is false when the queue is empty) and, when wait is
+// set, a timer on the clock for it, made under the queue's lock; idle says whether to go
+// on.
+func (s *Scheduler) run(dispatch func([]dueItem) int, wait bool, idle func(next time.Time, pending bool, timer <-chan time.Time) bool) {
 	for {
 		s.mu.Lock()
 		now := s.o.Clock.Now()
@@ -281,34 +289,61 @@ func (s *Scheduler) loop(ctx context.Context) {
 		for s.queue.Len() > 0 && !s.queue[0].at.After(now) {
 			due = append(due, heap.Pop(&s.queue).(dueItem))
 		}
+		var next time.Time
 		var timer <-chan time.Time
-		if len(due) == 0 && s.queue.Len() > 0 {
-			timer = s.o.Clock.After(s.queue[0].at.Sub(now))
+		pending := s.queue.Len() > 0
+		if pending {
+			next = s.queue[0].at
+			if len(due) == 0 && wait {
+				timer = s.o.Clock.After(next.Sub(now))
+			}
 		}
 		s.mu.Unlock()
-		for i, it := range due {
-			select {
-			case s.work <- it:
-			case <-ctx.Done():
-				// Not dispatched: put back, so that Stop leaves a consistent queue.
+		if len(due) > 0 {
+			if n := dispatch(due); n < len(due) {
 				s.mu.Lock()
-				for _, r := range due[i:] {
+				for _, r := range due[n:] {
 					heap.Push(&s.queue, r)
 				}
 				s.mu.Unlock()
 				return
 			}
-		}
-		if len(due) > 0 {
 			continue
 		}
+		if !idle(next, pending, timer) {
+			return
+		}
+	}
+}
+
+// loop runs the daemon's dispatch: due intervals go to the workers, and between them it
+// sleeps until the next is due or a new one is scheduled.
+func (s *Scheduler) loop(ctx context.Context) {
+	defer s.done.Done()
+	s.run(func(due []dueItem) int {
+		for i, it := range due {
+			select {
+			case s.work <- it:
+			case <-ctx.Done():
+				return i
+			}
+		}
+		return len(due)
+	}, true, func(_ time.Time, _ bool, timer <-chan time.Time) bool {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-s.wake:
 		case <-timer:
 		}
-	}
+		return true
+	})
+}
+
+// handle judges one dispatched interval.
+func (s *Scheduler) handle(ctx context.Context, it dueItem) {
+	s.m.Lag.Observe(s.o.Clock.Now().Sub(it.at).Seconds())
+	s.judge(ctx, it)
 }
 
 func (s *Scheduler) worker(loopCtx, workCtx context.Context) {
@@ -318,8 +353,7 @@ func (s *Scheduler) worker(loopCtx, workCtx context.Context) {
 		case <-loopCtx.Done():
 			return
 		case it := <-s.work:
-			s.m.Lag.Observe(s.o.Clock.Now().Sub(it.at).Seconds())
-			s.judge(workCtx, it)
+			s.handle(workCtx, it)
 		}
 	}
 }
@@ -354,32 +388,5 @@ func (s *Scheduler) ended(ctx context.Context, c *Canary, a Action) {
 // Analysis returns the analysis snapshot a canary is judged by (the one it was registered
 // with, whatever the config says now).
 func (s *Scheduler) Analysis(ctx context.Context, c *Canary) (*config.Analysis, error) {
-	return s.analysisFor(ctx, c)
-}
-
-func (s *Scheduler) analysisFor(ctx context.Context, c *Canary) (*config.Analysis, error) {
-	s.snapMu.Lock()
-	a, ok := s.snaps[c.AnalysisHash]
-	s.snapMu.Unlock()
-	if ok {
-		return a, nil
-	}
-	src, err := s.o.Store.Analysis(ctx, c.AnalysisHash)
-	if err != nil {
-		return nil, err
-	}
-	a, err = config.ParseAnalysis(c.Analysis, src)
-	if err != nil {
-		return nil, fmt.Errorf("analysis snapshot %s: %w", c.AnalysisHash, err)
-	}
-	s.snapMu.Lock()
-	s.snaps[c.AnalysisHash] = a
-	s.snapMu.Unlock()
-	return a, nil
-}
-
-func (s *Scheduler) remember(a *config.Analysis) {
-	s.snapMu.Lock()
-	s.snaps[a.Hash] = a
-	s.snapMu.Unlock()
+	return s.o.Snapshots.Analysis(ctx, c)
 }

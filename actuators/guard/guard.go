@@ -30,6 +30,11 @@ type Canaries interface {
 	Analysis(ctx context.Context, hash string) ([]byte, error)
 }
 
+// Analyses gives the analysis snapshot a canary is judged by; *analysis.Snapshots is one.
+type Analyses interface {
+	Analysis(ctx context.Context, c *analysis.Canary) (*config.Analysis, error)
+}
+
 // BuildFunc builds an actuator from its config entry.
 type BuildFunc func(a *config.Actuator, o actuators.Options) (actuators.Actuator, error)
 
@@ -46,6 +51,9 @@ type Options struct {
 	// Clock is the clock of records, the breaker and the cooldown: the scheduler's
 	// (default analysis.RealClock). Waits between attempts run on real time.
 	Clock analysis.Clock
+	// Analyses gives a canary's analysis snapshot: the scheduler's cache
+	// (analysis.Snapshots), shared (default a cache of the guard's own over Canaries).
+	Analyses Analyses
 	// Build builds actuators (default (*config.Actuator).Build).
 	Build BuildFunc
 	// SweepEvery is how often approvals are expired and the audit log pruned (1m).
@@ -66,9 +74,6 @@ type Guard struct {
 
 	setup    atomic.Pointer[setup]
 	stateDir string // actuators.Options.StateDir
-
-	snapMu sync.Mutex
-	snaps  map[string]*config.Analysis
 
 	plans   queue[planJob]
 	fires   queue[string]
@@ -126,6 +131,9 @@ func New(o Options) (*Guard, error) {
 	if o.Build == nil {
 		o.Build = (*config.Actuator).Build
 	}
+	if o.Analyses == nil {
+		o.Analyses = analysis.NewSnapshots(o.Canaries)
+	}
 	if o.SweepEvery <= 0 {
 		o.SweepEvery = time.Minute
 	}
@@ -137,7 +145,6 @@ func New(o Options) (*Guard, error) {
 		// with it (<storage>.exec/).
 		stateDir: o.DB.Path() + ".exec",
 		o:        o, db: o.DB, cs: o.Canaries, log: o.Logger.Named("guard"), m: o.Metrics, now: o.Clock.Now,
-		snaps:   map[string]*config.Analysis{},
 		timers:  map[*time.Timer]struct{}{},
 		pending: map[string]struct{}{},
 		plans:   newQueue[planJob](),

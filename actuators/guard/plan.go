@@ -91,24 +91,7 @@ func failingOf(results []analysis.IntervalResult) []actuators.FailingMetric {
 }
 
 func (g *Guard) analysisOf(ctx context.Context, c *analysis.Canary) (*config.Analysis, error) {
-	g.snapMu.Lock()
-	a, ok := g.snaps[c.AnalysisHash]
-	g.snapMu.Unlock()
-	if ok {
-		return a, nil
-	}
-	src, err := g.cs.Analysis(ctx, c.AnalysisHash)
-	if err != nil {
-		return nil, err
-	}
-	a, err = config.ParseAnalysis(c.Analysis, src)
-	if err != nil {
-		return nil, fmt.Errorf("analysis snapshot %s: %w", c.AnalysisHash, err)
-	}
-	g.snapMu.Lock()
-	g.snaps[c.AnalysisHash] = a
-	g.snapMu.Unlock()
-	return a, nil
+	return g.o.Analyses.Analysis(ctx, c)
 }
 
 func (g *Guard) isPlanned(id string) (bool, error) {

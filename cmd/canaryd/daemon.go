@@ -114,16 +114,19 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w (is another canaryd using %s?)", err, cfg.Server.Storage)
 	}
+	// One cache of analysis snapshots for the scheduler, which judges by them, and the
+	// safety layer, which plans by them.
+	snaps := analysis.NewSnapshots(d.store)
 	d.act, err = guard.New(guard.Options{
 		DB: d.store.DB(), Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
-		StoreErrors: d.m.StoreErrors, Clock: o.Clock,
+		StoreErrors: d.m.StoreErrors, Clock: o.Clock, Analyses: snaps,
 	})
 	if err != nil {
 		d.store.Close()
 		return nil, err
 	}
 	d.sched = analysis.NewScheduler(analysis.Options{
-		Store: d.store, Clock: o.Clock, Logger: d.log, Metrics: d.m, Actuation: d.act,
+		Store: d.store, Snapshots: snaps, Clock: o.Clock, Logger: d.log, Metrics: d.m, Actuation: d.act,
 		CheckRegistration:    d.act.CheckRegistration,
 		Workers:              cfg.Scheduler.Workers,
 		MaxConsecutiveErrors: cfg.Scheduler.MaxConsecutiveErrors,
