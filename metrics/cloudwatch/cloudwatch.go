@@ -55,7 +55,7 @@ func WithAPI(api API) Option { return func(p *Provider) { p.api = api } }
 // New checks cfg, resolves where the credentials come from and builds the client once.
 // Credentials themselves are fetched (and refreshed) by the SDK on the first query.
 func New(cfg Config, logger *zap.Logger, opts ...Option) (*Provider, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate().Err(); err != nil {
 		return nil, fmt.Errorf("cloudwatch: config: %w", err)
 	}
 	if logger == nil {

@@ -3,6 +3,7 @@ package cloudwatch
 import (
 	"errors"
 	"fmt"
+	"github.com/canaryd/canaryd/internal/field"
 	"net/url"
 	"regexp"
 	"time"
@@ -68,14 +69,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// UnmarshalYAML sets the defaults, then validates, so an invalid Config is never built.
+// UnmarshalYAML sets the defaults, then decodes the given keys onto them; config (and
+// New) then call Validate.
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	*c = DefaultConfig()
 	type plain Config
-	if err := unmarshal((*plain)(c)); err != nil {
-		return err
-	}
-	return c.Validate()
+	return unmarshal((*plain)(c))
 }
 
 var (
@@ -84,57 +83,58 @@ var (
 	roleRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
 )
 
-// Validate reports the first invalid field, by its YAML name.
-func (c *Config) Validate() error {
+// Validate reports every invalid field, by its YAML name.
+func (c *Config) Validate() field.Errors {
+	var es field.Errors
 	if !regionRE.MatchString(c.Region) {
-		return fmt.Errorf("region: %q is not an AWS region (e.g. us-east-1)", c.Region)
+		es.Add("region", "%q is not an AWS region (e.g. us-east-1)", c.Region)
 	}
 	for _, f := range []struct{ name, v string }{{"endpoint", c.Endpoint}, {"sts_endpoint", c.STSEndpoint}} {
 		if err := validateEndpoint(f.v); err != nil {
-			return fmt.Errorf("%s: %w", f.name, err)
+			es.Add(f.name, "%v", err)
 		}
 	}
 	if c.Protocol != ProtocolJSON && c.Protocol != ProtocolCBOR {
-		return fmt.Errorf("protocol: must be json or cbor, got %q", c.Protocol)
+		es.Add("protocol", "must be json or cbor, got %q", c.Protocol)
 	}
 	hasSecret := c.SecretAccessKey != "" || c.SecretAccessKeyFile != ""
 	switch {
 	case c.SecretAccessKey != "" && c.SecretAccessKeyFile != "":
-		return errors.New("secret_access_key: give secret_access_key or secret_access_key_file, not both")
+		es.Add("secret_access_key", "give secret_access_key or secret_access_key_file, not both")
 	case hasSecret && c.AccessKeyID == "":
-		return errors.New("access_key_id: is required with secret_access_key(_file)")
+		es.Add("access_key_id", "is required with secret_access_key(_file)")
 	case !hasSecret && c.AccessKeyID != "":
-		return errors.New("secret_access_key: access_key_id needs secret_access_key or secret_access_key_file")
+		es.Add("secret_access_key", "access_key_id needs secret_access_key or secret_access_key_file")
 	case c.AccessKeyID != "" && !keyIDRE.MatchString(c.AccessKeyID):
 		// Never echo it: a secret pasted into the wrong field must not reach a log.
-		return errors.New("access_key_id: is not an access key ID (16 or more upper-case letters and digits, e.g. AKIA…)")
+		es.Add("access_key_id", "is not an access key ID (16 or more upper-case letters and digits, e.g. AKIA…)")
 	case hasSecret && c.Profile != "":
-		return errors.New("profile: static keys and a profile exclude each other")
+		es.Add("profile", "static keys and a profile exclude each other")
 	}
 	if c.RoleARN != "" && !roleRE.MatchString(c.RoleARN) {
-		return fmt.Errorf("role_arn: %q is not an IAM role ARN (arn:aws:iam::123456789012:role/name)", c.RoleARN)
+		es.Add("role_arn", "%q is not an IAM role ARN (arn:aws:iam::123456789012:role/name)", c.RoleARN)
 	}
 	if c.RoleARN == "" && (c.ExternalID != "" || c.STSEndpoint != "") {
-		return errors.New("role_arn: external_id and sts_endpoint need role_arn")
+		es.Add("role_arn", "external_id and sts_endpoint need role_arn")
 	}
 	if len(c.RoleSessionName) < 2 || len(c.RoleSessionName) > 64 {
-		return errors.New("role_session_name: must be 2 to 64 characters")
+		es.Add("role_session_name", "must be 2 to 64 characters")
 	}
 	if c.Timeout <= 0 {
-		return errors.New("timeout: must be > 0")
+		es.Add("timeout", "must be > 0")
 	}
 	if c.Retries < 0 || c.Retries > 10 {
-		return errors.New("retries: must be between 0 and 10")
+		es.Add("retries", "must be between 0 and 10")
 	}
 	h := c.HTTPClientConfig
 	// Requests are signed with SigV4; another Authorization would replace the signature.
 	if h.BasicAuth != nil || h.Authorization != nil || h.OAuth2 != nil || h.BearerToken != "" || h.BearerTokenFile != "" {
-		return errors.New("http_config: basic_auth, authorization, oauth2 and bearer_token do not apply: CloudWatch requests are signed with the AWS credentials")
+		es.Add("http_config", "basic_auth, authorization, oauth2 and bearer_token do not apply: CloudWatch requests are signed with the AWS credentials")
 	}
 	if err := h.Validate(); err != nil {
-		return fmt.Errorf("http_config: %w", err)
+		es.Add("http_config", "%v", err)
 	}
-	return nil
+	return es
 }
 
 func validateEndpoint(raw string) error {

@@ -58,6 +58,9 @@ tls_config: {server_name: monitoring}
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config
 			err := yaml.UnmarshalStrict([]byte(tc.yaml), &c)
+			if err == nil {
+				err = c.Validate().Err() // what config does after decoding
+			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
