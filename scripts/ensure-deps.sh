@@ -10,6 +10,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The PostgreSQL store's tests (analysis/pgstore, cmd/canaryd) start a private cluster
 # with the server binaries, which Debian keeps out of PATH.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# The InfluxDB provider's tests (metrics/influxdb) start a private influxd (1.x).
+command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 # The CloudWatch provider's tests run moto's server (Python), installed with pip below.
 python3 -c 'import moto.server' >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 sudo=""

@@ -11,6 +11,7 @@ import (
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics/cloudwatch"
 	"github.com/canaryd/canaryd/metrics/datadog"
+	"github.com/canaryd/canaryd/metrics/influxdb"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/synthetic"
 )
@@ -31,6 +32,8 @@ func kinds() config.Kinds {
 			// GetMetricData's default quota is 50 requests a second per account and
 			// region, shared with dashboards and alarms, and each metric asked costs money.
 			"cloudwatch": config.ProviderKindOf(func(c cloudwatch.Config, l *zap.Logger) (*cloudwatch.Provider, error) { return cloudwatch.New(c, l) }, config.RateLimit{QPS: 10, Burst: 50}),
+			// A self-hosted InfluxDB 1.x answers like Prometheus: the same headroom.
+			"influxdb": config.ProviderKindOf(influxdb.New, config.RateLimit{QPS: 100, Burst: 200}),
 			// In process: the bucket only bounds CPU.
 			"synthetic": config.ProviderKindOf(synthetic.New, config.RateLimit{QPS: 10000, Burst: 10000}),
 		},

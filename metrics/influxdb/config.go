@@ -1,0 +1,88 @@
+package influxdb
+
+import (
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+
+	"github.com/canaryd/canaryd/internal/field"
+	"github.com/canaryd/canaryd/internal/redact"
+)
+
+// Config is an InfluxDB 1.x provider's YAML configuration. http_config's keys are inlined
+// at the same level; InfluxDB 1.x takes a user's credentials as basic_auth (with
+// password_file), or a JWT as authorization: {type: Bearer, credentials_file: …}.
+type Config struct {
+	// Address is InfluxDB's base URL, e.g. http://127.0.0.1:8086 (a path prefix is kept).
+	Address string `yaml:"address"`
+	// Database is the database queries run in (the db parameter).
+	Database string `yaml:"database"`
+	// RetentionPolicy, when set, is the rp parameter: the retention policy of
+	// measurements the query does not qualify.
+	RetentionPolicy string `yaml:"retention_policy,omitempty"`
+	// Timeout bounds one HTTP attempt.
+	Timeout model.Duration `yaml:"timeout,omitempty"`
+	// Retries is how many times an attempt that failed transiently (network error, 5xx)
+	// is tried again; 0 disables retrying.
+	Retries int `yaml:"retries"`
+
+	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
+}
+
+// DefaultConfig returns what an omitted key means.
+func DefaultConfig() Config {
+	return Config{
+		Timeout:          model.Duration(30 * time.Second),
+		Retries:          3,
+		HTTPClientConfig: commoncfg.DefaultHTTPClientConfig,
+	}
+}
+
+// UnmarshalYAML sets the defaults, then decodes the given keys onto them; config (and
+// New) then call Validate.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultConfig()
+	type plain Config
+	return unmarshal((*plain)(c))
+}
+
+// Validate reports every invalid field, by its YAML name.
+func (c *Config) Validate() field.Errors {
+	var es field.Errors
+	if c.Address == "" {
+		es.Add("address", "is required")
+	} else if u, err := url.Parse(c.Address); err != nil {
+		es.Add("address", "%v", redact.Error(err))
+	} else if u.Scheme != "http" && u.Scheme != "https" {
+		es.Add("address", "scheme must be http or https, got %q", u.Scheme)
+	} else if u.Host == "" {
+		es.Add("address", "%q has no host", redact.URL(c.Address))
+	} else if u.User != nil {
+		es.Add("address", "must not carry credentials; use basic_auth with password_file")
+	} else if u.RawQuery != "" {
+		// Not echoed: InfluxDB 1.x also takes u= and p= parameters, which would reach logs.
+		es.Add("address", "must not have a query; use basic_auth with password_file for credentials")
+	}
+	if c.Database == "" {
+		es.Add("database", "is required")
+	}
+	for _, f := range []struct{ name, v string }{{"database", c.Database}, {"retention_policy", c.RetentionPolicy}} {
+		if strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
+			es.Add(f.name, "must not contain control characters")
+		}
+	}
+	if c.Timeout <= 0 {
+		es.Add("timeout", "must be > 0")
+	}
+	if c.Retries < 0 || c.Retries > 10 {
+		es.Add("retries", "must be between 0 and 10")
+	}
+	if err := c.HTTPClientConfig.Validate(); err != nil {
+		es.Add("http_config", "%v", err)
+	}
+	return es
+}
