@@ -111,6 +111,10 @@ func TestReportOfFailedCanary(t *testing.T) {
 	wantSeries := map[string][]string{"score": {"score"}}
 	for i, m := range a.Metrics {
 		wantSeries[fmt.Sprintf("ts-%d", i)] = []string{"baseline", "canary"}
+		if m.Spec.Kind == judge.KindRatio {
+			// The ratio's bound, the baseline times it (issue 19 item 17).
+			wantSeries[fmt.Sprintf("ts-%d", i)] = []string{"baseline", "canary", "bound"}
+		}
 		if m.Spec.Kind == judge.KindMannWhitney {
 			wantSeries[fmt.Sprintf("ecdf-%d", i)] = []string{"baseline", "canary", "baseline-shifted"}
 		} else {
@@ -536,6 +540,13 @@ func TestReportFirstDay(t *testing.T) {
 		if got := text(byID(doc, "score-note")); got != "nothing could be scored: every metric was nodata or error" {
 			t.Errorf("score note %q", got)
 		}
+		for i := range d.Results {
+			d.Results[i].Score.Verdict = judge.VerdictNoData
+		}
+		_, body = get(t, h, "/canaries/"+d.ID)
+		if !strings.Contains(body, "nothing could be scored in any interval") || len(charts(parseHTML(t, body))["score"]) != 0 {
+			t.Error("the score chart draws intervals that had nothing to score")
+		}
 		_, list := get(t, h, "/")
 		if strings.Contains(list, ">0.0<") {
 			t.Errorf("the list shows a score of 0.0 for a canary with nothing scored")
@@ -560,6 +571,10 @@ func TestReportFirstDay(t *testing.T) {
 		want := []string{`error_rate{track="` + d.Baseline["track"] + `"}`, `error_rate{track="` + d.Canary.Canary["track"] + `"}`}
 		if fmt.Sprint(qs) != fmt.Sprint(want) {
 			t.Errorf("queries %q, want %q", qs, want)
+		}
+		// The time axes' ticks are clock times: the caption gives the date.
+		if !strings.Contains(body, "Times in UTC, 2026-03-01.") {
+			t.Error("the time-series captions lack the date")
 		}
 	})
 	t.Run("a running canary's verdict in the list is provisional", func(t *testing.T) {

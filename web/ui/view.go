@@ -107,6 +107,9 @@ type metricView struct {
 	Older int
 	// Queries are the metric's queries as sent for each cohort.
 	Queries []analysis.RenderedQuery
+	// Day is the date of the time axis (its ticks are clock times); RatioBound labels a
+	// ratio judge's bound, drawn as the baseline times the bound.
+	Day, RatioBound string
 }
 
 // resultRow is one interval's result for one metric.
@@ -416,8 +419,19 @@ func scoreChart(d *analysis.Detail, a *config.Analysis) chart {
 		ch.Empty = "no interval judged yet"
 		return ch
 	}
+	// An interval with nothing to score has no score: a dot at 0 would read as a failure.
+	scored := make([]analysis.IntervalResult, 0, len(d.Results))
+	for _, r := range d.Results {
+		if r.Score.Verdict != judge.VerdictNoData {
+			scored = append(scored, r)
+		}
+	}
+	if len(scored) == 0 {
+		ch.Empty = "nothing could be scored in any interval"
+		return ch
+	}
 	var pb pathBuilder
-	for i, r := range d.Results {
+	for i, r := range scored {
 		x, y := sx.at(float64(r.Index)), sy.at(r.Score.Score)
 		c := byte('L')
 		if i == 0 {
@@ -427,10 +441,10 @@ func scoreChart(d *analysis.Detail, a *config.Analysis) chart {
 		ch.Dots = append(ch.Dots, dot{Class: "verdict " + statusClass(string(r.Score.Verdict)), X: px(x), Y: px(y),
 			Title: fmt.Sprintf("interval %d: %s (%s)", r.Index, formatScore(r.Score.Score), r.Score.Verdict)})
 	}
-	if len(d.Results) == 1 {
+	if len(scored) == 1 {
 		pb.cmd('h', 0.1)
 	}
-	ch.Series = append(ch.Series, series{Class: "series score", Label: "score", D: pb.String(), Points: len(d.Results)})
+	ch.Series = append(ch.Series, series{Class: "series score", Label: "score", D: pb.String(), Points: len(scored)})
 	return ch
 }
 
@@ -495,6 +509,21 @@ func buildMetric(i int, mi metricInfo, d *analysis.Detail, mp analysis.MetricPoi
 	}
 	mv.CSS = statusClass(mv.Classification)
 	mv.TS = timeSeriesChart(i, mi, mp, x0, x1, failed)
+	mv.Day = time.UnixMilli(int64(x0)).UTC().Format("2006-01-02")
+	if d1 := time.UnixMilli(int64(x1)).UTC().Format("2006-01-02"); d1 != mv.Day {
+		mv.Day += " to " + d1
+	}
+	if mi.spec.Kind == judge.KindRatio && len(mp.Baseline) > 0 {
+		var b []string
+		for _, v := range []*float64{mi.spec.Min, mi.spec.Max} {
+			if v != nil {
+				b = append(b, sig3(*v)+"×")
+			}
+		}
+		if len(b) > 0 {
+			mv.RatioBound = "bound: " + strings.Join(b, " and ") + " the baseline"
+		}
+	}
 	mv.ECDF, mv.ShiftNote = ecdfChart(i, mi, mp, shiftRes, shiftIdx)
 	return mv
 }
@@ -611,6 +640,23 @@ func timeSeriesChart(i int, mi metricInfo, mp analysis.MetricPoints, x0, x1 floa
 	for _, b := range bounds {
 		lo, hi = min(lo, b), max(hi, b)
 	}
+	// A ratio judge's bound is relative: the baseline times it, at each point.
+	var ratioBounds [][]analysis.TimeValue
+	if mi.spec.Kind == judge.KindRatio {
+		for _, b := range []*float64{mi.spec.Min, mi.spec.Max} {
+			if b == nil {
+				continue
+			}
+			pts := make([]analysis.TimeValue, len(mp.Baseline))
+			for k, p := range mp.Baseline {
+				pts[k] = analysis.TimeValue{p[0], p[1] * *b}
+			}
+			ratioBounds = append(ratioBounds, pts)
+			if blo, bhi, ok := valueRange(pts); ok {
+				lo, hi = min(lo, blo), max(hi, bhi)
+			}
+		}
+	}
 	lo, hi = padRange(lo, hi)
 	lo, hi, step := niceDomain(lo, hi, 5)
 	sy := scale{lo, hi, ch.B, ch.T}
@@ -630,6 +676,10 @@ func timeSeriesChart(i int, mi metricInfo, mp analysis.MetricPoints, x0, x1 floa
 	}{{"baseline", mp.Baseline}, {"canary", mp.Canary}} {
 		d, n := linePath(s.pts, sx, sy, gap)
 		ch.Series = append(ch.Series, series{Class: "series " + s.class, Label: fmt.Sprintf("%s: %d points", s.class, len(s.pts)), D: d, Points: n})
+	}
+	for _, pts := range ratioBounds {
+		d, n := linePath(pts, sx, sy, gap)
+		ch.Series = append(ch.Series, series{Class: "series bound", Label: "the ratio's bound: the baseline times it", D: d, Points: n})
 	}
 	return ch
 }
@@ -695,7 +745,8 @@ func ecdfChart(i int, mi metricInfo, mp analysis.MetricPoints, mw *judge.MetricR
 			rule{Class: "median baseline", X1: px(sx.at(bm)), Y1: px(ch.T), X2: px(sx.at(bm)), Y2: px(ch.B)},
 			rule{Class: "median canary", X1: px(sx.at(mw.Canary.Median)), Y1: px(ch.T), X2: px(sx.at(mw.Canary.Median)), Y2: px(ch.B)},
 			rule{Class: "shift", X1: px(sx.at(bm)), Y1: px(y), X2: px(sx.at(bm + est)), Y2: px(y),
-				Label: "shift " + formatDelta(est, unit), LX: px(sx.at(bm + est/2)), LY: px(y - 10), Anchor: "middle"},
+				// Above the interval's band, on a halo (CSS) where it crosses a curve.
+				Label: "shift " + formatDelta(est, unit), LX: px(sx.at(bm + est/2)), LY: px(y - 12), Anchor: "middle"},
 		)
 	}
 	return ch, note
