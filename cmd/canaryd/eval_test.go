@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/canaryd/canaryd/metrics/prometheus/promserver"
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 func TestEvalCommand(t *testing.T) {
@@ -76,12 +76,7 @@ func TestEvalCommand(t *testing.T) {
 // shipped preset's PromQL on data backfilled into a real Prometheus and prints the table.
 func TestEvalPrometheus(t *testing.T) {
 	for _, bin := range []string{"promtool", "prometheus"} {
-		if _, err := promserver.Binary(bin); err != nil {
-			if testing.Short() {
-				t.Skipf("%v; run `make deps` to install it (this test starts a real Prometheus)", err)
-			}
-			t.Fatalf("%v; run `make deps`", err)
-		}
+		testutil.LookPath(t, bin)
 	}
 	tests := []struct {
 		name      string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 // ownMetricNames are the series names canaryd exports: every family of its registry,
@@ -55,15 +56,6 @@ func ownMetricNames(t *testing.T) map[string]bool {
 }
 
 var canarydMetricRe = regexp.MustCompile(`\bcanaryd_[a-z_]+`)
-
-func promtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatalf("promtool not found (%v): `make test` installs Debian's prometheus package", err)
-	}
-	return p
-}
 
 // The dashboard is valid JSON, every query parses as PromQL (promtool checks them as
 // recording rules) and names only metrics canaryd exports.
@@ -108,7 +100,7 @@ func TestGrafanaDashboard(t *testing.T) {
 	if err := os.WriteFile(path, []byte(rules.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(promtool(t), "check", "rules", path).CombinedOutput(); err != nil {
+	if out, err := exec.Command(testutil.LookPath(t, "promtool"), "check", "rules", path).CombinedOutput(); err != nil {
 		t.Fatalf("a dashboard query is not valid PromQL: %v\n%s", err, out)
 	}
 }
@@ -116,7 +108,7 @@ func TestGrafanaDashboard(t *testing.T) {
 // The alerting rules pass promtool's check and their unit tests, and name only metrics
 // canaryd exports.
 func TestAlertingRules(t *testing.T) {
-	pt := promtool(t)
+	pt := testutil.LookPath(t, "promtool")
 	if out, err := exec.Command(pt, "check", "rules", "../../monitoring/alerts.yml").CombinedOutput(); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}

@@ -1,5 +1,6 @@
-// Package testutil holds what the tests of several packages share: the Chromium lookup
-// and the actuator event they act on. It is imported only from _test.go files (it links
+// Package testutil holds what the tests of several packages share: the lookup of the
+// binaries they run (Chromium, prometheus, promtool: skipped under -short when missing,
+// failed otherwise) and the actuator event they act on. It is imported only from _test.go files (it links
 // "testing"); code that ships uses internal/syncbuf and the like instead.
 package testutil
 
@@ -12,8 +13,8 @@ import (
 	"github.com/canaryd/canaryd/actuators"
 )
 
-// Chromium finds the browser: $CHROMIUM, else Debian's chromium on PATH. It fails rather
-// than skips: `make test` installs it (scripts/ensure-deps.sh).
+// Chromium finds the browser: $CHROMIUM, else Debian's chromium on PATH. When there is
+// none the test is skipped under -short and fails otherwise (see Missing).
 func Chromium(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("CHROMIUM"); p != "" {
@@ -24,8 +25,31 @@ func Chromium(t testing.TB) string {
 			return p
 		}
 	}
-	t.Fatal("chromium not found on PATH: run `make deps` (scripts/ensure-deps.sh installs Debian's chromium), or set CHROMIUM to a Chromium binary")
+	Missing(t, "chromium (or $CHROMIUM, a Chromium binary)")
 	return ""
+}
+
+// LookPath finds a binary a test runs (prometheus, promtool) on PATH. When it is not
+// there the test is skipped under -short and fails otherwise (see Missing).
+func LookPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name)
+	}
+	return p
+}
+
+// Missing ends a test that needs a binary the machine lacks: `go test -short` skips it,
+// so a quick run works anywhere; a full run (`make test`, CI) fails, because `make deps`
+// (scripts/ensure-deps.sh) installs every such binary and a skip there would hide a
+// broken install.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("%s not found on PATH: skipped under -short; `make deps` installs it", what)
+	}
+	t.Fatalf("%s not found on PATH: run `make deps` (scripts/ensure-deps.sh installs it)", what)
 }
 
 // Event is a canary's failure as the guard hands it to actuator, the one the actuator

@@ -14,7 +14,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/eval"
-	"github.com/canaryd/canaryd/metrics/prometheus/promserver"
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 // now is a fixed wall clock for the layout: the data's times do not change its values.
@@ -27,12 +27,7 @@ func layout() Layout { return NewLayout(now, 30*time.Minute, 2*time.Minute) }
 func requireProm(t *testing.T) {
 	t.Helper()
 	for _, bin := range []string{"promtool", "prometheus"} {
-		if _, err := promserver.Binary(bin); err != nil {
-			if testing.Short() {
-				t.Skipf("%v; run `make deps` to install it (this test starts a real Prometheus)", err)
-			}
-			t.Fatalf("%v; run `make deps`", err)
-		}
+		testutil.LookPath(t, bin)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/internal/testutil"
 	"github.com/canaryd/canaryd/metrics/prometheus/promserver"
 )
 
@@ -36,7 +37,7 @@ func Start(t testing.TB, scrapeTargets ...string) (url string) {
 // StartWith is Start with every option.
 func StartWith(t testing.TB, o Options) (url string) {
 	t.Helper()
-	requireBinary(t, "prometheus")
+	testutil.LookPath(t, "prometheus")
 	if o.ScrapeInterval <= 0 {
 		o.ScrapeInterval = time.Second
 	}
@@ -72,18 +73,8 @@ func StartWith(t testing.TB, o Options) (url string) {
 // Backfill writes the OpenMetrics file into dataDir as TSDB blocks with promtool.
 func Backfill(t testing.TB, openMetrics, dataDir string) {
 	t.Helper()
-	requireBinary(t, "promtool")
+	testutil.LookPath(t, "promtool")
 	if err := promserver.Backfill(context.Background(), openMetrics, dataDir); err != nil {
 		t.Fatalf("promtest: %v", err)
 	}
-}
-
-// requireBinary fails (never skips) when a binary is missing: `make test` installs it.
-func requireBinary(t testing.TB, name string) string {
-	t.Helper()
-	path, err := promserver.Binary(name)
-	if err != nil {
-		t.Fatalf("promtest: %v", err)
-	}
-	return path
 }
