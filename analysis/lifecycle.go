@@ -165,6 +165,10 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	case IntervalCount(lifetime, interval) > maxIntervals:
 		return nil, inputErr("lifetime", "holds more than %d intervals of %s", maxIntervals, interval)
 	}
+	if m, ok := a.UnbreakableWindow(lifetime); ok {
+		return nil, inputErr("lifetime", "%s leaves %s after the analysis' warmup, shorter than metric %s's for (%s): it could never fail",
+			lifetime, lifetime-a.Warmup, m.Name, m.Spec.For)
+	}
 	now := s.o.Clock.Now()
 	start := r.Start
 	switch maxPast := lim.MaxLifetime; {

@@ -505,6 +505,26 @@ func TestRegisterErrors(t *testing.T) {
 	}
 }
 
+// A registration that shortens the lifetime below a window metric's `for` (plus the
+// warmup) is refused: that metric could never fail (issue 19, item 9).
+func TestRegisterLifetimeShorterThanFor(t *testing.T) {
+	h := newHarness(t)
+	r := analysis.Registration{
+		Name: "web", Analysis: "basic", Lifetime: 80 * time.Second, Interval: 10 * time.Second,
+		Baseline: map[string]string{"track": "baseline", "signal": "ok"},
+		Canary:   map[string]string{"track": "canary", "signal": "ok"},
+	}
+	_, err := h.sched.Register(t.Context(), r)
+	var ie *analysis.InputError
+	if !errors.As(err, &ie) || ie.Field != "lifetime" || ie.Msg != "1m20s leaves 20s after the analysis' warmup, shorter than metric ratio's for (30s): it could never fail" {
+		t.Fatalf("got %v", err)
+	}
+	r.Lifetime = 90 * time.Second // 30s after the warmup: a run of 30s fits
+	if _, err := h.sched.Register(t.Context(), r); err != nil {
+		t.Fatalf("lifetime 90s: %v", err)
+	}
+}
+
 // Each interval re-queries the whole window but stores only its new points, so the
 // joined record is the series once, every step from the end of warmup to the lifetime.
 func TestPointsRecordedOnce(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v2"
 
 	"github.com/canaryd/canaryd/judge"
 	"github.com/canaryd/canaryd/metrics"
@@ -56,6 +57,46 @@ func (a *Analysis) ServiceVarOr(def string) string {
 // Actuators reports whether any of the analysis' lists names an actuator.
 func (a *Analysis) Actuators() bool {
 	return a != nil && len(a.OnFail)+len(a.OnPass)+len(a.OnMarginal)+len(a.OnError) > 0
+}
+
+// metricPath names a metric in error paths by its name when it has a valid one
+// (metrics[error-rate]), by its index otherwise (metrics[2]): a name survives the
+// metrics being reordered and is what the report page shows.
+func metricPath(path string, i int, name string) string {
+	if nameRe.MatchString(name) {
+		return path + "[" + name + "]"
+	}
+	return index(path, i)
+}
+
+// rawName is the name key of an undecoded metric, "" when it has none.
+func rawName(raw rawNode) string {
+	if ms, ok := raw.v.(map[any]any); ok {
+		s, _ := ms["name"].(string)
+		return s
+	}
+	if ms, ok := raw.v.(yaml.MapSlice); ok {
+		for _, it := range ms {
+			if it.Key == "name" {
+				s, _ := it.Value.(string)
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// UnbreakableWindow returns a threshold or ratio metric whose `for` is longer than the
+// judged part of a canary of this lifetime (lifetime − warmup): its bound could be broken
+// at every point and the metric would still pass. Config refuses such an analysis, and a
+// registration that shortens the lifetime to one.
+func (a *Analysis) UnbreakableWindow(lifetime time.Duration) (Metric, bool) {
+	for _, m := range a.Metrics {
+		if m.Spec.Kind.Window() && m.Spec.For > lifetime-a.Warmup {
+			return m, true
+		}
+	}
+	return Metric{}, false
 }
 
 // MaxMetricsPerAnalysis bounds an analysis' metrics.
@@ -272,13 +313,13 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 	}
 	seen := map[string]int{}
 	for i, raw := range w.Metrics {
-		mp := index(join(path, "metrics"), i)
+		mp := metricPath(join(path, "metrics"), i, rawName(raw))
 		m, ok := parseMetric(raw, a, mp, errs)
 		if !ok {
 			continue
 		}
 		if j, dup := seen[m.Name]; dup {
-			errs.Add(join(mp, "name"), "%q already used by metrics[%d]", m.Name, j)
+			errs.Add(join(index(join(path, "metrics"), i), "name"), "%q already used by metrics[%d]", m.Name, j)
 			continue
 		}
 		seen[m.Name] = i

@@ -261,6 +261,12 @@ func (c *Config) checkAnalysis(a *Analysis, path string, errs *Errors) {
 	case a.Interval > 0 && a.Interval < a.Step:
 		errs.Add(join(path, "interval"), "%s is shorter than the step (%s)", model.Duration(a.Interval), model.Duration(a.Step))
 	}
+	for i, m := range a.Metrics {
+		if m.Spec.Kind.Window() && m.Spec.For > a.Lifetime-a.Warmup {
+			errs.Add(join(metricPath(join(path, "metrics"), i, m.Name), "judge.for"), "%s is longer than the judged part of a canary (lifetime %s − warmup %s): the metric could never fail",
+				model.Duration(m.Spec.For), model.Duration(a.Lifetime), model.Duration(a.Warmup))
+		}
+	}
 	if a.Provider != "" {
 		if _, ok := c.Providers[a.Provider]; !ok {
 			errs.Add(join(path, "provider"), "unknown provider %q", a.Provider)

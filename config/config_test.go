@@ -114,22 +114,22 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "ratio max not positive",
 			repl: []string{"judge: {type: ratio, max: 1.5, for: 10m}", "judge: {type: ratio, max: -1, for: 10m}"},
-			want: []string{"analyses.golden-signals.metrics[1].judge.max: must be > 0"},
+			want: []string{"analyses.golden-signals.metrics[p99].judge.max: must be > 0"},
 		},
 		{
 			name: "every error reported",
 			repl: []string{"judge: {type: ratio, max: 1.5, for: 10m}", "judge: {type: ratio, max: 0, outlier_factor: 0, confidence: 2}", "lifetime: 30m", "lifetime: 10s"},
 			want: []string{
 				"analyses.golden-signals.lifetime: must be >= interval (1m0s)",
-				"analyses.golden-signals.metrics[1].judge.confidence: must be in (0, 1)",
-				"analyses.golden-signals.metrics[1].judge.outlier_factor: must be > 0",
-				"analyses.golden-signals.metrics[1].judge.max: must be > 0",
+				"analyses.golden-signals.metrics[p99].judge.confidence: must be in (0, 1)",
+				"analyses.golden-signals.metrics[p99].judge.outlier_factor: must be > 0",
+				"analyses.golden-signals.metrics[p99].judge.max: must be > 0",
 			},
 		},
 		{
 			name: "unknown key in judge",
 			repl: []string{"judge: {type: mannwhitney, critical: true}", "judge: {type: mannwhitney, critcal: true}"},
-			want: []string{`analyses.golden-signals.metrics[0].judge: unknown field "critcal"`},
+			want: []string{`analyses.golden-signals.metrics[error-rate].judge: unknown field "critcal"`},
 		},
 		{
 			name: "unknown top-level key",
@@ -144,7 +144,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "template syntax",
 			repl: []string{`query: 'p99{track="{{ .Cohort.track }}"}'`, `query: 'p99{track="{{ .Cohort.track }"}'`},
-			want: []string{`analyses.golden-signals.metrics[1].query: parse query template: template: p99:1: unexpected "}" in operand`},
+			want: []string{`analyses.golden-signals.metrics[p99].query: parse query template: template: p99:1: unexpected "}" in operand`},
 		},
 		{
 			name: "unknown refs",
@@ -173,14 +173,14 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "group not declared",
 			repl: []string{"group: latency", "group: saturation"},
-			want: []string{`analyses.golden-signals.metrics[1].group: "saturation" is not in the analysis' groups`},
+			want: []string{`analyses.golden-signals.metrics[p99].group: "saturation" is not in the analysis' groups`},
 		},
 		{
 			name: "threshold without bounds, mannwhitney with bounds",
 			repl: []string{"judge: {type: ratio, max: 1.5, for: 10m}", "judge: {type: threshold}\n      - {name: m3, group: errors, query: q, judge: {max: 1}}"},
 			want: []string{
-				"analyses.golden-signals.metrics[1].judge: a threshold judge needs min, max or both",
-				"analyses.golden-signals.metrics[2].judge.max: only for threshold and ratio judges",
+				"analyses.golden-signals.metrics[p99].judge: a threshold judge needs min, max or both",
+				"analyses.golden-signals.metrics[m3].judge.max: only for threshold and ratio judges",
 			},
 		},
 		{
@@ -194,7 +194,12 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "threshold min above max",
 			repl: []string{"judge: {type: ratio, max: 1.5, for: 10m}", "judge: {type: threshold, min: 2, max: 1, for: 10m}"},
-			want: []string{"analyses.golden-signals.metrics[1].judge.min: must be <= max (1)"},
+			want: []string{"analyses.golden-signals.metrics[p99].judge.min: must be <= max (1)"},
+		},
+		{
+			name: "window for longer than the lifetime",
+			repl: []string{"lifetime: 30m", "lifetime: 30m\n    warmup: 25m"},
+			want: []string{"analyses.golden-signals.metrics[p99].judge.for: 10m is longer than the judged part of a canary (lifetime 30m − warmup 25m): the metric could never fail"},
 		},
 		{
 			name: "duplicate metric",

@@ -58,32 +58,32 @@ func TestParseSequentialErrors(t *testing.T) {
 		{
 			name: "counts without requests_query",
 			repl: []string{"        requests_query: 'sum(increase(x{track=\"{{ .Cohort.track }}\"}[15s]))'\n", ""},
-			want: []string{p + "[0].requests_query: required for a counts judge (query is the errors per step, requests_query the requests per step)"},
+			want: []string{p + "[error-rate].requests_query: required for a counts judge (query is the errors per step, requests_query the requests per step)"},
 		},
 		{
 			name: "requests_query on another judge",
 			repl: []string{"judge: {type: histogram}", "requests_query: 'y'\n        judge: {type: histogram}"},
-			want: []string{p + "[1].requests_query: only for a counts judge"},
+			want: []string{p + "[latency].requests_query: only for a counts judge"},
 		},
 		{
 			name: "alpha out of range",
 			repl: []string{"alpha: 0.005", "alpha: 0.7"},
-			want: []string{p + "[0].judge.alpha: must be in (0, 0.5]"},
+			want: []string{p + "[error-rate].judge.alpha: must be in (0, 0.5]"},
 		},
 		{
 			name: "alpha on mannwhitney",
 			repl: []string{"judge: {type: histogram}", "judge: {type: mannwhitney, alpha: 0.01}"},
-			want: []string{p + "[1].judge.alpha: only for counts and histogram judges (mannwhitney uses confidence)"},
+			want: []string{p + "[latency].judge.alpha: only for counts and histogram judges (mannwhitney uses confidence)"},
 		},
 		{
 			name: "window bounds on a sequential judge",
 			repl: []string{"judge: {type: histogram}", "judge: {type: histogram, max: 2, for: 1m}"},
-			want: []string{p + "[1].judge.max: only for threshold and ratio judges", p + "[1].judge.for: only for threshold and ratio judges"},
+			want: []string{p + "[latency].judge.max: only for threshold and ratio judges", p + "[latency].judge.for: only for threshold and ratio judges"},
 		},
 		{
 			name: "requests_query template syntax",
 			repl: []string{`requests_query: 'sum(increase(x{track="{{ .Cohort.track }}"}[15s]))'`, `requests_query: 'x{track="{{ .Cohort.track }"}'`},
-			want: []string{p + `[0].requests_query: parse query template: template: error-rate:1: unexpected "}" in operand`},
+			want: []string{p + `[error-rate].requests_query: parse query template: template: error-rate:1: unexpected "}" in operand`},
 		},
 	}
 	for _, tc := range cases {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -61,6 +62,27 @@ func TestExampleFiles(t *testing.T) {
 				t.Errorf("check-config %s: %q, want %q… with analyses", f, stdout.String(), want)
 			}
 		})
+	}
+}
+
+// The example configs cite only documents that are in the repository (golden-signals.yml
+// cited a DESIGN.md that is not).
+func TestExampleFilesCiteExistingDocs(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docRe := regexp.MustCompile(`[\w./-]+\.md\b`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range docRe.FindAllString(string(b), -1) {
+			if _, err := os.Stat(filepath.Join("../..", doc)); err != nil {
+				t.Errorf("%s cites %s, which is not in the repository", filepath.Base(f), doc)
+			}
+		}
 	}
 }
 
