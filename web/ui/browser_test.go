@@ -304,7 +304,52 @@ func TestBrowser(t *testing.T) {
 	if r := rows[0]; r.Status != "pass" || !strings.Contains(r.Text, "search-v7") {
 		t.Errorf("passed canary's row: %+v", r)
 	}
+
+	// Issue 19 item 17, as the screenshots showed it: the score chart's threshold labels
+	// sit clear of the grid line at 100 (the pass label was struck through by it).
+	if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/canaries/"+bad.ID)); err != nil {
+		t.Fatalf("load the report page: %v", err)
+	}
+	clear, err := chromedp.Run(bctx, chromedp.Evaluate[float64](thresholdLabelClearanceJS))
+	if err != nil {
+		t.Fatalf("measure the score chart: %v", err)
+	}
+	if clear < 1 {
+		t.Errorf("a threshold label of the score chart is %.1f px from the grid line at 100, want it clear", clear)
+	}
+	// At 390 px (a phone at 3 a.m.) neither page is wider than the screen.
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 900)); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", "/canaries/" + bad.ID, "/canaries/" + good.ID} {
+		if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+path)); err != nil {
+			t.Fatalf("load %s: %v", path, err)
+		}
+		over, err := chromedp.Run(bctx, chromedp.Evaluate[float64](`document.documentElement.scrollWidth - window.innerWidth`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if over > 0 {
+			t.Errorf("%s at 390 px: %.0f px wider than the screen", path, over)
+		}
+	}
 }
+
+// thresholdLabelClearanceJS is the smallest vertical distance (px, screen) between a
+// threshold label of the score chart and the grid line at 100, or 1e9 when none.
+const thresholdLabelClearanceJS = `(() => {
+  const svg = document.querySelector('svg.chart.score');
+  const ticks = [...svg.querySelectorAll('g.axis.y text')];
+  const top = ticks.find(t => t.textContent === '100');
+  const line = top.previousElementSibling.getBoundingClientRect();
+  let min = 1e9;
+  for (const l of svg.querySelectorAll('text.rule-label')) {
+    const r = l.getBoundingClientRect();
+    const d = r.top > line.top ? r.top - line.top : line.top - r.bottom;
+    min = Math.min(min, d);
+  }
+  return min;
+})()`
 
 // saveScreenshot keeps what the browser showed when the test failed.
 func saveScreenshot(t *testing.T, ctx context.Context) {
