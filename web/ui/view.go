@@ -99,6 +99,10 @@ type metricView struct {
 	CSS                     string
 	TS, ECDF                chart
 	ShiftNote               string
+	// CS is a sequential metric's confidence sequence over the intervals (HasCS).
+	CS     chart
+	HasCS  bool
+	CSNote string
 	Rows                    []resultRow
 	BaselinePts, CanaryPts  int
 	HasMW, HasWindow        bool
@@ -202,6 +206,18 @@ func judgeSummary(s judge.MetricSpec) string {
 			parts = append(parts, "tolerates ±"+strings.TrimPrefix(formatDelta(s.AllowedDelta, s.Unit), "+"))
 		}
 		parts = append(parts, fmt.Sprintf("%g%% confidence", s.Confidence*100))
+	case judge.KindCounts, judge.KindHistogram:
+		parts = append(parts, string(s.Direction)+" fails")
+		if s.AllowedIncrease != 1 && s.Direction != judge.DirectionDecrease {
+			parts = append(parts, "tolerates ×"+sig3(s.AllowedIncrease))
+		}
+		if s.AllowedDecrease != 1 && s.Direction != judge.DirectionIncrease {
+			parts = append(parts, "tolerates ×"+sig3(s.AllowedDecrease))
+		}
+		if s.AllowedDelta != 0 {
+			parts = append(parts, "tolerates ±"+strings.TrimPrefix(formatDelta(s.AllowedDelta, s.Unit), "+"))
+		}
+		parts = append(parts, fmt.Sprintf("false alarms ≤ %g%% over the canary", s.Alpha*100))
 	default:
 		bound := func(v *float64) string {
 			if s.Kind == judge.KindRatio {
@@ -525,6 +541,7 @@ func buildMetric(i int, mi metricInfo, d *analysis.Detail, mp analysis.MetricPoi
 		}
 	}
 	mv.ECDF, mv.ShiftNote = ecdfChart(i, mi, mp, shiftRes, shiftIdx)
+	mv.CS, mv.CSNote, mv.HasCS = sequentialChart(i, mi, d, x0, x1)
 	return mv
 }
 
