@@ -100,13 +100,13 @@ type metricView struct {
 	TS, ECDF                chart
 	ShiftNote               string
 	// CS is a sequential metric's confidence sequence over the intervals (HasCS).
-	CS     chart
-	HasCS  bool
-	CSNote string
-	Rows                    []resultRow
-	BaselinePts, CanaryPts  int
-	HasMW, HasWindow        bool
-	LatestIndex             int
+	CS                     chart
+	HasCS                  bool
+	CSNote                 string
+	Rows                   []resultRow
+	BaselinePts, CanaryPts int
+	HasMW, HasWindow       bool
+	LatestIndex            int
 	// Older counts the intervals left out of Rows (maxMetricRows).
 	Older int
 	// Queries are the metric's queries as sent for each cohort.
