@@ -6,7 +6,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/canaryd/canaryd/internal/syncbuf"
 )
 
 // ErrMissing wraps the error of PostgreSQL's binaries not being installed.
@@ -64,7 +65,7 @@ type Cluster struct {
 	dir    string // removed by Stop
 	cmd    *exec.Cmd
 	exited chan error
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	once   sync.Once
 
 	mu sync.Mutex
@@ -170,7 +171,7 @@ func prepareDir(dir string, cred *syscall.Credential) error {
 
 func run(ctx context.Context, bin, data, addr string, cred *syscall.Credential) (*Cluster, error) {
 	host, port, _ := net.SplitHostPort(addr)
-	c := &Cluster{Addr: addr, logs: &syncBuffer{}, exited: make(chan error, 1)}
+	c := &Cluster{Addr: addr, logs: &syncbuf.Buffer{}, exited: make(chan error, 1)}
 	// The postmaster itself rather than pg_ctl, which would daemonize it: as a child it
 	// gets SIGQUIT (immediate shutdown) if the test binary dies, so none outlives a test.
 	// No Unix socket: the default directory is not writable by an unprivileged user.
@@ -190,10 +191,10 @@ func run(ctx context.Context, bin, data, addr string, cred *syscall.Credential) 
 		select {
 		case err := <-c.exited:
 			c.exited <- err // Stop reads it again
-			return nil, fmt.Errorf("pgtest: postgres exited before ready (%v):\n%s", err, c.logs.String())
+			return nil, fmt.Errorf("pgtest: postgres exited before ready (%v):\n%s", err, strings.TrimSpace(c.logs.String()))
 		case <-ctx.Done():
 			c.stopProcess()
-			return nil, fmt.Errorf("pgtest: postgres not ready: %w:\n%s", ctx.Err(), c.logs.String())
+			return nil, fmt.Errorf("pgtest: postgres not ready: %w:\n%s", ctx.Err(), strings.TrimSpace(c.logs.String()))
 		case <-tick.C:
 		}
 		if c.ping(ctx) == nil {
@@ -238,7 +239,7 @@ func (c *Cluster) NewDatabase(ctx context.Context) (string, error) {
 }
 
 // Logs is what the postmaster printed so far.
-func (c *Cluster) Logs() string { return c.logs.String() }
+func (c *Cluster) Logs() string { return strings.TrimSpace(c.logs.String()) }
 
 // Stop ends the cluster (fast shutdown, SIGKILL after 10 s) and removes its directory.
 func (c *Cluster) Stop() {
@@ -267,21 +268,4 @@ func freePort() (string, error) {
 	addr := l.Addr().String()
 	l.Close()
 	return addr, nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimSpace(b.buf.String())
 }

@@ -4,7 +4,6 @@
 package cwtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -12,10 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/canaryd/canaryd/internal/syncbuf"
 )
 
 // Options says how to run moto.
@@ -37,7 +37,7 @@ func Start(t testing.TB, o Options) (url string) {
 	if o.Auth {
 		cmd.Env = append(cmd.Env, "INITIAL_NO_AUTH_ACTION_COUNT=0")
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -89,21 +89,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

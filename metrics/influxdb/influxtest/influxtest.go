@@ -15,10 +15,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/canaryd/canaryd/internal/syncbuf"
 )
 
 // Options says how to run influxd.
@@ -37,7 +38,7 @@ const (
 // Server is a running influxd.
 type Server struct {
 	URL  string
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 // Start runs influxd and returns once /ping answers. It stops with the test.
@@ -72,7 +73,7 @@ bind-address = "127.0.0.1:%d"
 		t.Fatalf("influxtest: %v", err)
 	}
 	cmd := exec.Command(bin, "-config", confPath)
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), logs: &syncBuffer{}}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), logs: &syncbuf.Buffer{}}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -158,21 +159,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
