@@ -34,8 +34,13 @@ type Config struct {
 type Server struct {
 	// Listen is the HTTP API's host:port.
 	Listen string `yaml:"listen"`
-	// Storage is the path of the embedded store's file.
+	// Storage is the path of the embedded store's file, or the postgres:// URL of a
+	// PostgreSQL database.
 	Storage string `yaml:"storage"`
+	// ActuationStore is the bbolt file of the actuators' safety layer when Storage is a
+	// PostgreSQL URL (with a file, the safety layer keeps its records in that file). Until
+	// the safety layer has a PostgreSQL store of its own, it is not shared by replicas.
+	ActuationStore string `yaml:"actuation_store"`
 	// Auth guards the HTTP API with tokens and roles (see auth.go); nil leaves it open.
 	Auth *Auth `yaml:"auth,omitempty"`
 	// TLS serves HTTPS from these files, reread when they change.
@@ -62,7 +67,7 @@ type Server struct {
 
 // DefaultServer is the `server:` block when the file leaves it out.
 func DefaultServer() Server {
-	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db", MaxBodyBytes: 64 << 10, MaxRunningPerAnalysis: 500,
+	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db", ActuationStore: "data/canaryd-actuation.db", MaxBodyBytes: 64 << 10, MaxRunningPerAnalysis: 500,
 		MaxLifetime: model.Duration(24 * time.Hour), Retention: model.Duration(30 * 24 * time.Hour),
 		MinInterval: model.Duration(10 * time.Second)}
 }
@@ -303,6 +308,17 @@ func (s *Server) validate(path string, errs *Errors) {
 	}
 	if s.Storage == "" {
 		errs.Add(join(path, "storage"), "must not be empty")
+	}
+	if scheme, _, isURL := strings.Cut(s.Storage, "://"); isURL {
+		// The value is not quoted: it may hold a password.
+		if sc := strings.ToLower(scheme); sc != "postgres" && sc != "postgresql" {
+			errs.Add(join(path, "storage"), "a URL must be postgres://user@host:port/db?sslmode=… (its scheme is not postgres); a path names a bbolt file")
+		} else if u, err := url.Parse(s.Storage); err != nil || (u.Host == "" && u.Query().Get("host") == "") {
+			errs.Add(join(path, "storage"), "not a valid postgres://user@host:port/db URL (the host is missing or the URL does not parse; escape reserved characters of the password with %%XX)")
+		}
+	}
+	if s.ActuationStore == "" {
+		errs.Add(join(path, "actuation_store"), "must not be empty")
 	}
 	if s.MaxBodyBytes < 1024 || s.MaxBodyBytes > 16<<20 {
 		errs.Add(join(path, "max_body_bytes"), "must be between 1024 and 16777216")

@@ -300,3 +300,32 @@ func TestParseExactBound(t *testing.T) {
 		t.Errorf("spec %+v: %v", s, s.Validate())
 	}
 }
+
+// server.storage is a bbolt file's path or a PostgreSQL URL; another URL is refused
+// without quoting it (it may hold a password).
+func TestStorage(t *testing.T) {
+	cases := []struct{ name, storage, want string }{
+		{"path", "data/canaryd.db", ""},
+		{"postgres URL", "postgres://canaryd:pw@db.example:5432/canaryd?sslmode=require", ""},
+		{"postgresql URL", "postgresql://canaryd@127.0.0.1/canaryd", ""},
+		{"socket directory as host parameter", "postgres:///canaryd?host=/run/postgresql", ""},
+		{"other scheme", "mysql://canaryd:hunter2@db/canaryd", "server.storage: a URL must be postgres://"},
+		{"no host", "postgres:///canaryd?password=hunter2", "server.storage: not a valid postgres://"},
+		{"bad escape", "postgres://u:hunter2%zz@db/canaryd", "server.storage: not a valid postgres://"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(fmt.Sprintf("server: {storage: %q}\nanalyses: {}", tc.storage)), testKinds())
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("want no error, got %v", err)
+			case tc.want == "" && (cfg.Server.Storage != tc.storage || cfg.Server.ActuationStore != "data/canaryd-actuation.db"):
+				t.Errorf("storage %q, actuation store %q", cfg.Server.Storage, cfg.Server.ActuationStore)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got %v, want %q", err, tc.want)
+			case err != nil && strings.Contains(err.Error(), "hunter2"):
+				t.Errorf("the error quotes the password: %v", err)
+			}
+		})
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/analysis/pgstore"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/internal/identity"
 	"github.com/canaryd/canaryd/internal/redact"
@@ -41,6 +42,10 @@ const (
 	storeLockTimeout   = 5 * time.Second
 	// storeCheckTimeout bounds the check of the store file at start (boltstore.OpenWith).
 	storeCheckTimeout = 20 * time.Second
+	// storeConnectTimeout bounds reaching a PostgreSQL store at start (and migrating it).
+	storeConnectTimeout = 10 * time.Second
+	// storePingTimeout bounds /readyz's check that a PostgreSQL store answers.
+	storePingTimeout = 2 * time.Second
 )
 
 // daemonOptions say how to run the daemon. Exactly one of ConfigPath (the file, reread
@@ -58,13 +63,16 @@ type daemonOptions struct {
 // daemon is canaryd serve's wiring: the config, the providers built from it, the store,
 // the scheduler and the HTTP API. Reloads swap the config and providers whole.
 type daemon struct {
-	o      daemonOptions
-	log    *zap.Logger
-	reg    *prometheus.Registry
-	m      *analysis.Metrics
-	store  *boltstore.Store
-	sched  *analysis.Scheduler
-	tokens *auth.Tokens
+	o     daemonOptions
+	log   *zap.Logger
+	reg   *prometheus.Registry
+	m     *analysis.Metrics
+	store analysis.Store
+	// actStore is the bbolt file of the safety layer: the store's own file, or
+	// server.actuation_store beside a PostgreSQL store (closed after the store).
+	actStore *boltstore.Store
+	sched    *analysis.Scheduler
+	tokens   *auth.Tokens
 	// origins refuses cross-site mutating requests (server.trusted_origins).
 	origins *sameorigin.Policy
 	act     *guard.Guard  // the actuators' safety layer
@@ -75,6 +83,8 @@ type daemon struct {
 	providers map[string]builtProvider
 
 	ready atomic.Bool
+	// storeLost is whether the last ping of a PostgreSQL store failed (pingStore).
+	storeLost atomic.Bool
 	// retention is server.retention of the config in force (a reload changes it).
 	retention atomic.Int64
 }
@@ -105,24 +115,18 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.store, err = boltstore.OpenWith(cfg.Server.Storage, boltstore.Options{
-		LockTimeout: storeLockTimeout, CheckTimeout: storeCheckTimeout, Logger: d.log.Named("store"),
-	})
-	if errors.As(err, new(*boltstore.DamagedError)) {
-		return nil, err // says what is wrong with the file and what to do
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: %w (is another canaryd using %s?)", err, cfg.Server.Storage)
+	if err := d.openStore(cfg); err != nil {
+		return nil, err
 	}
 	// One cache of analysis snapshots for the scheduler, which judges by them, and the
 	// safety layer, which plans by them.
 	snaps := analysis.NewSnapshots(d.store)
 	d.act, err = guard.New(guard.Options{
-		DB: d.store.DB(), Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
+		DB: d.actStore.DB(), Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
 		StoreErrors: d.m.StoreErrors, Clock: o.Clock, Analyses: snaps,
 	})
 	if err != nil {
-		d.store.Close()
+		d.closeStore()
 		return nil, err
 	}
 	d.sched = analysis.NewScheduler(analysis.Options{
@@ -142,12 +146,92 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	}
 	if t := cfg.Server.TLS; t != nil {
 		if d.certs, err = newCertReloader(t.CertFile, t.KeyFile, d.log); err != nil {
-			d.store.Close()
+			d.closeStore()
 			return nil, err
 		}
 	}
 	d.install(cfg, provs)
 	return d, nil
+}
+
+// openStore opens server.storage: a bbolt file, which the safety layer shares, or a
+// PostgreSQL database (a postgres:// URL), with the safety layer on the bbolt file
+// server.actuation_store until it has a store of its own.
+func (d *daemon) openStore(cfg *config.Config) error {
+	bolt := cfg.Server.Storage
+	if pgstore.IsURL(cfg.Server.Storage) {
+		pg, err := pgstore.Open(context.Background(), cfg.Server.Storage, pgstore.Options{
+			ConnectTimeout: storeConnectTimeout, Logger: d.log.Named("store"),
+		})
+		if err != nil {
+			return fmt.Errorf("store: %w", err) // names the URL without its password
+		}
+		d.store = pg
+		bolt = cfg.Server.ActuationStore
+	}
+	bs, err := boltstore.OpenWith(bolt, boltstore.Options{
+		LockTimeout: storeLockTimeout, CheckTimeout: storeCheckTimeout, Logger: d.log.Named("store"),
+	})
+	if err == nil {
+		d.actStore = bs
+		if d.store == nil {
+			d.store = bs
+		}
+		return nil
+	}
+	if d.store != nil {
+		d.store.Close()
+		d.store = nil
+	}
+	if errors.As(err, new(*boltstore.DamagedError)) {
+		return err // says what is wrong with the file and what to do
+	}
+	return fmt.Errorf("store: %w (is another canaryd using %s?)", err, bolt)
+}
+
+// closeStore closes the store and the safety layer's file.
+func (d *daemon) closeStore() error {
+	var err error
+	if d.store != nil && d.store != analysis.Store(d.actStore) {
+		err = d.store.Close()
+	}
+	if d.actStore != nil {
+		err = errors.Join(err, d.actStore.Close())
+	}
+	return err
+}
+
+// storeName is server.storage for logs: a URL without its password.
+func storeName(storage string) string {
+	if pgstore.IsURL(storage) {
+		return pgstore.Redact(storage)
+	}
+	return storage
+}
+
+// pingStore checks that the store answers, for /readyz: a PostgreSQL database may be
+// lost while canaryd runs; a bbolt file is open for as long as the process. The answer
+// does not say where the database is (anyone who reaches /readyz reads it); the log says
+// why, once when it is lost and once when it is back.
+func (d *daemon) pingStore(ctx context.Context) error {
+	p, ok := d.store.(interface{ Ping(context.Context) error })
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, storePingTimeout)
+	defer cancel()
+	err := p.Ping(ctx)
+	if lost := err != nil; d.storeLost.Swap(lost) != lost {
+		if lost {
+			d.log.Error("the store does not answer; not ready until it does", zap.String("storage", storeName(d.cfg.Server.Storage)), zap.Error(err))
+		} else {
+			d.log.Info("the store answers again", zap.String("storage", storeName(d.cfg.Server.Storage)))
+		}
+	}
+	if err != nil {
+		return errors.New("not ready: the store (PostgreSQL) does not answer; the log says why")
+	}
+	return nil
 }
 
 // loadConfig reads the config and applies the command line's overrides.
@@ -256,7 +340,7 @@ func (d *daemon) reload(ctx context.Context) error {
 		if err == nil {
 			if keepRestartOnly(&cfg.Server, d.cfg.Server) {
 				d.log.Warn("server listen, storage, tls or max_body_bytes changed; they take effect at the next restart",
-					zap.String("listen", d.cfg.Server.Listen), zap.String("storage", d.cfg.Server.Storage))
+					zap.String("listen", d.cfg.Server.Listen), zap.String("storage", storeName(d.cfg.Server.Storage)))
 			}
 			d.tokens.Set(cfg.Server.Auth)
 			d.origins.Set(cfg.Server.TrustedOrigins)
@@ -293,9 +377,9 @@ func keepRestartOnly(next *config.Server, cur config.Server) bool {
 	if cur.TLS != nil {
 		curTLS = *cur.TLS
 	}
-	changed := next.Listen != cur.Listen || next.Storage != cur.Storage ||
+	changed := next.Listen != cur.Listen || next.Storage != cur.Storage || next.ActuationStore != cur.ActuationStore ||
 		next.MaxBodyBytes != cur.MaxBodyBytes || nextTLS != curTLS
-	next.Listen, next.Storage, next.MaxBodyBytes, next.TLS = cur.Listen, cur.Storage, cur.MaxBodyBytes, cur.TLS
+	next.Listen, next.Storage, next.ActuationStore, next.MaxBodyBytes, next.TLS = cur.Listen, cur.Storage, cur.ActuationStore, cur.MaxBodyBytes, cur.TLS
 	return changed
 }
 
@@ -309,16 +393,22 @@ func (d *daemon) handler() http.Handler {
 		Canaries: d.sched, Actuations: d.act, Tokens: d.tokens, Origins: d.origins,
 		Gatherer: d.reg, Reload: reload, MaxBody: d.cfg.Server.MaxBodyBytes, Logger: d.log,
 		Clock: d.o.Clock,
-		Ready: func() error { return readiness(d.ready.Load(), d.act.PendingOutcomes()) },
+		Ready: func() error {
+			return readiness(d.ready.Load(), d.act.PendingOutcomes(), d.pingStore(context.Background()))
+		},
 	})
 }
 
-// readiness is /readyz's answer: not ready while starting or stopping, nor while actions
-// that happened wait for the store to accept their outcome (a full disk): until then a
-// restart would fire them again.
-func readiness(serving bool, pendingOutcomes int) error {
+// readiness is /readyz's answer: not ready while starting or stopping, nor while the
+// store does not answer (a PostgreSQL database lost), nor while actions that happened
+// wait for the store to accept their outcome (a full disk): until then a restart would
+// fire them again.
+func readiness(serving bool, pendingOutcomes int, storeErr error) error {
 	if !serving {
 		return errors.New("not ready: starting or shutting down")
+	}
+	if storeErr != nil {
+		return storeErr
 	}
 	if pendingOutcomes > 0 {
 		return fmt.Errorf("not ready: %d action outcomes not yet written to the store (retrying)", pendingOutcomes)
@@ -332,13 +422,13 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	// The safety layer first: it resumes actions a crash left unfinished and plans those
 	// of canaries that ended without them, before the scheduler ends any more.
 	if err := d.act.Start(); err != nil {
-		d.store.Close()
+		d.closeStore()
 		return err
 	}
 	rep, err := d.act.Recover(ctx)
 	if err != nil {
 		d.act.Stop(ctx)
-		d.store.Close()
+		d.closeStore()
 		return fmt.Errorf("recover actions: %w", err)
 	}
 	if rep != (guard.RecoverReport{}) {
@@ -347,7 +437,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	}
 	if err := d.sched.Start(ctx); err != nil {
 		d.act.Stop(ctx)
-		d.store.Close()
+		d.closeStore()
 		return err
 	}
 	retCtx, stopRetention := context.WithCancel(context.Background())
@@ -369,7 +459,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	d.ready.Store(true)
-	d.log.Info("canaryd serving", zap.String("listen", ln.Addr().String()), zap.String("storage", d.cfg.Server.Storage))
+	d.log.Info("canaryd serving", zap.String("listen", ln.Addr().String()), zap.String("storage", storeName(d.cfg.Server.Storage)))
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -408,7 +498,7 @@ loop:
 	sctx, cancel = context.WithTimeout(context.Background(), actShutdownGrace)
 	d.act.Stop(sctx)
 	cancel()
-	if cerr := d.store.Close(); cerr != nil {
+	if cerr := d.closeStore(); cerr != nil {
 		d.log.Error("close store", zap.Error(cerr))
 	}
 	d.log.Info("canaryd stopped")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -56,16 +57,19 @@ func TestReadiness(t *testing.T) {
 		name    string
 		serving bool
 		pending int
+		store   error
 		want    string
 	}{
-		{"serving", true, 0, ""},
-		{"starting", false, 0, "not ready: starting or shutting down"},
-		{"outcomes pending", true, 2, "not ready: 2 action outcomes not yet written to the store (retrying)"},
+		{"serving", true, 0, nil, ""},
+		{"starting", false, 0, nil, "not ready: starting or shutting down"},
+		{"outcomes pending", true, 2, nil, "not ready: 2 action outcomes not yet written to the store (retrying)"},
+		{"store lost", true, 0, errors.New("not ready: the store (PostgreSQL) does not answer; the log says why"), "not ready: the store (PostgreSQL) does not answer; the log says why"},
+		{"store lost while starting", false, 0, errors.New("lost"), "not ready: starting or shutting down"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := ""
-			if err := readiness(c.serving, c.pending); err != nil {
+			if err := readiness(c.serving, c.pending, c.store); err != nil {
 				got = err.Error()
 			}
 			if got != c.want {

@@ -57,7 +57,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
 	if err != nil {
-		d.store.Close()
+		d.closeStore()
 		fmt.Fprintf(stderr, "canaryd demo: listen: %v (another program on this port? try --listen 127.0.0.1:8081)\n", err)
 		return 1
 	}

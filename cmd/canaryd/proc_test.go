@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/analysis/pgstore/pgtest"
 	"github.com/canaryd/canaryd/internal/syncbuf"
 )
 
@@ -35,7 +36,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build canaryd: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Run(m) // m.Run, then stops the PostgreSQL cluster the tests shared
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
