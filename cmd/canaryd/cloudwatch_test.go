@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
+
+	"github.com/canaryd/canaryd/metrics/cloudwatch/cwtest"
+)
+
+// TestCloudWatchCanaries runs the daemon on moto's CloudWatch (issue 18, provider 1), the
+// secret key read from a file: a canary three times slower fails, one drawn like the
+// baseline passes, the secret is in no log line, and a cohort value that would add a
+// SEARCH term is refused at registration, naming the field.
+func TestCloudWatchCanaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts moto and the daemon")
+	}
+	const keyID, secret = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	motoURL := cwtest.Start(t, cwtest.Options{})
+	put := cloudwatch.New(cloudwatch.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(motoURL),
+		Credentials: credentials.NewStaticCredentialsProvider(keyID, secret, ""),
+	}, func(o *cloudwatch.Options) {
+		o.Protocol = awsjson.New10(schemas.GraniteServiceVersion20100801)
+		o.DisableRequestCompression = true
+	})
+	now := time.Now().Truncate(time.Second)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var data []types.MetricDatum
+	for s := 90; s >= 0; s-- {
+		for track, base := range map[string]float64{"stable": 0.1, "good": 0.1, "slow": 0.3} {
+			data = append(data, types.MetricDatum{
+				MetricName: aws.String("TargetResponseTime"), Timestamp: aws.Time(now.Add(-time.Duration(s) * time.Second)),
+				Value:      aws.Float64(base + rng.Float64()/100),
+				Dimensions: []types.Dimension{{Name: aws.String("Service"), Value: aws.String("web")}, {Name: aws.String("Track"), Value: aws.String(track)}},
+			})
+		}
+	}
+	for lo := 0; lo < len(data); lo += 500 {
+		if _, err := put.PutMetricData(t.Context(), &cloudwatch.PutMetricDataInput{Namespace: aws.String("Canaryd/Test"), MetricData: data[lo:min(lo+500, len(data))]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "aws-secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`server:
+  min_interval: 1s
+providers:
+  cw:
+    type: cloudwatch
+    region: us-east-1
+    endpoint: %q
+    access_key_id: %s
+    secret_access_key_file: %q
+    retries: 0
+analyses:
+  latency:
+    provider: cw
+    interval: 10s
+    step: 1s
+    lifetime: 40s
+    score: {pass: 95, marginal: 75}
+    metrics:
+      - name: latency
+        query: |
+          [{"Id": "latency", "MetricStat": {"Stat": "Average", "Metric": {"Namespace": "Canaryd/Test", "MetricName": "TargetResponseTime",
+            "Dimensions": [{"Name": "Service", "Value": "{{ .Vars.app }}"}, {"Name": "Track", "Value": "{{ .Cohort.track }}"}]}}}]
+        judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: seconds}
+`, motoURL, keyID, secretFile)
+	path := filepath.Join(dir, "cw.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, path, filepath.Join(dir, "canaryd.db"))
+	start := now.Add(-50 * time.Second).UTC().Format(time.RFC3339)
+	register := func(track string) (int, map[string]any) {
+		var out map[string]any
+		code := p.call("POST", "/api/v1/canaries", map[string]any{
+			"name": "web " + track, "analysis": "latency", "start": start,
+			"baseline": map[string]string{"track": "stable"}, "canary": map[string]string{"track": track},
+			"vars": map[string]string{"app": "web"},
+		}, &out)
+		return code, out
+	}
+
+	code, out := register("canary Track=stable")
+	if code != http.StatusBadRequest || out["field"] != "canary.track" || !strings.Contains(fmt.Sprint(out["error"]), "CloudWatch") {
+		t.Errorf("hostile track: %d %v, want 400 naming canary.track", code, out)
+	}
+	for track, want := range map[string]string{"slow": "fail", "good": "pass"} {
+		code, out := register(track)
+		if code != http.StatusCreated {
+			t.Fatalf("register %s: %d %v", track, code, out)
+		}
+		c := p.waitEnded(out["id"].(string), 90*time.Second)
+		if c.Status != want {
+			t.Errorf("%s: status %s (%s), want %s", track, c.Status, c.Reason, want)
+			continue
+		}
+		last := c.Intervals[len(c.Intervals)-1].Metrics[0]
+		if last.Baseline.N < 9 || last.Canary.N < 9 || last.Baseline.Median < 0.1 || last.Baseline.Median > 0.11 {
+			t.Errorf("%s: last interval %+v: want the baseline's ~10 points near 0.105", track, last)
+		}
+		if track == "slow" && (last.Canary.Median < 0.3 || last.Canary.Median > 0.31) {
+			t.Errorf("slow: canary median %v, want near 0.305", last.Canary.Median)
+		}
+	}
+	if strings.Contains(p.logs.String(), secret) {
+		t.Error("the secret access key is in the daemon's log")
+	}
+}
