@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/canaryd/canaryd/analysis/pgstore"
 	"github.com/canaryd/canaryd/analysis/pgstore/pgtest"
 )
 
@@ -351,5 +352,46 @@ func (px *cutProxy) cut(on bool) {
 			c.Close()
 		}
 		clear(px.conns)
+	}
+}
+
+// A database migrated by a newer canaryd: serve refuses with one line saying so, and
+// leaves the database as it was.
+func TestServePostgresNewerSchema(t *testing.T) {
+	url := pgtest.Database(t)
+	cfgPath, _ := writePGConfig(t, "http://127.0.0.1:1/hook")
+	s, err := pgstore.Open(t.Context(), url, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	newer := pgstore.SchemaVersion() + 1
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "INSERT INTO schema_migrations (version, name) VALUES ($1, 'from a newer canaryd')", newer); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), binPath, "serve", "--config", cfgPath, "--storage", url, "--listen", freeAddr(t), "--log-format", "console")
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("want exit code 1, got %v\nstderr:\n%s", err, stderr.String())
+	}
+	line := grepLines(stderr.String(), "canaryd: store")
+	for _, want := range []string{
+		"canaryd: store: cannot use PostgreSQL at " + url + ": the database's schema is newer than this canaryd",
+		fmt.Sprintf("it is at version %d, this canaryd knows versions up to %d", newer, pgstore.SchemaVersion()),
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("%q lacks %q\nstderr:\n%s", line, want, stderr.String())
+		}
+	}
+	if got := pgQueryInt(t, url, "SELECT max(version) FROM schema_migrations"); got != newer {
+		t.Errorf("schema version %d after the refusal, want %d", got, newer)
 	}
 }
