@@ -129,7 +129,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key in judge",
 			repl: []string{"judge: {type: mannwhitney, critical: true}", "judge: {type: mannwhitney, critcal: true}"},
-			want: []string{`analyses.golden-signals.metrics[error-rate].judge: unknown field "critcal"`},
+			want: []string{`analyses.golden-signals.metrics[error-rate].judge: unknown field "critcal" (did you mean "critical"?)`},
 		},
 		{
 			name: "unknown top-level key",
@@ -139,7 +139,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "wrong type",
 			repl: []string{"groups: {errors: 60, latency: 40}", "groups: [errors]"},
-			want: []string{"analyses.golden-signals: cannot unmarshal !!seq into map[string]float64"},
+			want: []string{"analyses.golden-signals.groups: cannot unmarshal !!seq into map[string]float64"},
 		},
 		{
 			name: "template syntax",

@@ -2,8 +2,11 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"github.com/canaryd/canaryd/internal/field"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v2"
@@ -56,6 +59,12 @@ func decodeBytes(b []byte, out any, path string, errs *Errors) bool {
 	if err == nil {
 		return true
 	}
+	// yaml.v2 names no key, and stops at the first value its unmarshaler refuses: decode
+	// each leaf alone to find every key at fault.
+	var tree yaml.MapSlice
+	if yaml.Unmarshal(b, &tree) == nil && narrow(tree, reflect.TypeOf(out).Elem(), path, errs) {
+		return false
+	}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, m := range te.Errors {
@@ -65,6 +74,185 @@ func decodeBytes(b []byte, out any, path string, errs *Errors) bool {
 	}
 	errs.Add(path, "%s", cleanYAMLError(strings.TrimPrefix(err.Error(), "yaml: ")))
 	return false
+}
+
+// narrow decodes every leaf of tree on its own into a new value of t and records each
+// one's errors at its key (an unknown key at its parent, with the nearest known key). It
+// reports whether it found any.
+func narrow(tree yaml.MapSlice, t reflect.Type, path string, errs *Errors) bool {
+	found := false
+	for _, leaf := range leafPaths(tree, nil) {
+		doc := only(tree, leaf)
+		b, err := yaml.Marshal(doc)
+		if err != nil {
+			continue
+		}
+		err = yaml.UnmarshalStrict(b, reflect.New(t).Interface())
+		if err == nil {
+			continue
+		}
+		msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs = te.Errors
+		}
+		keys := make([]string, len(leaf))
+		for i, k := range leaf {
+			keys[i] = fmt.Sprint(k)
+		}
+		for _, m := range msgs {
+			found = true
+			if u := unknownRe.FindStringSubmatch(m); u != nil {
+				parent := keys[:len(keys)-1]
+				msg := fmt.Sprintf("unknown field %q", u[1])
+				if near := nearest(u[1], yamlKeys(t, parent)); near != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", near)
+				}
+				errs.Add(joinKeys(path, parent), "%s", msg)
+				break
+			}
+			errs.Add(joinKeys(path, keys), "%s", cleanYAMLError(m))
+		}
+	}
+	return found
+}
+
+func joinKeys(path string, keys []string) string {
+	for _, k := range keys {
+		path = join(path, k)
+	}
+	return path
+}
+
+// leafPaths lists the key paths to every value of tree that is not itself a mapping.
+func leafPaths(tree yaml.MapSlice, prefix []any) [][]any {
+	var out [][]any
+	for _, it := range tree {
+		p := append(slices.Clone(prefix), it.Key)
+		if sub, ok := it.Value.(yaml.MapSlice); ok && len(sub) > 0 {
+			out = append(out, leafPaths(sub, p)...)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// only is tree with nothing but the value at keys.
+func only(tree yaml.MapSlice, keys []any) yaml.MapSlice {
+	for _, it := range tree {
+		if it.Key != keys[0] {
+			continue
+		}
+		if len(keys) == 1 {
+			return yaml.MapSlice{it}
+		}
+		sub, _ := it.Value.(yaml.MapSlice)
+		return yaml.MapSlice{{Key: it.Key, Value: only(sub, keys[1:])}}
+	}
+	return nil
+}
+
+// yamlKeys are the keys a value of type t takes at keys below it, when t is a struct
+// there (nil otherwise).
+func yamlKeys(t reflect.Type, keys []string) []string {
+	for {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if len(keys) == 0 {
+			break
+		}
+		switch t.Kind() {
+		case reflect.Map:
+			t = t.Elem()
+		case reflect.Struct:
+			f, ok := fieldByKey(t, keys[0])
+			if !ok {
+				return nil
+			}
+			t = f.Type
+		default:
+			return nil
+		}
+		keys = keys[1:]
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := range t.NumField() {
+		if k := yamlName(t.Field(i)); k != "" && k != "-" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		if yamlName(t.Field(i)) == key {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func yamlName(f reflect.StructField) string {
+	if !f.IsExported() {
+		return ""
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "" {
+		name = strings.ToLower(f.Name)
+	}
+	return name
+}
+
+// nearest is the candidate within two edits of key (the closest; none when two are as
+// close), for a "did you mean".
+func nearest(key string, candidates []string) string {
+	best, bestD, tie := "", 3, false
+	for _, c := range candidates {
+		d := editDistance(key, c)
+		switch {
+		case d < bestD:
+			best, bestD, tie = c, d, false
+		case d == bestD:
+			tie = true
+		}
+	}
+	if tie || bestD > 2 || bestD >= len(key) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, with a transposition counting
+// as one edit (wokrers → workers).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
 }
 
 func cleanYAMLError(m string) string {
