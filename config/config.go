@@ -160,8 +160,12 @@ func Load(path string, kinds Kinds) (*Config, error) {
 // the types in kinds. On failure the error is an Errors with every problem found.
 func Parse(data []byte, kinds Kinds) (*Config, error) {
 	var errs Errors
-	f, ok := parseFile(data, &errs)
+	ls, cleaned := scanLines(data, &errs)
+	f, ok := parseFile(cleaned, &errs)
 	if !ok {
+		if len(errs) > 0 && errs[len(errs)-1].Line == 0 {
+			ls.setLines(errs)
+		}
 		return nil, errs
 	}
 	sum := sha256.Sum256(data)
@@ -194,6 +198,7 @@ func Parse(data []byte, kinds Kinds) (*Config, error) {
 		return a
 	})
 	if len(errs) > 0 {
+		ls.setLines(errs)
 		return nil, errs
 	}
 	return c, nil
@@ -212,7 +217,7 @@ func parseFile(data []byte, errs *Errors) (fileYAML, bool) {
 			errs.Add("", "%s", unknownRe.ReplaceAllString(m, `unknown field "$1"`))
 		}
 	} else {
-		errs.Add("", "%v", err)
+		*errs = append(*errs, syntaxError(data, err))
 	}
 	return f, false
 }

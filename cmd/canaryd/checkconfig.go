@@ -52,7 +52,12 @@ func printConfigError(w io.Writer, prefix, path string, err error) {
 	if errors.As(err, &errs) {
 		fmt.Fprintf(w, "%s%s: %d error(s)\n", prefix, path, len(errs))
 		for _, e := range errs {
-			fmt.Fprintf(w, "  %s\n", redact.Text(e.Error()))
+			// file:line: path: what is wrong, as compilers write it, so editors jump there.
+			at := path
+			if e.Line > 0 {
+				at = fmt.Sprintf("%s:%d", path, e.Line)
+			}
+			fmt.Fprintf(w, "  %s: %s\n", at, redact.Text(e.Error()))
 		}
 		return
 	}

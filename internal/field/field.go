@@ -13,19 +13,16 @@ import (
 type Error struct {
 	Path string
 	Msg  string
-	// Line is the line of the file the path is at, when known (0 otherwise).
+	// Line is the line of the file the path is at, when known (0 otherwise); Error
+	// leaves it out, check-config prints it as file:line.
 	Line int
 }
 
 func (e Error) Error() string {
-	s := e.Msg
-	if e.Path != "" {
-		s = e.Path + ": " + s
+	if e.Path == "" {
+		return e.Msg
 	}
-	if e.Line > 0 {
-		s = fmt.Sprintf("line %d: %s", e.Line, s)
-	}
-	return s
+	return e.Path + ": " + e.Msg
 }
 
 // Errors is every problem found; checks report them all rather than the first.

@@ -18,7 +18,7 @@ func TestErrors(t *testing.T) {
 		"analyses.a.metrics[0].judge: needs min, max or both\n" +
 		"analyses.a.metrics[0].judge.max: must be > 0\n" +
 		"analyses.a.metrics[0].judge[1]: bad\n" +
-		"line 7: scheduler.workers: must be > 0"
+		"scheduler.workers: must be > 0"
 	if got := es.Err().Error(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
