@@ -360,6 +360,7 @@ func (s *Scheduler) finish(ctx context.Context, id string, kind ActionKind, stat
 			return nil, fmt.Errorf("%w with status %s", ErrFinished, c.Status)
 		}
 		c.Status, c.Reason, c.EndedAt, c.UpdatedAt = status, reason, &now, now
+		c.Sequential = nil // evidence is kept only while the canary runs
 		act = Action{CanaryID: c.ID, Time: now, Kind: kind, Status: status, Cause: cause, Reason: reason, Actuate: actuate && !c.DryRun}
 		return []Action{act}, nil
 	})

@@ -240,3 +240,29 @@ func TestSequentialStateSurvivesRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestSequentialStateDroppedOnAbort: a canary ended by a human keeps no evidence either.
+func TestSequentialStateDroppedOnAbort(t *testing.T) {
+	cfg, err := config.Parse([]byte(seqConfig), testKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &seqHarness{t: t, clock: newFakeClock(), path: filepath.Join(t.TempDir(), "canaryd.db"), cfg: cfg,
+		prov: &countsProvider{fetched: map[string]map[int64]int{}}}
+	h.start()
+	t.Cleanup(h.stop)
+	c, err := h.sched.Register(t.Context(), analysis.Registration{
+		Name: "web", Analysis: "seq",
+		Baseline: map[string]string{"track": "baseline"}, Canary: map[string]string{"track": "canary"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.until("one interval", func() bool { return len(h.get(c.ID).Sequential) == 2 })
+	if _, err := h.sched.Abort(t.Context(), c.ID, "test", false); err != nil {
+		t.Fatal(err)
+	}
+	if d := h.get(c.ID); d.Status != analysis.StatusAborted || d.Sequential != nil {
+		t.Errorf("aborted canary: %s with %d states", d.Status, len(d.Sequential))
+	}
+}
