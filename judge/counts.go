@@ -417,6 +417,9 @@ func countReason(m MetricSpec, s *CountState, res *MetricResult) string {
 		s.Canary.Errors, s.Canary.Requests, s.Baseline.Errors, s.Baseline.Requests)
 	if s.Informative == 0 {
 		b.WriteString(", no errors yet")
+	} else if s.Baseline.Errors == 0 {
+		// The estimate is clamped to the largest float here: say what it means instead.
+		fmt.Fprintf(&b, ", ratio unbounded (the baseline had no errors; %s CS %s)", confText(q.Confidence), ratioRange(q))
 	} else {
 		fmt.Fprintf(&b, ", ratio %s (%s CS %s)", formatRatio(q.Estimate), confText(q.Confidence), ratioRange(q))
 	}

@@ -105,6 +105,17 @@ func TestCountStateAnswers(t *testing.T) {
 			},
 		},
 		{
+			// A baseline without errors makes the ratio's estimate unbounded: the reason says
+			// so in words instead of printing the largest float.
+			name: "errors against a baseline with none", rows: repeatRow(20, [4]float64{0, 900, 10, 100}),
+			class: ClassHigh, reason: []string{"ratio unbounded (the baseline had no errors", "higher than tolerated"},
+			check: func(t *testing.T, s *CountState, r MetricResult) {
+				if strings.Contains(r.Reason, "e+308") {
+					t.Errorf("reason prints the largest float: %q", r.Reason)
+				}
+			},
+		},
+		{
 			name: "fewer errors pass when only an increase hurts", rows: repeatRow(40, [4]float64{90, 900, 0, 100}),
 			class: ClassPass,
 		},
