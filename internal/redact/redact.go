@@ -27,7 +27,8 @@ func secretParam(name string) bool {
 			return true
 		}
 	}
-	return n == "key"
+	// Exact short names: InfluxDB 1.x takes its password as p (and its user as u).
+	return n == "key" || n == "p"
 }
 
 // URL returns raw without its userinfo ("http://admin:pw@host" → "http://<secret>@host")

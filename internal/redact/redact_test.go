@@ -14,6 +14,7 @@ func TestURL(t *testing.T) {
 	cases := []struct{ name, in, want string }{
 		{"userinfo", "http://admin:SECRET@prom:9090/api", "http://<secret>@prom:9090/api"},
 		{"user only", "https://admin@prom", "https://<secret>@prom"},
+		{"influxdb password parameter", "http://h:8086/query?u=canaryd&p=PW&db=x", "http://h:8086/query?u=canaryd&p=<secret>&db=x"},
 		{"at in password", "http://u:p@ss@host/x", "http://<secret>@host/x"},
 		{"query secrets", "http://h/q?api_key=K1&query=up&X-Auth-Token=T&sig=S#frag", "http://h/q?api_key=<secret>&query=up&X-Auth-Token=<secret>&sig=<secret>#frag"},
 		{"escaped name", "http://h/?api%5Fkey=K", "http://h/?api%5Fkey=<secret>"},
