@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -204,6 +206,8 @@ func Parse(data []byte, kinds Kinds) (*Config, error) {
 	return c, nil
 }
 
+var topLineRe = regexp.MustCompile(`^line (\d+): `)
+
 // parseFile decodes the top level, keeping each section raw.
 func parseFile(data []byte, errs *Errors) (fileYAML, bool) {
 	var f fileYAML
@@ -214,7 +218,17 @@ func parseFile(data []byte, errs *Errors) (fileYAML, bool) {
 	// The top level keeps yaml's line numbers: they are relative to the file here.
 	if te, ok := err.(*yaml.TypeError); ok {
 		for _, m := range te.Errors {
-			errs.Add("", "%s", unknownRe.ReplaceAllString(m, `unknown field "$1"`))
+			fe := FieldError{Msg: unknownRe.ReplaceAllString(m, `unknown field "$1"`)}
+			if l := topLineRe.FindStringSubmatch(fe.Msg); l != nil {
+				fe.Line, _ = strconv.Atoi(l[1])
+				fe.Msg = fe.Msg[len(l[0]):]
+			}
+			if u := unknownRe.FindStringSubmatch(m); u != nil {
+				if near := nearest(u[1], yamlKeys(reflect.TypeFor[fileYAML](), nil)); near != "" {
+					fe.Msg += fmt.Sprintf(" (did you mean %q?)", near)
+				}
+			}
+			*errs = append(*errs, fe)
 		}
 	} else {
 		*errs = append(*errs, syntaxError(data, err))

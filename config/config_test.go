@@ -134,7 +134,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			repl: []string{"providers:", "provider: {}\nproviders:"},
-			want: []string{`line 2: unknown field "provider"`},
+			want: []string{`unknown field "provider" (did you mean "providers"?)`},
 		},
 		{
 			name: "wrong type",

@@ -38,6 +38,11 @@ func TestCheckConfigOutput(t *testing.T) {
 			},
 		},
 		{
+			name: "near-miss top-level key",
+			src:  "analyses: {}\nschedular: {workers: 3}\n",
+			want: []string{`F:2: unknown field "schedular" (did you mean "scheduler"?)`},
+		},
+		{
 			name: "a repeated key hides nothing",
 			src:  "scheduler:\n  workers: 3\n  workers: 4\nserver: {listen: nope}\nanalyses: {}\n",
 			want: []string{
