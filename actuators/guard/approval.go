@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/internal/identity"
@@ -48,9 +47,9 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 	now := g.now()
 	var released, expired []*Actuation
 	var all []*Actuation
-	err := g.update(func(tx *bolt.Tx) error {
+	err := g.update(func(tx Tx) error {
 		released, expired = nil, nil
-		recs, err := canaryActuations(tx, canaryID)
+		recs, err := tx.CanaryActuations(canaryID)
 		if err != nil {
 			return err
 		}
@@ -72,10 +71,10 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 			if r.ExpiresAt != nil && now.After(*r.ExpiresAt) {
 				r.State, r.DoneAt, r.Error = StateExpired, &now, fmt.Sprintf("approval window ended at %s", r.ExpiresAt.UTC().Format(time.RFC3339))
 				expired = append(expired, r)
-				if err := putActuation(tx, r); err != nil {
+				if err := tx.PutActuation(r); err != nil {
 					return err
 				}
-				if err := appendAudit(tx, r.entry(now, KindAction, Actor{Name: "canaryd"})); err != nil {
+				if err := tx.AppendAudit(r.entry(now, KindAction, Actor{Name: "canaryd"})); err != nil {
 					return err
 				}
 				continue
@@ -85,12 +84,12 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 				r.DoneAt = &now
 			}
 			released = append(released, r)
-			if err := putActuation(tx, r); err != nil {
+			if err := tx.PutActuation(r); err != nil {
 				return err
 			}
 			e := r.entry(now, kind, who)
 			e.Reason = reason
-			if err := appendAudit(tx, e); err != nil {
+			if err := tx.AppendAudit(e); err != nil {
 				return err
 			}
 		}
@@ -131,22 +130,17 @@ func (g *Guard) Sweep(ctx context.Context) error {
 	now := g.now()
 	cutoff := now.Add(-time.Duration(s.cfg.Actuation.AuditRetention))
 	var expired []*Actuation
-	err := g.update(func(tx *bolt.Tx) error {
+	err := g.update(func(tx Tx) error {
 		expired = nil
-		b := tx.Bucket(bktActuations)
-		var drop [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			r, err := decodeActuation(k, v)
-			if err != nil {
-				return err
-			}
+		var drop []string
+		err := tx.EachActuation(func(r *Actuation) error {
 			switch {
 			case r.State == StateAwaitingApproval && r.ExpiresAt != nil && now.After(*r.ExpiresAt):
 				r.State, r.DoneAt, r.UpdatedAt = StateExpired, &now, now
 				r.Error = fmt.Sprintf("approval window ended at %s", r.ExpiresAt.UTC().Format(time.RFC3339))
 				expired = append(expired, r)
 			case r.State.Final() && r.DoneAt != nil && r.DoneAt.Before(cutoff):
-				drop = append(drop, k)
+				drop = append(drop, r.Key)
 			}
 			return nil
 		})
@@ -154,19 +148,19 @@ func (g *Guard) Sweep(ctx context.Context) error {
 			return err
 		}
 		for _, k := range drop {
-			if err := b.Delete(k); err != nil {
+			if err := tx.DeleteActuation(k); err != nil {
 				return err
 			}
 		}
 		for _, r := range expired {
-			if err := putActuation(tx, r); err != nil {
+			if err := tx.PutActuation(r); err != nil {
 				return err
 			}
-			if err := appendAudit(tx, r.entry(now, KindAction, Actor{Name: "canaryd"})); err != nil {
+			if err := tx.AppendAudit(r.entry(now, KindAction, Actor{Name: "canaryd"})); err != nil {
 				return err
 			}
 		}
-		return pruneAudit(tx, cutoff)
+		return tx.PruneAudit(cutoff)
 	})
 	if err != nil {
 		return fmt.Errorf("guard: sweep: %w", err)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuators"
@@ -198,11 +197,11 @@ func TestRecoverResumeSkip(t *testing.T) {
 			State: StatePending, MaxAttempts: 3, CreatedAt: now, UpdatedAt: now},
 	} {
 		r.Event.Key, r.Event.ID, r.Event.Vars = r.Key, c.ID, map[string]string{"app": "web"}
-		if err := e.st.DB().Update(func(tx *bolt.Tx) error {
-			if err := tx.Bucket(bktPlanned).Put([]byte(c.ID), []byte(`{}`)); err != nil {
+		if err := e.g.store.Update(e.ctx(), func(tx Tx) error {
+			if err := tx.MarkPlanned(c.ID, PlannedRecord{}); err != nil {
 				return err
 			}
-			return putActuation(tx, r)
+			return tx.PutActuation(r)
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -275,11 +274,11 @@ func TestRecoverExecCompletionMarker(t *testing.T) {
 	if _, err := e.g.setup.Load().acts["undo"].act.Act(e.ctx(), r.Event); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.DB().Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bktPlanned).Put([]byte(c.ID), []byte(`{}`)); err != nil {
+	if err := e.g.store.Update(e.ctx(), func(tx Tx) error {
+		if err := tx.MarkPlanned(c.ID, PlannedRecord{}); err != nil {
 			return err
 		}
-		return putActuation(tx, r)
+		return tx.PutActuation(r)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuators"
@@ -32,9 +31,9 @@ func (g *Guard) fire(ctx context.Context, key string) {
 		b       built
 		stopped *Actuation // refused, suppressed or unconfigured
 	)
-	err := g.update(func(tx *bolt.Tx) error {
+	err := g.update(func(tx Tx) error {
 		rec, stopped = nil, nil
-		r, err := getActuation(tx, key)
+		r, err := tx.Actuation(key)
 		if err != nil {
 			return err
 		}
@@ -45,10 +44,10 @@ func (g *Guard) fire(ctx context.Context, key string) {
 		if !ok {
 			r.State, r.Error, r.DoneAt, r.UpdatedAt = StateFailed, fmt.Sprintf("actuator %q is not in the current config", r.Actuator), &now, now
 			stopped = r
-			if err := putActuation(tx, r); err != nil {
+			if err := tx.PutActuation(r); err != nil {
 				return err
 			}
-			return appendAudit(tx, r.entry(now, KindAction, Actor{Name: "canaryd"}))
+			return tx.AppendAudit(r.entry(now, KindAction, Actor{Name: "canaryd"}))
 		}
 		if r.Attempts == 0 && !isResolve(r) {
 			st, why, err := g.checkSafety(tx, s, r, bb.entry, now)
@@ -58,16 +57,16 @@ func (g *Guard) fire(ctx context.Context, key string) {
 			if st != "" {
 				r.State, r.Error, r.DoneAt, r.UpdatedAt = st, why, &now, now
 				stopped = r
-				if err := putActuation(tx, r); err != nil {
+				if err := tx.PutActuation(r); err != nil {
 					return err
 				}
-				return appendAudit(tx, r.entry(now, KindAction, Actor{Name: "canaryd"}))
+				return tx.AppendAudit(r.entry(now, KindAction, Actor{Name: "canaryd"}))
 			}
 		}
 		r.Attempts++
 		r.State, r.UpdatedAt, r.NextAttemptAt = StateFiring, now, nil
 		rec, b = r, bb
-		return putActuation(tx, r)
+		return tx.PutActuation(r)
 	})
 	if err != nil {
 		// Left as it was (pending), nothing fired: try the claim again later (and Recover
@@ -118,10 +117,10 @@ func (g *Guard) fire(ctx context.Context, key string) {
 	// action counts in PendingOutcomes and /readyz says not ready.
 	var retryIn time.Duration
 	var final *Actuation
-	err = g.writeOutcome(ctx, key, func(tx *bolt.Tx) error {
+	err = g.writeOutcome(ctx, key, func(tx Tx) error {
 		now = g.now()
 		final, retryIn = nil, 0
-		r, err := getActuation(tx, key)
+		r, err := tx.Actuation(key)
 		if err != nil {
 			return err
 		}
@@ -153,7 +152,7 @@ func (g *Guard) fire(ctx context.Context, key string) {
 			r.DoneAt = &now
 			final = r
 		}
-		if err := putActuation(tx, r); err != nil {
+		if err := tx.PutActuation(r); err != nil {
 			return err
 		}
 		e := r.entry(now, KindAction, Actor{Name: "canaryd"})
@@ -162,7 +161,7 @@ func (g *Guard) fire(ctx context.Context, key string) {
 			e.Outcome = "retrying"
 			e.Reason = fmt.Sprintf("attempt %d of %d failed; next in %s", r.Attempts, r.MaxAttempts, retryIn.Round(time.Millisecond))
 		}
-		return appendAudit(tx, e)
+		return tx.AppendAudit(e)
 	})
 	if err != nil {
 		// Only when canaryd is stopping with the store still failing: the action stays
@@ -201,11 +200,11 @@ func (g *Guard) fire(ctx context.Context, key string) {
 
 // checkSafety applies the breaker and the cooldown to a first attempt and, when it may
 // fire, records it in the service's history. It returns the state that stops it, if any.
-func (g *Guard) checkSafety(tx *bolt.Tx, s *setup, r *Actuation, e *config.Actuator, now time.Time) (State, string, error) {
+func (g *Guard) checkSafety(tx Tx, s *setup, r *Actuation, e *config.Actuator, now time.Time) (State, string, error) {
 	if e.Breaker.Max == 0 && e.Cooldown == 0 && e.Notification {
 		return "", "", nil
 	}
-	items, err := history(tx, r.Service, now.Add(-longestWindow(s)), now.Add(-longestWindow(s)))
+	items, err := tx.History(r.Service, now.Add(-longestWindow(s)), now.Add(-longestWindow(s)))
 	if err != nil {
 		return "", "", err
 	}
@@ -213,7 +212,7 @@ func (g *Guard) checkSafety(tx *bolt.Tx, s *setup, r *Actuation, e *config.Actua
 		window := time.Duration(e.Breaker.Window)
 		n := 0
 		for _, it := range items {
-			if it.actuator == r.Actuator && it.t.After(now.Add(-window)) {
+			if it.Actuator == r.Actuator && it.Time.After(now.Add(-window)) {
 				n++
 			}
 		}
@@ -224,17 +223,13 @@ func (g *Guard) checkSafety(tx *bolt.Tx, s *setup, r *Actuation, e *config.Actua
 	}
 	if e.Cooldown > 0 {
 		for _, it := range items {
-			if it.canary != r.CanaryID && !it.notification && it.t.After(now.Add(-e.Cooldown)) {
+			if it.Canary != r.CanaryID && !it.Notification && it.Time.After(now.Add(-e.Cooldown)) {
 				return StateSuppressed, fmt.Sprintf("cooldown: service %q had an action (%s, canary %s) %s ago; cooldown is %s",
-					r.Service, it.actuator, it.canary, now.Sub(it.t).Round(time.Second), e.Cooldown), nil
+					r.Service, it.Actuator, it.Canary, now.Sub(it.Time).Round(time.Second), e.Cooldown), nil
 			}
 		}
 	}
-	v := []byte{}
-	if e.Notification {
-		v = []byte{'n'}
-	}
-	return "", "", tx.Bucket(bktHistory).Put(historyKey(r.Service, now, r.Actuator, r.CanaryID), v)
+	return "", "", tx.AddHistory(r.Service, Fired{Time: now, Actuator: r.Actuator, Canary: r.CanaryID, Notification: e.Notification})
 }
 
 // longestWindow is how far back the history must reach for the current config.
@@ -248,15 +243,14 @@ func longestWindow(s *setup) time.Duration {
 
 // trackOpen remembers what a resolvable actuator opened, and forgets what a resolve
 // closed.
-func (g *Guard) trackOpen(tx *bolt.Tx, b built, r *Actuation, now time.Time) error {
+func (g *Guard) trackOpen(tx Tx, b built, r *Actuation, now time.Time) error {
 	if _, ok := b.act.(actuators.Resolvable); !ok {
 		return nil
 	}
-	k := openKey(r.Service, r.Actuator, r.Event.DedupKey)
 	if r.Event.Action == actuators.ActionResolve {
-		return tx.Bucket(bktOpen).Delete(k)
+		return tx.DeleteOpen(r.Service, r.Actuator, r.Event.DedupKey)
 	}
-	return putJSON(tx.Bucket(bktOpen), k, openRecord{Canary: r.CanaryID, Key: r.Key, Time: now})
+	return tx.PutOpen(r.Service, r.Actuator, r.Event.DedupKey, OpenIncident{Canary: r.CanaryID, Key: r.Key, Time: now})
 }
 
 // backoff is the wait before attempt n+1: base doubled per attempt with ±20% jitter,
@@ -290,7 +284,7 @@ func storeRetryDelay(n int) time.Duration {
 // key is in g.pending (PendingOutcomes, the pending-outcomes gauge, /readyz); memory stays
 // bounded because each firing worker holds at most one outcome. It gives up only once
 // ctx is cancelled (a hard stop) and one more try has failed.
-func (g *Guard) writeOutcome(ctx context.Context, key string, fn func(*bolt.Tx) error) error {
+func (g *Guard) writeOutcome(ctx context.Context, key string, fn func(Tx) error) error {
 	err := g.update(fn)
 	if err == nil {
 		return nil

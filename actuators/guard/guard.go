@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuators"
@@ -40,9 +39,8 @@ type BuildFunc func(a *config.Actuator, o actuators.Options) (actuators.Actuator
 
 // Options configure a Guard. DB, Canaries and Config are required.
 type Options struct {
-	// DB is the analysis store's open bbolt file ((*boltstore.Store).DB()); the guard
-	// adds its guard_* buckets to it.
-	DB       *bolt.DB
+	// Store keeps the guard's state (NewBoltStore: in the analysis store's bbolt file).
+	Store    Store
 	Canaries Canaries
 	// Config gives the actuators and the actuation block; Configure replaces it.
 	Config  *config.Config
@@ -51,6 +49,9 @@ type Options struct {
 	// Clock is the clock of records, the breaker and the cooldown: the scheduler's
 	// (default analysis.RealClock). Waits between attempts run on real time.
 	Clock analysis.Clock
+	// StateDir is where actuators keep files that must survive a restart (exec's
+	// completion markers); default <bbolt file>.exec for a BoltStore.
+	StateDir string
 	// Analyses gives a canary's analysis snapshot: the scheduler's cache
 	// (analysis.Snapshots), shared (default a cache of the guard's own over Canaries).
 	Analyses Analyses
@@ -65,12 +66,12 @@ type Options struct {
 
 // Guard is the safety layer. It implements analysis.Actuation.
 type Guard struct {
-	o   Options
-	db  *bolt.DB
-	cs  Canaries
-	log *zap.Logger
-	m   *Metrics
-	now func() time.Time
+	o     Options
+	store Store
+	cs    Canaries
+	log   *zap.Logger
+	m     *Metrics
+	now   func() time.Time
 
 	setup    atomic.Pointer[setup]
 	stateDir string // actuators.Options.StateDir
@@ -112,8 +113,8 @@ var _ analysis.Actuation = (*Guard)(nil)
 // New builds a guard and its actuators and creates its buckets; it starts nothing.
 func New(o Options) (*Guard, error) {
 	switch {
-	case o.DB == nil:
-		return nil, errors.New("guard: no DB")
+	case o.Store == nil:
+		return nil, errors.New("guard: no Store")
 	case o.Canaries == nil:
 		return nil, errors.New("guard: no Canaries")
 	case o.Config == nil:
@@ -137,14 +138,14 @@ func New(o Options) (*Guard, error) {
 	if o.SweepEvery <= 0 {
 		o.SweepEvery = time.Minute
 	}
-	if err := initBuckets(o.DB); err != nil {
-		return nil, fmt.Errorf("guard: %w", err)
-	}
-	g := &Guard{
+	if p, ok := o.Store.(interface{ Path() string }); ok && o.StateDir == "" {
 		// Next to the store: exec's completion markers and run files survive restarts
 		// with it (<storage>.exec/).
-		stateDir: o.DB.Path() + ".exec",
-		o:        o, db: o.DB, cs: o.Canaries, log: o.Logger.Named("guard"), m: o.Metrics, now: o.Clock.Now,
+		o.StateDir = p.Path() + ".exec"
+	}
+	g := &Guard{
+		stateDir: o.StateDir,
+		o:        o, store: o.Store, cs: o.Canaries, log: o.Logger.Named("guard"), m: o.Metrics, now: o.Clock.Now,
 		timers:  map[*time.Timer]struct{}{},
 		pending: map[string]struct{}{},
 		plans:   newQueue[planJob](),
@@ -207,17 +208,18 @@ func (g *Guard) RecordReload(ctx context.Context, hash string, err error) error 
 	if err != nil {
 		e.Outcome, e.Error = "error", err.Error()
 	}
-	return g.update(func(tx *bolt.Tx) error { return appendAudit(tx, e) })
+	return g.update(func(tx Tx) error { return tx.AppendAudit(e) })
 }
 
-// update runs fn in a write transaction, counting a failure as a store error.
-func (g *Guard) update(fn func(*bolt.Tx) error) error {
+// update runs fn in a write transaction, counting a failure as a store error. It is not
+// cancelled with a request: what the guard writes (an outcome above all) must land.
+func (g *Guard) update(fn func(Tx) error) error {
 	var err error
 	if g.failWrite != nil {
 		err = g.failWrite()
 	}
 	if err == nil {
-		err = g.db.Update(fn)
+		err = g.store.Update(context.Background(), fn)
 	}
 	if err != nil {
 		g.m.StoreErrors.Inc()

@@ -220,7 +220,11 @@ func (e *env) open(log *zap.Logger) {
 		log = zaptest.NewLogger(e.t)
 	}
 	e.reg = prometheus.NewRegistry()
-	g, err := New(Options{DB: st.DB(), Canaries: st, Config: e.cfg, Logger: log, Metrics: NewMetrics(e.reg), Clock: e.clock})
+	gs, err := NewBoltStore(st.DB())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	g, err := New(Options{Store: gs, Canaries: st, Config: e.cfg, Logger: log, Metrics: NewMetrics(e.reg), Clock: e.clock})
 	if err != nil {
 		e.t.Fatal(err)
 	}

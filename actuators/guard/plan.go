@@ -2,13 +2,13 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuators"
@@ -96,9 +96,10 @@ func (g *Guard) analysisOf(ctx context.Context, c *analysis.Canary) (*config.Ana
 
 func (g *Guard) isPlanned(id string) (bool, error) {
 	var planned bool
-	err := g.db.View(func(tx *bolt.Tx) error {
-		planned = tx.Bucket(bktPlanned).Get([]byte(id)) != nil
-		return nil
+	err := g.store.View(context.Background(), func(tx Tx) error {
+		var err error
+		planned, err = tx.Planned(id)
+		return err
 	})
 	return planned, err
 }
@@ -151,15 +152,14 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 	var toFire []string
 	var created []*Actuation
 	planned := false
-	err = g.db.Update(func(tx *bolt.Tx) error {
+	err = g.store.Update(ctx, func(tx Tx) error {
 		toFire, created, planned = nil, nil, false
 		all := slices.Clone(recs)
-		pb := tx.Bucket(bktPlanned)
-		if pb.Get([]byte(c.ID)) != nil {
-			planned = true
-			return nil
+		if done, err := tx.Planned(c.ID); err != nil || done {
+			planned = done
+			return err
 		}
-		if err := putJSON(pb, []byte(c.ID), plannedRecord{Time: now, Trigger: trigger, Kind: kindOf(act.Kind)}); err != nil {
+		if err := tx.MarkPlanned(c.ID, PlannedRecord{Time: now, Trigger: trigger, Kind: kindOf(act.Kind)}); err != nil {
 			return err
 		}
 		ve := &Entry{Time: now, Kind: kindOf(act.Kind), Who: j.actor.Name, Remote: j.actor.Remote, Canary: c.ID, CanaryName: c.Name,
@@ -169,12 +169,12 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 		} else if len(recs) == 0 {
 			ve.Reason += fmt.Sprintf(" (no actuators in %s)", trigger)
 		}
-		if err := appendAudit(tx, ve); err != nil {
+		if err := tx.AppendAudit(ve); err != nil {
 			return err
 		}
 		if trigger == TriggerPass && (act.Actuate || dry) {
 			// A pass of the service closes what earlier failures of it opened.
-			open, err := openFor(tx, service)
+			open, err := tx.OpenIncidents(service)
 			if err != nil {
 				return err
 			}
@@ -191,15 +191,17 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 			}
 		}
 		for _, r := range all {
-			if tx.Bucket(bktActuations).Get([]byte(r.Key)) != nil {
+			if _, err := tx.Actuation(r.Key); err == nil {
 				continue
+			} else if !errors.Is(err, ErrNoActuation) {
+				return err
 			}
-			if err := putActuation(tx, r); err != nil {
+			if err := tx.PutActuation(r); err != nil {
 				return err
 			}
 			e := r.entry(now, KindAction, Actor{Name: "canaryd"})
 			e.Reason = planReason(r)
-			if err := appendAudit(tx, e); err != nil {
+			if err := tx.AppendAudit(e); err != nil {
 				return err
 			}
 			created = append(created, r)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuators"
@@ -41,15 +40,10 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 	}
 	var toFire []resume
 	var abandoned []*Actuation
-	err := g.update(func(tx *bolt.Tx) error {
+	err := g.update(func(tx Tx) error {
 		toFire, abandoned, rep = nil, nil, RecoverReport{}
-		b := tx.Bucket(bktActuations)
 		var changed []*Actuation
-		err := b.ForEach(func(k, v []byte) error {
-			r, err := decodeActuation(k, v)
-			if err != nil {
-				return err
-			}
+		err := tx.EachActuation(func(r *Actuation) error {
 			switch r.State {
 			case StateAwaitingApproval:
 				rep.Awaiting++
@@ -89,11 +83,11 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 			return err
 		}
 		for _, r := range changed {
-			if err := putActuation(tx, r); err != nil {
+			if err := tx.PutActuation(r); err != nil {
 				return err
 			}
 			e := r.entry(now, KindRecover, Actor{Name: "canaryd"})
-			if err := appendAudit(tx, e); err != nil {
+			if err := tx.AppendAudit(e); err != nil {
 				return err
 			}
 		}
@@ -180,15 +174,14 @@ func (g *Guard) finalAction(ctx context.Context, c *analysis.Canary) (analysis.A
 
 // markStale records a canary that ended too long ago to act on.
 func (g *Guard) markStale(c *analysis.Canary, serviceVar string, ended time.Time, window time.Duration, now time.Time) error {
-	return g.update(func(tx *bolt.Tx) error {
-		pb := tx.Bucket(bktPlanned)
-		if pb.Get([]byte(c.ID)) != nil {
-			return nil
-		}
-		if err := putJSON(pb, []byte(c.ID), plannedRecord{Time: now, Trigger: triggerOf(c.Status), Kind: kindStale}); err != nil {
+	return g.update(func(tx Tx) error {
+		if done, err := tx.Planned(c.ID); err != nil || done {
 			return err
 		}
-		return appendAudit(tx, &Entry{Time: now, Kind: KindRecover, Who: "canaryd", Canary: c.ID, CanaryName: c.Name,
+		if err := tx.MarkPlanned(c.ID, PlannedRecord{Time: now, Trigger: triggerOf(c.Status), Kind: kindStale}); err != nil {
+			return err
+		}
+		return tx.AppendAudit(&Entry{Time: now, Kind: KindRecover, Who: "canaryd", Canary: c.ID, CanaryName: c.Name,
 			Analysis: c.Analysis, Service: ServiceOf(c, serviceVar), Trigger: triggerOf(c.Status),
 			Outcome: string(StateSkipped),
 			Reason:  fmt.Sprintf("ended at %s without its actions planned, more than recover_window (%s) ago: not actuated", ended.UTC().Format(time.RFC3339), window)})

@@ -121,8 +121,13 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	// One cache of analysis snapshots for the scheduler, which judges by them, and the
 	// safety layer, which plans by them.
 	snaps := analysis.NewSnapshots(d.store)
+	gs, err := guard.NewBoltStore(d.actStore.DB())
+	if err != nil {
+		d.closeStore()
+		return nil, err
+	}
 	d.act, err = guard.New(guard.Options{
-		DB: d.actStore.DB(), Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
+		Store: gs, Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
 		StoreErrors: d.m.StoreErrors, Clock: o.Clock, Analyses: snaps,
 	})
 	if err != nil {

@@ -97,7 +97,11 @@ func newActionsAPIOn(t *testing.T, withGuard bool, clk analysis.Clock) *actionsE
 	o := analysis.Options{Store: st, Clock: clk, Logger: log, Metrics: analysis.NewMetrics(reg), Limits: analysis.LimitsOf(cfg.Server)}
 	var acts Actuations
 	if withGuard {
-		e.g, err = guard.New(guard.Options{DB: st.DB(), Canaries: st, Config: cfg, Logger: log, Metrics: guard.NewMetrics(reg), Clock: clk})
+		gs, err := guard.NewBoltStore(st.DB())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.g, err = guard.New(guard.Options{Store: gs, Canaries: st, Config: cfg, Logger: log, Metrics: guard.NewMetrics(reg), Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
