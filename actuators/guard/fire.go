@@ -25,49 +25,7 @@ func isResolve(r *Actuation) bool { return strings.HasPrefix(r.Trigger, triggerR
 // actuator says resume: skip).
 func (g *Guard) fire(ctx context.Context, key string) {
 	s := g.setup.Load()
-	now := g.now()
-	var (
-		rec     *Actuation
-		b       built
-		stopped *Actuation // refused, suppressed or unconfigured
-	)
-	err := g.update(func(tx Tx) error {
-		rec, stopped = nil, nil
-		r, err := tx.Actuation(key)
-		if err != nil {
-			return err
-		}
-		if r.State != StatePending {
-			return nil // approved twice, fired by Recover already, …
-		}
-		bb, ok := s.acts[r.Actuator]
-		if !ok {
-			r.State, r.Error, r.DoneAt, r.UpdatedAt = StateFailed, fmt.Sprintf("actuator %q is not in the current config", r.Actuator), &now, now
-			stopped = r
-			if err := tx.PutActuation(r); err != nil {
-				return err
-			}
-			return tx.AppendAudit(r.entry(now, KindAction, Actor{Name: "canaryd"}))
-		}
-		if r.Attempts == 0 && !isResolve(r) {
-			st, why, err := g.checkSafety(tx, s, r, bb.entry, now)
-			if err != nil {
-				return err
-			}
-			if st != "" {
-				r.State, r.Error, r.DoneAt, r.UpdatedAt = st, why, &now, now
-				stopped = r
-				if err := tx.PutActuation(r); err != nil {
-					return err
-				}
-				return tx.AppendAudit(r.entry(now, KindAction, Actor{Name: "canaryd"}))
-			}
-		}
-		r.Attempts++
-		r.State, r.UpdatedAt, r.NextAttemptAt = StateFiring, now, nil
-		rec, b = r, bb
-		return tx.PutActuation(r)
-	})
+	rec, b, stopped, err := g.claim(s, key)
 	if err != nil {
 		// Left as it was (pending), nothing fired: try the claim again later (and Recover
 		// fires it at the next start if canaryd stops first).
@@ -77,92 +35,20 @@ func (g *Guard) fire(ctx context.Context, key string) {
 		return
 	}
 	if stopped != nil {
-		g.m.Actions.WithLabelValues(stopped.Actuator, stopped.Type, string(stopped.State)).Inc()
-		switch stopped.State {
-		case StateRefused:
-			g.m.BreakerRefusals.WithLabelValues(stopped.Actuator).Inc()
-		case StateSuppressed:
-			g.m.CooldownSuppressions.WithLabelValues(stopped.Actuator).Inc()
-		}
-		g.log.Warn("action not fired", zap.String("key", key), zap.String("state", string(stopped.State)), zap.String("why", stopped.Error))
+		g.notFired(stopped)
 		return
 	}
 	if rec == nil {
 		return
 	}
-
-	req, rerr := b.act.Render(rec.Event)
-	t0 := time.Now() // real time: this measures the receiver, not the schedule
-	var res actuators.Result
-	aerr := rerr
-	if rerr == nil {
-		res, aerr = b.act.Act(ctx, rec.Event)
-	} else {
-		aerr = fmt.Errorf("render: %w", rerr) // final: the template or the event is wrong
-	}
-	took := time.Since(t0)
-	g.m.AttemptDuration.WithLabelValues(rec.Actuator, rec.Type).Observe(took.Seconds())
-	if aerr != nil && ctx.Err() != nil {
+	at := g.attempt(ctx, b, rec)
+	if at.err != nil && ctx.Err() != nil {
 		// canaryd is stopping: the attempt stays "firing" and Recover decides at the
 		// next start, exactly as after a crash.
 		g.log.Warn("attempt interrupted by shutdown", zap.String("key", key), zap.Int("attempt", rec.Attempts))
 		return
 	}
-	if aerr != nil && res == (actuators.Result{}) {
-		res = actuators.ResultOf(aerr)
-	}
-
-	// The attempt happened: its outcome must reach the store, or a restart would fire it
-	// again. A failed write (a full disk) is retried until it succeeds; meanwhile the
-	// action counts in PendingOutcomes and /readyz says not ready.
-	var retryIn time.Duration
-	var final *Actuation
-	err = g.writeOutcome(ctx, key, func(tx Tx) error {
-		now = g.now()
-		final, retryIn = nil, 0
-		r, err := tx.Actuation(key)
-		if err != nil {
-			return err
-		}
-		if r.State != StateFiring || r.Attempts != rec.Attempts {
-			return nil
-		}
-		if rerr == nil {
-			r.Request = &req
-		}
-		r.Status, r.Output, r.Error, r.UpdatedAt = res.Status, res.Output, "", now
-		switch {
-		case aerr == nil:
-			r.State = StateSucceeded
-			if err := g.trackOpen(tx, b, r, now); err != nil {
-				return err
-			}
-		case actuators.IsRetryable(aerr) && r.Attempts < r.MaxAttempts:
-			r.State = StatePending
-			retryIn = backoff(time.Duration(s.cfg.Actuation.Backoff), r.Attempts, actuators.RetryAfterOf(aerr))
-			next := now.Add(retryIn)
-			r.NextAttemptAt = &next
-		default:
-			r.State = StateFailed
-		}
-		if aerr != nil {
-			r.Error = aerr.Error()
-		}
-		if r.State.Final() {
-			r.DoneAt = &now
-			final = r
-		}
-		if err := tx.PutActuation(r); err != nil {
-			return err
-		}
-		e := r.entry(now, KindAction, Actor{Name: "canaryd"})
-		e.Seconds = took.Seconds()
-		if r.State == StatePending {
-			e.Outcome = "retrying"
-			e.Reason = fmt.Sprintf("attempt %d of %d failed; next in %s", r.Attempts, r.MaxAttempts, retryIn.Round(time.Millisecond))
-		}
-		return tx.AppendAudit(e)
-	})
+	out, err := g.recordOutcome(ctx, s, b, rec, at)
 	if err != nil {
 		// Only when canaryd is stopping with the store still failing: the action stays
 		// firing and Recover retries it with the same idempotency key.
@@ -170,31 +56,187 @@ func (g *Guard) fire(ctx context.Context, key string) {
 			zap.String("key", key), zap.Error(err))
 		return
 	}
+	g.afterAttempt(b, rec, at, out)
+}
+
+// claim moves a pending action to firing, counting the attempt, in one transaction with
+// the breaker's and the cooldown's checks of a first attempt. It returns the claimed
+// action and its actuator, or the action the checks stopped (or whose actuator is gone)
+// as recorded, or neither when the action is not pending (approved twice, fired by
+// Recover already, …).
+func (g *Guard) claim(s *setup, key string) (rec *Actuation, b built, stopped *Actuation, err error) {
+	now := g.now()
+	err = g.update(func(tx Tx) error {
+		rec, stopped = nil, nil
+		r, err := tx.Actuation(key)
+		if err != nil {
+			return err
+		}
+		if r.State != StatePending {
+			return nil
+		}
+		bb, ok := s.acts[r.Actuator]
+		if !ok {
+			return g.endUnfired(tx, r, &stopped, StateFailed, fmt.Sprintf("actuator %q is not in the current config", r.Actuator), now)
+		}
+		if r.Attempts == 0 && !isResolve(r) {
+			st, why, err := g.checkSafety(tx, s, r, bb.entry, now)
+			if err != nil {
+				return err
+			}
+			if st != "" {
+				return g.endUnfired(tx, r, &stopped, st, why, now)
+			}
+		}
+		r.Attempts++
+		r.State, r.UpdatedAt, r.NextAttemptAt = StateFiring, now, nil
+		rec, b = r, bb
+		return tx.PutActuation(r)
+	})
+	return rec, b, stopped, err
+}
+
+// endUnfired records r as ended in state st without firing, and sets *stopped to it.
+func (g *Guard) endUnfired(tx Tx, r *Actuation, stopped **Actuation, st State, why string, now time.Time) error {
+	r.State, r.Error, r.DoneAt, r.UpdatedAt = st, why, &now, now
+	*stopped = r
+	if err := tx.PutActuation(r); err != nil {
+		return err
+	}
+	return tx.AppendAudit(r.entry(now, KindAction, Actor{Name: "canaryd"}))
+}
+
+// notFired counts and logs an action the claim stopped.
+func (g *Guard) notFired(r *Actuation) {
+	g.m.Actions.WithLabelValues(r.Actuator, r.Type, string(r.State)).Inc()
+	switch r.State {
+	case StateRefused:
+		g.m.BreakerRefusals.WithLabelValues(r.Actuator).Inc()
+	case StateSuppressed:
+		g.m.CooldownSuppressions.WithLabelValues(r.Actuator).Inc()
+	}
+	g.log.Warn("action not fired", zap.String("key", r.Key), zap.String("state", string(r.State)), zap.String("why", r.Error))
+}
+
+// attemptResult is what one attempt did.
+type attemptResult struct {
+	req      actuators.Request
+	rendered bool // req is the rendered request (rendering succeeded)
+	res      actuators.Result
+	err      error
+	took     time.Duration
+}
+
+// attempt renders and acts once, outside any transaction.
+func (g *Guard) attempt(ctx context.Context, b built, rec *Actuation) attemptResult {
+	var at attemptResult
+	req, rerr := b.act.Render(rec.Event)
+	t0 := time.Now() // real time: this measures the receiver, not the schedule
+	if rerr == nil {
+		at.req, at.rendered = req, true
+		at.res, at.err = b.act.Act(ctx, rec.Event)
+	} else {
+		at.err = fmt.Errorf("render: %w", rerr) // final: the template or the event is wrong
+	}
+	at.took = time.Since(t0)
+	g.m.AttemptDuration.WithLabelValues(rec.Actuator, rec.Type).Observe(at.took.Seconds())
+	if at.err != nil && at.res == (actuators.Result{}) && ctx.Err() == nil {
+		at.res = actuators.ResultOf(at.err)
+	}
+	return at
+}
+
+// outcome is what recording an attempt decided.
+type outcome struct {
+	// final is the action when it is done (succeeded or failed for good).
+	final *Actuation
+	// retryIn is the wait before the next attempt, when there is one.
+	retryIn time.Duration
+	now     time.Time
+}
+
+// recordOutcome writes an attempt's outcome (and what the next step is) with its audit
+// entry in one transaction. The attempt happened: its outcome must reach the store, or a
+// restart would fire it again. A failed write (a full disk) is retried until it succeeds;
+// meanwhile the action counts in PendingOutcomes and /readyz says not ready.
+func (g *Guard) recordOutcome(ctx context.Context, s *setup, b built, rec *Actuation, at attemptResult) (outcome, error) {
+	var out outcome
+	err := g.writeOutcome(ctx, rec.Key, func(tx Tx) error {
+		out = outcome{now: g.now()}
+		now := out.now
+		r, err := tx.Actuation(rec.Key)
+		if err != nil {
+			return err
+		}
+		if r.State != StateFiring || r.Attempts != rec.Attempts {
+			return nil
+		}
+		if at.rendered {
+			r.Request = &at.req
+		}
+		r.Status, r.Output, r.Error, r.UpdatedAt = at.res.Status, at.res.Output, "", now
+		switch {
+		case at.err == nil:
+			r.State = StateSucceeded
+			if err := g.trackOpen(tx, b, r, now); err != nil {
+				return err
+			}
+		case actuators.IsRetryable(at.err) && r.Attempts < r.MaxAttempts:
+			r.State = StatePending
+			out.retryIn = backoff(time.Duration(s.cfg.Actuation.Backoff), r.Attempts, actuators.RetryAfterOf(at.err))
+			next := now.Add(out.retryIn)
+			r.NextAttemptAt = &next
+		default:
+			r.State = StateFailed
+		}
+		if at.err != nil {
+			r.Error = at.err.Error()
+		}
+		if r.State.Final() {
+			r.DoneAt = &now
+			out.final = r
+		}
+		if err := tx.PutActuation(r); err != nil {
+			return err
+		}
+		e := r.entry(now, KindAction, Actor{Name: "canaryd"})
+		e.Seconds = at.took.Seconds()
+		if r.State == StatePending {
+			e.Outcome = "retrying"
+			e.Reason = fmt.Sprintf("attempt %d of %d failed; next in %s", r.Attempts, r.MaxAttempts, out.retryIn.Round(time.Millisecond))
+		}
+		return tx.AppendAudit(e)
+	})
+	return out, err
+}
+
+// afterAttempt counts and logs a recorded attempt, and queues the retry.
+func (g *Guard) afterAttempt(b built, rec *Actuation, at attemptResult, out outcome) {
 	result := "success"
 	switch {
-	case aerr != nil && retryIn > 0:
+	case at.err != nil && out.retryIn > 0:
 		result = "retry"
-	case aerr != nil:
+	case at.err != nil:
 		result = "failure"
 	}
 	g.m.Attempts.WithLabelValues(rec.Actuator, rec.Type, result).Inc()
-	log := g.log.With(zap.String("key", key), zap.String("actuator", rec.Actuator), zap.Int("attempt", rec.Attempts),
-		zap.Int("status", res.Status), zap.Duration("took", took))
-	switch {
+	log := g.log.With(zap.String("key", rec.Key), zap.String("actuator", rec.Actuator), zap.Int("attempt", rec.Attempts),
+		zap.Int("status", at.res.Status), zap.Duration("took", at.took))
+	switch final := out.final; {
 	case final != nil:
 		if c, ok := b.act.(actuators.Completion); ok {
 			c.Forget(final.Event) // the store knows now; the marker has done its job
 		}
 		g.m.Actions.WithLabelValues(final.Actuator, final.Type, string(final.State)).Inc()
-		g.m.VerdictToAction.WithLabelValues(final.Actuator, string(final.State)).Observe(now.Sub(final.VerdictAt).Seconds())
+		g.m.VerdictToAction.WithLabelValues(final.Actuator, string(final.State)).Observe(out.now.Sub(final.VerdictAt).Seconds())
 		if final.State == StateSucceeded {
 			log.Info("action succeeded")
 		} else {
-			log.Error("action failed", zap.Error(aerr))
+			log.Error("action failed", zap.Error(at.err))
 		}
-	case retryIn > 0:
-		log.Warn("attempt failed; retrying", zap.Duration("in", retryIn), zap.Error(aerr))
-		g.fireAt(key, retryIn)
+	case out.retryIn > 0:
+		log.Warn("attempt failed; retrying", zap.Duration("in", out.retryIn), zap.Error(at.err))
+		g.fireAt(rec.Key, out.retryIn)
 	}
 }
 
