@@ -108,87 +108,117 @@ func (g *Guard) isPlanned(id string) (bool, error) {
 // transaction, then queues the ones to fire. A canary is planned once: a second call
 // (OnVerdict racing Recover) finds the marker and does nothing.
 func (g *Guard) plan(ctx context.Context, j planJob) error {
-	c, act := j.canary, j.action
-	if done, err := g.isPlanned(c.ID); err != nil || done {
+	if done, err := g.isPlanned(j.canary.ID); err != nil || done {
 		return err
 	}
+	p, err := g.preparePlan(ctx, j)
+	if err != nil {
+		return err
+	}
+	res, err := g.persistPlan(ctx, p)
+	if err != nil {
+		return fmt.Errorf("persist plan of %s: %w", p.c.ID, err)
+	}
+	if res.planned {
+		return nil
+	}
+	g.afterPlan(p, res)
+	return nil
+}
+
+// canaryPlan is a canary's plan before it is persisted.
+type canaryPlan struct {
+	j       planJob
+	c       *analysis.Canary
+	act     analysis.Action
+	s       *setup
+	trigger string
+	service string
+	dry     bool
+	// aerr is why the canary's analysis cannot be read (nothing is planned then).
+	aerr error
+	base actuators.Event
+	recs []*Actuation
+	now  time.Time
+}
+
+// planResult is what persisting a plan did.
+type planResult struct {
+	created []*Actuation
+	toFire  []string
+	// planned: the canary was planned already (nothing was written).
+	planned bool
+}
+
+// preparePlan reads what the plan needs (the analysis snapshot, the intervals) and
+// decides each action of the trigger's list.
+func (g *Guard) preparePlan(ctx context.Context, j planJob) (*canaryPlan, error) {
+	c, act := j.canary, j.action
 	if act.Status == "" {
 		act.Status = c.Status
 	}
-	s := g.setup.Load()
-	cfg := s.cfg
-	trigger := triggerOf(act.Status)
+	p := &canaryPlan{j: j, c: c, act: act, s: g.setup.Load(), trigger: triggerOf(act.Status)}
 	a, aerr := g.analysisOf(ctx, c)
 	if aerr != nil && ctx.Err() != nil {
-		return aerr
+		return nil, aerr
 	}
+	p.aerr = aerr
 	results, err := g.cs.Intervals(ctx, c.ID)
 	if err != nil {
-		return fmt.Errorf("intervals of %s: %w", c.ID, err)
+		return nil, fmt.Errorf("intervals of %s: %w", c.ID, err)
 	}
-	now := g.now()
-	verdictAt := act.Time
-	if verdictAt.IsZero() && c.EndedAt != nil {
-		verdictAt = *c.EndedAt
-	}
-	if verdictAt.IsZero() {
-		verdictAt = now
-	}
-	service := ServiceOf(c, s.serviceVarOf(a))
-	dry := c.DryRun || cfg.Actuation.DryRun
-	base := actuators.Event{
+	p.now = g.now()
+	p.service = ServiceOf(c, p.s.serviceVarOf(a))
+	p.dry = c.DryRun || p.s.cfg.Actuation.DryRun
+	p.base = actuators.Event{
 		Action: actuators.ActionTrigger, DedupKey: c.ID,
 		ID: c.ID, Name: c.Name, Analysis: c.Analysis, Status: string(c.Status), Verdict: string(c.Verdict),
-		Score: c.Score, Reason: c.Reason, Kind: string(act.Kind), Trigger: trigger, Cause: string(act.Cause),
-		Service: service, Baseline: c.Baseline, Canary: c.Canary, Vars: c.Vars,
-		Failing: failingOf(results), Link: s.link + c.ID, Time: verdictAt, DryRun: dry,
+		Score: c.Score, Reason: c.Reason, Kind: string(act.Kind), Trigger: p.trigger, Cause: string(act.Cause),
+		Service: p.service, Baseline: c.Baseline, Canary: c.Canary, Vars: c.Vars,
+		Failing: failingOf(results), Link: p.s.link + c.ID, Time: verdictTime(act, c, p.now), DryRun: p.dry,
 	}
 	requireApproval := a != nil && a.RequireApproval
-	var recs []*Actuation
-	for _, name := range listFor(a, trigger) {
-		recs = append(recs, g.newActuation(s, base, c.ID+"/"+trigger+"/"+name, name, act, dry, requireApproval, now))
+	for _, name := range listFor(a, p.trigger) {
+		p.recs = append(p.recs, g.newActuation(p.s, p.base, c.ID+"/"+p.trigger+"/"+name, name, act, p.dry, requireApproval, p.now))
 	}
+	return p, nil
+}
 
-	var toFire []string
-	var created []*Actuation
-	planned := false
-	err = g.store.Update(ctx, func(tx Tx) error {
-		toFire, created, planned = nil, nil, false
-		all := slices.Clone(recs)
+// verdictTime is when the canary ended: its action's time, else its end, else now.
+func verdictTime(act analysis.Action, c *analysis.Canary, now time.Time) time.Time {
+	switch {
+	case !act.Time.IsZero():
+		return act.Time
+	case c.EndedAt != nil && !c.EndedAt.IsZero():
+		return *c.EndedAt
+	}
+	return now
+}
+
+// persistPlan writes the planned marker, the canary's end and every new action with its
+// audit entry, in one transaction.
+func (g *Guard) persistPlan(ctx context.Context, p *canaryPlan) (planResult, error) {
+	var res planResult
+	c, now := p.c, p.now
+	err := g.store.Update(ctx, func(tx Tx) error {
+		res = planResult{}
 		if done, err := tx.Planned(c.ID); err != nil || done {
-			planned = done
+			res.planned = done
 			return err
 		}
-		if err := tx.MarkPlanned(c.ID, PlannedRecord{Time: now, Trigger: trigger, Kind: kindOf(act.Kind)}); err != nil {
+		if err := tx.MarkPlanned(c.ID, PlannedRecord{Time: now, Trigger: p.trigger, Kind: kindOf(p.act.Kind)}); err != nil {
 			return err
 		}
-		ve := &Entry{Time: now, Kind: kindOf(act.Kind), Who: j.actor.Name, Remote: j.actor.Remote, Canary: c.ID, CanaryName: c.Name,
-			Analysis: c.Analysis, Service: service, Trigger: trigger, Outcome: string(c.Status), Reason: c.Reason}
-		if aerr != nil {
-			ve.Error = fmt.Sprintf("no actions: the canary's analysis cannot be read: %v", aerr)
-		} else if len(recs) == 0 {
-			ve.Reason += fmt.Sprintf(" (no actuators in %s)", trigger)
-		}
-		if err := tx.AppendAudit(ve); err != nil {
+		if err := tx.AppendAudit(p.endEntry()); err != nil {
 			return err
 		}
-		if trigger == TriggerPass && (act.Actuate || dry) {
-			// A pass of the service closes what earlier failures of it opened.
-			open, err := tx.OpenIncidents(service)
+		all := slices.Clone(p.recs)
+		if p.trigger == TriggerPass && (p.act.Actuate || p.dry) {
+			resolves, err := g.resolves(tx, p)
 			if err != nil {
 				return err
 			}
-			for _, an := range slices.Sorted(maps.Keys(open)) {
-				for _, dedup := range slices.Sorted(maps.Keys(open[an])) {
-					ev := base
-					ev.Action, ev.DedupKey = actuators.ActionResolve, dedup
-					key := c.ID + "/" + triggerResolve + dedup + "/" + an
-					r := g.newActuation(s, ev, key, an, act, dry, false, now)
-					r.Trigger = triggerResolve + dedup
-					r.Event.Trigger = r.Trigger
-					all = append(all, r)
-				}
-			}
+			all = append(all, resolves...)
 		}
 		for _, r := range all {
 			if _, err := tx.Actuation(r.Key); err == nil {
@@ -204,20 +234,54 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 			if err := tx.AppendAudit(e); err != nil {
 				return err
 			}
-			created = append(created, r)
+			res.created = append(res.created, r)
 			if r.State == StatePending {
-				toFire = append(toFire, r.Key)
+				res.toFire = append(res.toFire, r.Key)
 			}
 		}
 		return nil
 	})
+	return res, err
+}
+
+// endEntry is the audit entry of the canary's end.
+func (p *canaryPlan) endEntry() *Entry {
+	c := p.c
+	e := &Entry{Time: p.now, Kind: kindOf(p.act.Kind), Who: p.j.actor.Name, Remote: p.j.actor.Remote, Canary: c.ID, CanaryName: c.Name,
+		Analysis: c.Analysis, Service: p.service, Trigger: p.trigger, Outcome: string(c.Status), Reason: c.Reason}
+	if p.aerr != nil {
+		e.Error = fmt.Sprintf("no actions: the canary's analysis cannot be read: %v", p.aerr)
+	} else if len(p.recs) == 0 {
+		e.Reason += fmt.Sprintf(" (no actuators in %s)", p.trigger)
+	}
+	return e
+}
+
+// resolves are the actions that close what earlier failures of the service opened: a
+// pass of the service resolves them.
+func (g *Guard) resolves(tx Tx, p *canaryPlan) ([]*Actuation, error) {
+	open, err := tx.OpenIncidents(p.service)
 	if err != nil {
-		return fmt.Errorf("persist plan of %s: %w", c.ID, err)
+		return nil, err
 	}
-	if planned {
-		return nil
+	var out []*Actuation
+	for _, an := range slices.Sorted(maps.Keys(open)) {
+		for _, dedup := range slices.Sorted(maps.Keys(open[an])) {
+			ev := p.base
+			ev.Action, ev.DedupKey = actuators.ActionResolve, dedup
+			key := p.c.ID + "/" + triggerResolve + dedup + "/" + an
+			r := g.newActuation(p.s, ev, key, an, p.act, p.dry, false, p.now)
+			r.Trigger = triggerResolve + dedup
+			r.Event.Trigger = r.Trigger
+			out = append(out, r)
+		}
 	}
-	for _, r := range created {
+	return out, nil
+}
+
+// afterPlan counts and logs a persisted plan and queues its actions to fire.
+func (g *Guard) afterPlan(p *canaryPlan, res planResult) {
+	for _, r := range res.created {
 		switch {
 		case r.State == StateAwaitingApproval:
 			g.m.AwaitingApproval.Inc()
@@ -226,12 +290,11 @@ func (g *Guard) plan(ctx context.Context, j planJob) error {
 			g.m.Actions.WithLabelValues(r.Actuator, r.Type, string(r.State)).Inc()
 		}
 	}
-	g.log.Info("actions planned", zap.String("canary", c.ID), zap.String("trigger", trigger), zap.String("service", service),
-		zap.Int("actions", len(created)), zap.Int("to_fire", len(toFire)), zap.Bool("dry_run", dry), zap.String("who", j.actor.Name))
-	for _, k := range toFire {
+	g.log.Info("actions planned", zap.String("canary", p.c.ID), zap.String("trigger", p.trigger), zap.String("service", p.service),
+		zap.Int("actions", len(res.created)), zap.Int("to_fire", len(res.toFire)), zap.Bool("dry_run", p.dry), zap.String("who", p.j.actor.Name))
+	for _, k := range res.toFire {
 		g.enqueueFire(k)
 	}
-	return nil
 }
 
 func planReason(r *Actuation) string {
