@@ -31,13 +31,33 @@ type RecoverReport struct {
 // shutdown left unfinished (with the same idempotency keys) and plans the canaries that
 // ended without their actions planned. Calling it again is harmless.
 func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
-	var rep RecoverReport
 	s := g.setup.Load()
 	now := g.now()
-	type resume struct {
-		key string
-		in  time.Duration
+	rep, err := g.resumeActions(s, now)
+	if err != nil {
+		return rep, err
 	}
+	if err := g.planLost(ctx, s, now, &rep); err != nil {
+		return rep, err
+	}
+	if err := g.Sweep(ctx); err != nil {
+		return rep, err
+	}
+	g.log.Info("recovered", zap.Int("resumed", rep.Resumed), zap.Int("abandoned", rep.Abandoned),
+		zap.Int("planned", rep.Planned), zap.Int("stale", rep.Stale), zap.Int("awaiting_approval", rep.Awaiting))
+	return rep, nil
+}
+
+// resume is an action to fire again, in (0: at once).
+type resume struct {
+	key string
+	in  time.Duration
+}
+
+// resumeActions finds the actions a crash or a shutdown left pending or firing, records
+// what happens to each (in one transaction), and queues them again.
+func (g *Guard) resumeActions(s *setup, now time.Time) (RecoverReport, error) {
+	var rep RecoverReport
 	var toFire []resume
 	var abandoned []*Actuation
 	err := g.update(func(tx Tx) error {
@@ -54,26 +74,10 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 				}
 				toFire = append(toFire, resume{r.Key, in})
 			case StateFiring:
-				// The attempt may or may not have reached the receiver.
-				r.UpdatedAt = now
-				bb, ok := s.acts[r.Actuator]
-				c, hasMarker := bb.act.(actuators.Completion)
-				completed := ok && hasMarker && c.Completed(r.Event)
-				if ok && bb.entry.Resume == config.ResumeSkip && !completed {
-					r.State, r.DoneAt = StateAbandoned, &now
-					r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; its outcome is unknown and %s says resume: skip — check by hand", r.Attempts, r.Actuator)
-					abandoned = append(abandoned, r)
-				} else {
-					r.State = StatePending
-					r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; firing again with the same idempotency key", r.Attempts)
-					if completed {
-						r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; its completion marker exists, so it is recorded as done without running again", r.Attempts)
-					}
-					if r.Attempts >= r.MaxAttempts {
-						// The interrupted attempt is not held against the actuator.
-						r.MaxAttempts = r.Attempts + 1
-					}
+				if g.interrupted(s, r, now) {
 					toFire = append(toFire, resume{r.Key, 0})
+				} else {
+					abandoned = append(abandoned, r)
 				}
 				changed = append(changed, r)
 			}
@@ -86,8 +90,7 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 			if err := tx.PutActuation(r); err != nil {
 				return err
 			}
-			e := r.entry(now, KindRecover, Actor{Name: "canaryd"})
-			if err := tx.AppendAudit(e); err != nil {
+			if err := tx.AppendAudit(r.entry(now, KindRecover, Actor{Name: "canaryd"})); err != nil {
 				return err
 			}
 		}
@@ -106,11 +109,41 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 	for _, f := range toFire {
 		g.fireAt(f.key, f.in)
 	}
+	return rep, nil
+}
 
-	// Canaries that ended while their plan was lost.
+// interrupted decides what happens to an action found firing (the attempt may or may not
+// have reached the receiver): it is pending again, to fire with the same idempotency key
+// (true), or abandoned when its actuator says resume: skip and no completion marker says
+// it finished (false).
+func (g *Guard) interrupted(s *setup, r *Actuation, now time.Time) bool {
+	r.UpdatedAt = now
+	bb, ok := s.acts[r.Actuator]
+	c, hasMarker := bb.act.(actuators.Completion)
+	completed := ok && hasMarker && c.Completed(r.Event)
+	if ok && bb.entry.Resume == config.ResumeSkip && !completed {
+		r.State, r.DoneAt = StateAbandoned, &now
+		r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; its outcome is unknown and %s says resume: skip — check by hand", r.Attempts, r.Actuator)
+		return false
+	}
+	r.State = StatePending
+	r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; firing again with the same idempotency key", r.Attempts)
+	if completed {
+		r.Error = fmt.Sprintf("attempt %d was interrupted by a restart; its completion marker exists, so it is recorded as done without running again", r.Attempts)
+	}
+	if r.Attempts >= r.MaxAttempts {
+		// The interrupted attempt is not held against the actuator.
+		r.MaxAttempts = r.Attempts + 1
+	}
+	return true
+}
+
+// planLost plans the canaries that ended while their plan was lost (canaryd died between
+// storing the verdict and planning), or records them as stale past recover_window.
+func (g *Guard) planLost(ctx context.Context, s *setup, now time.Time, rep *RecoverReport) error {
 	all, err := g.cs.List(ctx, "")
 	if err != nil {
-		return rep, fmt.Errorf("guard: recover: list canaries: %w", err)
+		return fmt.Errorf("guard: recover: list canaries: %w", err)
 	}
 	window := time.Duration(s.cfg.Actuation.RecoverWindow)
 	for _, c := range all {
@@ -119,7 +152,7 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 		}
 		planned, err := g.isPlanned(c.ID)
 		if err != nil {
-			return rep, fmt.Errorf("guard: recover: %w", err)
+			return fmt.Errorf("guard: recover: %w", err)
 		}
 		if planned {
 			continue
@@ -131,26 +164,21 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 		if now.Sub(ended) > window {
 			a, _ := g.analysisOf(ctx, c) // only for the service's name in the audit entry
 			if err := g.markStale(c, s.serviceVarOf(a), ended, window, now); err != nil {
-				return rep, err
+				return err
 			}
 			rep.Stale++
 			continue
 		}
 		act, err := g.finalAction(ctx, c)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		if err := g.plan(ctx, planJob{canary: c, action: act, actor: Actor{Name: "canaryd (recovered)"}}); err != nil {
-			return rep, fmt.Errorf("guard: recover: %w", err)
+			return fmt.Errorf("guard: recover: %w", err)
 		}
 		rep.Planned++
 	}
-	if err := g.Sweep(ctx); err != nil {
-		return rep, err
-	}
-	g.log.Info("recovered", zap.Int("resumed", rep.Resumed), zap.Int("abandoned", rep.Abandoned),
-		zap.Int("planned", rep.Planned), zap.Int("stale", rep.Stale), zap.Int("awaiting_approval", rep.Awaiting))
-	return rep, nil
+	return nil
 }
 
 // finalAction is the action the store recorded when c ended (the last one with its final
