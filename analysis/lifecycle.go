@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -111,6 +112,63 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	if env == nil {
 		return nil, errors.New("register: no config loaded")
 	}
+	a, err := checkRequest(env, r)
+	if err != nil {
+		return nil, err
+	}
+	lim := s.limits.Load()
+	lifetime, interval, err := timing(a, r, lim)
+	if err != nil {
+		return nil, err
+	}
+	now := s.o.Clock.Now()
+	start, err := startOf(r, now, lim)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkQueries(env, a, r); err != nil {
+		return nil, err
+	}
+	release, err := s.reserve(a, lim)
+	if err != nil {
+		return nil, err
+	}
+	id, err := newID()
+	if err != nil {
+		release()
+		return nil, err
+	}
+	c := &Canary{
+		ID: id, Name: r.Name, Analysis: a.Name, AnalysisHash: a.Hash,
+		Baseline: nonNil(r.Baseline), Canary: nonNil(r.Canary), Vars: r.Vars, DryRun: r.DryRun,
+		Start: start, Lifetime: lifetime, Interval: interval, Warmup: a.Warmup,
+		Intervals: IntervalCount(lifetime, interval),
+		Status:    StatusRunning, CreatedAt: now, UpdatedAt: now,
+	}
+	// Intervals that end inside the warmup have nothing to judge.
+	c.NextIndex = 1
+	for c.NextIndex < c.Intervals && !c.IntervalEnd(c.NextIndex).After(start.Add(a.Warmup)) {
+		c.NextIndex++
+	}
+	if err := s.o.Store.Create(ctx, c, a.Source); err != nil {
+		release()
+		return nil, fmt.Errorf("register: %w", err)
+	}
+	s.o.Snapshots.remember(a)
+	s.mu.Lock()
+	s.counts[StatusRunning]++
+	s.syncCountsLocked()
+	s.mu.Unlock()
+	s.log.Info("canary registered", zap.String("canary", c.ID), zap.String("name", c.Name),
+		zap.String("analysis", c.Analysis), zap.Duration("lifetime", lifetime), zap.Duration("interval", interval),
+		zap.Bool("dry_run", c.DryRun))
+	s.schedule(dueItem{id: c.ID, index: c.NextIndex, at: c.IntervalEnd(c.NextIndex)})
+	return c, nil
+}
+
+// checkRequest checks a registration's name, analysis and variables, and returns the
+// analysis it names.
+func checkRequest(env *Env, r Registration) (*config.Analysis, error) {
 	switch {
 	case strings.TrimSpace(r.Name) == "":
 		return nil, inputErr("name", "required")
@@ -137,12 +195,18 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	if len(r.Canary) > 0 && maps.Equal(r.Baseline, r.Canary) {
 		return nil, inputErr("canary", "must differ from baseline: both cohorts would query the same series")
 	}
-	lifetime, interval := a.Lifetime, a.Interval
+	return a, nil
+}
+
+// timing is the canary's lifetime and interval: the analysis', or the registration's
+// overrides, within the limits.
+func timing(a *config.Analysis, r Registration, lim *Limits) (lifetime, interval time.Duration, err error) {
+	lifetime, interval = a.Lifetime, a.Interval
 	if r.Interval < 0 {
-		return nil, inputErr("interval", "must be > 0")
+		return 0, 0, inputErr("interval", "must be > 0")
 	}
 	if r.Lifetime < 0 {
-		return nil, inputErr("lifetime", "must be > 0")
+		return 0, 0, inputErr("lifetime", "must be > 0")
 	}
 	if r.Interval > 0 {
 		interval = r.Interval
@@ -150,70 +214,51 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	if r.Lifetime > 0 {
 		lifetime = r.Lifetime
 	}
-	lim := s.limits.Load()
 	if floor := max(lim.MinInterval, a.Step); interval < floor {
-		return nil, inputErr("interval", "%s is shorter than %s (the longer of server.min_interval, %s, and the analysis' step, %s)",
+		return 0, 0, inputErr("interval", "%s is shorter than %s (the longer of server.min_interval, %s, and the analysis' step, %s)",
 			interval, floor, lim.MinInterval, a.Step)
 	}
 	switch {
 	case lifetime < interval:
-		return nil, inputErr("lifetime", "%s is shorter than the interval (%s)", lifetime, interval)
+		return 0, 0, inputErr("lifetime", "%s is shorter than the interval (%s)", lifetime, interval)
 	case lifetime <= a.Warmup:
-		return nil, inputErr("lifetime", "%s is not longer than the analysis' warmup (%s)", lifetime, a.Warmup)
+		return 0, 0, inputErr("lifetime", "%s is not longer than the analysis' warmup (%s)", lifetime, a.Warmup)
 	case lim.MaxLifetime > 0 && lifetime > lim.MaxLifetime:
-		return nil, inputErr("lifetime", "%s is longer than the server's max_lifetime (%s)", lifetime, lim.MaxLifetime)
+		return 0, 0, inputErr("lifetime", "%s is longer than the server's max_lifetime (%s)", lifetime, lim.MaxLifetime)
 	case IntervalCount(lifetime, interval) > maxIntervals:
-		return nil, inputErr("lifetime", "holds more than %d intervals of %s", maxIntervals, interval)
+		return 0, 0, inputErr("lifetime", "holds more than %d intervals of %s", maxIntervals, interval)
 	}
 	if m, ok := a.UnbreakableWindow(lifetime); ok {
-		return nil, inputErr("lifetime", "%s leaves %s after the analysis' warmup, shorter than metric %s's for (%s): it could never fail",
+		return 0, 0, inputErr("lifetime", "%s leaves %s after the analysis' warmup, shorter than metric %s's for (%s): it could never fail",
 			lifetime, lifetime-a.Warmup, m.Name, m.Spec.For)
 	}
-	now := s.o.Clock.Now()
-	start := r.Start
+	return lifetime, interval, nil
+}
+
+// startOf is when the canary started: the registration's start, or now.
+func startOf(r Registration, now time.Time, lim *Limits) (time.Time, error) {
 	switch maxPast := lim.MaxLifetime; {
-	case start.IsZero():
-		start = now
-	case start.After(now.Add(maxFutureStart)):
-		return nil, inputErr("start", "more than %s in the future", maxFutureStart)
-	case maxPast > 0 && start.Before(now.Add(-maxPast)):
+	case r.Start.IsZero():
+		return now, nil
+	case r.Start.After(now.Add(maxFutureStart)):
+		return time.Time{}, inputErr("start", "more than %s in the future", maxFutureStart)
+	case maxPast > 0 && r.Start.Before(now.Add(-maxPast)):
 		// Every interval since start is judged at once: bound that backlog.
-		return nil, inputErr("start", "more than server.max_lifetime (%s) in the past", maxPast)
+		return time.Time{}, inputErr("start", "more than server.max_lifetime (%s) in the past", maxPast)
 	}
-	// Render every query for both cohorts now: a missing variable is the caller's mistake
-	// and must fail the request, not the canary half an hour later. Two cohorts that
-	// render the same query read the same series, and a canary compared with itself
-	// passes whatever it does: refuse it too.
+	return r.Start, nil
+}
+
+// checkQueries renders every query for both cohorts now: a missing variable is the
+// caller's mistake and must fail the request, not the canary half an hour later. Two
+// cohorts that render the same query read the same series, and a canary compared with
+// itself passes whatever it does: refuse it too. Then the provider checks the values
+// its queries hold, and the registration check (the actuators') has its say.
+func (s *Scheduler) checkQueries(env *Env, a *config.Analysis, r Registration) error {
 	for _, m := range a.Metrics {
 		for _, tpl := range m.Templates() {
-			var rendered [2]string
-			for i, co := range []struct {
-				field string
-				vars  map[string]string
-			}{{"baseline", r.Baseline}, {"canary", r.Canary}} {
-				text, err := tpl.Render(metrics.TemplateData{Cohort: co.vars, Vars: r.Vars})
-				rendered[i] = text
-				if err != nil {
-					field := co.field
-					if mv := (*metrics.MissingVarError)(nil); errors.As(err, &mv) {
-						field = co.field + "." + mv.Name
-						if mv.Scope == "Vars" {
-							field = "vars." + mv.Name
-						}
-					}
-					if field != co.field {
-						// The field names the variable: the template engine's text adds nothing.
-						return nil, inputErr(field, "metric %s needs it", m.Name)
-					}
-					return nil, inputErr(field, "metric %s needs it: %v", m.Name, err)
-				}
-			}
-			if rendered[0] == rendered[1] {
-				why := "the cohorts hold the same variables"
-				if d := differingKeys(r.Baseline, r.Canary); d != "" {
-					why = "the cohorts differ only in " + d + ", which its query does not use"
-				}
-				return nil, inputErr("canary", "metric %s renders the same query for both cohorts, so the canary would be compared with itself: %s", m.Name, why)
+			if err := checkRendered(m.Name, tpl, r); err != nil {
+				return err
 			}
 		}
 	}
@@ -221,64 +266,67 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	// place in the query, never rewrite the query.
 	if prov := env.Providers[a.Provider]; prov != nil {
 		if err := checkQueryValues(prov, a, r); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if s.o.CheckRegistration != nil {
 		probe := &Canary{Name: r.Name, Analysis: a.Name, Baseline: nonNil(r.Baseline), Canary: nonNil(r.Canary),
 			Vars: nonNil(r.Vars), DryRun: r.DryRun, Status: StatusRunning}
 		if err := s.o.CheckRegistration(a, probe); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	// Reserve a running slot of the analysis before storing, so that concurrent
-	// registrations cannot overshoot the cap.
+	return nil
+}
+
+// checkRendered renders one query of metric for both cohorts.
+func checkRendered(metric string, tpl *metrics.QueryTemplate, r Registration) error {
+	var rendered [2]string
+	for i, co := range []struct {
+		field string
+		vars  map[string]string
+	}{{"baseline", r.Baseline}, {"canary", r.Canary}} {
+		text, err := tpl.Render(metrics.TemplateData{Cohort: co.vars, Vars: r.Vars})
+		rendered[i] = text
+		if err == nil {
+			continue
+		}
+		if mv := (*metrics.MissingVarError)(nil); errors.As(err, &mv) {
+			field := co.field + "." + mv.Name
+			if mv.Scope == "Vars" {
+				field = "vars." + mv.Name
+			}
+			// The field names the variable: the template engine's text adds nothing.
+			return inputErr(field, "metric %s needs it", metric)
+		}
+		return inputErr(co.field, "metric %s needs it: %v", metric, err)
+	}
+	if rendered[0] == rendered[1] {
+		why := "the cohorts hold the same variables"
+		if d := differingKeys(r.Baseline, r.Canary); d != "" {
+			why = "the cohorts differ only in " + d + ", which its query does not use"
+		}
+		return inputErr("canary", "metric %s renders the same query for both cohorts, so the canary would be compared with itself: %s", metric, why)
+	}
+	return nil
+}
+
+// reserve takes a running slot of the analysis before the canary is stored, so that
+// concurrent registrations cannot overshoot the cap; release gives it back when the
+// registration fails.
+func (s *Scheduler) reserve(a *config.Analysis, lim *Limits) (release func(), err error) {
 	limit := lim.MaxRunningPerAnalysis
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if limit > 0 && s.runningBy[a.Name] >= limit {
-		s.mu.Unlock()
 		return nil, &LimitError{Msg: fmt.Sprintf("analysis %s already has %d running canaries (server.max_running_per_analysis)", a.Name, limit)}
 	}
 	s.runningBy[a.Name]++
-	s.mu.Unlock()
-	registered := false
-	defer func() {
-		if !registered {
-			s.mu.Lock()
-			s.runningBy[a.Name]--
-			s.mu.Unlock()
-		}
-	}()
-	id, err := newID()
-	if err != nil {
-		return nil, err
-	}
-	c := &Canary{
-		ID: id, Name: r.Name, Analysis: a.Name, AnalysisHash: a.Hash,
-		Baseline: nonNil(r.Baseline), Canary: nonNil(r.Canary), Vars: r.Vars, DryRun: r.DryRun,
-		Start: start, Lifetime: lifetime, Interval: interval, Warmup: a.Warmup,
-		Intervals: IntervalCount(lifetime, interval),
-		Status:    StatusRunning, CreatedAt: now, UpdatedAt: now,
-	}
-	// Intervals that end inside the warmup have nothing to judge.
-	c.NextIndex = 1
-	for c.NextIndex < c.Intervals && !c.IntervalEnd(c.NextIndex).After(start.Add(a.Warmup)) {
-		c.NextIndex++
-	}
-	if err := s.o.Store.Create(ctx, c, a.Source); err != nil {
-		return nil, fmt.Errorf("register: %w", err)
-	}
-	s.o.Snapshots.remember(a)
-	registered = true
-	s.mu.Lock()
-	s.counts[StatusRunning]++
-	s.syncCountsLocked()
-	s.mu.Unlock()
-	s.log.Info("canary registered", zap.String("canary", c.ID), zap.String("name", c.Name),
-		zap.String("analysis", c.Analysis), zap.Duration("lifetime", lifetime), zap.Duration("interval", interval),
-		zap.Bool("dry_run", c.DryRun))
-	s.schedule(dueItem{id: c.ID, index: c.NextIndex, at: c.IntervalEnd(c.NextIndex)})
-	return c, nil
+	return func() {
+		s.mu.Lock()
+		s.runningBy[a.Name]--
+		s.mu.Unlock()
+	}, nil
 }
 
 // differingKeys lists the variables whose values differ between two cohorts (one
