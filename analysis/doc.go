@@ -1,6 +1,8 @@
-// Package analysis runs canaries: registration, the scheduler that judges each running
-// canary every interval, and the Store interface that persists canaries, their interval
-// results and actions (boltstore implements it). It owns lifecycle and I/O ordering; it
-// never computes statistics itself (that is package judge), never talks to a metrics
-// backend except through metrics.Provider, and reads time only through its Clock.
+// Package analysis runs canaries: registration (within the Limits it is given), the
+// scheduler that judges each running canary every interval, the one cache of analysis
+// snapshots (Snapshots), and the Store interface that persists canaries, their interval
+// results and actions (boltstore and pgstore implement it). It owns lifecycle and I/O
+// ordering; it never computes statistics itself (that is package judge), never talks to
+// a metrics backend except through metrics.Provider, never reads the config's server
+// block, and reads time only through its Clock, the one clock the daemon shares.
 package analysis

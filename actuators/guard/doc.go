@@ -4,6 +4,7 @@
 // goroutine with bounded workers and retries, and applies the circuit breaker, the
 // per-service cooldown, dry runs, approvals and PagerDuty resolves, keeping every step
 // and every human override in a persisted audit log. It never judges a canary and never
-// writes the analysis store's buckets: it reads canaries and keeps its own guard_*
-// buckets in the same bbolt file.
+// writes the analysis store: it reads canaries and keeps its state behind its own Store
+// interface (NewBoltStore: guard_* buckets in the analysis store's bbolt file), one
+// transaction per step. Its time is the scheduler's analysis.Clock.
 package guard
