@@ -168,8 +168,10 @@ type env struct {
 	g     *Guard
 	reg   *prometheus.Registry
 	clock *simclock.Clock
-	rc    *receiver
-	n     int
+	// wrap, when set, wraps the guard's store at the next open.
+	wrap func(Store) Store
+	rc   *receiver
+	n    int
 }
 
 type envOpts struct {
@@ -220,9 +222,13 @@ func (e *env) open(log *zap.Logger) {
 		log = zaptest.NewLogger(e.t)
 	}
 	e.reg = prometheus.NewRegistry()
-	gs, err := NewBoltStore(st.DB())
+	bs, err := NewBoltStore(st.DB())
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	var gs Store = bs
+	if e.wrap != nil {
+		gs = e.wrap(bs)
 	}
 	g, err := New(Options{Store: gs, Canaries: st, Config: e.cfg, Logger: log, Metrics: NewMetrics(e.reg), Clock: e.clock})
 	if err != nil {
