@@ -146,7 +146,7 @@ func (t boltTx) Audit(ctx context.Context, q Query) ([]Entry, error) {
 	c := t.tx.Bucket(bktAudit).Cursor()
 	var k, v []byte
 	if q.Before > 0 {
-		k, v = c.Seek(binary.BigEndian.AppendUint64(nil, q.Before))
+		k, _ = c.Seek(binary.BigEndian.AppendUint64(nil, q.Before))
 		if k == nil {
 			k, v = c.Last()
 		} else {
