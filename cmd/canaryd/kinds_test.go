@@ -280,10 +280,10 @@ func TestAnalysisServiceVar(t *testing.T) {
 }
 
 // The negative cooldown of the block is reported too (model.Duration refuses it while
-// decoding).
+// decoding), with the path down to the key.
 func TestActuationNegativeDuration(t *testing.T) {
 	_, err := parseAct(t, "actuation: {cooldown: -1s}")
-	if err == nil || !strings.Contains(err.Error(), "actuation: ") {
+	if err == nil || !strings.Contains(err.Error(), `actuation.cooldown: not a valid duration string: "-1s"`) {
 		t.Errorf("got %v", err)
 	}
 }
