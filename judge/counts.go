@@ -340,16 +340,27 @@ func (s *CountState) Result(m MetricSpec) MetricResult {
 	low = low && -diff > m.AllowedDelta
 	res.Sequential = seq
 
-	switch {
-	case s.Invalid > 0:
-		res.Classification = ClassError
-		res.Reason = fmt.Sprintf("%s: %s (%d invalid steps skipped)", m.Name, s.Problem, s.Invalid)
+	if settle(&res, m.Name, s.Problem, s.Invalid, s.Steps, s.Missing, s.Baseline.Requests > 0 && s.Canary.Requests > 0, high, low) {
 		return res
-	case s.Baseline.Requests == 0 || s.Canary.Requests == 0:
+	}
+	res.Reason = countReason(m, s, &res)
+	return res
+}
+
+// settle classifies a sequential result: error when steps were invalid, nodata when a
+// cohort never had requests, else high, low or pass from the decision. It reports whether
+// the result is already final (error or nodata) and needs no further reason.
+func settle(res *MetricResult, name, problem string, invalid, steps, missing int, bothHaveData, high, low bool) bool {
+	switch {
+	case invalid > 0:
+		res.Classification = ClassError
+		res.Reason = fmt.Sprintf("%s: %s (%d invalid steps skipped)", name, problem, invalid)
+		return true
+	case !bothHaveData:
 		res.Classification = ClassNoData
 		res.Reason = fmt.Sprintf("%s: no data: %d steps, none with requests in both cohorts (%d missing)",
-			m.Name, s.Steps, s.Missing)
-		return res
+			name, steps, missing)
+		return true
 	case high:
 		res.Classification = ClassHigh
 	case low:
@@ -357,8 +368,7 @@ func (s *CountState) Result(m MetricSpec) MetricResult {
 	default:
 		res.Classification = ClassPass
 	}
-	res.Reason = countReason(m, s, &res)
-	return res
+	return false
 }
 
 // sideEvidence is one side's e-process as decide needs it.

@@ -400,22 +400,8 @@ func (s *HistogramState) Result(m MetricSpec) MetricResult {
 	}
 	res.Sequential = seq
 
-	switch {
-	case s.Invalid > 0:
-		res.Classification = ClassError
-		res.Reason = fmt.Sprintf("%s: %s (%d invalid steps skipped)", m.Name, s.Problem, s.Invalid)
+	if settle(&res, m.Name, s.Problem, s.Invalid, s.Steps, s.Missing, s.Baseline.Total > 0 && s.Canary.Total > 0, high, low) {
 		return res
-	case s.Baseline.Total == 0 || s.Canary.Total == 0:
-		res.Classification = ClassNoData
-		res.Reason = fmt.Sprintf("%s: no data: %d steps, none with requests in both cohorts (%d missing)",
-			m.Name, s.Steps, s.Missing)
-		return res
-	case high:
-		res.Classification = ClassHigh
-	case low:
-		res.Classification = ClassLow
-	default:
-		res.Classification = ClassPass
 	}
 	res.Reason = histogramReason(m, s, &res)
 	return res
