@@ -1,7 +1,6 @@
 package influxdb
 
 import (
-	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -10,7 +9,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/canaryd/canaryd/internal/field"
-	"github.com/canaryd/canaryd/internal/redact"
+	"github.com/canaryd/canaryd/metrics"
 )
 
 // Config is an InfluxDB 1.x provider's YAML configuration. http_config's keys are inlined
@@ -53,14 +52,8 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 // Validate reports every invalid field, by its YAML name.
 func (c *Config) Validate() field.Errors {
 	var es field.Errors
-	if c.Address == "" {
-		es.Add("address", "is required")
-	} else if u, err := url.Parse(c.Address); err != nil {
-		es.Add("address", "%v", redact.Error(err))
-	} else if u.Scheme != "http" && u.Scheme != "https" {
-		es.Add("address", "scheme must be http or https, got %q", u.Scheme)
-	} else if u.Host == "" {
-		es.Add("address", "%q has no host", redact.URL(c.Address))
+	if u, err := metrics.ParseAddress(c.Address); err != nil {
+		es.Add("address", "%v", err)
 	} else if u.User != nil {
 		es.Add("address", "must not carry credentials; use basic_auth with password_file")
 	} else if u.RawQuery != "" {

@@ -2,13 +2,12 @@ package prometheus
 
 import (
 	"github.com/canaryd/canaryd/internal/field"
-	"net/url"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
-	"github.com/canaryd/canaryd/internal/redact"
+	"github.com/canaryd/canaryd/metrics"
 )
 
 // Config is a Prometheus provider's YAML configuration. http_config's keys (bearer token,
@@ -48,14 +47,8 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 // Validate reports every invalid field, by its YAML name.
 func (c *Config) Validate() field.Errors {
 	var es field.Errors
-	if c.Address == "" {
-		es.Add("address", "is required")
-	} else if u, err := url.Parse(c.Address); err != nil {
-		es.Add("address", "%v", redact.Error(err))
-	} else if u.Scheme != "http" && u.Scheme != "https" {
-		es.Add("address", "scheme must be http or https, got %q", u.Scheme)
-	} else if u.Host == "" {
-		es.Add("address", "%q has no host", redact.URL(c.Address))
+	if _, err := metrics.ParseAddress(c.Address); err != nil {
+		es.Add("address", "%v", err)
 	}
 	if c.Timeout <= 0 {
 		es.Add("timeout", "must be > 0")
