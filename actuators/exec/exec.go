@@ -83,10 +83,14 @@ func (x *Exec) render(e actuators.Event) (argv []string, env map[string]string, 
 	return argv, env, nil
 }
 
+// eventKeyEnv prefixes the action's idempotency key in the command's environment; a
+// restart also finds an orphaned command by it.
+const eventKeyEnv = "CANARYD_IDEMPOTENCY_KEY="
+
 // eventEnv is what every command gets, besides the event on stdin.
 func eventEnv(e actuators.Event) []string {
 	return []string{
-		"CANARYD_IDEMPOTENCY_KEY=" + e.Key,
+		eventKeyEnv + e.Key,
 		"CANARYD_ACTION=" + e.Action,
 		"CANARYD_DEDUP_KEY=" + e.DedupKey,
 		"CANARYD_CANARY_ID=" + e.ID,
@@ -122,7 +126,7 @@ func (x *Exec) Act(ctx context.Context, e actuators.Event) (actuators.Result, er
 	if done != "" {
 		// A previous canaryd may have started this action's command and died: wait for
 		// it, then believe its marker.
-		if err := awaitOrphan(ctx, run); err != nil {
+		if err := awaitOrphan(ctx, run, e.Key); err != nil {
 			return actuators.Result{}, actuators.Retryable(fmt.Errorf("wait for the command a previous canaryd started: %w", err))
 		}
 		if x.Completed(e) {
@@ -169,17 +173,22 @@ func (x *Exec) Act(ctx context.Context, e actuators.Event) (actuators.Result, er
 	// A child that keeps the output pipe open past the kill must not hold Act forever.
 	cmd.WaitDelay = 2 * time.Second
 
+	if run != "" {
+		// The intent, before the command can do any work: a canaryd killed before the
+		// pid is recorded leaves it, and the restart looks for the command by its key.
+		// Best effort, as the record below: without them a restart cannot wait for an
+		// orphan, and the action is at-least-once as without a state dir.
+		_ = writeRun(run, runRecord{Deadline: time.Now().Add(timeout)})
+	}
 	if err = cmd.Start(); err == nil {
 		if run != "" {
-			// Best effort: without it a restart cannot wait for an orphan, and the
-			// action is at-least-once as without a state dir.
 			st, _, _ := procStart(cmd.Process.Pid)
 			_ = writeRun(run, runRecord{PID: cmd.Process.Pid, Start: st, Deadline: time.Now().Add(timeout)})
 		}
 		err = cmd.Wait()
-		if run != "" {
-			_ = os.Remove(run)
-		}
+	}
+	if run != "" {
+		_ = os.Remove(run)
 	}
 	// ExitCode is -1 when the command did not start or was killed by a signal.
 	res := actuators.Result{Status: cmd.ProcessState.ExitCode(), Output: out.String()}

@@ -23,9 +23,13 @@ import (
 //
 //   - the completion marker, CANARYD_DONE_FILE: the command creates it once its work is
 //     done. An action whose marker exists is reported done without running again.
-//   - the run file: the pid (and start time) of the command being run, written when it
-//     starts and removed when it ends. A restart that finds it and the process still
-//     alive waits for it (until its timeout, then kills its group) before deciding.
+//   - the run file: written before the command starts (an intent, without a pid), then
+//     with the pid (and start time) once it has started, and removed when it ends. A
+//     restart that finds it and the process still alive waits for it (until its
+//     timeout, then kills its group) before deciding. A restart that finds only the
+//     intent (canaryd died between starting the command and recording its pid) waits
+//     for every process whose environment carries the action's
+//     CANARYD_IDEMPOTENCY_KEY (Linux /proc; elsewhere that window stays at-least-once).
 
 // outputPath is where the command's stdout and stderr go while it runs.
 func outputPath(run string) string { return strings.TrimSuffix(run, ".run") + ".out" }
@@ -83,10 +87,10 @@ func alreadyDone(done string) actuators.Result {
 	return actuators.Result{Output: fmt.Sprintf("completion marker %s exists: the command already ran to completion; not run again", done)}
 }
 
-// awaitOrphan waits for the command a previous canaryd started for this action, if it
-// still runs, and removes its run file. It kills the command's group once the run's
-// timeout has passed.
-func awaitOrphan(ctx context.Context, run string) error {
+// awaitOrphan waits for the command a previous canaryd started for this action (key),
+// if it still runs, and removes its run file. It kills the command's group once the
+// run's timeout has passed.
+func awaitOrphan(ctx context.Context, run, key string) error {
 	b, err := os.ReadFile(run)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -95,15 +99,32 @@ func awaitOrphan(ctx context.Context, run string) error {
 		return fmt.Errorf("read run file: %w", err)
 	}
 	var r runRecord
-	if err := json.Unmarshal(b, &r); err != nil || r.PID <= 0 {
+	if err := json.Unmarshal(b, &r); err != nil {
 		_ = os.Remove(run) // torn by the crash: the command had not started
 		return nil
 	}
+	// An intent without a pid: the command may have started, so it is found by the
+	// key in its environment (its children carry it too).
+	procs := []orphanProc{{r.PID, r.Start}}
+	if r.PID <= 0 {
+		procs = withEnv(eventKeyEnv + key)
+	}
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	for running(r.PID, r.Start) {
+	for {
+		alive := procs[:0]
+		for _, p := range procs {
+			if running(p.pid, p.start) {
+				alive = append(alive, p)
+			}
+		}
+		if procs = alive; len(procs) == 0 {
+			break
+		}
 		if time.Now().After(r.Deadline) {
-			killOrphan(r.PID)
+			for _, p := range procs {
+				killOrphan(p.pid)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -112,6 +133,12 @@ func awaitOrphan(ctx context.Context, run string) error {
 		}
 	}
 	return os.Remove(run)
+}
+
+// orphanProc is a process a previous canaryd started, as pid and start time.
+type orphanProc struct {
+	pid   int
+	start uint64
 }
 
 // writeRun records the started command; written to a temporary file and renamed, so

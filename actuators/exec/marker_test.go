@@ -129,6 +129,54 @@ func TestExecWaitsForOrphan(t *testing.T) {
 	}
 }
 
+// canaryd killed between starting the command and recording its pid leaves only the
+// intent: the restart finds the orphan by the action's key in its environment and
+// waits for it, so a command with the marker still runs once.
+func TestExecWaitsForOrphanWithoutPID(t *testing.T) {
+	cases := []struct {
+		name string
+		key  string // the orphan's CANARYD_IDEMPOTENCY_KEY
+		runs int
+	}{
+		{name: "same action", key: event().Key, runs: 1},
+		{name: "another action", key: event().Key + "x", runs: 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			state, runsFile := filepath.Join(dir, "state"), filepath.Join(dir, "runs")
+			x := onceActuator(t, state, runsFile, "1")
+			e := event()
+			done, run := x.statePaths(e.Key)
+			if err := os.MkdirAll(state, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			orphan := osexec.Command(script(t, "once.sh"))
+			orphan.Env = append(os.Environ(), "RUNS="+runsFile, "SLEEP=1", "CANARYD_DONE_FILE="+done, eventKeyEnv+tc.key)
+			orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := writeRun(run, runRecord{Deadline: time.Now().Add(time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := orphan.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { _ = orphan.Wait(); close(exited) }()
+			t.Cleanup(func() { killOrphan(orphan.Process.Pid); <-exited })
+			if _, err := x.Act(t.Context(), e); err != nil {
+				t.Fatal(err)
+			}
+			<-exited
+			if n := runs(t, runsFile); n != tc.runs {
+				t.Errorf("ran %d times, want %d", n, tc.runs)
+			}
+			if _, err := os.Stat(run); !os.IsNotExist(err) {
+				t.Errorf("run file left: %v", err)
+			}
+		})
+	}
+}
+
 // With a state dir the output goes through a file (an orphan can still write it), and is
 // kept to the limit as through a pipe.
 func TestExecOutputThroughFile(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 )
@@ -40,5 +41,38 @@ func running(pid int, start uint64) bool {
 	return ok && !zombie && (s == 0 || start == 0 || s == start)
 }
 
-// killOrphan kills the process group of a command past its timeout.
-func killOrphan(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+// killOrphan kills the process group of a command past its timeout, or the process
+// alone when it leads no group (a command's child found by its environment).
+func killOrphan(pid int) {
+	if syscall.Kill(-pid, syscall.SIGKILL) != nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// withEnv returns the live processes whose initial environment holds kv exactly (found
+// through /proc: Linux only; elsewhere none). Only the same user's are readable, which
+// canaryd's commands are.
+func withEnv(kv string) []orphanProc {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	want := []byte(kv)
+	var out []orphanProc
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(d, "environ"))
+		if err != nil {
+			continue
+		}
+		for _, v := range bytes.Split(b, []byte{0}) {
+			if bytes.Equal(v, want) {
+				if st, zombie, ok := procStart(pid); ok && !zombie {
+					out = append(out, orphanProc{pid, st})
+				}
+				break
+			}
+		}
+	}
+	return out
+}
