@@ -107,14 +107,24 @@ type CountState struct {
 	Grid [gridSize]float64 `json:"grid"`
 }
 
-// NewCountState starts the evidence of a count judge for spec m.
-func NewCountState(m MetricSpec) (*CountState, error) {
+// startSpec is m with its defaults, checked to be a valid spec of the judge kind whose
+// evidence is being started.
+func startSpec(m MetricSpec, kind Kind) (MetricSpec, error) {
 	m = m.WithDefaults()
 	if err := m.Validate(); err != nil {
-		return nil, err
+		return m, err
 	}
-	if m.Kind != KindCounts {
-		return nil, fmt.Errorf("type: %q is not %s", m.Kind, KindCounts)
+	if m.Kind != kind {
+		return m, fmt.Errorf("type: %q is not %s", m.Kind, kind)
+	}
+	return m, nil
+}
+
+// NewCountState starts the evidence of a count judge for spec m.
+func NewCountState(m MetricSpec) (*CountState, error) {
+	m, err := startSpec(m, KindCounts)
+	if err != nil {
+		return nil, err
 	}
 	return &CountState{
 		Version:         stateVersion,

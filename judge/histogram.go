@@ -124,12 +124,9 @@ type HistogramState struct {
 
 // NewHistogramState starts the evidence of a histogram judge for spec m.
 func NewHistogramState(m MetricSpec) (*HistogramState, error) {
-	m = m.WithDefaults()
-	if err := m.Validate(); err != nil {
+	m, err := startSpec(m, KindHistogram)
+	if err != nil {
 		return nil, err
-	}
-	if m.Kind != KindHistogram {
-		return nil, fmt.Errorf("type: %q is not %s", m.Kind, KindHistogram)
 	}
 	return &HistogramState{
 		Version:         stateVersion,
