@@ -141,7 +141,8 @@ func leafPaths(tree yaml.MapSlice, prefix []any) [][]any {
 // only is tree with nothing but the value at keys.
 func only(tree yaml.MapSlice, keys []any) yaml.MapSlice {
 	for _, it := range tree {
-		if it.Key != keys[0] {
+		// Keys may be sequences or maps (YAML allows them), which == cannot compare.
+		if !reflect.DeepEqual(it.Key, keys[0]) {
 			continue
 		}
 		if len(keys) == 1 {
