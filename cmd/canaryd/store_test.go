@@ -30,7 +30,7 @@ analyses:
     metrics:
       - name: error-rate
         query: 'signal=error_rate cohort={{ .Cohort.track }}'
-        judge: {type: mannwhitney, direction: increase, critical: true}
+        judge: {type: mannwhitney, direction: increase, allowed_delta: 0.05, critical: true}
 `
 
 // A damaged store file stops `canaryd serve` with one line naming the file and what to
