@@ -39,9 +39,10 @@ type Server struct {
 	// Storage is the path of the embedded store's file, or the postgres:// URL of a
 	// PostgreSQL database.
 	Storage string `yaml:"storage"`
-	// ActuationStore is the bbolt file of the actuators' safety layer when Storage is a
-	// PostgreSQL URL (with a file, the safety layer keeps its records in that file). Until
-	// the safety layer has a PostgreSQL store of its own, it is not shared by replicas.
+	// ActuationStore, when set beside a PostgreSQL Storage, keeps the actuators' safety
+	// layer in this bbolt file (one replica only) instead of in the same database (the
+	// default, "", which every replica shares). With a file Storage, the safety layer
+	// keeps its records in that file and this is not used.
 	ActuationStore string `yaml:"actuation_store"`
 	// Auth guards the HTTP API with tokens and roles (see auth.go); nil leaves it open.
 	Auth *Auth `yaml:"auth,omitempty"`
@@ -69,7 +70,7 @@ type Server struct {
 
 // DefaultServer is the `server:` block when the file leaves it out.
 func DefaultServer() Server {
-	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db", ActuationStore: "data/canaryd-actuation.db", MaxBodyBytes: 64 << 10, MaxRunningPerAnalysis: 500,
+	return Server{Listen: "127.0.0.1:8080", Storage: "data/canaryd.db", MaxBodyBytes: 64 << 10, MaxRunningPerAnalysis: 500,
 		MaxLifetime: model.Duration(24 * time.Hour), Retention: model.Duration(30 * 24 * time.Hour),
 		MinInterval: model.Duration(10 * time.Second)}
 }
@@ -335,9 +336,6 @@ func (s *Server) validate(path string, errs *Errors) {
 		} else if u, err := url.Parse(s.Storage); err != nil || (u.Host == "" && u.Query().Get("host") == "") {
 			errs.Add(join(path, "storage"), "not a valid postgres://user@host:port/db URL (the host is missing or the URL does not parse; escape reserved characters of the password with %%XX)")
 		}
-	}
-	if s.ActuationStore == "" {
-		errs.Add(join(path, "actuation_store"), "must not be empty")
 	}
 	if s.MaxBodyBytes < 1024 || s.MaxBodyBytes > 16<<20 {
 		errs.Add(join(path, "max_body_bytes"), "must be between 1024 and 16777216")

@@ -9,14 +9,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// migration is one step of the schema. Each runs in its own transaction with the bump of
+// Migration is one step of a schema. Each runs in its own transaction with the bump of
 // the version, so a migration cut short (a crash, a lost connection, an error halfway)
 // leaves the database at the version before it: PostgreSQL's DDL is transactional.
-type migration struct {
-	version int
-	name    string
-	sql     string
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
 }
+
+type migration = Migration
 
 // migrations is the schema, oldest first; version i is migrations()[i-1]. Append only:
 // a released migration never changes.
@@ -59,8 +61,24 @@ CREATE INDEX actions_by_canary ON actions (canary_id, seq);
 }
 
 // migrateLock is the key of the advisory lock that serialises migrations, so replicas
-// starting together migrate once ("canaryd" in ASCII).
+// starting together migrate once ("canaryd" in ASCII). Every chain (the analysis store's,
+// the safety layer's) takes the same lock: migrations are rare and short.
 const migrateLock = 0x63616e61727964
+
+// Chain is one owner's schema in a database: its migrations, oldest first (version i is
+// Migrations[i-1]; append only), and the table that records which are applied.
+type Chain struct {
+	// Table records the applied versions (a constant of the owner, never user input).
+	Table      string
+	Migrations []Migration
+}
+
+// Migrate brings the database to the last of c.Migrations, one transaction per
+// migration under an advisory lock, and refuses (ErrSchemaNewer) a database already past
+// it. The safety layer's PostgreSQL store migrates its own tables with it.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, c Chain) (from, to int, err error) {
+	return migrateChain(ctx, pool, c)
+}
 
 // ErrSchemaNewer is returned when the database was migrated by a newer canaryd.
 var ErrSchemaNewer = errors.New("the database's schema is newer than this canaryd")
@@ -71,9 +89,13 @@ func SchemaVersion() int { return len(migrations()) }
 // migrate brings the database to the last of migs, one transaction per migration, and
 // refuses a database already past it.
 func migrate(ctx context.Context, pool *pgxpool.Pool, migs []migration) (from, to int, err error) {
+	return migrateChain(ctx, pool, Chain{Table: "schema_migrations", Migrations: migs})
+}
+
+func migrateChain(ctx context.Context, pool *pgxpool.Pool, c Chain) (from, to int, err error) {
 	from = -1
 	for {
-		v, done, err := step(ctx, pool, migs)
+		v, done, err := step(ctx, pool, c)
 		if from < 0 {
 			from = v
 		}
@@ -84,19 +106,20 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, migs []migration) (from, t
 }
 
 // step applies the next migration, if any, and returns the version it leaves.
-func step(ctx context.Context, pool *pgxpool.Pool, migs []migration) (version int, done bool, err error) {
+func step(ctx context.Context, pool *pgxpool.Pool, c Chain) (version int, done bool, err error) {
+	migs := c.Migrations
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+c.Table+` (
 			version    integer PRIMARY KEY,
 			name       text NOT NULL,
 			applied_at timestamptz NOT NULL DEFAULT now()
 		)`); err != nil {
-			return fmt.Errorf("create schema_migrations: %w", err)
+			return fmt.Errorf("create %s: %w", c.Table, err)
 		}
-		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&version); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+c.Table).Scan(&version); err != nil {
 			return fmt.Errorf("read the schema version: %w", err)
 		}
 		if version > len(migs) {
@@ -108,13 +131,13 @@ func step(ctx context.Context, pool *pgxpool.Pool, migs []migration) (version in
 			return nil
 		}
 		m := migs[version]
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s %d (%s): %w", c.Table, m.Version, m.Name, err)
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
-			return fmt.Errorf("migration %d (%s): record it: %w", m.version, m.name, err)
+		if _, err := tx.Exec(ctx, "INSERT INTO "+c.Table+" (version, name) VALUES ($1, $2)", m.Version, m.Name); err != nil {
+			return fmt.Errorf("migration %s %d (%s): record it: %w", c.Table, m.Version, m.Name, err)
 		}
-		version = m.version
+		version = m.Version
 		return nil
 	})
 	return version, done, err

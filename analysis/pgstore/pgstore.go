@@ -561,3 +561,7 @@ func (s *Store) Analysis(ctx context.Context, hash string) ([]byte, error) {
 	}
 	return src, nil
 }
+
+// Pool is the store's connection pool, for the safety layer's PostgreSQL store and the
+// scheduler's leases, which share the database (and its connections) with it.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }

@@ -269,7 +269,7 @@ func TestMigrations(t *testing.T) {
 			t.Error("the interrupted migration's table exists")
 		}
 		// And one that fails halfway on its own, the same.
-		migs[len(migs)-1].sql = "CREATE TABLE half_done (x int); SELECT 1/0;"
+		migs[len(migs)-1].SQL = "CREATE TABLE half_done (x int); SELECT 1/0;"
 		if _, _, err := migrate(t.Context(), s.pool, migs); err == nil || !strings.Contains(err.Error(), "division by zero") {
 			t.Fatalf("want division by zero, got %v", err)
 		}

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/canaryd/canaryd/actuators/guard"
+	"github.com/canaryd/canaryd/actuators/guard/pgguard"
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/analysis/pgstore"
@@ -69,10 +70,13 @@ type daemon struct {
 	m     *analysis.Metrics
 	store analysis.Store
 	// actStore is the bbolt file of the safety layer: the store's own file, or
-	// server.actuation_store beside a PostgreSQL store (closed after the store).
+	// server.actuation_store beside a PostgreSQL store (closed after the store); nil when
+	// the safety layer is in the PostgreSQL database (guardStore).
 	actStore *boltstore.Store
-	sched    *analysis.Scheduler
-	tokens   *auth.Tokens
+	// guardStore is the safety layer's store: in actStore, or in the PostgreSQL database.
+	guardStore guard.Store
+	sched      *analysis.Scheduler
+	tokens     *auth.Tokens
 	// origins refuses cross-site mutating requests (server.trusted_origins).
 	origins *sameorigin.Policy
 	act     *guard.Guard  // the actuators' safety layer
@@ -121,13 +125,8 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	// One cache of analysis snapshots for the scheduler, which judges by them, and the
 	// safety layer, which plans by them.
 	snaps := analysis.NewSnapshots(d.store)
-	gs, err := guard.NewBoltStore(d.actStore.DB())
-	if err != nil {
-		d.closeStore()
-		return nil, err
-	}
 	d.act, err = guard.New(guard.Options{
-		Store: gs, Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
+		Store: d.guardStore, Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
 		StoreErrors: d.m.StoreErrors, Clock: o.Clock, Analyses: snaps,
 	})
 	if err != nil {
@@ -160,8 +159,8 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 }
 
 // openStore opens server.storage: a bbolt file, which the safety layer shares, or a
-// PostgreSQL database (a postgres:// URL), with the safety layer on the bbolt file
-// server.actuation_store until it has a store of its own.
+// PostgreSQL database (a postgres:// URL), whose tables the safety layer shares too
+// (every replica's), unless server.actuation_store names a bbolt file for it.
 func (d *daemon) openStore(cfg *config.Config) error {
 	bolt := cfg.Server.Storage
 	if pgstore.IsURL(cfg.Server.Storage) {
@@ -173,6 +172,20 @@ func (d *daemon) openStore(cfg *config.Config) error {
 		}
 		d.store = pg
 		bolt = cfg.Server.ActuationStore
+		if bolt == "" {
+			ctx, cancel := context.WithTimeout(context.Background(), storeConnectTimeout)
+			defer cancel()
+			gs, err := pgguard.Open(ctx, pg.Pool())
+			if err != nil {
+				pg.Close()
+				d.store = nil
+				return fmt.Errorf("store: cannot use PostgreSQL at %s: %w", pg.URL(), err)
+			}
+			d.guardStore = gs
+			return nil
+		}
+		d.log.Warn("server.actuation_store keeps the safety layer in a bbolt file beside PostgreSQL: run one replica only (leave it empty to share the database)",
+			zap.String("actuation_store", bolt))
 	}
 	bs, err := boltstore.OpenWith(bolt, boltstore.Options{
 		LockTimeout: storeLockTimeout, CheckTimeout: storeCheckTimeout, Logger: d.log.Named("store"),
@@ -182,6 +195,12 @@ func (d *daemon) openStore(cfg *config.Config) error {
 		if d.store == nil {
 			d.store = bs
 		}
+		gs, err := guard.NewBoltStore(bs.DB())
+		if err != nil {
+			d.closeStore()
+			return err
+		}
+		d.guardStore = gs
 		return nil
 	}
 	if d.store != nil {

@@ -25,7 +25,7 @@ import (
 
 // pgConfig: chaosConfig's canaries (synthetic provider, the "bad" cohort fails its
 // critical metric at once, a webhook on each verdict), a little longer-lived, with the
-// safety layer's bbolt file set (server.actuation_store).
+// safety layer's bbolt file set (server.actuation_store) or, with "", in the database.
 const pgConfig = `
 server: {min_interval: 1s, actuation_store: %q}
 providers:
@@ -57,7 +57,13 @@ analyses:
 func writePGConfig(t *testing.T, hookURL string) (cfgPath, actStore string) {
 	t.Helper()
 	dir := t.TempDir()
-	actStore = filepath.Join(dir, "actuation.db")
+	return writePGConfigAt(t, dir, hookURL, filepath.Join(dir, "actuation.db"))
+}
+
+// writePGConfigAt writes pgConfig in dir with the safety layer's file actStore ("": in
+// the database).
+func writePGConfigAt(t *testing.T, dir, hookURL, actStore string) (cfgPath, _ string) {
+	t.Helper()
 	cfgPath = filepath.Join(dir, "canaryd.yml")
 	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(pgConfig, actStore, hookURL)), 0o600); err != nil {
 		t.Fatal(err)
@@ -80,14 +86,16 @@ func pgQueryInt(t *testing.T, url, sql string) int {
 }
 
 // canaryd serve --storage postgres://… registers, judges and ends canaries with their
-// state in PostgreSQL; killed with SIGKILL mid-canary and started again, it resumes them:
-// every interval recorded once, one verdict each, each webhook delivered once.
+// state in PostgreSQL, the safety layer's too (no server.actuation_store); killed with
+// SIGKILL mid-canary and started again, it resumes them: every interval recorded once,
+// one verdict each, each webhook delivered once.
 func TestServeOnPostgres(t *testing.T) {
 	url := pgtest.Database(t)
 	rc := &receiver{byKey: map[string]int{}, canary: map[string]map[string]bool{}}
 	hook := httptest.NewServer(rc)
 	t.Cleanup(hook.Close)
-	cfgPath, actStore := writePGConfig(t, hook.URL)
+	dir := t.TempDir()
+	cfgPath, _ := writePGConfigAt(t, dir, hook.URL, "")
 
 	// Trusted on loopback, the password is never asked for; it must never be shown either.
 	withPW := strings.Replace(url, "postgres://postgres@", "postgres://postgres:hunter2@", 1)
@@ -144,8 +152,8 @@ func TestServeOnPostgres(t *testing.T) {
 	if judgedBefore < 2 || judgedBefore >= 6 {
 		t.Errorf("the kill came after %d intervals of the healthy canary, want 2 to 5 (mid-canary)", judgedBefore)
 	}
-	// Each verdict's webhook, once, under one key (the safety layer's records are in its
-	// bbolt file beside the database).
+	// Each verdict's webhook, once, under one key (the safety layer's records are in the
+	// database).
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		rc.mu.Lock()
@@ -171,8 +179,14 @@ func TestServeOnPostgres(t *testing.T) {
 	if n := pgQueryInt(t, url, "SELECT count(*) FROM canaries"); n != 2 {
 		t.Errorf("%d canaries in PostgreSQL, want 2", n)
 	}
-	if _, err := os.Stat(actStore); err != nil {
-		t.Errorf("the safety layer's file: %v", err)
+	if n := pgQueryInt(t, url, "SELECT count(*) FROM guard_actuations"); n != 2 {
+		t.Errorf("%d actions in PostgreSQL's guard_actuations, want 2 (one per verdict)", n)
+	}
+	if n := pgQueryInt(t, url, "SELECT count(*) FROM guard_planned"); n != 2 {
+		t.Errorf("%d planned canaries in PostgreSQL, want 2", n)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.db")); len(files) != 0 {
+		t.Errorf("a bbolt file beside the database: %v", files)
 	}
 	logs += p.logs.String()
 	if line := grepLines(logs, "canaryd serving"); !strings.Contains(line, `"storage":"`+url+`"`) {
