@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -25,6 +26,30 @@ type Auth struct {
 	// OpenEndpoints are served without a token: any of healthz, readyz, metrics. Nil
 	// (the key left out) means all three; [] closes them.
 	OpenEndpoints *[]string `yaml:"open_endpoints,omitempty"`
+	// RouteTokens name, per integration whose client cannot send headers (flagger), the
+	// token its routes act as when a request presents none: for a canaryd only that
+	// client can reach, so that no token sits in the client's own objects.
+	RouteTokens map[string]string `yaml:"route_tokens,omitempty"`
+}
+
+// RouteTokenIntegrations are the keys server.auth.route_tokens takes.
+var RouteTokenIntegrations = []string{"flagger"}
+
+// RouteToken is the token named for an integration's routes in route_tokens, or nil.
+func (a *Auth) RouteToken(integration string) *Token {
+	if a == nil {
+		return nil
+	}
+	name, ok := a.RouteTokens[integration]
+	if !ok {
+		return nil
+	}
+	for i := range a.Tokens {
+		if a.Tokens[i].Name == name {
+			return &a.Tokens[i]
+		}
+	}
+	return nil
 }
 
 // Token is one API client.
@@ -143,6 +168,14 @@ func (a *Auth) validate(path string, errs *Errors) {
 			if e != "healthz" && e != "readyz" && e != "metrics" {
 				errs.Add(index(join(path, "open_endpoints"), i), "unknown endpoint %q, want healthz, readyz or metrics", e)
 			}
+		}
+	}
+	for _, k := range sortedKeys(a.RouteTokens) {
+		p := join(join(path, "route_tokens"), k)
+		if !slices.Contains(RouteTokenIntegrations, k) {
+			errs.Add(p, "unknown integration %q, want one of %v", k, RouteTokenIntegrations)
+		} else if !names[a.RouteTokens[k]] {
+			errs.Add(p, "no token named %q in tokens", a.RouteTokens[k])
 		}
 	}
 }

@@ -207,6 +207,14 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`analyses.golden-signals.metrics[1].name: "error-rate" already used by metrics[0]`},
 		},
 		{
+			name: "route tokens name an integration and a token",
+			repl: []string{"providers:", "server:\n  auth:\n    tokens: [{name: flagger, sha256: \"" + strings.Repeat("ab", 32) + "\", roles: [read, register]}]\n    route_tokens: {flagger: flager, argo: flagger}\nproviders:"},
+			want: []string{
+				`server.auth.route_tokens.argo: unknown integration "argo", want one of [flagger]`,
+				`server.auth.route_tokens.flagger: no token named "flager" in tokens`,
+			},
+		},
+		{
 			name: "scheduler bounds",
 			repl: []string{"providers:", "scheduler: {workers: 0, max_consecutive_errors: -1}\nserver: {listen: nope}\nproviders:"},
 			want: []string{

@@ -211,6 +211,23 @@ func (g *Guard) RecordReload(ctx context.Context, hash string, err error) error 
 	return g.update(func(tx Tx) error { return tx.AppendAudit(e) })
 }
 
+// Event is what a deploy tool reported about a canary, for the audit log: the canary
+// (ID "" when canaryd holds none for it), what happened (Outcome, a word such as the
+// tool's event type) and its message (Reason).
+type Event struct {
+	Canary, CanaryName, Analysis string
+	Outcome, Reason              string
+}
+
+// RecordEvent writes a deploy tool's event to the audit log (kind event). The actor
+// comes from ctx.
+func (g *Guard) RecordEvent(ctx context.Context, ev Event) error {
+	who := identity.From(ctx, "canaryd")
+	e := &Entry{Time: g.now(), Kind: KindEvent, Who: who.Name, Remote: who.Remote, Canary: ev.Canary,
+		CanaryName: ev.CanaryName, Analysis: ev.Analysis, Outcome: ev.Outcome, Reason: ev.Reason}
+	return g.update(func(tx Tx) error { return tx.AppendAudit(e) })
+}
+
 // update runs fn in a write transaction, counting a failure as a store error. It is not
 // cancelled with a request: what the guard writes (an outcome above all) must land.
 func (g *Guard) update(fn func(Tx) error) error {

@@ -354,22 +354,30 @@ func TestAuditFilters(t *testing.T) {
 	if err := e.g.RecordReload(identity.With(e.ctx(), Actor{Name: "api:bob"}), "abc123", nil); err != nil {
 		t.Fatal(err)
 	}
+	ev := Event{Canary: api.ID, CanaryName: "test/podinfo", Analysis: "golden", Outcome: "Warning", Reason: "Flagger (Progressing): Halt advancement"}
+	if err := e.g.RecordEvent(identity.With(e.ctx(), Actor{Name: "token:flagger", Remote: "10.0.0.9:1234"}), ev); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		q    Query
 		want int
 		each func(Entry) bool
 	}{
-		{"all", Query{}, 11, nil},
+		{"all", Query{}, 12, nil},
 		{"canary", Query{Canary: web.ID}, 7, func(x Entry) bool { return x.Canary == web.ID }},
 		{"service", Query{Service: "api"}, 3, func(x Entry) bool { return x.Service == "api" }},
 		{"actuator", Query{Actuator: "page"}, 2, func(x Entry) bool { return x.Actuator == "page" }},
 		{"kind", Query{Kind: "verdict"}, 2, func(x Entry) bool { return x.Kind == "verdict" }},
 		{"type", Query{Type: "pagerduty"}, 2, func(x Entry) bool { return x.Type == "pagerduty" }},
 		{"outcome", Query{Outcome: "succeeded"}, 4, func(x Entry) bool { return x.Outcome == "succeeded" }},
-		{"since", Query{Since: start.Add(30 * time.Minute)}, 4, func(x Entry) bool { return x.Canary != web.ID }},
+		{"since", Query{Since: start.Add(30 * time.Minute)}, 5, func(x Entry) bool { return x.Canary != web.ID }},
 		{"until", Query{Until: start.Add(30 * time.Minute)}, 7, func(x Entry) bool { return x.Canary == web.ID }},
 		{"reload", Query{Kind: "reload"}, 1, func(x Entry) bool { return x.Who == "api:bob" && x.Reason == "config abc123" }},
+		{"event", Query{Kind: "event"}, 1, func(x Entry) bool {
+			return x.Who == "token:flagger" && x.Remote == "10.0.0.9:1234" && x.Canary == api.ID && x.CanaryName == "test/podinfo" &&
+				x.Analysis == "golden" && x.Outcome == "Warning" && x.Reason == ev.Reason
+		}},
 		{"limit", Query{Limit: 2}, 2, nil},
 	}
 	for _, tc := range cases {
@@ -404,7 +412,7 @@ func TestAuditFilters(t *testing.T) {
 		}
 		q.Before = es[len(es)-1].Seq
 	}
-	if len(seen) != 11 {
+	if len(seen) != 12 {
 		t.Errorf("paged %d entries", len(seen))
 	}
 	_ = api

@@ -94,6 +94,7 @@ const (
 	KindReject  EntryKind = "reject"  // a human dropped held actions
 	KindReload  EntryKind = "reload"  // a config reload, installed or refused
 	KindRecover EntryKind = "recover" // what a restart found and did
+	KindEvent   EntryKind = "event"   // what a deploy tool reported (Flagger's event webhook)
 )
 
 // kindOf is the entry kind of a canary's end.

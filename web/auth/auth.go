@@ -2,15 +2,19 @@
 // is registered through a Router with the Access it needs (Read, Register, Operate, or
 // Open for an operational endpoint), so a route cannot exist without one. The middleware
 // finds the caller's token (Bearer, or Basic with the token as password so that a browser
-// can open the pages), checks the route's role against the config's Tokens, and sets the
-// caller's identity.Actor in the request's context once, for the audit log. It never sees
-// a raw token at rest: the config holds SHA-256 hashes only.
+// can open the pages; for a client that cannot send headers, such as Flagger's webhooks,
+// in the body or as the config's route token: Webhook), checks the route's role against
+// the config's Tokens, and sets the caller's identity.Actor in the request's context once,
+// for the audit log. It never sees a raw token at rest: the config holds SHA-256 hashes
+// only.
 package auth
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -87,6 +91,18 @@ type Access struct {
 	role string
 	// open is the endpoint's name in server.auth.open_endpoints, or "".
 	open string
+	// body is set for an integration's route whose client cannot send headers.
+	body *bodyToken
+}
+
+// bodyToken is where an integration's client puts its token instead of a header.
+type bodyToken struct {
+	// integration is the key of server.auth.route_tokens for these routes ("flagger").
+	integration string
+	// where names the token's place in the body for the 401's message ("metadata.token").
+	where string
+	// find returns the token in a request body, "" for none; it must not keep the body.
+	find func(body []byte) string
 }
 
 // The accesses of canaryd's routes: read for what only reads, register for creating a
@@ -110,12 +126,55 @@ func Open(endpoint string) Access {
 	return Access{role: config.RoleRead, open: endpoint}
 }
 
+// Webhook is the access of an integration's route whose client cannot send headers
+// (Flagger's webhooks): a's role, held by the token that find reads from the JSON body
+// (where names its place: "metadata.token") or, when the body has none, by the token
+// server.auth.route_tokens names for the integration. A header token still works.
+func Webhook(a Access, integration, where string, find func(body []byte) string) Access {
+	if a.open != "" || a.role == "" || find == nil {
+		panic("auth: a webhook's access is a role and a way to find its token") // a wiring mistake
+	}
+	a.body = &bodyToken{integration: integration, where: where, find: find}
+	return a
+}
+
 // String is the access as the README's route table writes it.
 func (a Access) String() string {
-	if a.open != "" {
+	switch {
+	case a.open != "":
 		return "open (" + a.open + " in open_endpoints), else " + a.role
+	case a.body != nil:
+		return a.role + " (token in " + a.body.where + " or route_tokens." + a.body.integration + ")"
 	}
 	return a.role
+}
+
+// maxTokenBody caps what the middleware reads of a body to find a token in it; the
+// handler reads the rest and applies server.max_body_bytes.
+const maxTokenBody = 1 << 20
+
+// fromBody finds the token of an integration's request in its body, or the integration's
+// route token, and leaves the body for the handler as it was.
+func (s *state) fromBody(r *http.Request, b *bodyToken) (*token, bool, error) {
+	head, err := io.ReadAll(io.LimitReader(r.Body, maxTokenBody))
+	if err != nil {
+		return nil, false, err
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	if raw := b.find(head); raw != "" {
+		return s.match(raw), true, nil
+	}
+	if rt := s.auth.RouteToken(b.integration); rt != nil {
+		for i := range s.tokens {
+			if s.tokens[i].name == rt.Name {
+				return &s.tokens[i], false, nil
+			}
+		}
+	}
+	return nil, false, nil
 }
 
 // Route is one registered route and what it needs.
@@ -163,13 +222,27 @@ func (rt *Router) Require(a Access, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), rt.unauthenticated(r))))
 			return
 		}
+		var t *token
 		raw, ok := presented(r)
-		if !ok {
+		switch {
+		case ok:
+			t = s.match(raw)
+		case a.body != nil:
+			var err error
+			t, ok, err = s.fromBody(r, a.body)
+			if err != nil {
+				deny(w, http.StatusBadRequest, "reading the body: "+err.Error())
+				return
+			}
+			if !ok && t == nil {
+				deny(w, http.StatusUnauthorized, "an API token is required: "+a.body.where+" in the webhook's metadata, or server.auth.route_tokens."+a.body.integration+" in canaryd's config")
+				return
+			}
+		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="canaryd", Basic realm="canaryd"`)
 			deny(w, http.StatusUnauthorized, "an API token is required: Authorization: Bearer TOKEN")
 			return
 		}
-		t := s.match(raw)
 		if t == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="canaryd", error="invalid_token"`)
 			deny(w, http.StatusUnauthorized, "the API token is not valid")

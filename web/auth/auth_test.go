@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -184,5 +185,66 @@ func TestAuthConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+// A webhook route (a client that cannot send headers) takes its token from the body, or
+// acts as server.auth.route_tokens' token when the body has none; the handler reads the
+// body whole either way, and a header token still works.
+func TestWebhookAccess(t *testing.T) {
+	find := func(body []byte) string {
+		_, tok, _ := strings.Cut(string(body), "token=")
+		tok, _, _ = strings.Cut(tok, ";")
+		return tok
+	}
+	var who, bodySaw string
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who = identity.From(r.Context(), "").Name
+		b, _ := io.ReadAll(r.Body)
+		bodySaw = string(b)
+		w.WriteHeader(http.StatusTeapot)
+	})
+	long := strings.Repeat("x", 2<<20) // past what the middleware reads
+	cases := []struct {
+		name, route, body, header, extra string
+		code                             int
+		who, answer                      string
+	}{
+		{"no token", "POST /hook/read", "phase=1;", "", "", 401, "", "metadata.token in the webhook's metadata, or server.auth.route_tokens.flagger"},
+		{"a token in the body", "POST /hook/read", "token=" + readerToken + ";", "", "", 418, "token:dashboard", ""},
+		{"a wrong token in the body", "POST /hook/read", "token=nope-nope-nope-nope-nope;", "", "", 401, "", "not valid"},
+		{"the body token's role", "POST /hook/register", "token=" + readerToken + ";", "", "", 403, "", "token dashboard lacks the register role"},
+		{"a header token", "POST /hook/register", "phase=1;", pipelineToken, "", 418, "token:pipeline", ""},
+		{"the route token", "POST /hook/register", "phase=1;", "", "    route_tokens: {flagger: pipeline}", 418, "token:pipeline", ""},
+		{"the route token's role", "POST /hook/register", "phase=1;", "", "    route_tokens: {flagger: dashboard}", 403, "", "token dashboard lacks the register role"},
+		{"a body token wins over the route token", "POST /hook/register", "token=" + readerToken + ";", "", "    route_tokens: {flagger: pipeline}", 403, "", "dashboard"},
+		{"a long body reaches the handler whole", "POST /hook/read", "token=" + readerToken + ";" + long, "", "", 418, "token:dashboard", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			r := auth.NewRouter(mux, tokensFor(t, tc.extra), "api")
+			r.Handle("POST /hook/read", auth.Webhook(auth.Read, "flagger", "metadata.token", find), next)
+			r.Handle("POST /hook/register", auth.Webhook(auth.Register, "flagger", "metadata.token", find), next)
+			who, bodySaw = "", ""
+			req := httptest.NewRequest("POST", strings.TrimPrefix(tc.route, "POST "), strings.NewReader(tc.body))
+			if tc.header != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.header)
+			}
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, req)
+			if rec.Code != tc.code || who != tc.who || !strings.Contains(rec.Body.String(), tc.answer) {
+				t.Fatalf("%d %q (who %q), want %d %q (who %q)", rec.Code, rec.Body.String(), who, tc.code, tc.answer, tc.who)
+			}
+			if tc.code == 418 && bodySaw != tc.body {
+				t.Errorf("the handler read %d bytes, want the body's %d", len(bodySaw), len(tc.body))
+			}
+			if strings.Contains(rec.Body.String(), readerToken) || strings.Contains(rec.Body.String(), pipelineToken) {
+				t.Errorf("the answer echoes a token: %s", rec.Body.String())
+			}
+		})
+	}
+	if got := auth.Webhook(auth.Register, "flagger", "metadata.token", find).String(); got != "register (token in metadata.token or route_tokens.flagger)" {
+		t.Errorf("String() = %q", got)
 	}
 }
