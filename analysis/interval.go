@@ -292,8 +292,10 @@ func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, 
 	default:
 		bv, cv = series[0].AppendValues(nil), series[1].AppendValues(nil)
 	}
+	spec := m.Spec
+	spec.Looks = c.Looks()
 	sc := scratchPool.Get().(*judge.Scratch)
-	res := sc.Classify(m.Spec, bv, cv)
+	res := sc.Classify(spec, bv, cv)
 	scratchPool.Put(sc)
 	return res, MetricPoints{Metric: m.Name, Baseline: newPoints(bp, since), Canary: newPoints(cp, since)}
 }

@@ -145,11 +145,7 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 		Intervals: IntervalCount(lifetime, interval),
 		Status:    StatusRunning, CreatedAt: now, UpdatedAt: now,
 	}
-	// Intervals that end inside the warmup have nothing to judge.
-	c.NextIndex = 1
-	for c.NextIndex < c.Intervals && !c.IntervalEnd(c.NextIndex).After(start.Add(a.Warmup)) {
-		c.NextIndex++
-	}
+	c.NextIndex = c.FirstJudged()
 	if err := s.o.Store.Create(ctx, c, a.Source); err != nil {
 		release()
 		return nil, fmt.Errorf("register: %w", err)

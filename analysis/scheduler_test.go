@@ -18,6 +18,7 @@ import (
 	"github.com/canaryd/canaryd/analysis/boltstore"
 	"github.com/canaryd/canaryd/analysis/simclock"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/judge"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -619,4 +620,28 @@ func TestRunningCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.register("ok", "ok")
+}
+
+// A mannwhitney metric without a tolerance is judged at the confidence its looks need:
+// the basic analysis judges intervals 2..5, four looks at a 95% metric.
+func TestLooksRaiseConfidence(t *testing.T) {
+	h := newHarness(t)
+	c := h.register("ok", "ok")
+	if got := c.Looks(); got != 4 {
+		t.Fatalf("Looks() = %d, want 4", got)
+	}
+	h.until("the canary to end", h.ended(c.ID))
+	d := h.get(c.ID)
+	for _, r := range d.Results {
+		m := r.Metrics[0]
+		if m.Name != "latency" || m.Kind != judge.KindMannWhitney {
+			t.Fatalf("interval %d: first metric %+v", r.Index, m)
+		}
+		if want := 1 - 0.05/4; math.Abs(m.MannWhitney.Confidence-want) > 1e-12 {
+			t.Errorf("interval %d: confidence %v, want %v", r.Index, m.MannWhitney.Confidence, want)
+		}
+		if !strings.Contains(m.Reason, "98.75% CI") || !strings.Contains(m.Reason, "confidence raised from 95% for 4 looks without a tolerance") {
+			t.Errorf("interval %d: reason %q", r.Index, m.Reason)
+		}
+	}
 }

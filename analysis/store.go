@@ -102,6 +102,19 @@ func (c *Canary) IntervalEnd(i int) time.Time {
 	return end
 }
 
+// FirstJudged is the index of c's first judged interval: intervals that end inside the
+// warmup have nothing to judge.
+func (c *Canary) FirstJudged() int {
+	i := 1
+	for i < c.Intervals && !c.IntervalEnd(i).After(c.Start.Add(c.Warmup)) {
+		i++
+	}
+	return i
+}
+
+// Looks is how many intervals judge c, each re-testing the window since its warmup.
+func (c *Canary) Looks() int { return max(c.Intervals-c.FirstJudged()+1, 1) }
+
 // IntervalCount is how many intervals fit in lifetime: ceil(lifetime / interval).
 func IntervalCount(lifetime, interval time.Duration) int {
 	if interval <= 0 {

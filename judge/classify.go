@@ -162,7 +162,8 @@ func (s *Scratch) classifyMW(m MetricSpec, baseline, canary []float64, res *Metr
 			m.Name, len(b), len(c), m.MinPoints, missingNote(bMissing, cMissing))
 		return
 	}
-	mw, err := s.MannWhitney(b, c, m.Confidence)
+	conf := m.JudgedConfidence()
+	mw, err := s.MannWhitney(b, c, conf)
 	if err != nil {
 		res.Classification = ClassError
 		res.Reason = fmt.Sprintf("%s: %v", m.Name, err)
@@ -203,9 +204,9 @@ func (s *Scratch) classifyMW(m MetricSpec, baseline, canary []float64, res *Metr
 	// analysis (cmd/canaryd's chaos test; none without the rule). An interval with only
 	// one end at 0 (values on a grid) keeps the shift rule: 0 is in it.
 	var rank *rankEffect
-	if !high && !low && m.AllowedDelta == 0 && mw.CILow == 0 && mw.CIHigh == 0 && mw.PValue < 1-m.Confidence {
-		ps, lo, hi := s.superiority(mw.U, m.Confidence)
-		r := rankEffect{ps: ps, lo: lo, hi: hi, conf: m.Confidence}
+	if !high && !low && m.AllowedDelta == 0 && mw.CILow == 0 && mw.CIHigh == 0 && mw.PValue < 1-conf {
+		ps, lo, hi := s.superiority(mw.U, conf)
+		r := rankEffect{ps: ps, lo: lo, hi: hi, conf: conf}
 		switch {
 		case m.Direction != DirectionDecrease && lo > m.AllowedIncrease/(1+m.AllowedIncrease):
 			high, r.limit = true, m.AllowedIncrease/(1+m.AllowedIncrease)
@@ -252,10 +253,7 @@ func missingNote(b, c int) string {
 
 func mwReason(m MetricSpec, res *MetricResult, ratioDefined bool, rank *rankEffect) string {
 	mw := res.MannWhitney
-	conf := fmt.Sprintf("%.0f%%", 100*mw.Confidence)
-	if math.Round(100*mw.Confidence) != 100*mw.Confidence {
-		conf = fmt.Sprintf("%.1f%%", 100*mw.Confidence)
-	}
+	conf := percent(mw.Confidence)
 	var shift string
 	if ratioDefined {
 		shift = fmt.Sprintf("%s (%s CI %s..%s)", formatPercent(res.Relative.Estimate), conf,
@@ -267,6 +265,9 @@ func mwReason(m MetricSpec, res *MetricResult, ratioDefined bool, rank *rankEffe
 	text := fmt.Sprintf("canary %s %s vs %s baseline, %s, p=%s",
 		m.Name, formatValue(res.Canary.Median, m.Unit), formatValue(res.Baseline.Median, m.Unit),
 		shift, formatP(mw.PValue))
+	if mw.Confidence != m.Confidence {
+		text += fmt.Sprintf(" (confidence raised from %s for %d looks without a tolerance)", percent(m.Confidence), m.Looks)
+	}
 	switch {
 	case rank != nil:
 		word, side := "higher", "above"
@@ -282,6 +283,13 @@ func mwReason(m MetricSpec, res *MetricResult, ratioDefined bool, rank *rankEffe
 		text += "; lower than tolerated" + tolerance(m, ratioDefined, false)
 	}
 	return text
+}
+
+// percent renders a confidence level to at most two decimals: 0.95 → "95%",
+// 0.975 → "97.5%", 0.99821 → "99.82%".
+func percent(f float64) string {
+	s := strconv.FormatFloat(100*f, 'f', 2, 64)
+	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".") + "%"
 }
 
 func tolerance(m MetricSpec, ratioDefined, up bool) string {

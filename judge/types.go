@@ -130,6 +130,29 @@ type MetricSpec struct {
 	// Horizon is the number of steps over which the sequential judges spread their
 	// change-point weight: the canary's lifetime divided by its step; default 120.
 	Horizon int
+	// Looks is how many intervals re-test a mannwhitney metric's growing window (the
+	// scheduler sets it per canary); default 1. Without a tolerance on a side, the rules
+	// above are the plain test at each look, and 28 looks at a 5% test fail about a
+	// fifth of healthy canaries. So a metric with no tolerance on a side it tests is
+	// judged at confidence 1 − (1 − Confidence)/Looks (Bonferroni over the looks): at
+	// most 1 − Confidence of healthy canaries fail, however many looks. With a tolerance
+	// the bound moves away from it as the window grows, and Confidence is kept.
+	Looks int
+}
+
+// JudgedConfidence is the confidence a mannwhitney metric is judged at over m.Looks
+// looks: Confidence, or 1 − (1 − Confidence)/Looks when a side it tests has no
+// tolerance (see Looks).
+func (m MetricSpec) JudgedConfidence() float64 {
+	if m.Looks <= 1 || m.AllowedDelta > 0 {
+		return m.Confidence
+	}
+	upUntolerated := m.Direction != DirectionDecrease && m.AllowedIncrease <= 1
+	downUntolerated := m.Direction != DirectionIncrease && m.AllowedDecrease >= 1
+	if !upUntolerated && !downUntolerated {
+		return m.Confidence
+	}
+	return 1 - (1-m.Confidence)/float64(m.Looks)
 }
 
 // Classification is one metric's outcome in one interval.

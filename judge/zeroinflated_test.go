@@ -1,6 +1,7 @@
 package judge
 
 import (
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -114,5 +115,63 @@ func TestZeroInflatedAALooks(t *testing.T) {
 		if byRank == 0 {
 			t.Errorf("%.0f%% non-zero: no run reached the rank test: the test does not exercise it", 100*p)
 		}
+	}
+}
+
+// TestLooksCorrection: a metric without a tolerance, judged at every look of a growing
+// window, keeps its false-fail rate at most 1 − Confidence over the canary when Looks
+// says how many looks there are, on continuous and on zero-inflated data (the rank
+// rule), and exceeds it without (the defect cmd/canaryd's TestServeRetention hit).
+func TestLooksCorrection(t *testing.T) {
+	const runs, start, every, looks = 400, 5, 4, 28
+	draws := []struct {
+		name string
+		draw func(*rand.Rand) float64
+	}{
+		{"continuous", func(r *rand.Rand) float64 { return r.NormFloat64() }},
+		{"10% non-zero", zeroInflated(0.10)},
+		{"30% non-zero", zeroInflated(0.30)},
+	}
+	for i, d := range draws {
+		t.Run(d.name, func(t *testing.T) {
+			plain := MetricSpec{Name: "m", Direction: DirectionIncrease}
+			corrected := plain
+			corrected.Looks = looks
+			seed := uint64(20 + i)
+			before, _ := aaLooks(plain, seed, runs, start, every, looks, d.draw)
+			after, _ := aaLooks(corrected, seed, runs, start, every, looks, d.draw)
+			lo, hi := wilson(after, runs)
+			t.Logf("A/A false fail over %d looks: %d of %d uncorrected, %d corrected (Wilson 95%% %.1f%%..%.1f%%)",
+				looks, before, runs, after, 100*lo, 100*hi)
+			// One-sided 5% test: at most 2.5% by construction; allow the sampling error.
+			if lo > 0.025 {
+				t.Errorf("corrected false-fail rate %d of %d: its Wilson interval lies above 2.5%%", after, runs)
+			}
+			if before <= after || float64(before)/runs < 0.05 {
+				t.Errorf("uncorrected %d of %d, corrected %d: the test does not show the looks adding false fails", before, runs, after)
+			}
+		})
+	}
+}
+
+func TestJudgedConfidence(t *testing.T) {
+	tests := []struct {
+		name string
+		m    MetricSpec
+		want float64
+	}{
+		{"one look", MetricSpec{Confidence: 0.95, Looks: 1}, 0.95},
+		{"no tolerance", MetricSpec{Confidence: 0.95, Looks: 25, Direction: DirectionIncrease, AllowedIncrease: 1, AllowedDecrease: 1}, 0.998},
+		{"allowed_delta", MetricSpec{Confidence: 0.95, Looks: 25, Direction: DirectionIncrease, AllowedIncrease: 1, AllowedDelta: 0.01}, 0.95},
+		{"allowed_increase", MetricSpec{Confidence: 0.95, Looks: 25, Direction: DirectionIncrease, AllowedIncrease: 1.1, AllowedDecrease: 1}, 0.95},
+		{"either, one side tolerated", MetricSpec{Confidence: 0.95, Looks: 25, Direction: DirectionEither, AllowedIncrease: 1.1, AllowedDecrease: 1}, 0.998},
+		{"decrease tolerated", MetricSpec{Confidence: 0.95, Looks: 25, Direction: DirectionDecrease, AllowedIncrease: 1, AllowedDecrease: 0.9}, 0.95},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.m.JudgedConfidence(); math.Abs(got-tc.want) > 1e-12 {
+				t.Errorf("JudgedConfidence() = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
