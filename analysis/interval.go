@@ -254,7 +254,7 @@ func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis,
 
 func errorResult(m *config.Metric, reason string) judge.MetricResult {
 	return judge.MetricResult{
-		Name: m.Name, Group: m.Group, Kind: m.Spec.Kind, Classification: judge.ClassError,
+		Name: m.Name, Group: m.Group, Groups: m.Groups, Muted: m.Spec.Muted, Kind: m.Spec.Kind, Classification: judge.ClassError,
 		Critical: m.Spec.Critical, MustHaveData: m.Spec.MustHaveData, Reason: reason,
 	}
 }

@@ -106,6 +106,9 @@ const MaxMetricsPerAnalysis = 100
 type Metric struct {
 	Name  string
 	Group string
+	// Groups lists every group of a metric in several (`groups:`), Group being the
+	// first; empty for a metric in one group or none.
+	Groups []string
 	// Query is the template as written; Template is it parsed. For a counts judge it
 	// is the errors per step, for a histogram judge the bucket increments by le.
 	Query    string
@@ -170,7 +173,9 @@ func (s *scoreYAML) UnmarshalYAML(unmarshal func(any) error) error {
 type metricYAML struct {
 	Name  string `yaml:"name"`
 	Group string `yaml:"group"`
-	Query string `yaml:"query"`
+	// Groups: a metric that counts in several groups (Kayenta's groups); not with group.
+	Groups []string `yaml:"groups"`
+	Query  string   `yaml:"query"`
 	// RequestsQuery: a counts judge's second query (requests per step).
 	RequestsQuery string  `yaml:"requests_query"`
 	Judge         rawNode `yaml:"judge"`
@@ -178,22 +183,31 @@ type metricYAML struct {
 
 // judgeYAML is the `judge:` block of a metric, mapped onto judge.MetricSpec.
 type judgeYAML struct {
-	Type            string         `yaml:"type"`
-	Direction       string         `yaml:"direction"`
-	Confidence      float64        `yaml:"confidence"`
-	AllowedIncrease float64        `yaml:"allowed_increase"`
-	AllowedDecrease float64        `yaml:"allowed_decrease"`
-	AllowedDelta    float64        `yaml:"allowed_delta"`
-	Critical        bool           `yaml:"critical"`
-	MustHaveData    bool           `yaml:"must_have_data"`
-	NaNStrategy     string         `yaml:"nan_strategy"`
-	RemoveOutliers  bool           `yaml:"remove_outliers"`
-	OutlierFactor   float64        `yaml:"outlier_factor"`
-	MinPoints       *int           `yaml:"min_points"`
-	Min             *float64       `yaml:"min"`
-	Max             *float64       `yaml:"max"`
-	For             model.Duration `yaml:"for"`
-	Unit            string         `yaml:"unit"`
+	Type       string  `yaml:"type"`
+	Direction  string  `yaml:"direction"`
+	Confidence float64 `yaml:"confidence"`
+	// AllowedIncrease and AllowedDecrease: absent is the judge's default for the
+	// effect_size (1, or 0.5 for cles).
+	AllowedIncrease *float64 `yaml:"allowed_increase"`
+	AllowedDecrease *float64 `yaml:"allowed_decrease"`
+	AllowedDelta    float64  `yaml:"allowed_delta"`
+	// EffectSize, Tolerance, CriticalIncrease, CriticalDecrease: Kayenta's measures
+	// (judge.EffectMeasure); absent keys take the measure's defaults.
+	EffectSize       string         `yaml:"effect_size"`
+	Tolerance        *float64       `yaml:"tolerance"`
+	CriticalIncrease *float64       `yaml:"critical_increase"`
+	CriticalDecrease *float64       `yaml:"critical_decrease"`
+	Muted            bool           `yaml:"muted"`
+	Critical         bool           `yaml:"critical"`
+	MustHaveData     bool           `yaml:"must_have_data"`
+	NaNStrategy      string         `yaml:"nan_strategy"`
+	RemoveOutliers   bool           `yaml:"remove_outliers"`
+	OutlierFactor    float64        `yaml:"outlier_factor"`
+	MinPoints        *int           `yaml:"min_points"`
+	Min              *float64       `yaml:"min"`
+	Max              *float64       `yaml:"max"`
+	For              model.Duration `yaml:"for"`
+	Unit             string         `yaml:"unit"`
 	// Alpha: the sequential judges' false-alarm bound (absent is the judge's default).
 	Alpha *float64 `yaml:"alpha"`
 }
@@ -211,13 +225,12 @@ func (j *judgeYAML) UnmarshalYAML(unmarshal func(any) error) error {
 func defaultJudge() judgeYAML {
 	d := judge.MetricSpec{}.WithDefaults()
 	return judgeYAML{
-		Type:            string(d.Kind),
-		Direction:       string(d.Direction),
-		Confidence:      d.Confidence,
-		AllowedIncrease: d.AllowedIncrease,
-		AllowedDecrease: d.AllowedDecrease,
-		NaNStrategy:     string(d.NaNStrategy),
-		OutlierFactor:   d.OutlierFactor,
+		Type:          string(d.Kind),
+		Direction:     string(d.Direction),
+		Confidence:    d.Confidence,
+		EffectSize:    string(d.EffectSize),
+		NaNStrategy:   string(d.NaNStrategy),
+		OutlierFactor: d.OutlierFactor,
 	}
 }
 
@@ -341,11 +354,30 @@ func parseMetric(raw rawNode, a *Analysis, path string, errs *Errors) (Metric, b
 	if !nameRe.MatchString(w.Name) {
 		errs.Add(join(path, "name"), "required, must match %s", nameRe)
 	}
+	groups := []string{w.Group}
+	groupKey := "group"
+	switch {
+	case len(w.Groups) > 0 && w.Group != "":
+		errs.Add(join(path, "groups"), "not with group: list every group in groups")
+	case len(w.Groups) > 0:
+		groups, groupKey = w.Groups, "groups"
+		m.Group = w.Groups[0]
+		if len(w.Groups) > 1 {
+			m.Groups = w.Groups
+		}
+		for i, g := range w.Groups {
+			if g == "" || slices.Index(w.Groups, g) < i {
+				errs.Add(index(join(path, "groups"), i), "empty or repeated group %q", g)
+			}
+		}
+	}
 	if len(a.Groups) > 0 {
-		if w.Group == "" {
-			errs.Add(join(path, "group"), "required when the analysis has groups")
-		} else if _, ok := a.Groups[w.Group]; !ok {
-			errs.Add(join(path, "group"), "%q is not in the analysis' groups", w.Group)
+		for _, g := range groups {
+			if g == "" {
+				errs.Add(join(path, groupKey), "required when the analysis has groups")
+			} else if _, ok := a.Groups[g]; !ok {
+				errs.Add(join(path, groupKey), "%q is not in the analysis' groups", g)
+			}
 		}
 	}
 	if w.Query == "" {
@@ -361,7 +393,8 @@ func parseMetric(raw rawNode, a *Analysis, path string, errs *Errors) (Metric, b
 			return m, false
 		}
 	}
-	m.Spec = j.spec(w.Name, w.Group, a.Step)
+	m.Spec = j.spec(w.Name, m.Group, a.Step)
+	m.Spec.Groups = m.Groups
 	parseSequential(&m, w.RequestsQuery, a, path, errs)
 	validateSpec(m.Spec, join(path, "judge"), errs)
 	return m, len(*errs) == n
@@ -373,28 +406,39 @@ var scoreRules = []string{string(judge.RulesCanaryd), string(judge.RulesKayenta)
 // it (validateSpec), config adds nothing to its rules.
 func (j judgeYAML) spec(name, group string, step time.Duration) judge.MetricSpec {
 	s := judge.MetricSpec{
-		Name:            name,
-		Group:           group,
-		Kind:            judge.Kind(j.Type),
-		Unit:            j.Unit,
-		Direction:       judge.Direction(j.Direction),
-		Confidence:      j.Confidence,
-		AllowedIncrease: j.AllowedIncrease,
-		AllowedDecrease: j.AllowedDecrease,
-		AllowedDelta:    j.AllowedDelta,
-		Critical:        j.Critical,
-		MustHaveData:    j.MustHaveData,
-		NaNStrategy:     judge.NaNStrategy(j.NaNStrategy),
-		RemoveOutliers:  j.RemoveOutliers,
-		OutlierFactor:   j.OutlierFactor,
-		Min:             j.Min,
-		Max:             j.Max,
-		For:             time.Duration(j.For),
-		Step:            step,
+		Name:           name,
+		Group:          group,
+		Kind:           judge.Kind(j.Type),
+		Unit:           j.Unit,
+		Direction:      judge.Direction(j.Direction),
+		Confidence:     j.Confidence,
+		AllowedDelta:   j.AllowedDelta,
+		EffectSize:     judge.EffectMeasure(j.EffectSize),
+		Muted:          j.Muted,
+		Critical:       j.Critical,
+		MustHaveData:   j.MustHaveData,
+		NaNStrategy:    judge.NaNStrategy(j.NaNStrategy),
+		RemoveOutliers: j.RemoveOutliers,
+		OutlierFactor:  j.OutlierFactor,
+		Min:            j.Min,
+		Max:            j.Max,
+		For:            time.Duration(j.For),
+		Step:           step,
 	}
 	// The keys left out take the judge's default for the type.
 	d := s.WithDefaults()
 	s.MinPoints, s.Alpha, s.Horizon = d.MinPoints, d.Alpha, d.Horizon
+	s.AllowedIncrease, s.AllowedDecrease = d.AllowedIncrease, d.AllowedDecrease
+	s.Tolerance, s.CriticalIncrease, s.CriticalDecrease = d.Tolerance, d.CriticalIncrease, d.CriticalDecrease
+	for _, k := range []struct {
+		dst *float64
+		v   *float64
+	}{{&s.AllowedIncrease, j.AllowedIncrease}, {&s.AllowedDecrease, j.AllowedDecrease},
+		{&s.Tolerance, j.Tolerance}, {&s.CriticalIncrease, j.CriticalIncrease}, {&s.CriticalDecrease, j.CriticalDecrease}} {
+		if k.v != nil {
+			*k.dst = *k.v
+		}
+	}
 	if j.MinPoints != nil {
 		s.MinPoints = *j.MinPoints
 	}

@@ -28,11 +28,31 @@ func (m MetricSpec) WithDefaults() MetricSpec {
 	if m.Confidence == 0 {
 		m.Confidence = DefaultConfidence
 	}
+	if m.EffectSize == "" {
+		m.EffectSize = EffectInterval
+	}
+	neutral := 1.0 // the measure's value when the cohorts are alike
+	if m.EffectSize == EffectCLES {
+		neutral = 0.5
+	}
 	if m.AllowedIncrease == 0 {
-		m.AllowedIncrease = 1
+		m.AllowedIncrease = neutral
 	}
 	if m.AllowedDecrease == 0 {
-		m.AllowedDecrease = 1
+		m.AllowedDecrease = neutral
+	}
+	// Tolerance and the critical bounds are the Kayenta measures' own: the interval
+	// rule leaves them 0, so that Validate can refuse them there.
+	if m.EffectSize.Kayenta() {
+		if m.Tolerance == 0 {
+			m.Tolerance = DefaultKayentaTolerance
+		}
+		if m.CriticalIncrease == 0 {
+			m.CriticalIncrease = neutral
+		}
+		if m.CriticalDecrease == 0 {
+			m.CriticalDecrease = neutral
+		}
 	}
 	if m.NaNStrategy == "" {
 		m.NaNStrategy = NaNRemove
@@ -69,8 +89,8 @@ func Classify(m MetricSpec, baseline, canary []float64) MetricResult {
 func (s *Scratch) Classify(m MetricSpec, baseline, canary []float64) MetricResult {
 	m = m.WithDefaults()
 	res := MetricResult{
-		Name: m.Name, Group: m.Group, Kind: m.Kind,
-		Critical: m.Critical, MustHaveData: m.MustHaveData,
+		Name: m.Name, Group: m.Group, Groups: m.Groups, Kind: m.Kind,
+		Critical: m.Critical, MustHaveData: m.MustHaveData, Muted: m.Muted,
 	}
 	if err := m.Validate(); err != nil {
 		res.Classification = ClassError
@@ -182,6 +202,10 @@ func (s *Scratch) classifyMW(m MetricSpec, baseline, canary []float64, res *Metr
 			res.Relative, ratioDefined = Relative{}, false
 		}
 	}
+	if m.EffectSize.Kayenta() {
+		s.classifyEffect(m, res, ratioDefined)
+		return
+	}
 	// A change counts when its whole confidence interval lies beyond the tolerance: the
 	// canary is confidently worse than tolerated, not just worse by its point estimate.
 	// The scheduler judges a growing window every interval, so a judge that fails on the
@@ -252,6 +276,28 @@ func missingNote(b, c int) string {
 }
 
 func mwReason(m MetricSpec, res *MetricResult, ratioDefined bool, rank *rankEffect) string {
+	text := mwSummary(m, res, ratioDefined)
+	switch {
+	case rank != nil:
+		word, side := "higher", "above"
+		if res.Classification == ClassLow {
+			word, side = "lower", "below"
+		}
+		conf := percent(res.MannWhitney.Confidence)
+		text += fmt.Sprintf("; %s than tolerated by the rank test: the shift is held at 0 by tied points, "+
+			"but the canary is higher in %s of pairs (%s CI %s..%s), %s %s",
+			word, share(rank.ps), conf, share(rank.lo), share(rank.hi), side, share(rank.limit))
+	case res.Classification == ClassHigh:
+		text += "; higher than tolerated" + tolerance(m, ratioDefined, true)
+	case res.Classification == ClassLow:
+		text += "; lower than tolerated" + tolerance(m, ratioDefined, false)
+	}
+	return text
+}
+
+// mwSummary is the first part of a mannwhitney reason: the cohorts, the shift with its
+// interval and the p-value.
+func mwSummary(m MetricSpec, res *MetricResult, ratioDefined bool) string {
 	mw := res.MannWhitney
 	conf := percent(mw.Confidence)
 	var shift string
@@ -267,20 +313,6 @@ func mwReason(m MetricSpec, res *MetricResult, ratioDefined bool, rank *rankEffe
 		shift, formatP(mw.PValue))
 	if mw.Confidence != m.Confidence {
 		text += fmt.Sprintf(" (confidence raised from %s for %d looks without a tolerance)", percent(m.Confidence), m.Looks)
-	}
-	switch {
-	case rank != nil:
-		word, side := "higher", "above"
-		if res.Classification == ClassLow {
-			word, side = "lower", "below"
-		}
-		text += fmt.Sprintf("; %s than tolerated by the rank test: the shift is held at 0 by tied points, "+
-			"but the canary is higher in %s of pairs (%s CI %s..%s), %s %s",
-			word, share(rank.ps), conf, share(rank.lo), share(rank.hi), side, share(rank.limit))
-	case res.Classification == ClassHigh:
-		text += "; higher than tolerated" + tolerance(m, ratioDefined, true)
-	case res.Classification == ClassLow:
-		text += "; lower than tolerated" + tolerance(m, ratioDefined, false)
 	}
 	return text
 }
@@ -303,3 +335,99 @@ func tolerance(m MetricSpec, ratioDefined, up bool) string {
 	}
 	return ""
 }
+
+// mean is the arithmetic mean of v (v is not empty).
+func mean(v []float64) float64 {
+	sum := 0.0
+	for _, f := range v {
+		sum += f
+	}
+	if m := sum / float64(len(v)); isFinite(m) {
+		return m
+	}
+	// A sum that overflowed: the mean of the halves.
+	sum = 0
+	for _, f := range v {
+		sum += f / 2
+	}
+	return 2 * sum / float64(len(v))
+}
+
+// classifyEffect classifies a metric as Kayenta's MannWhitneyClassifier does: the change
+// is significant when the shift's interval clears Tolerance × |estimate| on one side, and
+// it counts when the effect (the mean ratio or the CLES) reaches the allowed bound on that
+// side; an undefined mean ratio (a mean of 0) leaves significance alone to decide. A
+// critical metric's high (low) is critical only when the effect also reaches
+// CriticalIncrease (CriticalDecrease). One rule is canaryd's, kept under Kayenta's
+// measures: a shift held at [0, 0] by tied points whose rank test rejects is significant
+// on the side the probability of superiority lies (Kayenta's own interval is not exactly
+// [0, 0] there, and its suite expects such a canary to be high).
+func (s *Scratch) classifyEffect(m MetricSpec, res *MetricResult, ratioDefined bool) {
+	mw := res.MannWhitney
+	mb, mc := mean(s.y), mean(s.x)
+	eff := Effect{Measure: m.EffectSize}
+	if mb != 0 && mc != 0 && isFinite(mc/mb) {
+		eff.MeanRatio = mc / mb
+	}
+	switch m.EffectSize {
+	case EffectCLES:
+		eff.Value = mw.U / (float64(len(s.x)) * float64(len(s.y)))
+	default:
+		eff.Value, eff.Undefined = eff.MeanRatio, eff.MeanRatio == 0
+	}
+	res.Effect = eff
+	bound := m.Tolerance * math.Abs(mw.Estimate)
+	sigHigh, sigLow := mw.CILow > bound, mw.CIHigh < -bound
+	var rank *rankEffect
+	if !sigHigh && !sigLow && mw.CILow == 0 && mw.CIHigh == 0 && mw.PValue < 1-mw.Confidence {
+		ps, lo, hi := s.superiority(mw.U, mw.Confidence)
+		r := rankEffect{ps: ps, lo: lo, hi: hi, conf: mw.Confidence, limit: 0.5}
+		sigHigh, sigLow = lo > 0.5, hi < 0.5
+		rank = &r
+	}
+	high := m.Direction != DirectionDecrease && sigHigh && (eff.Undefined || eff.Value >= m.AllowedIncrease)
+	low := m.Direction != DirectionIncrease && sigLow && (eff.Undefined || eff.Value <= m.AllowedDecrease)
+	switch {
+	case high:
+		res.Classification = ClassHigh
+		res.Critical = m.Critical && (eff.Undefined || eff.Value >= m.CriticalIncrease)
+	case low:
+		res.Classification = ClassLow
+		res.Critical = m.Critical && (eff.Undefined || eff.Value <= m.CriticalDecrease)
+	default:
+		res.Classification = ClassPass
+		rank = nil
+	}
+	text := mwSummary(m, res, ratioDefined) + "; " + effectReason(m, eff)
+	switch {
+	case rank != nil:
+		word := "higher"
+		if low {
+			word = "lower"
+		}
+		text += fmt.Sprintf("; %s by the rank test: the shift is held at 0 by tied points, but the canary is higher in %s of pairs (%s CI %s..%s)",
+			word, share(rank.ps), percent(rank.conf), share(rank.lo), share(rank.hi))
+	case high:
+		text += "; higher than tolerated"
+	case low:
+		text += "; lower than tolerated"
+	}
+	if m.Critical && (high || low) && !res.Critical {
+		text += " (not critical: the effect is within critical_" + map[bool]string{true: "increase", false: "decrease"}[high] + ")"
+	}
+	res.Reason = text
+}
+
+// effectReason renders a Kayenta effect and the bounds it was held to.
+func effectReason(m MetricSpec, e Effect) string {
+	if e.Undefined {
+		return "mean ratio undefined (a mean of 0): the interval alone decides"
+	}
+	if m.EffectSize == EffectCLES {
+		return fmt.Sprintf("CLES %s (allowed %s..%s)", share(e.Value), share(m.AllowedDecrease), share(m.AllowedIncrease))
+	}
+	return fmt.Sprintf("mean ratio ×%s (allowed ×%s..×%s)", sig3(e.Value), sig3(m.AllowedDecrease), sig3(m.AllowedIncrease))
+}
+
+// sig3 renders a ratio with three significant digits.
+func sig3(f float64) string { return strconv.FormatFloat(f, 'g', 3, 64) }

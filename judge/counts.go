@@ -321,7 +321,7 @@ func checkSpec(m MetricSpec, kind Kind, version int, inc, dec float64, dir Direc
 // error wrapping ErrStateMismatch, since the evidence was gathered for the old ones:
 // only the sides the direction tests are computed). It does not change the state.
 func (s *CountState) Result(m MetricSpec) MetricResult {
-	res := MetricResult{Name: m.Name, Group: m.Group, Kind: KindCounts,
+	res := MetricResult{Name: m.Name, Group: m.Group, Groups: m.Groups, Muted: m.Muted, Kind: KindCounts,
 		Critical: m.Critical, MustHaveData: m.MustHaveData}
 	m, err := checkSpec(m, KindCounts, s.Version, s.AllowedIncrease, s.AllowedDecrease, s.Direction)
 	if err != nil {

@@ -350,7 +350,7 @@ func countAt(bs []Bucket, le float64) (float64, bool) {
 
 // Result classifies the evidence so far for spec m, as CountState.Result does.
 func (s *HistogramState) Result(m MetricSpec) MetricResult {
-	res := MetricResult{Name: m.Name, Group: m.Group, Kind: KindHistogram,
+	res := MetricResult{Name: m.Name, Group: m.Group, Groups: m.Groups, Muted: m.Muted, Kind: KindHistogram,
 		Critical: m.Critical, MustHaveData: m.MustHaveData}
 	m, err := checkSpec(m, KindHistogram, s.Version, s.AllowedIncrease, s.AllowedDecrease, s.Direction)
 	if err != nil {

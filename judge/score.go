@@ -36,7 +36,8 @@ func (t Thresholds) WithDefaults() Thresholds {
 
 // Score rolls one interval's metric results into a 0..100 score and a verdict.
 //
-// Each group scores the share of its metrics that passed; metrics with no data are left
+// Muted metrics are left out entirely. Each group scores the share of its metrics that
+// passed (a metric in several groups counts in each); metrics with no data are left
 // out unless they must have data (then they count as failed), and metrics in error are
 // left out and counted. Groups weigh as the groups map says, renormalised over the
 // groups that had something to score; a group the map does not name weighs the mean of
@@ -58,8 +59,12 @@ func Score(results []MetricResult, groups map[string]float64, t Thresholds) Scor
 		meanWeight = sum / float64(len(groups))
 	}
 	index := map[string]int{}
-	noData := 0
+	noData, counted := 0, 0
 	for _, r := range results {
+		if r.Muted {
+			continue // judged and reported, never scored (Kayenta's muted)
+		}
+		counted++
 		if r.Critical && r.Unjudged() {
 			out.CriticalUnjudged = append(out.CriticalUnjudged, r.Name)
 		}
@@ -74,20 +79,22 @@ func Score(results []MetricResult, groups map[string]float64, t Thresholds) Scor
 			noData++
 			continue
 		}
-		i, ok := index[r.Group]
-		if !ok {
-			w, named := groups[r.Group]
-			if !named {
-				w = meanWeight
+		for _, name := range r.InGroups() {
+			i, ok := index[name]
+			if !ok {
+				w, named := groups[name]
+				if !named {
+					w = meanWeight
+				}
+				i = len(out.Groups)
+				index[name] = i
+				out.Groups = append(out.Groups, GroupScore{Name: name, Weight: w})
 			}
-			i = len(out.Groups)
-			index[r.Group] = i
-			out.Groups = append(out.Groups, GroupScore{Name: r.Group, Weight: w})
-		}
-		g := &out.Groups[i]
-		g.Scored++
-		if !r.Failed() {
-			g.Passed++
+			g := &out.Groups[i]
+			g.Scored++
+			if !r.Failed() {
+				g.Passed++
+			}
 		}
 	}
 	slices.SortFunc(out.Groups, func(a, b GroupScore) int { return strings.Compare(a.Name, b.Name) })
@@ -116,11 +123,11 @@ func Score(results []MetricResult, groups map[string]float64, t Thresholds) Scor
 			out.Score = 0
 		case len(out.CriticalUnjudged) > 0:
 			out.Score, zeroed = 0, true
-		case len(results) > 0 && float64(noData) >= kayentaNoDataShare*float64(len(results)):
+		case counted > 0 && float64(noData) >= kayentaNoDataShare*float64(counted):
 			out.Score = 0
 			out.Verdict = VerdictFail
 			out.Reason = fmt.Sprintf("%d of %d metrics had no data (%.0f%% or more scores 0, as in Kayenta)",
-				noData, len(results), 100*kayentaNoDataShare)
+				noData, counted, 100*kayentaNoDataShare)
 			return out
 		}
 	}
@@ -134,7 +141,7 @@ func Score(results []MetricResult, groups map[string]float64, t Thresholds) Scor
 	case len(out.Groups) == 0:
 		out.Verdict = VerdictNoData
 		out.Reason = fmt.Sprintf("no metric could be scored (%d with no data, %d in error)",
-			len(results)-out.Errors, out.Errors)
+			counted-out.Errors, out.Errors)
 	case out.Score < t.Marginal && !zeroed:
 		// What could be judged fails already; the unjudged metric could only add to it.
 		out.Verdict = VerdictFail
@@ -159,7 +166,7 @@ func Score(results []MetricResult, groups map[string]float64, t Thresholds) Scor
 func unjudgedList(results []MetricResult) string {
 	var parts []string
 	for _, r := range results {
-		if r.Critical && r.Unjudged() {
+		if r.Critical && !r.Muted && r.Unjudged() {
 			parts = append(parts, fmt.Sprintf("%s (%s)", r.Name, r.Classification))
 		}
 	}

@@ -1,6 +1,9 @@
 package judge
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Method says how a Mann-Whitney p-value and interval were computed, following R's rule.
 type Method string
@@ -61,6 +64,32 @@ const (
 	NaNZero   NaNStrategy = "zero"   // count it as 0, e.g. a rate that is absent when nothing happened
 )
 
+// EffectMeasure says how a mannwhitney judge measures the size of a change against its
+// tolerance.
+type EffectMeasure string
+
+const (
+	// EffectInterval (the default): the whole confidence interval of the shift, as a
+	// level of the baseline's median, must lie beyond allowed_increase/allowed_decrease.
+	EffectInterval EffectMeasure = "interval"
+	// EffectMeanRatio is Kayenta's default measure: the change is significant when the
+	// interval clears Tolerance × |estimate|, and it counts when the ratio of the means
+	// (canary/baseline) reaches AllowedIncrease (or falls to AllowedDecrease). A mean of
+	// 0 leaves the ratio undefined and the significance alone decides, as in Kayenta.
+	EffectMeanRatio EffectMeasure = "mean_ratio"
+	// EffectCLES is Kayenta's other measure: the common-language effect size, the share
+	// of (canary, baseline) pairs in which the canary is higher, ties counting half
+	// (U/(n·m)), against AllowedIncrease and AllowedDecrease in [0, 1] (default 0.5).
+	EffectCLES EffectMeasure = "cles"
+)
+
+// Kayenta reports whether the measure is one of Kayenta's (mean_ratio, cles).
+func (e EffectMeasure) Kayenta() bool { return e == EffectMeanRatio || e == EffectCLES }
+
+// DefaultKayentaTolerance is the fraction of the estimate the interval must clear under
+// a Kayenta measure: NetflixACAJudge's fixed 0.25.
+const DefaultKayentaTolerance = 0.25
+
 // MetricSpec is the judge's view of one configured metric. The zero values of the
 // optional fields are replaced by the defaults documented on each field.
 //
@@ -81,7 +110,10 @@ const (
 type MetricSpec struct {
 	Name  string
 	Group string
-	Kind  Kind
+	// Groups lists every group of a metric that counts in several (Kayenta's groups),
+	// Group being the first; empty when it has one.
+	Groups []string
+	Kind   Kind
 	// Unit formats values in reasons: "seconds" (shown as ms or s), "ratio" (shown as a
 	// percentage), "percent", "bytes", or any other suffix shown as is.
 	Unit string
@@ -98,6 +130,22 @@ type MetricSpec struct {
 	// AllowedDelta is an absolute shift tolerated in either direction, for metrics whose
 	// baseline sits near zero (an error rate going from 0 to 0.0001).
 	AllowedDelta float64
+
+	// EffectSize is how a mannwhitney judge measures a change (default EffectInterval);
+	// under a Kayenta measure AllowedIncrease and AllowedDecrease bound that measure.
+	EffectSize EffectMeasure
+	// Tolerance (Kayenta measures only) is the fraction of |estimate| the interval must
+	// clear; default DefaultKayentaTolerance.
+	Tolerance float64
+	// CriticalIncrease and CriticalDecrease (Kayenta measures only) are Kayenta's
+	// criticalIncrease/criticalDecrease: a critical metric that is high (low) fails the
+	// canary only when its effect reaches CriticalIncrease (falls to CriticalDecrease);
+	// below that it is an ordinary high (low). Default: the measure's neutral value, 1
+	// for mean_ratio and 0.5 for cles.
+	CriticalIncrease float64
+	CriticalDecrease float64
+	// Muted metrics are judged and reported but left out of the score (Kayenta's muted).
+	Muted bool
 
 	// Critical: a failure of this metric fails the whole canary whatever the score.
 	Critical bool
@@ -147,8 +195,13 @@ func (m MetricSpec) JudgedConfidence() float64 {
 	if m.Looks <= 1 || m.AllowedDelta > 0 {
 		return m.Confidence
 	}
-	upUntolerated := m.Direction != DirectionDecrease && m.AllowedIncrease <= 1
-	downUntolerated := m.Direction != DirectionIncrease && m.AllowedDecrease >= 1
+	// A Kayenta measure's bounds are levels of its own neutral value (1, or 0.5 for cles).
+	neutral := 1.0
+	if m.EffectSize == EffectCLES {
+		neutral = 0.5
+	}
+	upUntolerated := m.Direction != DirectionDecrease && m.AllowedIncrease <= neutral
+	downUntolerated := m.Direction != DirectionIncrease && m.AllowedDecrease >= neutral
 	if !upUntolerated && !downUntolerated {
 		return m.Confidence
 	}
@@ -195,10 +248,12 @@ type WindowResult struct {
 type MetricResult struct {
 	Name           string         `json:"name"`
 	Group          string         `json:"group,omitempty"`
+	Groups         []string       `json:"groups,omitempty"` // every group, when more than one
 	Kind           Kind           `json:"kind"`
 	Classification Classification `json:"classification"`
 	Critical       bool           `json:"critical,omitempty"`
 	MustHaveData   bool           `json:"must_have_data,omitempty"`
+	Muted          bool           `json:"muted,omitempty"` // left out of the score
 	// Reason is a sentence a human can act on at 3 a.m.
 	Reason      string            `json:"reason"`
 	Baseline    CohortSummary     `json:"baseline"`
@@ -207,6 +262,28 @@ type MetricResult struct {
 	Relative    Relative          `json:"relative,omitzero"`
 	Window      WindowResult      `json:"window,omitzero"`
 	Sequential  SequentialResult  `json:"sequential,omitzero"`
+	// Effect is the Kayenta effect size, under a Kayenta measure.
+	Effect Effect `json:"effect,omitzero"`
+}
+
+// Effect is a change measured as Kayenta measures it.
+type Effect struct {
+	Measure EffectMeasure `json:"measure"`
+	// Value is the measure: the mean ratio or the CLES; 0 when Undefined.
+	Value float64 `json:"value"`
+	// MeanRatio is canary mean / baseline mean (Kayenta's reported "ratio"), whatever the
+	// measure; 0 when undefined (a mean of 0).
+	MeanRatio float64 `json:"mean_ratio,omitempty"`
+	// Undefined: the measure could not be computed (a mean of 0), so it did not count.
+	Undefined bool `json:"undefined,omitempty"`
+}
+
+// InGroups returns the groups the result counts in: Groups, or Group alone.
+func (r MetricResult) InGroups() []string {
+	if len(r.Groups) > 0 {
+		return r.Groups
+	}
+	return []string{r.Group}
 }
 
 // Failed reports whether the result counts against the canary: high or low, or nodata
@@ -288,4 +365,18 @@ type ScoreResult struct {
 	CriticalUnjudged []string `json:"critical_unjudged,omitempty"`
 	Errors           int      `json:"errors,omitempty"` // metrics classified error
 	Reason           string   `json:"reason"`
+}
+
+// KayentaRatio is the "ratio" Kayenta reports for a metric (its resultMetadata): the mean
+// ratio, canary/baseline, when it is defined; 1 where Kayenta's classifier stops before
+// comparing (no data, cohorts alike); NaN for a change whose ratio is undefined (a mean
+// of 0), as Kayenta reports it.
+func (r MetricResult) KayentaRatio() float64 {
+	switch {
+	case r.Effect.MeanRatio != 0:
+		return r.Effect.MeanRatio
+	case r.Classification == ClassHigh || r.Classification == ClassLow:
+		return math.NaN()
+	}
+	return 1
 }

@@ -13,6 +13,7 @@ var (
 	Kinds         = []Kind{KindMannWhitney, KindThreshold, KindRatio, KindCounts, KindHistogram}
 	Directions    = []Direction{DirectionIncrease, DirectionDecrease, DirectionEither}
 	NaNStrategies = []NaNStrategy{NaNRemove, NaNZero}
+	EffectSizes   = []EffectMeasure{EffectInterval, EffectMeanRatio, EffectCLES}
 )
 
 // Window reports whether the kind bounds a value over a window (threshold, ratio): the
@@ -45,11 +46,26 @@ func (m MetricSpec) Validate() error {
 	if !(m.Confidence > 0 && m.Confidence < 1) {
 		es.Add("confidence", "must be in (0, 1)")
 	}
-	if !(m.AllowedIncrease >= 1) || math.IsInf(m.AllowedIncrease, 0) {
-		es.Add("allowed_increase", "must be >= 1 (1.1 tolerates +10%%)")
+	if m.EffectSize != "" && !slices.Contains(EffectSizes, m.EffectSize) {
+		es.Add("effect_size", "unknown measure %q, want one of %v", m.EffectSize, EffectSizes)
 	}
-	if !(m.AllowedDecrease > 0 && m.AllowedDecrease <= 1) {
-		es.Add("allowed_decrease", "must be in (0, 1] (0.9 tolerates -10%%)")
+	if m.EffectSize.Kayenta() {
+		m.validateEffect(&es)
+	} else {
+		if !(m.AllowedIncrease >= 1) || math.IsInf(m.AllowedIncrease, 0) {
+			es.Add("allowed_increase", "must be >= 1 (1.1 tolerates +10%%)")
+		}
+		if !(m.AllowedDecrease > 0 && m.AllowedDecrease <= 1) {
+			es.Add("allowed_decrease", "must be in (0, 1] (0.9 tolerates -10%%)")
+		}
+		for _, k := range []struct {
+			key string
+			v   float64
+		}{{"tolerance", m.Tolerance}, {"critical_increase", m.CriticalIncrease}, {"critical_decrease", m.CriticalDecrease}} {
+			if k.v != 0 {
+				es.Add(k.key, "only with effect_size mean_ratio or cles (Kayenta's measures)")
+			}
+		}
 	}
 	if !(m.AllowedDelta >= 0) || math.IsInf(m.AllowedDelta, 0) {
 		es.Add("allowed_delta", "must be >= 0")
@@ -73,6 +89,32 @@ func (m MetricSpec) Validate() error {
 	}
 	m.validateKind(&es)
 	return es.Err()
+}
+
+// validateEffect checks the keys of a Kayenta measure: its bounds are levels of the
+// measure (a ratio of means > 0, or a share of pairs in [0, 1]), for mannwhitney only.
+func (m MetricSpec) validateEffect(es *field.Errors) {
+	if m.Kind != KindMannWhitney {
+		es.Add("effect_size", "%s is for mannwhitney judges only", m.EffectSize)
+	}
+	if m.AllowedDelta != 0 {
+		es.Add("allowed_delta", "not with effect_size %s (Kayenta's measures are relative)", m.EffectSize)
+	}
+	if !(m.Tolerance >= 0) || math.IsInf(m.Tolerance, 0) {
+		es.Add("tolerance", "must be >= 0 (a fraction of the estimate)")
+	}
+	for _, k := range []struct {
+		key string
+		v   float64
+	}{{"allowed_increase", m.AllowedIncrease}, {"allowed_decrease", m.AllowedDecrease},
+		{"critical_increase", m.CriticalIncrease}, {"critical_decrease", m.CriticalDecrease}} {
+		switch {
+		case m.EffectSize == EffectCLES && !(k.v >= 0 && k.v <= 1):
+			es.Add(k.key, "must be in [0, 1] (a share of pairs) with effect_size cles")
+		case m.EffectSize == EffectMeanRatio && (!(k.v > 0) || math.IsInf(k.v, 0)):
+			es.Add(k.key, "must be > 0 (a ratio of means) with effect_size mean_ratio")
+		}
+	}
 }
 
 // validateKind checks the keys that belong to some kinds only.
