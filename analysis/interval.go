@@ -66,7 +66,7 @@ func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 	if ctx.Err() != nil {
 		return // shutting down: judged again after the restart
 	}
-	score := judge.Score(results, a.Groups, a.Score)
+	score := judge.Score(results, a.Groups, c.ScoreThresholds(a.Score))
 	now := s.o.Clock.Now()
 	r := &IntervalResult{CanaryID: c.ID, Index: it.index, Start: start, End: end, JudgedAt: now, Score: score, Metrics: results, Points: points}
 	var act *Action

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -51,8 +52,17 @@ type Registration struct {
 	Interval time.Duration
 	// Start is when the canary started taking traffic; zero means now (the API refuses
 	// an explicit zero time).
-	Start  time.Time
-	DryRun bool
+	Start time.Time
+	// End, when not zero, makes the registration a one-shot judgement of the window from
+	// Start to End (a Kayenta execution): one interval over the whole window, no warmup
+	// (the caller chose the window), judged at End, so at once when End is past. It needs
+	// Start, and Lifetime and Interval must be zero.
+	End time.Time
+	// Thresholds, when not nil, replace the analysis' score.pass and score.marginal for
+	// this canary (a Kayenta execution's thresholds), so that its verdict is the one the
+	// caller reads off the score.
+	Thresholds *Thresholds
+	DryRun     bool
 }
 
 // Limits of a registration, so that one request cannot bloat the store or a query.
@@ -117,13 +127,23 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 		return nil, err
 	}
 	lim := s.limits.Load()
-	lifetime, interval, err := timing(a, r, lim)
+	warmup := a.Warmup
+	var lifetime, interval time.Duration
+	if r.End.IsZero() {
+		lifetime, interval, err = timing(a, r, lim)
+	} else {
+		lifetime, err = window(a, r, lim)
+		interval, warmup = lifetime, 0
+	}
 	if err != nil {
 		return nil, err
 	}
 	now := s.o.Clock.Now()
 	start, err := startOf(r, now, lim)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkThresholds(r.Thresholds); err != nil {
 		return nil, err
 	}
 	if err := s.checkQueries(env, a, r); err != nil {
@@ -141,9 +161,10 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	c := &Canary{
 		ID: id, Name: r.Name, Analysis: a.Name, AnalysisHash: a.Hash,
 		Baseline: nonNil(r.Baseline), Canary: nonNil(r.Canary), Vars: r.Vars, DryRun: r.DryRun,
-		Start: start, Lifetime: lifetime, Interval: interval, Warmup: a.Warmup,
-		Intervals: IntervalCount(lifetime, interval),
-		Status:    StatusRunning, CreatedAt: now, UpdatedAt: now,
+		Start: start, Lifetime: lifetime, Interval: interval, Warmup: warmup,
+		Intervals:  IntervalCount(lifetime, interval),
+		Thresholds: r.Thresholds,
+		Status:     StatusRunning, CreatedAt: now, UpdatedAt: now,
 	}
 	c.NextIndex = c.FirstJudged()
 	if err := s.o.Store.Create(ctx, c, a.Source); err != nil {
@@ -229,6 +250,46 @@ func timing(a *config.Analysis, r Registration, lim *Limits) (lifetime, interval
 			lifetime, lifetime-a.Warmup, m.Name, m.Spec.For)
 	}
 	return lifetime, interval, nil
+}
+
+// window is a one-shot registration's lifetime, End − Start: at least the analysis'
+// step (a window with no step in it has nothing to judge) and within max_lifetime. The
+// server's min_interval does not apply: the window is judged once.
+func window(a *config.Analysis, r Registration, lim *Limits) (time.Duration, error) {
+	switch {
+	case r.Start.IsZero():
+		return 0, inputErr("start", "required with end: the window to judge is start..end")
+	case r.Lifetime != 0:
+		return 0, inputErr("lifetime", "must not be given with end: the lifetime is end − start")
+	case r.Interval != 0:
+		return 0, inputErr("interval", "must not be given with end: the window is judged once, as one interval")
+	}
+	lifetime := r.End.Sub(r.Start)
+	switch {
+	case lifetime < a.Step:
+		return 0, inputErr("end", "%s is less than the analysis' step (%s) after start", lifetime, a.Step)
+	case lim.MaxLifetime > 0 && lifetime > lim.MaxLifetime:
+		return 0, inputErr("end", "the window (%s) is longer than the server's max_lifetime (%s)", lifetime, lim.MaxLifetime)
+	}
+	for _, m := range a.Metrics {
+		if m.Spec.Kind.Window() && m.Spec.For > lifetime {
+			return 0, inputErr("end", "the window (%s) is shorter than metric %s's for (%s): it could never fail", lifetime, m.Name, m.Spec.For)
+		}
+	}
+	return lifetime, nil
+}
+
+// checkThresholds checks a registration's own score thresholds.
+func checkThresholds(t *Thresholds) error {
+	switch {
+	case t == nil:
+		return nil
+	case math.IsNaN(t.Pass) || t.Pass <= 0 || t.Pass > 100:
+		return inputErr("thresholds.pass", "must be > 0 and at most 100")
+	case math.IsNaN(t.Marginal) || t.Marginal < 0 || t.Marginal > t.Pass:
+		return inputErr("thresholds.marginal", "must be within 0..pass (%g)", t.Pass)
+	}
+	return nil
 }
 
 // startOf is when the canary started: the registration's start, or now.

@@ -57,6 +57,9 @@ type Canary struct {
 	Lifetime     time.Duration `json:"lifetime"`
 	Interval     time.Duration `json:"interval"`
 	Warmup       time.Duration `json:"warmup"`
+	// Thresholds replace the analysis' score thresholds for this canary when not nil
+	// (Registration.Thresholds).
+	Thresholds *Thresholds `json:"thresholds,omitempty"`
 	// Intervals is how many intervals the lifetime holds; the last one ends at
 	// Start+Lifetime.
 	Intervals int `json:"intervals"`
@@ -81,6 +84,22 @@ type Canary struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
+}
+
+// Thresholds are a canary's own score thresholds: >= Pass passes, >= Marginal is
+// marginal, below fails.
+type Thresholds struct {
+	Pass     float64 `json:"pass"`
+	Marginal float64 `json:"marginal"`
+}
+
+// ScoreThresholds are the thresholds c is judged by: the analysis', with c's own pass
+// and marginal when it has them.
+func (c *Canary) ScoreThresholds(analysis judge.Thresholds) judge.Thresholds {
+	if c.Thresholds != nil {
+		analysis.Pass, analysis.Marginal = c.Thresholds.Pass, c.Thresholds.Marginal
+	}
+	return analysis
 }
 
 // Ended is when a final canary ended: EndedAt, or UpdatedAt for a record without it.
