@@ -37,12 +37,23 @@ type Analysis struct {
 	// breaker, the cooldown and resolves count per service); empty means
 	// actuation.service_var. See ServiceVarOr.
 	ServiceVar string
-	Metrics    []Metric
+	// Kayenta names the cohort variables a Kayenta execution's scope and location fill
+	// (the analysis' `kayenta:` block).
+	Kayenta KayentaVars
+	Metrics []Metric
 	// Source is the analysis as YAML, which a canary keeps so that it is judged by the
 	// analysis it started with after a reload or a restart (ParseAnalysis reads it back).
 	Source []byte
 	// Hash identifies Source (sha256, hex).
 	Hash string
+}
+
+// KayentaVars name the cohort variables that Kayenta's scope and location become when
+// the analysis is run as a Kayenta canary config (web/kayenta): Scope defaults to
+// "scope", Location to "location".
+type KayentaVars struct {
+	Scope    string `yaml:"scope_var"`
+	Location string `yaml:"location_var"`
 }
 
 // ServiceVarOr is the analysis' service_var, or def (actuation.service_var) when it
@@ -140,8 +151,9 @@ type analysisYAML struct {
 	ServiceVar      string `yaml:"service_var"`
 	// UnjudgedCritical is how a canary ends when a critical metric cannot be judged at
 	// its last interval: "error" or "fail"; empty is the score rules' default.
-	UnjudgedCritical string    `yaml:"unjudged_critical"`
-	Metrics          []rawNode `yaml:"metrics"`
+	UnjudgedCritical string      `yaml:"unjudged_critical"`
+	Kayenta          KayentaVars `yaml:"kayenta"`
+	Metrics          []rawNode   `yaml:"metrics"`
 }
 
 type scoreYAML struct {
@@ -158,6 +170,7 @@ func (a *analysisYAML) UnmarshalYAML(unmarshal func(any) error) error {
 		Interval: model.Duration(time.Minute),
 		Step:     model.Duration(15 * time.Second),
 		Score:    scoreYAML{Pass: 95, Marginal: 75, Rules: string(judge.RulesCanaryd)},
+		Kayenta:  KayentaVars{Scope: "scope", Location: "location"},
 	}
 	type plain analysisYAML
 	return unmarshal((*plain)(a))
@@ -267,6 +280,7 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 		OnError:         w.OnError,
 		RequireApproval: w.RequireApproval,
 		ServiceVar:      w.ServiceVar,
+		Kayenta:         w.Kayenta,
 		Source:          src,
 		Hash:            hex.EncodeToString(sum[:]),
 	}
@@ -275,6 +289,14 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 	}
 	if a.ServiceVar != "" && !varKeyOK(a.ServiceVar) {
 		errs.Add(join(path, "service_var"), "%q is not a variable name", a.ServiceVar)
+	}
+	for _, v := range []struct{ key, name string }{{"scope_var", a.Kayenta.Scope}, {"location_var", a.Kayenta.Location}} {
+		if !varKeyOK(v.name) {
+			errs.Add(join(path, "kayenta."+v.key), "%q is not a variable name", v.name)
+		}
+	}
+	if a.Kayenta.Scope == a.Kayenta.Location {
+		errs.Add(join(path, "kayenta.location_var"), "%q is scope_var too: scope and location must fill different variables", a.Kayenta.Location)
 	}
 	if a.Interval <= 0 {
 		errs.Add(join(path, "interval"), "must be > 0")

@@ -18,6 +18,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	apiv1 "github.com/canaryd/canaryd/web/api/v1"
 	"github.com/canaryd/canaryd/web/auth"
+	"github.com/canaryd/canaryd/web/kayenta"
 	"github.com/canaryd/canaryd/web/sameorigin"
 	"github.com/canaryd/canaryd/web/ui"
 )
@@ -49,6 +50,9 @@ type Options struct {
 	Logger  *zap.Logger
 	// Clock is the scheduler's, which the audit log's relative times count from.
 	Clock analysis.Clock
+	// Kayenta serves the Kayenta routes (GET /canaryConfig, POST and GET /canary/…, as
+	// Argo Rollouts' kayenta provider calls them); nil leaves them out.
+	Kayenta kayenta.Canaries
 }
 
 // Server is the HTTP surface.
@@ -81,10 +85,16 @@ func New(o Options) *Server {
 	pages := auth.NewRouter(s.mux, o.Tokens, ui.Surface)
 	uiH := ui.New(o.Canaries, ui.Options{Logger: o.Logger.Named("ui"), Operator: o.Canaries})
 	uiH.Register(pages)
-	for _, rt := range api.Routes() {
+	// Kayenta's routes sit at the root, as Kayenta serves them; a caller without a token
+	// is "kayenta:NAME" in the audit log.
+	kay := auth.NewRouter(s.mux, o.Tokens, kayenta.Surface)
+	if o.Kayenta != nil {
+		kayenta.New(kayenta.Options{Canaries: o.Kayenta, Logger: o.Logger.Named("kayenta"), MaxBody: o.MaxBody}).Register(kay)
+	}
+	for _, rt := range append(api.Routes(), kay.Routes()...) {
 		s.apiRoots[root(rt.Pattern[strings.Index(rt.Pattern, " ")+1:])] = true
 	}
-	s.routes = append(api.Routes(), pages.Routes()...)
+	s.routes = append(append(api.Routes(), kay.Routes()...), pages.Routes()...)
 	// A miss says nothing before the caller is authenticated as a reader would be.
 	s.apiMiss = api.Require(auth.Read, http.HandlerFunc(s.jsonMiss))
 	s.uiMiss = pages.Require(auth.Read, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +110,7 @@ func New(o Options) *Server {
 	return s
 }
 
-// Routes are every route with its access, the API's first.
+// Routes are every route with its access: the API's, Kayenta's, then the pages'.
 func (s *Server) Routes() []auth.Route { return append([]auth.Route(nil), s.routes...) }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }

@@ -60,6 +60,12 @@ func (f *fakeCanaries) Abort(ctx context.Context, id, _ string, _ bool) (*analys
 func (f *fakeCanaries) Promote(ctx context.Context, id, _ string) (*analysis.Canary, error) {
 	return f.end(ctx, id, analysis.StatusPass)
 }
+func (f *fakeCanaries) Env() *analysis.Env {
+	return &analysis.Env{Config: &config.Config{Analyses: map[string]*config.Analysis{"golden": {Name: "golden"}}}}
+}
+func (f *fakeCanaries) Analysis(context.Context, *analysis.Canary) (*config.Analysis, error) {
+	return f.Env().Config.Analyses["golden"], nil
+}
 func (f *fakeCanaries) end(ctx context.Context, id string, s analysis.Status) (*analysis.Canary, error) {
 	if _, err := f.find(id); err != nil {
 		return nil, err
@@ -124,9 +130,13 @@ func TestRoutes(t *testing.T) {
 		"GET /canaries/{id}":                   "read",
 		"POST /canaries/{id}/abort":            "operate",
 		"POST /canaries/{id}/promote":          "operate",
+		"GET /canaryConfig":                    "read",
+		"POST /canary/{configId}":              "register",
+		"GET /canary/{executionId}":            "read",
 	}
 	got := map[string]string{}
-	for _, r := range web.New(web.Options{Canaries: newFake()}).Routes() {
+	f := newFake()
+	for _, r := range web.New(web.Options{Canaries: f, Kayenta: f}).Routes() {
 		got[r.Pattern] = r.Access.String()
 	}
 	for p, a := range want {

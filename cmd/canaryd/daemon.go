@@ -416,7 +416,7 @@ func (d *daemon) handler() http.Handler {
 	return web.New(web.Options{
 		Canaries: d.sched, Actuations: d.act, Tokens: d.tokens, Origins: d.origins,
 		Gatherer: d.reg, Reload: reload, MaxBody: d.cfg.Server.MaxBodyBytes, Logger: d.log,
-		Clock: d.o.Clock,
+		Clock: d.o.Clock, Kayenta: d.sched,
 		Ready: func() error {
 			return readiness(d.ready.Load(), d.act.PendingOutcomes(), d.pingStore(context.Background()))
 		},
