@@ -53,11 +53,14 @@ type Event struct {
 	Verdict  string   `json:"verdict,omitempty"`
 	Score    *float64 `json:"score,omitempty"`
 	Reason   string   `json:"reason"`
-	// Kind is what ended the canary: verdict (the scheduler), abort or promote (a human).
+	// Kind is what ended the canary: verdict (the scheduler), abort or promote (a human);
+	// start for on_start.
 	Kind string `json:"kind"`
-	// Trigger is the analysis list that fired: on_fail, on_pass, on_marginal, on_error.
+	// Trigger is the analysis list that fired: on_start, on_fail, on_pass, on_marginal,
+	// on_error.
 	Trigger string `json:"trigger"`
-	// Cause is why the canary ended: lifetime, critical, errors, nodata, api.
+	// Cause is why the canary ended: lifetime, critical, errors, nodata, api; empty for
+	// on_start.
 	Cause string `json:"cause"`
 	// Service groups canaries of one service for the breaker, cooldown and resolve.
 	Service string `json:"service"`
@@ -68,8 +71,12 @@ type Event struct {
 	// Failing are the last interval's failed or errored metrics, critical ones first.
 	Failing []FailingMetric `json:"failing,omitempty"`
 	Link    string          `json:"link,omitempty"`
-	// Time is when the verdict was reached.
-	Time   time.Time `json:"time"`
+	// Time is when the verdict was reached (for on_start, when the canary was registered).
+	Time time.Time `json:"time"`
+	// Start is when the canary began taking traffic (its registration's start): with
+	// Time, the span a dashboard annotation covers. Zero in actions planned before it
+	// was recorded.
+	Start  time.Time `json:"start"`
 	DryRun bool      `json:"dry_run,omitempty"`
 }
 

@@ -179,6 +179,10 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	s.log.Info("canary registered", zap.String("canary", c.ID), zap.String("name", c.Name),
 		zap.String("analysis", c.Analysis), zap.Duration("lifetime", lifetime), zap.Duration("interval", interval),
 		zap.Bool("dry_run", c.DryRun))
+	if st, ok := s.o.Actuation.(StartActuation); ok {
+		cc := *c
+		st.OnStart(ctx, &cc)
+	}
 	s.schedule(dueItem{id: c.ID, index: c.NextIndex, at: c.IntervalEnd(c.NextIndex)})
 	return c, nil
 }

@@ -33,6 +33,13 @@ type Actuation interface {
 	OnVerdict(ctx context.Context, c *Canary, a Action)
 }
 
+// StartActuation is an Actuation that is also told when a canary is registered, once
+// it is stored (the analysis' on_start hook). Like OnVerdict, OnStart must not block.
+type StartActuation interface {
+	Actuation
+	OnStart(ctx context.Context, c *Canary)
+}
+
 // NopActuation does nothing.
 type NopActuation struct{}
 

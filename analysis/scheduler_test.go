@@ -147,6 +147,22 @@ type harness struct {
 type recorder struct {
 	mu      sync.Mutex
 	actions []analysis.Action
+	// started are the canaries OnStart was told of, with whether the store held each
+	// when it was.
+	started []startCall
+	store   analysis.Store
+}
+
+type startCall struct {
+	c      *analysis.Canary
+	stored bool
+}
+
+func (r *recorder) OnStart(ctx context.Context, c *analysis.Canary) {
+	_, err := r.store.Get(ctx, c.ID)
+	r.mu.Lock()
+	r.started = append(r.started, startCall{c: c, stored: err == nil})
+	r.mu.Unlock()
 }
 
 func (r *recorder) OnVerdict(_ context.Context, c *analysis.Canary, a analysis.Action) {
@@ -177,7 +193,7 @@ func (h *harness) start() {
 	}
 	h.store = st
 	h.reg = prometheus.NewRegistry()
-	h.act = &recorder{}
+	h.act = &recorder{store: st}
 	h.sched = analysis.NewScheduler(analysis.Options{
 		Store: st, Clock: h.clock, Logger: zaptest.NewLogger(h.t), Metrics: analysis.NewMetrics(h.reg),
 		Actuation: h.act, Workers: 4, MaxConsecutiveErrors: h.cfg.Scheduler.MaxConsecutiveErrors,
@@ -643,5 +659,31 @@ func TestLooksRaiseConfidence(t *testing.T) {
 		if !strings.Contains(m.Reason, "98.75% CI") || !strings.Contains(m.Reason, "confidence raised from 95% for 4 looks without a tolerance") {
 			t.Errorf("interval %d: reason %q", r.Index, m.Reason)
 		}
+	}
+}
+
+// The actuation layer is told of a registration once the canary is stored (its on_start
+// hook), and of none that was refused.
+func TestOnStartAfterStored(t *testing.T) {
+	h := newHarness(t)
+	r := analysis.Registration{
+		Name: "web", Analysis: "basic", Vars: map[string]string{"app": "web"},
+		Baseline: map[string]string{"track": "baseline", "signal": "ok"},
+		Canary:   map[string]string{"track": "canary", "signal": "ok"},
+	}
+	bad := r
+	bad.Analysis = "nope"
+	if _, err := h.sched.Register(context.Background(), bad); err == nil {
+		t.Fatal("registered an unknown analysis")
+	}
+	c, err := h.sched.Register(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.act.mu.Lock()
+	defer h.act.mu.Unlock()
+	if len(h.act.started) != 1 || h.act.started[0].c.ID != c.ID || !h.act.started[0].stored ||
+		h.act.started[0].c.Status != analysis.StatusRunning || !h.act.started[0].c.Start.Equal(c.Start) {
+		t.Errorf("OnStart calls: %+v", h.act.started)
 	}
 }

@@ -25,7 +25,10 @@ type Analysis struct {
 	Warmup   time.Duration
 	Score    judge.Thresholds
 	// Groups are the weights of the metric groups; empty means every metric counts alike.
-	Groups     map[string]float64
+	Groups map[string]float64
+	// OnStart fires once when a canary is registered (after it is stored); the others
+	// when it ends. Hooks lists them all.
+	OnStart    []string
 	OnFail     []string
 	OnPass     []string
 	OnMarginal []string
@@ -65,9 +68,77 @@ func (a *Analysis) ServiceVarOr(def string) string {
 	return def
 }
 
+// The hooks: an analysis' actuator lists, by their key in the file (and the trigger
+// of the actions they fire).
+const (
+	HookStart    = "on_start"
+	HookFail     = "on_fail"
+	HookPass     = "on_pass"
+	HookMarginal = "on_marginal"
+	HookError    = "on_error"
+)
+
+// Hook is one of an analysis' actuator lists.
+type Hook struct {
+	// Key is the list's key in the file: on_start, on_fail, …
+	Key string
+	// Actuators are the names it lists, as written.
+	Actuators []string
+}
+
+// Hooks are every actuator list of the analysis, in the order they can fire. Validation,
+// the registration check and the safety layer all read them from here: a new hook is its
+// field and one line below.
+func (a *Analysis) Hooks() []Hook {
+	if a == nil {
+		return nil
+	}
+	return []Hook{
+		{HookStart, a.OnStart},
+		{HookFail, a.OnFail},
+		{HookPass, a.OnPass},
+		{HookMarginal, a.OnMarginal},
+		{HookError, a.OnError},
+	}
+}
+
+// HookKeys are the keys of every hook (an analysis' lists of actuators).
+func HookKeys() []string {
+	var a Analysis
+	hs := a.Hooks()
+	keys := make([]string, len(hs))
+	for i, h := range hs {
+		keys[i] = h.Key
+	}
+	return keys
+}
+
+// Hook is the list of the hook key, each name once (a name listed twice is one action:
+// its idempotency key would be the same); nil for a key that is no hook.
+func (a *Analysis) Hook(key string) []string {
+	for _, h := range a.Hooks() {
+		if h.Key != key {
+			continue
+		}
+		var out []string
+		for _, n := range h.Actuators {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 // Actuators reports whether any of the analysis' lists names an actuator.
 func (a *Analysis) Actuators() bool {
-	return a != nil && len(a.OnFail)+len(a.OnPass)+len(a.OnMarginal)+len(a.OnError) > 0
+	for _, h := range a.Hooks() {
+		if len(h.Actuators) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // metricPath names a metric in error paths by its name when it has a valid one
@@ -142,6 +213,7 @@ type analysisYAML struct {
 	Warmup     model.Duration     `yaml:"warmup"`
 	Score      scoreYAML          `yaml:"score"`
 	Groups     map[string]float64 `yaml:"groups"`
+	OnStart    []string           `yaml:"on_start"`
 	OnFail     []string           `yaml:"on_fail"`
 	OnPass     []string           `yaml:"on_pass"`
 	OnMarginal []string           `yaml:"on_marginal"`
@@ -274,6 +346,7 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 		Warmup:          time.Duration(w.Warmup),
 		Score:           judge.Thresholds{Pass: w.Score.Pass, Marginal: w.Score.Marginal, Rules: judge.ScoreRules(w.Score.Rules)},
 		Groups:          w.Groups,
+		OnStart:         w.OnStart,
 		OnFail:          w.OnFail,
 		OnPass:          w.OnPass,
 		OnMarginal:      w.OnMarginal,

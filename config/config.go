@@ -297,13 +297,10 @@ func (c *Config) checkAnalysis(a *Analysis, path string, errs *Errors) {
 			errs.Add(join(path, "provider"), "unknown provider %q", a.Provider)
 		}
 	}
-	for _, ref := range []struct {
-		key   string
-		names []string
-	}{{"on_fail", a.OnFail}, {"on_pass", a.OnPass}, {"on_marginal", a.OnMarginal}, {"on_error", a.OnError}} {
-		for i, n := range ref.names {
+	for _, h := range a.Hooks() {
+		for i, n := range h.Actuators {
 			if _, ok := c.Actuators[n]; !ok {
-				errs.Add(index(join(path, ref.key), i), "unknown actuator %q", n)
+				errs.Add(index(join(path, h.Key), i), "unknown actuator %q", n)
 			}
 		}
 	}

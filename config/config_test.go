@@ -148,9 +148,10 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "unknown refs",
-			repl: []string{"provider: prom\n", "provider: thanos\n    on_pass: [nope]\n"},
+			repl: []string{"provider: prom\n", "provider: thanos\n    on_pass: [nope]\n    on_start: [notify, annotate]\n"},
 			want: []string{
 				`analyses.golden-signals.provider: unknown provider "thanos"`,
+				`analyses.golden-signals.on_start[1]: unknown actuator "annotate"`,
 				`analyses.golden-signals.on_pass[0]: unknown actuator "nope"`,
 			},
 		},

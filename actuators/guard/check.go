@@ -50,11 +50,11 @@ func (s *setup) serviceVarOf(a *config.Analysis) string {
 	return a.ServiceVarOr(s.cfg.Actuation.ServiceVar)
 }
 
-var triggers = []string{TriggerFail, TriggerPass, TriggerMarginal, TriggerError}
-
 // statusFor is a status that fires trigger, for the placeholder event.
 func statusFor(trigger string) analysis.Status {
 	switch trigger {
+	case TriggerStart:
+		return analysis.StatusRunning
 	case TriggerPass:
 		return analysis.StatusPass
 	case TriggerMarginal:
@@ -89,7 +89,9 @@ func (g *Guard) CheckRegistration(a *config.Analysis, c *analysis.Canary) error 
 		failing = []actuators.FailingMetric{{Name: m.Name, Group: m.Group, Classification: "high", Critical: true, Reason: "registration check"}}
 	}
 	const id = "registration"
-	for _, trigger := range triggers {
+	now := g.now()
+	for _, h := range a.Hooks() {
+		trigger := h.Key
 		for _, name := range listFor(a, trigger) {
 			b, ok := s.acts[name]
 			if !ok {
@@ -100,7 +102,11 @@ func (g *Guard) CheckRegistration(a *config.Analysis, c *analysis.Canary) error 
 				ID: id, Name: c.Name, Analysis: a.Name, Status: string(statusFor(trigger)), Verdict: string(statusFor(trigger)),
 				Score: &score, Reason: "registration check", Kind: string(analysis.ActionVerdict), Trigger: trigger, Cause: string(analysis.CauseLifetime),
 				Service: service, Baseline: c.Baseline, Canary: c.Canary, Vars: c.Vars, Failing: failing,
-				Link: s.link + id, Time: g.now(), DryRun: c.DryRun,
+				Link: s.link + id, Time: now, Start: now, DryRun: c.DryRun,
+			}
+			if trigger == TriggerStart {
+				// As OnStart will send it: a running canary, nothing judged yet.
+				ev.Verdict, ev.Score, ev.Reason, ev.Kind, ev.Cause, ev.Failing = "", nil, "canary registered", string(ActionStart), "", nil
 			}
 			if _, err := b.act.Render(ev); err != nil {
 				return &analysis.InputError{Field: fieldOf(err, c), Msg: fmt.Sprintf("actuator %s (%s) cannot act on this canary: %v", name, trigger, err)}

@@ -75,6 +75,8 @@ func TestCheckRegistration(t *testing.T) {
 	flags.OnError = []string{"flags"}
 	notifyOnly := a
 	notifyOnly.OnFail, notifyOnly.OnPass = []string{"notify"}, nil
+	startOnly := noActs
+	startOnly.OnStart = []string{"flags"}
 	good := func() *analysis.Canary {
 		return &analysis.Canary{Name: "checkout v2", Vars: map[string]string{"app": "checkout", "ns": "shop", "region": "eu"},
 			Baseline: map[string]string{"track": "stable", "kind": "deployment"}, Canary: map[string]string{"track": "canary", "kind": "deployment"}}
@@ -107,6 +109,10 @@ func TestCheckRegistration(t *testing.T) {
 			field: "vars.app", msg: `rendered "--kubeconfig=/tmp/evil" starts with "-"`},
 		{name: "a value refused in a host", a: func() *analysis.Canary { c := good(); c.Vars["region"] = "evil.com/x"; return c }(), an: &flags,
 			field: "vars.region", msg: `actuator flags (on_error)`},
+		{name: "an on_start actuator's variable", a: func() *analysis.Canary { c := good(); delete(c.Vars, "region"); return c }(), an: &startOnly,
+			field: "vars.region", msg: `actuator flags (on_start) cannot act on this canary`},
+		{name: "an on_start list needs the service too", a: func() *analysis.Canary { c := good(); delete(c.Vars, "app"); return c }(), an: &startOnly,
+			field: "vars.app", msg: "required: analysis golden fires actuators"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -263,7 +263,10 @@ func (g *Guard) checkSafety(tx Tx, s *setup, r *Actuation, e *config.Actuator, n
 				r.Actuator, n, r.Service, window, e.Breaker.Max), nil
 		}
 	}
-	if e.Cooldown > 0 {
+	// An on_start action announces a deploy; it changes nothing a cooldown protects (two
+	// rollbacks of one service), so it neither waits for one nor starts one.
+	start := r.Trigger == TriggerStart
+	if e.Cooldown > 0 && !start {
 		for _, it := range items {
 			if it.Canary != r.CanaryID && !it.Notification && it.Time.After(now.Add(-e.Cooldown)) {
 				return StateSuppressed, fmt.Sprintf("cooldown: service %q had an action (%s, canary %s) %s ago; cooldown is %s",
@@ -271,7 +274,7 @@ func (g *Guard) checkSafety(tx Tx, s *setup, r *Actuation, e *config.Actuator, n
 			}
 		}
 	}
-	return "", "", tx.AddHistory(r.Service, Fired{Time: now, Actuator: r.Actuator, Canary: r.CanaryID, Notification: e.Notification})
+	return "", "", tx.AddHistory(r.Service, Fired{Time: now, Actuator: r.Actuator, Canary: r.CanaryID, Notification: e.Notification || start})
 }
 
 // longestWindow is how far back the history must reach for the current config.

@@ -108,7 +108,7 @@ type built struct {
 	act   actuators.Actuator
 }
 
-var _ analysis.Actuation = (*Guard)(nil)
+var _ analysis.StartActuation = (*Guard)(nil)
 
 // New builds a guard and its actuators and creates its buckets; it starts nothing.
 func New(o Options) (*Guard, error) {
@@ -315,12 +315,28 @@ func (g *Guard) Idle(ctx context.Context) error {
 	return nil
 }
 
-// planJob is a canary that reached a final status, to plan.
+// planJob is a canary that reached a final status, or one just registered (trigger
+// on_start), to plan.
 type planJob struct {
 	canary *analysis.Canary
 	action analysis.Action
 	actor  Actor
-	tries  int
+	// trigger is the hook to plan when it is not the canary's end (TriggerStart); empty
+	// for the end, whose hook follows from the final status.
+	trigger string
+	tries   int
+}
+
+// OnStart queues a just-registered canary's on_start actions and returns at once, like
+// OnVerdict; the scheduler calls it once the canary is stored. If canaryd dies before
+// the plan is persisted, Recover plans it (within actuation.recover_window).
+func (g *Guard) OnStart(ctx context.Context, c *analysis.Canary) {
+	if g.stopping.Load() {
+		g.log.Warn("stopping: canary's start left for Recover", zap.String("canary", c.ID))
+		return
+	}
+	cc := *c
+	g.enqueuePlan(planJob{canary: &cc, action: startAction(&cc), actor: identity.From(ctx, "api"), trigger: TriggerStart})
 }
 
 // OnVerdict queues the canary's actions for planning and returns at once: the

@@ -449,7 +449,7 @@ func TestConfigure(t *testing.T) {
 		t.Errorf("old actuators lost: %+v", a)
 	}
 	// A config without the actuator: actions naming it fail visibly.
-	cfg, err = parseConfig(strings.NewReplacer("on_fail: [rollback, notify, page]", "on_fail: [notify]", "on_fail: [rollback, notify]", "on_fail: [notify]",
+	cfg, err = parseConfig(strings.NewReplacer("on_fail: [rollback, notify, page]", "on_fail: [notify]", "on_fail: [rollback, notify]", "on_fail: [notify]", "on_fail: [rollback, mark]", "on_fail: [mark]",
 		`  rollback: {type: webhook, url: "`+e.rc.srv.URL+`/rollback/{{ .Vars.app }}", attempts: 3}`+"\n", "").Replace(e.src))
 	if err != nil {
 		t.Fatal(err)

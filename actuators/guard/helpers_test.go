@@ -41,6 +41,7 @@ actuators:
   rollback: {type: webhook, url: "@HOOK@/rollback/{{ .Vars.app }}", attempts: 3}
   notify:   {type: webhook, url: "@HOOK@/notify", notification: true}
   page:     {type: pagerduty, url: "@PD@/v2/enqueue", routing_key_env: GUARD_TEST_PD_KEY}
+  mark:     {type: webhook, url: "@HOOK@/mark/{{ .Trigger }}"}
 @ACTUATORS@
 analyses:
   golden:
@@ -49,6 +50,13 @@ analyses:
     on_fail: [rollback, notify, page]
     on_pass: [notify]
     on_error: [notify]
+    metrics:
+      - {name: errors, query: 'e{t="{{ .Cohort.track }}"}'}
+  announced:
+    provider: p
+    lifetime: 30m
+    on_start: [notify, mark, notify]
+    on_fail: [rollback, mark]
     metrics:
       - {name: errors, query: 'e{t="{{ .Cohort.track }}"}'}
   gated:
@@ -313,6 +321,45 @@ func (e *env) end(o canaryOpts) (*analysis.Canary, analysis.Action) {
 			actuate = *o.actuate && actuate
 		}
 		act = analysis.Action{CanaryID: c.ID, Time: now, Kind: o.kind, Status: o.status, Cause: analysis.CauseCritical, Reason: c.Reason, Actuate: actuate}
+		return []analysis.Action{act}, nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c, act
+}
+
+// register stores a running canary of the analysis, as the scheduler's Register does,
+// without telling the guard.
+func (e *env) register(an, app string) *analysis.Canary {
+	e.t.Helper()
+	e.n++
+	a := e.cfg.Analyses[an]
+	now := e.clock.Now()
+	c := &analysis.Canary{
+		ID: fmt.Sprintf("canary%c%c", 'a'+e.n/26, 'a'+e.n%26), Name: fmt.Sprintf("%s v%d", app, e.n),
+		Analysis: a.Name, AnalysisHash: a.Hash, Baseline: map[string]string{"track": "baseline"},
+		Canary: map[string]string{"track": "canary"}, Vars: map[string]string{"app": app},
+		Start: now.Add(-time.Minute), Lifetime: 30 * time.Minute, Interval: 30 * time.Minute, Intervals: 1, NextIndex: 1,
+		Status: analysis.StatusRunning, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := e.st.Create(e.ctx(), c, a.Source); err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// endRegistered ends a canary register stored, as the scheduler records its verdict.
+func (e *env) endRegistered(c *analysis.Canary, status analysis.Status) (*analysis.Canary, analysis.Action) {
+	e.t.Helper()
+	now := e.clock.Now()
+	r := &analysis.IntervalResult{CanaryID: c.ID, Index: 1, JudgedAt: now, Metrics: []judge.MetricResult{
+		{Name: "errors", Classification: judge.ClassHigh, Critical: true, Reason: "error rate up 60%"},
+	}}
+	var act analysis.Action
+	c, err := e.st.RecordInterval(e.ctx(), r, func(c *analysis.Canary) ([]analysis.Action, error) {
+		c.Status, c.Reason, c.EndedAt, c.UpdatedAt = status, "critical metric errors failed", &now, now
+		act = analysis.Action{CanaryID: c.ID, Time: now, Kind: analysis.ActionVerdict, Status: status, Cause: analysis.CauseCritical, Reason: c.Reason, Actuate: true}
 		return []analysis.Action{act}, nil
 	})
 	if err != nil {

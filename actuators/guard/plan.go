@@ -37,25 +37,23 @@ func listFor(a *config.Analysis, trigger string) []string {
 	if a == nil {
 		return nil
 	}
-	var names []string
-	switch trigger {
-	case TriggerPass:
-		names = a.OnPass
-	case TriggerMarginal:
-		names = a.OnMarginal
-	case TriggerFail:
-		names = a.OnFail
-	case TriggerError:
-		names = a.OnError
+	return a.Hook(trigger)
+}
+
+// markerOf is the id a plan's planned marker is kept under: the canary's id for its end
+// (as it always was), "<id>/<trigger>" for a hook that fires before it (on_start), so
+// each is planned once, ever, apart from the others.
+func markerOf(id, trigger string) string {
+	if trigger == TriggerStart {
+		return id + "/" + trigger
 	}
-	// A name listed twice is one action: its key would be the same.
-	var out []string
-	for _, n := range names {
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out
+	return id
+}
+
+// startAction is what a canary's start is planned with: its registration.
+func startAction(c *analysis.Canary) analysis.Action {
+	return analysis.Action{CanaryID: c.ID, Time: c.CreatedAt, Kind: ActionStart, Status: analysis.StatusRunning,
+		Reason: "canary registered", Actuate: true}
 }
 
 // failingOf returns the last judged interval's failed and errored metrics, critical
@@ -104,16 +102,21 @@ func (g *Guard) isPlanned(id string) (bool, error) {
 	return planned, err
 }
 
-// plan persists a final canary's actions (the intents) with its audit entries in one
-// transaction, then queues the ones to fire. A canary is planned once: a second call
-// (OnVerdict racing Recover) finds the marker and does nothing.
+// plan persists a final canary's actions (the intents), or a new canary's on_start
+// ones, with their audit entries in one transaction, then queues the ones to fire. Each
+// is planned once: a second call (OnVerdict racing Recover) finds the marker and does
+// nothing.
 func (g *Guard) plan(ctx context.Context, j planJob) error {
-	if done, err := g.isPlanned(j.canary.ID); err != nil || done {
+	if done, err := g.isPlanned(markerOf(j.canary.ID, j.trigger)); err != nil || done {
 		return err
 	}
 	p, err := g.preparePlan(ctx, j)
 	if err != nil {
 		return err
+	}
+	if p.trigger == TriggerStart && len(p.recs) == 0 && p.aerr == nil {
+		// No on_start list: nothing to record (a canary's end is recorded either way).
+		return nil
 	}
 	res, err := g.persistPlan(ctx, p)
 	if err != nil {
@@ -157,7 +160,11 @@ func (g *Guard) preparePlan(ctx context.Context, j planJob) (*canaryPlan, error)
 	if act.Status == "" {
 		act.Status = c.Status
 	}
-	p := &canaryPlan{j: j, c: c, act: act, s: g.setup.Load(), trigger: triggerOf(act.Status)}
+	trigger := j.trigger
+	if trigger == "" {
+		trigger = triggerOf(act.Status)
+	}
+	p := &canaryPlan{j: j, c: c, act: act, s: g.setup.Load(), trigger: trigger}
 	a, aerr := g.analysisOf(ctx, c)
 	if aerr != nil && ctx.Err() != nil {
 		return nil, aerr
@@ -175,7 +182,11 @@ func (g *Guard) preparePlan(ctx context.Context, j planJob) (*canaryPlan, error)
 		ID: c.ID, Name: c.Name, Analysis: c.Analysis, Status: string(c.Status), Verdict: string(c.Verdict),
 		Score: c.Score, Reason: c.Reason, Kind: string(act.Kind), Trigger: p.trigger, Cause: string(act.Cause),
 		Service: p.service, Baseline: c.Baseline, Canary: c.Canary, Vars: c.Vars,
-		Failing: failingOf(results), Link: p.s.link + c.ID, Time: verdictTime(act, c, p.now), DryRun: p.dry,
+		Failing: failingOf(results), Link: p.s.link + c.ID, Time: verdictTime(act, c, p.now), Start: c.Start, DryRun: p.dry,
+	}
+	if p.trigger == TriggerStart {
+		// What the canary was when it started, even when Recover plans it after its end.
+		p.base.Status, p.base.Verdict, p.base.Score, p.base.Reason, p.base.Failing = string(analysis.StatusRunning), "", nil, act.Reason, nil
 	}
 	requireApproval := a != nil && a.RequireApproval
 	for _, name := range listFor(a, p.trigger) {
@@ -202,11 +213,12 @@ func (g *Guard) persistPlan(ctx context.Context, p *canaryPlan) (planResult, err
 	c, now := p.c, p.now
 	err := g.store.Update(ctx, func(tx Tx) error {
 		res = planResult{}
-		if done, err := tx.Planned(c.ID); err != nil || done {
+		marker := markerOf(c.ID, p.trigger)
+		if done, err := tx.Planned(marker); err != nil || done {
 			res.planned = done
 			return err
 		}
-		if err := tx.MarkPlanned(c.ID, PlannedRecord{Time: now, Trigger: p.trigger, Kind: kindOf(p.act.Kind)}); err != nil {
+		if err := tx.MarkPlanned(marker, PlannedRecord{Time: now, Trigger: p.trigger, Kind: kindOf(p.act.Kind)}); err != nil {
 			return err
 		}
 		if err := tx.AppendAudit(p.endEntry()); err != nil {
@@ -244,11 +256,14 @@ func (g *Guard) persistPlan(ctx context.Context, p *canaryPlan) (planResult, err
 	return res, err
 }
 
-// endEntry is the audit entry of the canary's end.
+// endEntry is the audit entry of the canary's end (or of its start, for on_start).
 func (p *canaryPlan) endEntry() *Entry {
 	c := p.c
 	e := &Entry{Time: p.now, Kind: kindOf(p.act.Kind), Who: p.j.actor.Name, Remote: p.j.actor.Remote, Canary: c.ID, CanaryName: c.Name,
 		Analysis: c.Analysis, Service: p.service, Trigger: p.trigger, Outcome: string(c.Status), Reason: c.Reason}
+	if p.trigger == TriggerStart {
+		e.Outcome, e.Reason = string(analysis.StatusRunning), p.act.Reason
+	}
 	if p.aerr != nil {
 		e.Error = fmt.Sprintf("no actions: the canary's analysis cannot be read: %v", p.aerr)
 	} else if len(p.recs) == 0 {

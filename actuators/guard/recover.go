@@ -23,6 +23,11 @@ type RecoverReport struct {
 	// ended before actuation.recover_window and were recorded as skipped.
 	Planned int
 	Stale   int
+	// Started are canaries whose on_start actions were not planned (canaryd died between
+	// storing the registration and planning) and were planned now; StaleStarts those
+	// registered before actuation.recover_window, recorded as skipped.
+	Started     int
+	StaleStarts int
 	// Awaiting is how many actions wait for approval.
 	Awaiting int
 }
@@ -37,14 +42,23 @@ func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if err := g.planLost(ctx, s, now, &rep); err != nil {
+	all, err := g.cs.List(ctx, "")
+	if err != nil {
+		return rep, fmt.Errorf("guard: recover: list canaries: %w", err)
+	}
+	// Starts first: a canary's on_start goes out before its end's actions.
+	if err := g.planLostStarts(ctx, all, s, now, &rep); err != nil {
+		return rep, err
+	}
+	if err := g.planLost(ctx, all, s, now, &rep); err != nil {
 		return rep, err
 	}
 	if err := g.Sweep(ctx); err != nil {
 		return rep, err
 	}
 	g.log.Info("recovered", zap.Int("resumed", rep.Resumed), zap.Int("abandoned", rep.Abandoned),
-		zap.Int("planned", rep.Planned), zap.Int("stale", rep.Stale), zap.Int("awaiting_approval", rep.Awaiting))
+		zap.Int("planned", rep.Planned), zap.Int("stale", rep.Stale), zap.Int("started", rep.Started), zap.Int("stale_starts", rep.StaleStarts),
+		zap.Int("awaiting_approval", rep.Awaiting))
 	return rep, nil
 }
 
@@ -140,11 +154,7 @@ func (g *Guard) interrupted(s *setup, r *Actuation, now time.Time) bool {
 
 // planLost plans the canaries that ended while their plan was lost (canaryd died between
 // storing the verdict and planning), or records them as stale past recover_window.
-func (g *Guard) planLost(ctx context.Context, s *setup, now time.Time, rep *RecoverReport) error {
-	all, err := g.cs.List(ctx, "")
-	if err != nil {
-		return fmt.Errorf("guard: recover: list canaries: %w", err)
-	}
+func (g *Guard) planLost(ctx context.Context, all []*analysis.Canary, s *setup, now time.Time, rep *RecoverReport) error {
 	window := time.Duration(s.cfg.Actuation.RecoverWindow)
 	for _, c := range all {
 		if !c.Status.Final() {
@@ -214,4 +224,50 @@ func (g *Guard) markStale(c *analysis.Canary, serviceVar string, ended time.Time
 			Outcome: string(StateSkipped),
 			Reason:  fmt.Sprintf("ended at %s without its actions planned, more than recover_window (%s) ago: not actuated", ended.UTC().Format(time.RFC3339), window)})
 	})
+}
+
+// planLostStarts plans the on_start actions of canaries registered while their plan was
+// lost (canaryd died between storing the registration and planning), or records them as
+// stale when they were registered more than recover_window ago. Canaries whose analysis
+// has no on_start list are left alone: nothing was ever to be planned for them.
+func (g *Guard) planLostStarts(ctx context.Context, all []*analysis.Canary, s *setup, now time.Time, rep *RecoverReport) error {
+	window := time.Duration(s.cfg.Actuation.RecoverWindow)
+	for _, c := range all {
+		a, err := g.analysisOf(ctx, c)
+		if err != nil || len(listFor(a, TriggerStart)) == 0 {
+			continue // an unreadable analysis is reported when the canary ends
+		}
+		marker := markerOf(c.ID, TriggerStart)
+		planned, err := g.isPlanned(marker)
+		if err != nil {
+			return fmt.Errorf("guard: recover: %w", err)
+		}
+		if planned {
+			continue
+		}
+		if now.Sub(c.CreatedAt) > window {
+			err := g.update(func(tx Tx) error {
+				if done, err := tx.Planned(marker); err != nil || done {
+					return err
+				}
+				if err := tx.MarkPlanned(marker, PlannedRecord{Time: now, Trigger: TriggerStart, Kind: kindStale}); err != nil {
+					return err
+				}
+				return tx.AppendAudit(&Entry{Time: now, Kind: KindRecover, Who: "canaryd", Canary: c.ID, CanaryName: c.Name,
+					Analysis: c.Analysis, Service: ServiceOf(c, s.serviceVarOf(a)), Trigger: TriggerStart, Outcome: string(StateSkipped),
+					Reason: fmt.Sprintf("registered at %s without its on_start actions planned, more than recover_window (%s) ago: not actuated",
+						c.CreatedAt.UTC().Format(time.RFC3339), window)})
+			})
+			if err != nil {
+				return fmt.Errorf("guard: recover: %w", err)
+			}
+			rep.StaleStarts++
+			continue
+		}
+		if err := g.plan(ctx, planJob{canary: c, action: startAction(c), actor: Actor{Name: "canaryd (recovered)"}, trigger: TriggerStart}); err != nil {
+			return fmt.Errorf("guard: recover: %w", err)
+		}
+		rep.Started++
+	}
+	return nil
 }

@@ -35,7 +35,8 @@ type Tx interface {
 	EachActuation(fn func(*Actuation) error) error
 
 	// Planned reports whether a canary's actions are planned; MarkPlanned records that
-	// they are (a canary is planned once, ever).
+	// they are (a canary is planned once, ever). The id is the canary's for its end, and
+	// "<canary id>/<hook>" for a hook planned apart from it (on_start).
 	Planned(canaryID string) (bool, error)
 	MarkPlanned(canaryID string, r PlannedRecord) error
 

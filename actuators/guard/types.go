@@ -5,6 +5,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/internal/identity"
 )
 
@@ -45,10 +46,13 @@ func (s State) Final() bool {
 // Triggers: the analysis' actuator lists (actuators.Event.Trigger). Why the canary ended
 // is its analysis.Cause (actuators.Event.Cause).
 const (
-	TriggerFail     = "on_fail"
-	TriggerPass     = "on_pass"
-	TriggerMarginal = "on_marginal"
-	TriggerError    = "on_error"
+	// TriggerStart fires when a canary is registered (after it is stored): its own
+	// planned marker (startMarker), apart from the canary's end.
+	TriggerStart    = config.HookStart
+	TriggerFail     = config.HookFail
+	TriggerPass     = config.HookPass
+	TriggerMarginal = config.HookMarginal
+	TriggerError    = config.HookError
 	// triggerResolve prefixes the trigger of a resolve: "resolve:<failed canary id>".
 	triggerResolve = "resolve:"
 )
@@ -95,9 +99,14 @@ const (
 	KindReload  EntryKind = "reload"  // a config reload, installed or refused
 	KindRecover EntryKind = "recover" // what a restart found and did
 	KindEvent   EntryKind = "event"   // what a deploy tool reported (Flagger's event webhook)
+	KindStart   EntryKind = "start"   // a canary was registered: its on_start actions are planned
 )
 
-// kindOf is the entry kind of a canary's end.
+// ActionStart is the kind of the action a canary's start is planned with (its Event's
+// Kind): the scheduler records no such action; the guard makes it (startAction).
+const ActionStart analysis.ActionKind = "start"
+
+// kindOf is the entry kind of a canary's end (or start).
 func kindOf(k analysis.ActionKind) EntryKind { return EntryKind(k) }
 
 // Entry is one line of the audit log.

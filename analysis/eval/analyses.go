@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -155,9 +156,11 @@ func loadFiles(files []string, kinds config.Kinds, mk func(string, []byte) (Targ
 	return out, nil
 }
 
-// dropKeys are an analysis' keys that name things outside it (actuators) or gate them;
-// the simulation has no actuators.
-var dropKeys = map[string]bool{"on_fail": true, "on_pass": true, "on_marginal": true, "on_error": true, "require_approval": true}
+// dropKey reports whether an analysis' key names things outside it (actuators: the
+// hooks) or gates them; the simulation has no actuators.
+func dropKey(key string) bool {
+	return key == "require_approval" || slices.Contains(config.HookKeys(), key)
+}
 
 // NewTarget rewrites an analysis (its YAML, as in a config file) to run on the synthetic
 // provider: provider sim, each metric's query replaced by the signal it measures unless
@@ -187,7 +190,7 @@ func newTarget(name string, src []byte, asWritten bool) (Target, error) {
 	for _, it := range ms {
 		key, _ := it.Key.(string)
 		switch {
-		case dropKeys[key]:
+		case dropKey(key):
 			continue
 		case key == "provider":
 			it.Value = provider
