@@ -63,6 +63,9 @@ type Registration struct {
 	// caller reads off the score.
 	Thresholds *Thresholds
 	DryRun     bool
+	// Key is the caller's identity for this registration ("" for none): a repeat with
+	// the same key returns the canary it registered (see Scheduler.RegisterByKey).
+	Key string
 }
 
 // Limits of a registration, so that one request cannot bloat the store or a query.
@@ -116,8 +119,19 @@ func checkVars(field string, vars map[string]string) error {
 
 // Register validates a registration against the current config, stores the canary with
 // a snapshot of its analysis, and schedules its first interval. Validation errors are
-// *InputError.
+// *InputError. A keyed registration is RegisterByKey's: the canary its key names when the
+// request is the same, a *KeyConflictError when it is not.
 func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, error) {
+	c, _, err := s.RegisterByKey(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// register validates and stores a new canary; a key another canary holds is
+// ErrKeyExists, from the store.
+func (s *Scheduler) register(ctx context.Context, r Registration) (*Canary, error) {
 	env := s.env.Load()
 	if env == nil {
 		return nil, errors.New("register: no config loaded")
@@ -160,11 +174,14 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	}
 	c := &Canary{
 		ID: id, Name: r.Name, Analysis: a.Name, AnalysisHash: a.Hash,
-		Baseline: nonNil(r.Baseline), Canary: nonNil(r.Canary), Vars: r.Vars, DryRun: r.DryRun,
+		Baseline: nonNil(r.Baseline), Canary: nonNil(r.Canary), Vars: r.Vars, DryRun: r.DryRun, Key: r.Key,
 		Start: start, Lifetime: lifetime, Interval: interval, Warmup: warmup,
 		Intervals:  IntervalCount(lifetime, interval),
 		Thresholds: r.Thresholds,
 		Status:     StatusRunning, CreatedAt: now, UpdatedAt: now,
+	}
+	if r.Key != "" {
+		c.Asked = &Asked{Lifetime: r.Lifetime, Interval: r.Interval, Start: r.Start, End: r.End}
 	}
 	c.NextIndex = c.FirstJudged()
 	if err := s.o.Store.Create(ctx, c, a.Source); err != nil {
@@ -178,7 +195,7 @@ func (s *Scheduler) Register(ctx context.Context, r Registration) (*Canary, erro
 	s.mu.Unlock()
 	s.log.Info("canary registered", zap.String("canary", c.ID), zap.String("name", c.Name),
 		zap.String("analysis", c.Analysis), zap.Duration("lifetime", lifetime), zap.Duration("interval", interval),
-		zap.Bool("dry_run", c.DryRun))
+		zap.Bool("dry_run", c.DryRun), zap.String("key", c.Key))
 	if st, ok := s.o.Actuation.(StartActuation); ok {
 		cc := *c
 		st.OnStart(ctx, &cc)

@@ -124,6 +124,9 @@ type Scheduler struct {
 	runningBy map[string]int
 	wake      chan struct{}
 	started   bool
+	// keys serialises keyed registrations with one key in this process, so that a retry
+	// racing its original waits for it instead of taking a second running slot.
+	keys keyLocks
 
 	work     chan dueItem
 	stop     context.CancelFunc

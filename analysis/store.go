@@ -50,6 +50,13 @@ type Canary struct {
 	Canary   map[string]string `json:"canary"`
 	Vars     map[string]string `json:"vars,omitempty"`
 	DryRun   bool              `json:"dry_run,omitempty"`
+	// Key is the caller's identity for the registration (Registration.Key), "" for none.
+	// At most one stored canary holds a key; it never changes.
+	Key string `json:"key,omitempty"`
+	// Asked is what a keyed registration gave for the fields stored resolved (lifetime,
+	// interval and start get defaults), so that a repeat is compared with the request it
+	// repeats rather than with those defaults. Nil without a key.
+	Asked *Asked `json:"asked,omitempty"`
 	// AnalysisHash names the analysis snapshot (Store.Analysis) the canary is judged by,
 	// so that a reload never changes a running canary's rules.
 	AnalysisHash string        `json:"analysis_hash"`
@@ -100,6 +107,15 @@ func (c *Canary) ScoreThresholds(analysis judge.Thresholds) judge.Thresholds {
 		analysis.Pass, analysis.Marginal = c.Thresholds.Pass, c.Thresholds.Marginal
 	}
 	return analysis
+}
+
+// Asked is what a registration gave for lifetime, interval, start and end: zero for a
+// field left out.
+type Asked struct {
+	Lifetime time.Duration `json:"lifetime,omitempty"`
+	Interval time.Duration `json:"interval,omitempty"`
+	Start    time.Time     `json:"start,omitzero"`
+	End      time.Time     `json:"end,omitzero"`
 }
 
 // Ended is when a final canary ended: EndedAt, or UpdatedAt for a record without it.
@@ -248,6 +264,8 @@ var (
 	ErrNotFound       = errors.New("canary not found")
 	ErrIntervalExists = errors.New("interval already recorded")
 	ErrExists         = errors.New("canary already exists")
+	// ErrKeyExists is Create's answer for a canary whose Key another stored canary holds.
+	ErrKeyExists = errors.New("a canary with this key already exists")
 )
 
 // SummaryStore is optionally implemented by a Store that can read a canary's intervals
@@ -320,6 +338,17 @@ type ListQuery struct {
 	Limit int
 	// After starts the page after this place (nil: at the newest canary).
 	After *Cursor
+	// Key keeps only the canary with this key ("" for all): a page of at most one.
+	Key string
+}
+
+// KeyPage is the page of q for the one canary that holds q.Key (nil for none): a store
+// finds it by its key index, then applies the rest of q here.
+func KeyPage(c *Canary, q ListQuery) Page {
+	if c == nil || (q.Status != "" && c.Status != q.Status) || (q.After != nil && !q.After.Before(CursorOf(c))) {
+		return Page{}
+	}
+	return Page{Canaries: []*Canary{c}}
 }
 
 // Page is a page of the list, newest first. Next is where the next page starts, nil when
@@ -333,15 +362,21 @@ type Page struct {
 // state the scheduler keeps across restarts, and is small on purpose: a shared SQL store
 // that lets several replicas split the canaries implements the same methods.
 type Store interface {
-	// Create stores a new canary and the analysis snapshot it is judged by.
+	// Create stores a new canary and the analysis snapshot it is judged by. It returns
+	// ErrExists for a stored id, and ErrKeyExists, storing nothing, when c.Key is not ""
+	// and a stored canary holds it: of concurrent Creates with one key, one wins.
 	Create(ctx context.Context, c *Canary, analysisSource []byte) error
 	// Get returns a canary, or ErrNotFound.
 	Get(ctx context.Context, id string) (*Canary, error)
+	// GetByKey returns the canary that holds a key, or ErrNotFound. A key is bound while
+	// its canary is stored: DeleteEnded frees it with the canary.
+	GetByKey(ctx context.Context, key string) (*Canary, error)
 	// List returns the canaries with the given status (all when status is ""), oldest
 	// first.
 	List(ctx context.Context, status Status) ([]*Canary, error)
-	// ListPage returns a page of the canaries with q.Status, newest first, reading no
-	// more of the store than the page needs (every canary is never loaded at once).
+	// ListPage returns a page of the canaries with q.Status (and q.Key), newest first,
+	// reading no more of the store than the page needs (every canary is never loaded at
+	// once).
 	ListPage(ctx context.Context, q ListQuery) (Page, error)
 	// CountByStatus counts the stored canaries by status.
 	CountByStatus(ctx context.Context) (map[Status]int, error)

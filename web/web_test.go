@@ -54,6 +54,9 @@ func (f *fakeCanaries) CountByStatus(context.Context) (map[analysis.Status]int, 
 func (f *fakeCanaries) Register(context.Context, analysis.Registration) (*analysis.Canary, error) {
 	return f.c, nil
 }
+func (f *fakeCanaries) RegisterByKey(context.Context, analysis.Registration) (*analysis.Canary, analysis.Outcome, error) {
+	return f.c, analysis.Created, nil
+}
 func (f *fakeCanaries) Abort(ctx context.Context, id, _ string, _ bool) (*analysis.Canary, error) {
 	return f.end(ctx, id, analysis.StatusAborted)
 }

@@ -29,6 +29,8 @@ var (
 	bktIntervals = []byte("intervals")
 	bktActions   = []byte("actions")
 	bktAnalyses  = []byte("analyses")
+	// bktByKey maps a keyed canary's key to its id; an entry lives as long as its canary.
+	bktByKey = []byte("canaries_by_key")
 )
 
 // Store is a bbolt-backed analysis.Store.
@@ -83,7 +85,7 @@ func OpenWith(path string, o Options) (*Store, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktCanaries, bktIntervals, bktActions, bktAnalyses} {
+		for _, b := range [][]byte{bktCanaries, bktIntervals, bktActions, bktAnalyses, bktByKey} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -148,6 +150,15 @@ func (s *Store) Create(ctx context.Context, c *analysis.Canary, src []byte) erro
 		if cb.Get([]byte(c.ID)) != nil {
 			return analysis.ErrExists
 		}
+		if c.Key != "" {
+			kb := tx.Bucket(bktByKey)
+			if kb.Get([]byte(c.Key)) != nil {
+				return analysis.ErrKeyExists
+			}
+			if err := kb.Put([]byte(c.Key), []byte(c.ID)); err != nil {
+				return err
+			}
+		}
 		if ab := tx.Bucket(bktAnalyses); ab.Get([]byte(c.AnalysisHash)) == nil {
 			if err := ab.Put([]byte(c.AnalysisHash), src); err != nil {
 				return err
@@ -179,6 +190,31 @@ func (s *Store) Get(ctx context.Context, id string) (*analysis.Canary, error) {
 		return nil, fmt.Errorf("boltstore: get canary %s: %w", id, err)
 	}
 	return c, nil
+}
+
+// GetByKey returns the canary that holds key.
+func (s *Store) GetByKey(ctx context.Context, key string) (*analysis.Canary, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var c *analysis.Canary
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		c, err = canaryByKey(tx, key)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: get canary by key: %w", err)
+	}
+	return c, nil
+}
+
+func canaryByKey(tx *bolt.Tx, key string) (*analysis.Canary, error) {
+	id := tx.Bucket(bktByKey).Get([]byte(key))
+	if id == nil || key == "" {
+		return nil, analysis.ErrNotFound
+	}
+	return getCanary(tx, string(id))
 }
 
 func getCanary(tx *bolt.Tx, id string) (*analysis.Canary, error) {
@@ -234,6 +270,7 @@ func mutate(tx *bolt.Tx, id string, fn analysis.Mutation) (*analysis.Canary, err
 	if err != nil {
 		return nil, err
 	}
+	c.Key = before.Key // a key never changes: the index holds it
 	b, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)

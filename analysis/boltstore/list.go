@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -81,6 +82,14 @@ func (s *Store) ListPage(ctx context.Context, q analysis.ListQuery) (analysis.Pa
 	}
 	var p analysis.Page
 	err := s.db.View(func(tx *bolt.Tx) error {
+		if q.Key != "" {
+			cn, err := canaryByKey(tx, q.Key)
+			if errors.Is(err, analysis.ErrNotFound) {
+				return nil
+			}
+			p = analysis.KeyPage(cn, q)
+			return err
+		}
 		c := tx.Bucket(bktByCreated).Cursor()
 		var k, v []byte
 		if q.After == nil {
@@ -168,6 +177,11 @@ func (s *Store) DeleteEnded(ctx context.Context, before time.Time, max int) ([]*
 			}
 			if err := tx.Bucket(bktCanaries).Delete([]byte(cn.ID)); err != nil {
 				return err
+			}
+			if cn.Key != "" {
+				if err := tx.Bucket(bktByKey).Delete([]byte(cn.Key)); err != nil {
+					return err
+				}
 			}
 			for _, b := range [][]byte{bktIntervals, bktActions} {
 				if err := deletePrefix(tx.Bucket(b), prefix(cn.ID)); err != nil {

@@ -26,6 +26,7 @@ type Store struct {
 	closed   bool
 	seq      uint64
 	canaries map[string]*entry
+	byKey    map[string]string // key -> id
 	analyses map[string][]byte
 }
 
@@ -39,7 +40,7 @@ var _ analysis.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{canaries: map[string]*entry{}, analyses: map[string][]byte{}}
+	return &Store{canaries: map[string]*entry{}, byKey: map[string]string{}, analyses: map[string][]byte{}}
 }
 
 func (s *Store) check(ctx context.Context) error {
@@ -62,6 +63,12 @@ func (s *Store) Create(ctx context.Context, c *analysis.Canary, src []byte) erro
 	if _, ok := s.canaries[c.ID]; ok {
 		return fmt.Errorf("memstore: create canary %s: %w", c.ID, analysis.ErrExists)
 	}
+	if _, ok := s.byKey[c.Key]; ok && c.Key != "" {
+		return fmt.Errorf("memstore: create canary %s: %w", c.ID, analysis.ErrKeyExists)
+	}
+	if c.Key != "" {
+		s.byKey[c.Key] = c.ID
+	}
 	if _, ok := s.analyses[c.AnalysisHash]; !ok {
 		s.analyses[c.AnalysisHash] = slices.Clone(src)
 	}
@@ -79,6 +86,21 @@ func (s *Store) Get(ctx context.Context, id string) (*analysis.Canary, error) {
 	e, ok := s.canaries[id]
 	if !ok {
 		return nil, fmt.Errorf("memstore: get canary %s: %w", id, analysis.ErrNotFound)
+	}
+	c := copyCanary(&e.c)
+	return &c, nil
+}
+
+// GetByKey returns a copy of the canary that holds key.
+func (s *Store) GetByKey(ctx context.Context, key string) (*analysis.Canary, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	e, ok := s.canaries[s.byKey[key]]
+	if !ok || key == "" {
+		return nil, fmt.Errorf("memstore: get canary by key: %w", analysis.ErrNotFound)
 	}
 	c := copyCanary(&e.c)
 	return &c, nil
@@ -113,6 +135,14 @@ func (s *Store) ListPage(ctx context.Context, q analysis.ListQuery) (analysis.Pa
 	defer s.mu.RUnlock()
 	if err := s.check(ctx); err != nil {
 		return analysis.Page{}, err
+	}
+	if q.Key != "" {
+		var c *analysis.Canary
+		if e, ok := s.canaries[s.byKey[q.Key]]; ok {
+			cc := copyCanary(&e.c)
+			c = &cc
+		}
+		return analysis.KeyPage(c, q), nil
 	}
 	var match []*entry
 	for _, e := range s.canaries {
@@ -178,7 +208,7 @@ func (s *Store) DeleteEnded(ctx context.Context, before time.Time, max int) ([]*
 		old = old[:max]
 	}
 	for _, c := range old {
-		delete(s.canaries, c.ID)
+		s.deleteLocked(c.ID)
 	}
 	return old, nil
 }
@@ -195,6 +225,7 @@ func (s *Store) mutateLocked(id string, fn analysis.Mutation) (*analysis.Canary,
 	if err != nil {
 		return nil, nil, err
 	}
+	c.Key = e.c.Key // a key never changes: the index holds it
 	e.c = copyCanary(&c)
 	for _, a := range actions {
 		s.seq++
@@ -294,6 +325,14 @@ func (s *Store) Analysis(ctx context.Context, hash string) ([]byte, error) {
 func (s *Store) Delete(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.deleteLocked(id)
+}
+
+// deleteLocked forgets a canary and frees its key.
+func (s *Store) deleteLocked(id string) {
+	if e, ok := s.canaries[id]; ok && e.c.Key != "" {
+		delete(s.byKey, e.c.Key)
+	}
 	delete(s.canaries, id)
 }
 
@@ -309,7 +348,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.canaries, s.analyses = nil, nil
+	s.canaries, s.byKey, s.analyses = nil, nil, nil
 	return nil
 }
 
@@ -319,6 +358,10 @@ func copyCanary(c *analysis.Canary) analysis.Canary {
 	out.Canary = maps.Clone(c.Canary)
 	out.Vars = maps.Clone(c.Vars)
 	out.Sequential = maps.Clone(c.Sequential)
+	if c.Asked != nil {
+		v := *c.Asked
+		out.Asked = &v
+	}
 	if c.Score != nil {
 		v := *c.Score
 		out.Score = &v

@@ -57,6 +57,12 @@ CREATE TABLE actions (
 );
 CREATE INDEX actions_by_canary ON actions (canary_id, seq);
 `},
+		{2, "canary keys", `
+-- A keyed registration's key (analysis.Canary.Key), NULL without one. The unique index is
+-- what makes concurrent registrations with one key create one canary, across replicas.
+ALTER TABLE canaries ADD COLUMN key text COLLATE "C";
+CREATE UNIQUE INDEX canaries_by_key ON canaries (key) WHERE key IS NOT NULL;
+`},
 	}
 }
 

@@ -226,8 +226,14 @@ func (s *Store) Create(ctx context.Context, c *analysis.Canary, src []byte) erro
 		if _, err := tx.Exec(ctx, "INSERT INTO analyses (hash, source) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING", c.AnalysisHash, src); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, "INSERT INTO canaries (id, created, status, ended, doc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-			c.ID, created, status, ended, doc)
+		// A key another canary holds fails the unique index canaries_by_key; the id's
+		// conflict is checked without an error, as before.
+		tag, err := tx.Exec(ctx, "INSERT INTO canaries (id, created, status, ended, doc, key) VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')) ON CONFLICT (id) DO NOTHING",
+			c.ID, created, status, ended, doc, c.Key)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "canaries_by_key" {
+			return analysis.ErrKeyExists
+		}
 		if err != nil {
 			return err
 		}
@@ -255,6 +261,23 @@ func (s *Store) Get(ctx context.Context, id string) (*analysis.Canary, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: get canary %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// GetByKey returns the canary that holds key.
+func (s *Store) GetByKey(ctx context.Context, key string) (*analysis.Canary, error) {
+	var doc []byte
+	err := s.pool.QueryRow(ctx, "SELECT doc FROM canaries WHERE key = $1", key).Scan(&doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = analysis.ErrNotFound
+	}
+	var c *analysis.Canary
+	if err == nil {
+		c, err = decodeCanary(doc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: get canary by key: %w", err)
 	}
 	return c, nil
 }
@@ -303,6 +326,10 @@ func (s *Store) ListPage(ctx context.Context, q analysis.ListQuery) (analysis.Pa
 	if q.Status != "" {
 		args = append(args, string(q.Status))
 		where = append(where, fmt.Sprintf("status = $%d", len(args)))
+	}
+	if q.Key != "" {
+		args = append(args, q.Key)
+		where = append(where, fmt.Sprintf("key = $%d", len(args)))
 	}
 	if q.After != nil {
 		args = append(args, q.After.Created, q.After.ID)
@@ -395,10 +422,12 @@ func mutate(ctx context.Context, tx pgx.Tx, id string, fn analysis.Mutation) (*a
 	if err != nil {
 		return nil, err
 	}
+	key := c.Key
 	actions, err := fn(c)
 	if err != nil {
 		return nil, err
 	}
+	c.Key = key // a key never changes: its column is written once
 	created, status, ended, doc, err := row(c)
 	if err != nil {
 		return nil, err

@@ -298,6 +298,127 @@ func Run(t *testing.T, open func(t *testing.T) analysis.Store, reopen func(t *te
 		}
 	})
 
+	t.Run("keys", func(t *testing.T) {
+		// A key is held by one stored canary: a second Create with it stores nothing, a
+		// mutation cannot change it, ?key= lists it, and deleting the canary frees it.
+		s := open(t)
+		keyed := func(id, key string, created time.Time) *analysis.Canary {
+			c := newCanary(id, created)
+			c.Key = key
+			c.Asked = &analysis.Asked{Lifetime: 30 * time.Minute}
+			return c
+		}
+		if err := s.Create(ctx, keyed("k1", "checkout/run-7@a1b2", t0), []byte("src")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Create(ctx, keyed("k2", "checkout/run-7@a1b2", t0.Add(time.Second)), []byte("src")); !errors.Is(err, analysis.ErrKeyExists) {
+			t.Fatalf("second create with the key: want ErrKeyExists, got %v", err)
+		}
+		if _, err := s.Get(ctx, "k2"); !errors.Is(err, analysis.ErrNotFound) {
+			t.Errorf("the refused canary was stored: %v", err)
+		}
+		for i, id := range []string{"u1", "u2"} { // canaries without a key never collide
+			if err := s.Create(ctx, newCanary(id, t0.Add(time.Duration(2+i)*time.Second)), []byte("src")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Create(ctx, keyed("k3", "other", t0.Add(5*time.Second)), []byte("src")); err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.GetByKey(ctx, "checkout/run-7@a1b2")
+		if err != nil || c.ID != "k1" || c.Key != "checkout/run-7@a1b2" || c.Asked == nil || c.Asked.Lifetime != 30*time.Minute {
+			t.Fatalf("get by key: %+v %v", c, err)
+		}
+		for _, k := range []string{"", "CHECKOUT/RUN-7@A1B2", "checkout/run-7"} {
+			if _, err := s.GetByKey(ctx, k); !errors.Is(err, analysis.ErrNotFound) {
+				t.Errorf("get by key %q: want ErrNotFound, got %v", k, err)
+			}
+		}
+		if _, err := s.Update(ctx, "k1", func(c *analysis.Canary) ([]analysis.Action, error) {
+			c.Key = "stolen"
+			c.Status, c.EndedAt, c.UpdatedAt = analysis.StatusFail, &t0, t0
+			return nil, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := s.GetByKey(ctx, "checkout/run-7@a1b2"); err != nil || c.ID != "k1" || c.Key != "checkout/run-7@a1b2" || c.Status != analysis.StatusFail {
+			t.Errorf("after a mutation that changed the key: %+v %v", c, err)
+		}
+		if _, err := s.GetByKey(ctx, "stolen"); !errors.Is(err, analysis.ErrNotFound) {
+			t.Errorf("a mutation bound a new key: %v", err)
+		}
+		for _, tc := range []struct {
+			name string
+			q    analysis.ListQuery
+			want string
+		}{
+			{"by key", analysis.ListQuery{Key: "checkout/run-7@a1b2", Limit: 10}, "k1"},
+			{"by key and its status", analysis.ListQuery{Key: "checkout/run-7@a1b2", Status: analysis.StatusFail, Limit: 10}, "k1"},
+			{"by key and another status", analysis.ListQuery{Key: "checkout/run-7@a1b2", Status: analysis.StatusRunning, Limit: 10}, ""},
+			{"by key after its place", analysis.ListQuery{Key: "other", Limit: 10, After: &analysis.Cursor{Created: analysis.CreatedNanos(t0.Add(5 * time.Second)), ID: "k3"}}, ""},
+			{"by key before its place", analysis.ListQuery{Key: "other", Limit: 10, After: &analysis.Cursor{Created: analysis.CreatedNanos(t0.Add(6 * time.Second)), ID: "a"}}, "k3"},
+			{"unknown key", analysis.ListQuery{Key: "nope", Limit: 10}, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				p, err := s.ListPage(ctx, tc.q)
+				if err != nil || ids(p.Canaries) != tc.want || p.Next != nil {
+					t.Errorf("page %q next %v err %v, want %q", ids(p.Canaries), p.Next, err, tc.want)
+				}
+			})
+		}
+		if reopen != nil {
+			s.Close()
+			s = reopen(t)
+		}
+		defer s.Close()
+		if c, err := s.GetByKey(ctx, "other"); err != nil || c.ID != "k3" {
+			t.Errorf("after reopen: %+v %v", c, err)
+		}
+		// Retention deletes k1 (ended at t0): its key is free again.
+		del, err := s.DeleteEnded(ctx, t0.Add(time.Hour), 10)
+		if err != nil || ids(del) != "k1" {
+			t.Fatalf("delete ended: %s %v", ids(del), err)
+		}
+		if _, err := s.GetByKey(ctx, "checkout/run-7@a1b2"); !errors.Is(err, analysis.ErrNotFound) {
+			t.Errorf("key of a deleted canary: want ErrNotFound, got %v", err)
+		}
+		if err := s.Create(ctx, keyed("k4", "checkout/run-7@a1b2", t0.Add(time.Hour)), []byte("src")); err != nil {
+			t.Errorf("create with a freed key: %v", err)
+		}
+	})
+
+	t.Run("concurrent creates with one key", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		const n = 8
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				c := newCanary(fmt.Sprintf("race%d", i), t0)
+				c.Key = "same"
+				errs <- s.Create(ctx, c, []byte("src"))
+			}()
+		}
+		created, refused := 0, 0
+		for range n {
+			switch err := <-errs; {
+			case err == nil:
+				created++
+			case errors.Is(err, analysis.ErrKeyExists):
+				refused++
+			default:
+				t.Errorf("create: %v", err)
+			}
+		}
+		all, err := s.List(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created != 1 || refused != n-1 || len(all) != 1 {
+			t.Errorf("%d created, %d refused, %d stored; want 1, %d, 1", created, refused, len(all), n-1)
+		}
+	})
+
 	if reopen == nil {
 		return
 	}

@@ -42,7 +42,7 @@ func runCanary(args []string, stdout, stderr io.Writer) int {
 		"promote": canaryPromote,
 	}
 	const usage = `usage: canaryd canary create|get|list|wait|abort|promote [flags]
-  create  --analysis A --name N --baseline k=v --canary k=v [--var k=v] [--lifetime D] [--interval D] [--dry-run] [--wait [--timeout D]]
+  create  --analysis A --name N --baseline k=v --canary k=v [--var k=v] [--lifetime D] [--interval D] [--dry-run] [--key K] [--wait [--timeout D]]
   get ID | list [--status S] [--limit N] [--json] | wait ID [--timeout D] | abort ID [--reason R] [--actuate=false] | promote ID [--reason R]
 Every subcommand takes --server URL (default $CANARYD_URL or http://127.0.0.1:8080) and --help.
 wait exits 0 on pass, 1 on fail, 2 on marginal, 3 on error or abort, 4 when the command itself fails.`
@@ -252,6 +252,7 @@ func canaryCreate(c *client, args []string, stdout, stderr io.Writer) int {
 	interval := fs.String("interval", "", "override the analysis' interval (e.g. 1m)")
 	start := fs.String("start", "", "when the canary began taking traffic (RFC 3339; default now)")
 	dryRun := fs.Bool("dry-run", false, "judge, but record actions instead of firing them")
+	key := fs.String("key", "", "the registration's identity (e.g. $REPO-$COMMIT): a retry with the same key and flags returns that canary instead of a second one")
 	wait := fs.Bool("wait", false, "wait for the verdict and exit with its code (see wait)")
 	poll := fs.Duration("poll", 5*time.Second, "with --wait: how often to poll")
 	timeout := fs.Duration("timeout", 0, "with --wait: give up (exit 4) after this long; 0: "+waitDefaultText)
@@ -266,7 +267,7 @@ func canaryCreate(c *client, args []string, stdout, stderr io.Writer) int {
 	body := map[string]any{
 		"name": *name, "analysis": *analysisName, "baseline": baseline, "canary": canary, "dry_run": *dryRun,
 	}
-	for k, v := range map[string]string{"lifetime": *lifetime, "interval": *interval, "start": *start} {
+	for k, v := range map[string]string{"lifetime": *lifetime, "interval": *interval, "start": *start, "key": *key} {
 		if v != "" {
 			body[k] = v
 		}

@@ -149,6 +149,30 @@ func TestCanaryCLI(t *testing.T) {
 		}
 	})
 
+	// Issue 16 item 8: a retried create with --key prints the same id (and --wait its
+	// verdict); the same key with other flags is a 409 naming the flag's field.
+	t.Run("key makes create idempotent", func(t *testing.T) {
+		args := []string{"canary", "create", "--analysis", "cli", "--name", "web v3", "--key", "web/run-77@4f1c",
+			"--baseline", "track=stable", "--baseline", "errors=low", "--baseline", "latency=low",
+			"--canary", "track=v3", "--canary", "errors=low", "--canary", "latency=low"}
+		code, first, errOut := run(append(args, "--wait", "--poll", "50ms")...)
+		if code != exitPass || len(first) != 16 {
+			t.Fatalf("first: exit %d, stdout %q, stderr %s", code, first, errOut)
+		}
+		// The retry after the verdict: the same id, and wait reads the ended canary's verdict.
+		code, again, errOut := run(append(args, "--wait", "--poll", "50ms")...)
+		if code != exitPass || again != first || !strings.Contains(errOut, "pass, 3/3 intervals") {
+			t.Errorf("retry: exit %d, id %q (first %q), stderr %s", code, again, first, errOut)
+		}
+		changed := append(append([]string{}, args...), "--canary", "errors=high")
+		if code, _, errOut := run(changed...); code != exitCLI || !strings.Contains(errOut, "HTTP 409") || !strings.Contains(errOut, "canary.errors") || !strings.Contains(errOut, first) {
+			t.Errorf("changed flags: exit %d, stderr %s", code, errOut)
+		}
+		if code, got, _ := run("canary", "list", "--json"); code != 0 || strings.Count(got, `"web/run-77@4f1c"`) != 1 {
+			t.Errorf("list: the key should name one canary: %s", got)
+		}
+	})
+
 	for _, tc := range []struct {
 		name   string
 		args   []string

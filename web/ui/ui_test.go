@@ -337,6 +337,36 @@ func TestReportWithoutAnalysis(t *testing.T) {
 	}
 }
 
+// The report shows a keyed canary's key among its facts (issue 16 item 1), and no key
+// fact for a canary without one.
+func TestReportKey(t *testing.T) {
+	_, a := loadAnalysis(t)
+	facts := func(t *testing.T, d *analysis.Detail) map[string]string {
+		_, body := get(t, newTestHandler(t, withAnalysis{fakeSource: newFakeSource(d), a: a}), "/canaries/"+d.ID)
+		out := map[string]string{}
+		for _, dl := range findAll(parseHTML(t, body), func(n *html.Node) bool { return n.Data == "dl" && hasClass(n, "facts") }) {
+			var k string
+			for n := dl.FirstChild; n != nil; n = n.NextSibling {
+				switch n.Data {
+				case "dt":
+					k = text(n)
+				case "dd":
+					out[k] = text(n)
+				}
+			}
+		}
+		return out
+	}
+	d := fixtureDetail(a, 2, false, true)
+	if f := facts(t, d); f["id"] != d.ID || f["key"] != "" {
+		t.Errorf("unkeyed canary: facts %v", f)
+	}
+	d.Key = "checkout/rollout-7c9f@a1b2"
+	if f := facts(t, d); f["key"] != "checkout/rollout-7c9f@a1b2" {
+		t.Errorf("keyed canary: key fact %q (facts %v)", f["key"], f)
+	}
+}
+
 func TestEscaping(t *testing.T) {
 	_, a := loadAnalysis(t)
 	const hostile = `"><script>alert('x')</script><img src=x onerror=alert(1)>`

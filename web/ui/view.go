@@ -294,6 +294,9 @@ func buildReport(d *analysis.Detail, a *config.Analysis, now time.Time) *reportP
 	if c.EndedAt != nil {
 		p.Facts = append(p.Facts, kv{"ended", formatTime(*c.EndedAt) + " (after " + formatDuration(c.EndedAt.Sub(c.Start)) + ")"})
 	}
+	if c.Key != "" {
+		p.Facts = append(p.Facts, kv{"key", c.Key})
+	}
 	if c.DryRun {
 		p.Facts = append(p.Facts, kv{"dry run", "yes: actuators do not fire"})
 	}

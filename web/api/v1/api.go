@@ -53,9 +53,10 @@ type AnalysisReader interface {
 	Analysis(ctx context.Context, c *analysis.Canary) (*config.Analysis, error)
 }
 
-// Registrar registers canaries (POST /api/v1/canaries); *analysis.Scheduler implements it.
+// Registrar registers canaries (POST /api/v1/canaries), idempotently when the request has
+// a key; *analysis.Scheduler implements it.
 type Registrar interface {
-	Register(ctx context.Context, r analysis.Registration) (*analysis.Canary, error)
+	RegisterByKey(ctx context.Context, r analysis.Registration) (*analysis.Canary, analysis.Outcome, error)
 }
 
 // Operator ends running canaries by hand (abort, promote); *analysis.Scheduler
@@ -188,6 +189,7 @@ type registerRequest struct {
 	Interval string            `json:"interval"`
 	Start    string            `json:"start"`
 	DryRun   bool              `json:"dry_run"`
+	Key      string            `json:"key"`
 }
 
 var unknownFieldRe = regexp.MustCompile(`^json: unknown field "(.*)"$`)
@@ -322,7 +324,11 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	reg := analysis.Registration{
 		Name: req.Name, Analysis: req.Analysis, Baseline: req.Baseline, Canary: req.Canary,
-		Vars: req.Vars, DryRun: req.DryRun,
+		Vars: req.Vars, DryRun: req.DryRun, Key: req.Key,
+	}
+	if err := analysis.CheckKey(req.Key); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	var err error
 	if reg.Lifetime, err = parseDuration("lifetime", req.Lifetime); err != nil {
@@ -345,18 +351,31 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c, err := s.o.Registrar.Register(r.Context(), reg)
+	c, outcome, err := s.o.Registrar.RegisterByKey(r.Context(), reg)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/canaries/"+c.ID)
-	writeJSON(w, http.StatusCreated, viewOf(&analysis.Detail{Canary: c}, true))
+	if outcome != analysis.Existing {
+		writeJSON(w, http.StatusCreated, viewOf(&analysis.Detail{Canary: c}, true))
+		return
+	}
+	// A repeat: the canary as it is now, in the same shape, with the intervals it has
+	// judged counted (a retrying pipeline reads its status and verdict here).
+	d, err := s.o.Reader.Summary(r.Context(), c.ID)
+	if err != nil {
+		d = &analysis.Detail{Canary: c} // deleted meanwhile: the canary as it was found
+	}
+	writeJSON(w, http.StatusOK, viewOf(d, true))
 }
 
 // fail maps the scheduler's errors to status codes.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ie *analysis.InputError
+	var (
+		ie *analysis.InputError
+		ke *analysis.KeyConflictError
+	)
 	switch {
 	case errors.As(err, &ie):
 		writeError(w, http.StatusBadRequest, ie.Field, ie.Msg)
@@ -366,6 +385,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "", "canary not found")
 	case errors.Is(err, analysis.ErrFinished):
 		writeError(w, http.StatusConflict, "", err.Error())
+	case errors.As(err, &ke):
+		writeError(w, http.StatusConflict, ke.Field, ke.Error())
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EDQUOT):
 		// The disk, not the request: say so, so that the caller retries and the SRE
 		// knows where to look. Reads keep working.
@@ -440,7 +461,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 	}
 	for k, vs := range q {
 		switch k {
-		case "status", "limit", "cursor":
+		case "status", "limit", "cursor", "key":
 			if len(vs) > 1 {
 				writeError(w, http.StatusBadRequest, k, "given more than once")
 				return
@@ -454,6 +475,13 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 	if lq.Status != "" && !lq.Status.Valid() {
 		writeError(w, http.StatusBadRequest, "status", fmt.Sprintf("%q is not one of %v", lq.Status, analysis.Statuses))
 		return
+	}
+	if v := q.Get("key"); v != "" {
+		if err := analysis.CheckKey(v); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		lq.Key = v
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -593,6 +621,7 @@ type canaryView struct {
 	Canary       map[string]string `json:"canary"`
 	Vars         map[string]string `json:"vars,omitempty"`
 	DryRun       bool              `json:"dry_run"`
+	Key          string            `json:"key,omitempty"`
 	Start        time.Time         `json:"start"`
 	Lifetime     string            `json:"lifetime"`
 	Interval     string            `json:"interval"`
@@ -631,7 +660,7 @@ func viewOf(d *analysis.Detail, detail bool) *canaryView {
 	v := &canaryView{
 		ID: c.ID, Name: c.Name, Analysis: c.Analysis, AnalysisHash: c.AnalysisHash,
 		Status: c.Status, Reason: c.Reason, Score: c.Score, Verdict: c.Verdict,
-		Baseline: c.Baseline, Canary: c.Canary, Vars: c.Vars, DryRun: c.DryRun,
+		Baseline: c.Baseline, Canary: c.Canary, Vars: c.Vars, DryRun: c.DryRun, Key: c.Key,
 		Start: c.Start, Lifetime: model.Duration(c.Lifetime).String(), Interval: model.Duration(c.Interval).String(),
 		Warmup: model.Duration(c.Warmup).String(), IntervalCount: c.Intervals,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, EndedAt: c.EndedAt,
