@@ -52,6 +52,8 @@ func TestRegisterByKey(t *testing.T) {
 		{"shared variable added", func(r *analysis.Registration) { r.Vars = map[string]string{"app": "web"} }, "vars.app"},
 		{"lifetime given", func(r *analysis.Registration) { r.Lifetime = 5 * time.Minute }, "lifetime"},
 		{"start given", func(r *analysis.Registration) { r.Start = time.Now() }, "start"},
+		{"end given", func(r *analysis.Registration) { r.End = time.Now() }, "end"},
+		{"thresholds given", func(r *analysis.Registration) { r.Thresholds = &analysis.Thresholds{Pass: 90, Marginal: 50} }, "thresholds"},
 		{"dry run", func(r *analysis.Registration) { r.DryRun = true }, "dry_run"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
