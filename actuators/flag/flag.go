@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"github.com/canaryd/canaryd/internal/field"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,26 +163,11 @@ func (f *Flag) Act(ctx context.Context, e actuators.Event) (actuators.Result, er
 	return res, err
 }
 
-// redactSecrets hides each secret in s, as sent and as escaped in a JSON body (a
-// receiver that echoes the body back echoes the escaped form).
+// redactSecrets hides each secret in s (actuators.HideSecrets).
 func redactSecrets(s string, secrets map[string]string) string {
-	for _, v := range secrets {
-		if len(v) < 4 {
-			continue
-		}
-		s = strings.ReplaceAll(s, v, actuators.Secret)
-		if b, err := actuators.MarshalJSON(v); err == nil {
-			s = strings.ReplaceAll(s, string(b[1:len(b)-1]), actuators.Secret)
-		}
-	}
-	return s
+	return actuators.HideSecrets(s, slices.Collect(maps.Values(secrets))...)
 }
 
 func redactErr(err error, secrets map[string]string) error {
-	if e, ok := err.(*actuators.Error); ok {
-		ae := &actuators.Error{Retry: e.Retry, RetryAfter: e.RetryAfter, Result: e.Result, Err: fmt.Errorf("%s", redactSecrets(e.Err.Error(), secrets))}
-		ae.Result.Output = redactSecrets(ae.Result.Output, secrets)
-		return ae
-	}
-	return fmt.Errorf("%s", redactSecrets(err.Error(), secrets))
+	return actuators.HideSecretsErr(err, slices.Collect(maps.Values(secrets))...)
 }

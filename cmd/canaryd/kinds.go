@@ -5,6 +5,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuators/exec"
 	"github.com/canaryd/canaryd/actuators/flag"
+	"github.com/canaryd/canaryd/actuators/grafana"
 	"github.com/canaryd/canaryd/actuators/pagerduty"
 	"github.com/canaryd/canaryd/actuators/slack"
 	"github.com/canaryd/canaryd/actuators/webhook"
@@ -45,6 +46,7 @@ func kinds() config.Kinds {
 			"flag":      config.ActuatorKindOf(flag.New, config.ActuatorDefaults{Attempts: 3}),
 			"slack":     config.ActuatorKindOf(slack.New, config.ActuatorDefaults{Notification: true, Attempts: 3}),
 			"pagerduty": config.ActuatorKindOf(pagerduty.New, config.ActuatorDefaults{Notification: true, Attempts: 5}),
+			"grafana":   config.ActuatorKindOf(grafana.New, config.ActuatorDefaults{Notification: true, Attempts: 3}),
 		},
 	}
 }

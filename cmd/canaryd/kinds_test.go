@@ -199,6 +199,16 @@ func TestActuatorErrors(t *testing.T) {
 			},
 		},
 		{
+			name:  "grafana",
+			extra: `  annotate: {type: grafana, url: "grafana.example.com", panel_id: 2, tags: ["{{ .Sevrice }}"]}`,
+			want: []string{
+				`actuators.annotate.url: URL scheme must be http or https, got ""`,
+				"actuators.annotate.token_file: required (or token_env): the service account token",
+				"actuators.annotate.panel_id: needs dashboard_uid: a panel belongs to a dashboard",
+				"actuators.annotate.tags[0]: .Sevrice is not a field of the event (see the template fields in actuators/README.md)",
+			},
+		},
+		{
 			name:  "flag",
 			extra: `  ld: {type: flag, url: "https://app.launchdarkly.com/x", secrets: {k: "bad name"}, headers: {"Bad Header": x}}`,
 			want: []string{
@@ -418,6 +428,7 @@ func FuzzActuator(f *testing.F) {
 	f.Add("  x: {type: flag, method: put, url: \"http://h/\", body: \"{{ json .Reason }}\", secrets: {t: T}}")
 	f.Add("  x: {type: slack, url_env: U, max_metrics: 3, notification: false, cooldown: 5m}")
 	f.Add("  x: {type: pagerduty, routing_key_env: K, severity: info, attempts: 10}")
+	f.Add("  x: {type: grafana, url: 'https://g/', token_env: G, dashboard_uid: d, panel_id: 1, tags: [a], region: false}")
 	f.Add("actuation: {breaker: {max: 0}, dry_run: true}")
 	if b, err := os.ReadFile("../../configs/killswitch-presets.yml"); err == nil {
 		f.Add(string(b))
