@@ -11,12 +11,29 @@ import (
 	"github.com/canaryd/canaryd/actuators"
 )
 
-// DefaultURL is PagerDuty's Events API v2 endpoint.
-const DefaultURL = "https://events.pagerduty.com/v2/enqueue"
+// DefaultURL is PagerDuty's Events API v2 endpoint; DefaultChangeURL its Change Events
+// endpoint.
+const (
+	DefaultURL       = "https://events.pagerduty.com/v2/enqueue"
+	DefaultChangeURL = "https://events.pagerduty.com/v2/change/enqueue"
+)
+
+// Modes: what a pagerduty actuator sends.
+const (
+	// ModeAlert triggers an alert (an incident, which pages), resolved when a later
+	// canary of the service passes.
+	ModeAlert = "alert"
+	// ModeChange sends a change event: shown on the service's activity and on its
+	// incidents' "recent changes", never paging ("canary of checkout v2.14 started").
+	ModeChange = "change"
+)
 
 // Config is a pagerduty actuator's YAML.
 type Config struct {
-	// URL is the Events API v2 enqueue endpoint (DefaultURL).
+	// Mode is alert (the default) or change.
+	Mode string `yaml:"mode,omitempty"`
+	// URL is the endpoint: DefaultURL for alerts, DefaultChangeURL for change events,
+	// when empty.
 	URL string `yaml:"url,omitempty"`
 	// RoutingKeyEnv names the environment variable holding the integration's routing key.
 	RoutingKeyEnv string `yaml:"routing_key_env"`
@@ -30,6 +47,26 @@ type Config struct {
 	Class      string                     `yaml:"class,omitempty"`
 	Timeout    model.Duration             `yaml:"timeout,omitempty"`
 	HTTPConfig commoncfg.HTTPClientConfig `yaml:"http_config,omitempty"`
+
+	// alertOnly are the alert-only keys the file set, which a change event has no place for.
+	alertOnly []string
+}
+
+// alertKeys are the keys only an alert has.
+var alertKeys = []string{"severity", "component", "group", "class"}
+
+// DefaultChangeSummary is a change event's summary when summary is not set.
+const DefaultChangeSummary = `Canary {{ .Name }} of {{ .Service }} {{ if eq .Trigger "on_start" }}started{{ else }}{{ .Status }}{{ if .Score }} (score {{ .ScoreText }}){{ end }}{{ end }}`
+
+// Endpoint is where events go: URL, or the mode's default.
+func (c *Config) Endpoint() string {
+	switch {
+	case c.URL != "":
+		return c.URL
+	case c.Mode == ModeChange:
+		return DefaultChangeURL
+	}
+	return DefaultURL
 }
 
 var severities = []string{"critical", "error", "warning", "info"}
@@ -37,7 +74,7 @@ var severities = []string{"critical", "error", "warning", "info"}
 // DefaultConfig is what omitted keys mean.
 func DefaultConfig() Config {
 	return Config{
-		URL:        DefaultURL,
+		Mode:       ModeAlert,
 		Severity:   "critical",
 		Summary:    `Canary {{ .Name }} of {{ .Service }} {{ .Status }}: {{ .Reason }}`,
 		Source:     "canaryd",
@@ -50,16 +87,42 @@ func DefaultConfig() Config {
 }
 
 // UnmarshalYAML fills the defaults, then decodes the file's values onto them.
+// A change event gets its own default summary, and remembers which alert-only keys the
+// file set (Validate refuses them).
 func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	*c = DefaultConfig()
 	type plain Config
-	return unmarshal((*plain)(c))
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	var keys map[string]any
+	if err := unmarshal(&keys); err != nil {
+		return err
+	}
+	for _, k := range alertKeys {
+		if _, ok := keys[k]; ok {
+			c.alertOnly = append(c.alertOnly, k)
+		}
+	}
+	if _, ok := keys["summary"]; !ok && c.Mode == ModeChange {
+		c.Summary = DefaultChangeSummary
+	}
+	return nil
 }
 
 // Validate reports every invalid key by its path in the actuator's entry.
 func (c *Config) Validate() field.Errors {
 	var es field.Errors
-	if err := actuators.CheckRenderedURL(c.URL); err != nil {
+	switch c.Mode {
+	case ModeAlert:
+	case ModeChange:
+		for _, k := range c.alertOnly {
+			es.Add(k, "only for mode %s: a change event has no %s", ModeAlert, k)
+		}
+	default:
+		es.Add("mode", "%q is not %s or %s", c.Mode, ModeAlert, ModeChange)
+	}
+	if err := actuators.CheckRenderedURL(c.Endpoint()); err != nil {
 		es.Add("url", "%v", err)
 	}
 	actuators.CheckEnvName(&es, "routing_key_env", c.RoutingKeyEnv)

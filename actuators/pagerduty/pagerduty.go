@@ -1,7 +1,8 @@
 // Package pagerduty is the PagerDuty actuator: an Events API v2 trigger whose dedup key
 // is the failing canary's id, and the matching resolve when a later canary of the same
-// service passes (the guard asks for it). 202 is success; 429 and 5xx are retried. It
-// never shows the routing key.
+// service passes (the guard asks for it); or, in mode change, a change event (Change
+// Events API) that tells the on-call a canary started or ended without paging. 202 is
+// success; 429 and 5xx are retried. It never shows the routing key.
 package pagerduty
 
 import (
@@ -29,11 +30,19 @@ type PagerDuty struct {
 
 var _ actuators.Resolvable = (*PagerDuty)(nil)
 
-// New builds a pagerduty actuator, reading the routing key from the environment.
-func New(c Config, o actuators.Options) (*PagerDuty, error) {
+// New builds a pagerduty actuator, reading the routing key from the environment: a
+// *PagerDuty for alerts, a *Change for change events (which nothing resolves).
+func New(c Config, o actuators.Options) (actuators.Actuator, error) {
 	if es := c.Validate(); len(es) > 0 {
 		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, es)
 	}
+	if c.Mode == ModeChange {
+		return newChange(c, o)
+	}
+	return newAlert(c, o)
+}
+
+func newAlert(c Config, o actuators.Options) (*PagerDuty, error) {
 	k, err := actuators.SecretFromEnv("routing_key_env", c.RoutingKeyEnv)
 	if err != nil {
 		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
@@ -149,8 +158,8 @@ func (p *PagerDuty) Render(e actuators.Event) (actuators.Request, error) {
 	if err != nil {
 		return actuators.Request{}, fmt.Errorf("encode event: %w", err)
 	}
-	return actuators.Request{Target: "POST " + redact.URL(p.c.URL) + " (" + ev.EventAction + " " + ev.DedupKey + ")",
-		Method: http.MethodPost, URL: redact.URL(p.c.URL), Body: actuators.Truncate(string(b), p.o.Limit())}, nil
+	return actuators.Request{Target: "POST " + redact.URL(p.c.Endpoint()) + " (" + ev.EventAction + " " + ev.DedupKey + ")",
+		Method: http.MethodPost, URL: redact.URL(p.c.Endpoint()), Body: actuators.Truncate(string(b), p.o.Limit())}, nil
 }
 
 // Act enqueues the event once. PagerDuty answers 202 with {"status":"success",…}.
@@ -165,7 +174,7 @@ func (p *PagerDuty) Act(ctx context.Context, e actuators.Event) (actuators.Resul
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(p.c.Timeout))
 	defer cancel()
-	req, err := actuators.NewRequest(ctx, http.MethodPost, p.c.URL, b, e.Key, nil)
+	req, err := actuators.NewRequest(ctx, http.MethodPost, p.c.Endpoint(), b, e.Key, nil)
 	if err != nil {
 		return actuators.Result{}, err
 	}

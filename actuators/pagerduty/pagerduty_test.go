@@ -84,11 +84,11 @@ func newPD(t *testing.T, key string) (*PagerDuty, *fakeEvents) {
 	c := DefaultConfig()
 	c.URL = srv.URL + "/v2/enqueue"
 	c.RoutingKeyEnv = "PD_KEY"
-	p, err := New(c, actuators.Options{Name: "page"})
+	a, err := New(c, actuators.Options{Name: "page"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, fe
+	return a.(*PagerDuty), fe
 }
 
 func TestPagerDutyTriggerAndResolve(t *testing.T) {

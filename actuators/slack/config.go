@@ -32,7 +32,8 @@ type Config struct {
 }
 
 // DefaultText is the message's first line when text is not set.
-const DefaultText = `{{ if eq .Status "pass" }}:large_green_circle:{{ else if eq .Status "marginal" }}:large_yellow_circle:{{ else }}:red_circle:{{ end }} Canary *{{ .Name }}* of {{ .Service }}: *{{ .Status }}*{{ if .Score }} (score {{ .ScoreText }}){{ end }}`
+// On on_start it announces the canary ("started"), the deploy-window notice.
+const DefaultText = `{{ if eq .Trigger "on_start" }}:rocket: Canary *{{ .Name }}* of {{ .Service }} started{{ else }}{{ if eq .Status "pass" }}:large_green_circle:{{ else if eq .Status "marginal" }}:large_yellow_circle:{{ else }}:red_circle:{{ end }} Canary *{{ .Name }}* of {{ .Service }}: *{{ .Status }}*{{ if .Score }} (score {{ .ScoreText }}){{ end }}{{ end }}`
 
 // DefaultConfig is what omitted keys mean.
 func DefaultConfig() Config {

@@ -97,6 +97,20 @@ func (s *Slack) message(e actuators.Event) (Message, error) {
 	}
 	m := Message{Text: actuators.Truncate(text, 2900), Channel: s.c.Channel, Username: s.c.Username, IconEmoji: s.c.IconEmoji}
 	m.Blocks = append(m.Blocks, Block{Type: "section", Text: mrkdwn(text, 2900)})
+	if e.Trigger == "on_start" {
+		// An announcement: nothing is judged yet, so no score, reason or metrics.
+		started := "now"
+		if !e.Start.IsZero() {
+			started = e.Start.UTC().Format("2006-01-02 15:04:05 UTC")
+		}
+		m.Blocks = append(m.Blocks, Block{Type: "section", Fields: []*Text{
+			mrkdwn("*Analysis*\n"+escape(e.Analysis), 1900),
+			mrkdwn("*Started*\n"+started, 1900),
+			mrkdwn("*Canary id*\n`"+escape(e.ID)+"`", 1900),
+		}})
+		m.Blocks = append(m.Blocks, Block{Type: "context", Elements: []*Text{mrkdwn("canaryd · "+escape(e.Trigger)+" · "+escape(e.Key), 1900)}})
+		return m, nil
+	}
 	score := e.ScoreText()
 	m.Blocks = append(m.Blocks, Block{Type: "section", Fields: []*Text{
 		mrkdwn("*Analysis*\n"+escape(e.Analysis), 1900),

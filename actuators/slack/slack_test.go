@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/internal/testutil"
@@ -158,5 +159,34 @@ func TestSlackConfig(t *testing.T) {
 	c.URLEnv, c.MaxMetrics, c.Text = "", 50, "{{"
 	if got := c.Validate().Error(); got != strings.Join([]string{`text: parse template: template: text:1: unclosed action`, `max_metrics: must be in [0, 20]`}, "\n") {
 		t.Errorf("got %q", got)
+	}
+}
+
+// On on_start the default message announces the canary in the release channel: no
+// score, reason or metrics (nothing is judged yet), the canary's start, and the
+// registration's values escaped for mrkdwn (a variable cannot add a link or a mention).
+func TestSlackAnnouncement(t *testing.T) {
+	s, fs := newSlack(t, "", func(c *Config) { c.Channel = "#releases" })
+	e := testutil.Event("slack")
+	e.Key, e.Trigger, e.Kind, e.Status, e.Cause, e.Reason = "c1/on_start/slack", "on_start", "start", "running", "", "canary registered"
+	e.Name, e.Service = "checkout v2.14 <!channel> <http://evil|click>", "checkout"
+	e.Start = time.Date(2026, 3, 1, 11, 59, 30, 0, time.UTC)
+	e.Link = "http://canaryd.example/api/v1/canaries/c1"
+	if _, err := s.Act(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	m := fs.got[0]
+	want := ":rocket: Canary *checkout v2.14 &lt;!channel&gt; &lt;http://evil|click&gt;* of checkout started <http://canaryd.example/api/v1/canaries/c1|details>"
+	if m.Text != want || m.Channel != "#releases" {
+		t.Errorf("text\n got %q\nwant %q", m.Text, want)
+	}
+	b, _ := json.Marshal(m.Blocks)
+	for _, bad := range []string{"Score", "Reason", "Ended by", "red_circle"} {
+		if strings.Contains(string(b), bad) {
+			t.Errorf("announcement has %q: %s", bad, b)
+		}
+	}
+	if !strings.Contains(string(b), `*Started*\n2026-03-01 11:59:30 UTC`) {
+		t.Errorf("no start time: %s", b)
 	}
 }

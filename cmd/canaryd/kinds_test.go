@@ -21,6 +21,7 @@ import (
 	"github.com/canaryd/canaryd/actuators"
 	"github.com/canaryd/canaryd/actuators/exec"
 	"github.com/canaryd/canaryd/actuators/flag"
+	"github.com/canaryd/canaryd/actuators/pagerduty"
 	"github.com/canaryd/canaryd/config"
 )
 
@@ -372,6 +373,14 @@ func TestKillSwitchPresets(t *testing.T) {
 	}
 	if !c.Analyses["killswitch"].RequireApproval || c.Actuation.ExternalURL != "https://canaryd.example.com" {
 		t.Errorf("analysis %+v", c.Analyses["killswitch"])
+	}
+	// The deploy-window notices: a change event (which pages nobody) and an annotation.
+	if got := c.Analyses["killswitch"].Hook("on_start"); !slices.Equal(got, []string{"slack-deploys", "pd-changes", "annotate"}) {
+		t.Errorf("on_start: %v", got)
+	}
+	if pc := c.Actuators["pd-changes"].Config.(pagerduty.Config); pc.Mode != pagerduty.ModeChange || pc.Endpoint() != pagerduty.DefaultChangeURL ||
+		pc.Summary != pagerduty.DefaultChangeSummary || !c.Actuators["annotate"].Notification {
+		t.Errorf("pd-changes: %+v", pc)
 	}
 	t.Setenv("LD_API_KEY", "api-key-1")
 	t.Setenv("FLAGS_TOKEN", "tok-1")
