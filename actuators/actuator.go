@@ -78,6 +78,22 @@ type Event struct {
 	// was recorded.
 	Start  time.Time `json:"start"`
 	DryRun bool      `json:"dry_run,omitempty"`
+	// Recovery is the recovery watch's outcome, on on_not_recovered actions (empty on
+	// the others): {{ .Recovery.Reason }}.
+	Recovery RecoveryEvent `json:"recovery,omitzero"`
+}
+
+// RecoveryEvent is what an escalation says about the recovery watch: its outcome, why
+// (the metric and its figures, or the failed rollback), and each failed rollback's error.
+type RecoveryEvent struct {
+	Outcome string `json:"outcome,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	// RolledBackAt is when the fail actions ended; DecidedAt when the outcome was reached.
+	RolledBackAt *time.Time `json:"rolled_back_at,omitempty"`
+	DecidedAt    *time.Time `json:"decided_at,omitempty"`
+	// RollbackErrors are the errors of the rollback actions that failed
+	// ("rollback: exit status 1: …").
+	RollbackErrors []string `json:"rollback_errors,omitempty"`
 }
 
 // ScoreText is the score with one decimal, or "n/a" before the first judged interval:

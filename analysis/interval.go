@@ -70,12 +70,20 @@ func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 	now := s.o.Clock.Now()
 	r := &IntervalResult{CanaryID: c.ID, Index: it.index, Start: start, End: end, JudgedAt: now, Score: score, Metrics: results, Points: points}
 	var act *Action
+	var detected bool
 	updated, err := s.o.Store.RecordInterval(ctx, r, func(c *Canary) ([]Action, error) {
 		if c.Status != StatusRunning || c.NextIndex != it.index {
 			return nil, errStale
 		}
+		detected = false
 		act = s.advance(c, it.index, score, results, now)
+		if score.Verdict == judge.VerdictFail && c.FirstFailAt == nil {
+			c.FirstFailAt, detected = &now, true
+		}
 		keepStates(c, states)
+		if act != nil {
+			startRecovery(c, a, now)
+		}
 		if act == nil {
 			return nil, nil
 		}
@@ -93,6 +101,9 @@ func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 		return
 	}
 	s.m.Intervals.WithLabelValues(c.Analysis, string(score.Verdict)).Inc()
+	if detected {
+		s.m.TimeToDetect.WithLabelValues(c.Analysis).Observe(updated.FirstFailAt.Sub(updated.Start).Seconds())
+	}
 	for _, res := range results {
 		s.m.Classifications.WithLabelValues(c.Analysis, res.Name, string(res.Classification)).Inc()
 	}

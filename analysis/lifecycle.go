@@ -479,6 +479,12 @@ func (s *Scheduler) Promote(ctx context.Context, id, reason string) (*Canary, er
 // finish ends a running canary now. It returns ErrFinished when the canary had already
 // ended, and ErrNotFound when there is no such canary.
 func (s *Scheduler) finish(ctx context.Context, id string, kind ActionKind, status Status, cause Cause, reason string, actuate bool) (*Canary, error) {
+	// The analysis' recovery block says whether a failed end is watched; an analysis that
+	// cannot be read watches nothing (and a canary that cannot be read fails below).
+	var a *config.Analysis
+	if cur, err := s.o.Store.Get(ctx, id); err == nil {
+		a, _ = s.o.Snapshots.Analysis(ctx, cur)
+	}
 	now := s.o.Clock.Now()
 	var act Action
 	c, err := s.o.Store.Update(ctx, id, func(c *Canary) ([]Action, error) {
@@ -486,6 +492,8 @@ func (s *Scheduler) finish(ctx context.Context, id string, kind ActionKind, stat
 			return nil, fmt.Errorf("%w with status %s", ErrFinished, c.Status)
 		}
 		c.Status, c.Reason, c.EndedAt, c.UpdatedAt = status, reason, &now, now
+		c.Recovery = nil
+		startRecovery(c, a, now)
 		c.Sequential = nil // evidence is kept only while the canary runs
 		act = Action{CanaryID: c.ID, Time: now, Kind: kind, Status: status, Cause: cause, Reason: reason, Actuate: actuate && !c.DryRun}
 		return []Action{act}, nil

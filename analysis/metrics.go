@@ -21,7 +21,18 @@ type Metrics struct {
 
 	ReloadSuccess     prometheus.Gauge
 	ReloadSuccessTime prometheus.Gauge
+
+	// The loop's own measures, from the canary's start: to the first failing interval,
+	// to the rollback's end, to the recovery; and each recovery watch's outcome.
+	TimeToDetect   *prometheus.HistogramVec
+	TimeToRollback *prometheus.HistogramVec
+	TimeToRecover  *prometheus.HistogramVec
+	Rollbacks      *prometheus.CounterVec
 }
+
+// LoopBuckets are the buckets of the loop's durations (canaryd_time_to_*_seconds): 5 s
+// to about 6 h.
+var LoopBuckets = prometheus.ExponentialBuckets(5, 2, 13)
 
 // NewMetrics creates the metrics and registers them on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -69,9 +80,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ReloadSuccessTime: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "canaryd_config_last_reload_success_timestamp_seconds", Help: "When the config was last loaded successfully.",
 		}),
+		TimeToDetect: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "canaryd_time_to_detect_seconds", Help: "Time from a canary's start to its first interval judged fail.",
+			Buckets: LoopBuckets,
+		}, []string{"analysis"}),
+		TimeToRollback: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "canaryd_time_to_rollback_seconds", Help: "Time from a failed canary's start to the end of its fail actions, when a rollback actuator succeeded.",
+			Buckets: LoopBuckets,
+		}, []string{"analysis"}),
+		TimeToRecover: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "canaryd_time_to_recover_seconds", Help: "Time from a failed canary's start to the recovery watch's check that found the service recovered.",
+			Buckets: LoopBuckets,
+		}, []string{"analysis"}),
+		Rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_rollbacks_total", Help: "Recovery watches ended, by analysis and outcome (recovered, not_recovered, unknown).",
+		}, []string{"analysis", "outcome"}),
 	}
 	reg.MustRegister(m.Canaries, m.Verdicts, m.Score, m.Classifications, m.QueryDuration, m.QueryErrors, m.QueryThrottled,
-		m.TimeToVerdict, m.Lag, m.Intervals, m.StoreErrors, m.ReloadSuccess, m.ReloadSuccessTime)
+		m.TimeToVerdict, m.Lag, m.Intervals, m.StoreErrors, m.ReloadSuccess, m.ReloadSuccessTime,
+		m.TimeToDetect, m.TimeToRollback, m.TimeToRecover, m.Rollbacks)
 	for _, s := range Statuses {
 		m.Canaries.WithLabelValues(string(s))
 	}
@@ -88,5 +115,15 @@ func (m *Metrics) InitProviders(names []string) {
 	}
 	for _, l := range []string{"canary", "provider"} {
 		m.QueryThrottled.WithLabelValues(l)
+	}
+}
+
+// InitRecovery creates canaryd_rollbacks_total's series at 0 for each analysis with a
+// recovery block, so that an alert on its increase sees the first not_recovered.
+func (m *Metrics) InitRecovery(analyses []string) {
+	for _, a := range analyses {
+		for _, o := range []RecoveryOutcome{RecoveryRecovered, RecoveryNotRecovered, RecoveryUnknown} {
+			m.Rollbacks.WithLabelValues(a, string(o))
+		}
 	}
 }

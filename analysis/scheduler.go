@@ -135,9 +135,12 @@ type Scheduler struct {
 }
 
 type dueItem struct {
-	id    string
+	id string
+	// index is the interval to judge, or for a recovery step the checks made so far.
 	index int
 	at    time.Time
+	// recovery: a step of the canary's recovery watch, not an interval.
+	recovery bool
 }
 
 type dueHeap []dueItem
@@ -223,6 +226,10 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.started = true
 	for _, c := range all {
 		s.counts[c.Status]++
+		if r := c.Recovery; r != nil && !r.Outcome.Final() {
+			// The watch resumes where the store has it (a check cut short is made again).
+			s.pushLocked(dueItem{id: c.ID, index: r.Checks, at: r.NextAt, recovery: true})
+		}
 		if c.Status != StatusRunning {
 			continue
 		}
@@ -353,6 +360,10 @@ func (s *Scheduler) loop(ctx context.Context) {
 // handle judges one dispatched interval.
 func (s *Scheduler) handle(ctx context.Context, it dueItem) {
 	s.m.Lag.Observe(s.o.Clock.Now().Sub(it.at).Seconds())
+	if it.recovery {
+		s.watch(ctx, it)
+		return
+	}
 	s.judge(ctx, it)
 }
 
@@ -393,6 +404,7 @@ func (s *Scheduler) ended(ctx context.Context, c *Canary, a Action) {
 		zap.String("analysis", c.Analysis), zap.String("status", string(c.Status)),
 		zap.String("cause", string(a.Cause)), zap.String("reason", c.Reason))
 	s.o.Actuation.OnVerdict(ctx, c, a)
+	s.scheduleRecovery(c)
 }
 
 // Analysis returns the analysis snapshot a canary is judged by (the one it was registered

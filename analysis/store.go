@@ -88,6 +88,13 @@ type Canary struct {
 	Score   *float64      `json:"score,omitempty"`
 	Verdict judge.Verdict `json:"verdict,omitempty"`
 
+	// FirstFailAt is when an interval first judged the canary fail (the loop's time to
+	// detect counts to it).
+	FirstFailAt *time.Time `json:"first_fail_at,omitempty"`
+	// Recovery is the recovery watch of a canary that ended fail or aborted under an
+	// analysis with a recovery block (nil otherwise). Status stays fail or aborted.
+	Recovery *Recovery `json:"recovery,omitempty"`
+
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`

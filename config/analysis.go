@@ -33,6 +33,12 @@ type Analysis struct {
 	OnPass     []string
 	OnMarginal []string
 	OnError    []string
+	// OnNotRecovered fire once when the recovery watch ends not_recovered (the rollback
+	// did not help, or failed).
+	OnNotRecovered []string
+	// Recovery, when set, watches the service after a failed or aborted canary's
+	// actions for the rollback's effect; nil watches nothing.
+	Recovery *Recovery
 	// RequireApproval holds the actions of a failed verdict (on_fail, on_error) until a
 	// human approves them; notifications go out at once.
 	RequireApproval bool
@@ -59,6 +65,20 @@ type KayentaVars struct {
 	Location string `yaml:"location_var"`
 }
 
+// Recovery is an analysis' `recovery:` block: after a fail verdict's actions (or an
+// abort), judge the service for Within and record whether it recovered.
+type Recovery struct {
+	Within time.Duration
+	// Metrics are the watched metrics' names: the block's, or the analysis' critical
+	// metrics that the watch can judge.
+	Metrics []string
+}
+
+type recoveryYAML struct {
+	Within  model.Duration `yaml:"within"`
+	Metrics []string       `yaml:"metrics"`
+}
+
 // ServiceVarOr is the analysis' service_var, or def (actuation.service_var) when it
 // names none.
 func (a *Analysis) ServiceVarOr(def string) string {
@@ -76,6 +96,8 @@ const (
 	HookPass     = "on_pass"
 	HookMarginal = "on_marginal"
 	HookError    = "on_error"
+	// HookNotRecovered fires when a failed canary's recovery watch ends not_recovered.
+	HookNotRecovered = "on_not_recovered"
 )
 
 // Hook is one of an analysis' actuator lists.
@@ -99,6 +121,7 @@ func (a *Analysis) Hooks() []Hook {
 		{HookPass, a.OnPass},
 		{HookMarginal, a.OnMarginal},
 		{HookError, a.OnError},
+		{HookNotRecovered, a.OnNotRecovered},
 	}
 }
 
@@ -218,6 +241,9 @@ type analysisYAML struct {
 	OnPass     []string           `yaml:"on_pass"`
 	OnMarginal []string           `yaml:"on_marginal"`
 	OnError    []string           `yaml:"on_error"`
+	// OnNotRecovered and Recovery: see Analysis.
+	OnNotRecovered []string      `yaml:"on_not_recovered"`
+	Recovery       *recoveryYAML `yaml:"recovery"`
 	// RequireApproval: see Analysis.
 	RequireApproval bool   `yaml:"require_approval"`
 	ServiceVar      string `yaml:"service_var"`
@@ -351,6 +377,7 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 		OnPass:          w.OnPass,
 		OnMarginal:      w.OnMarginal,
 		OnError:         w.OnError,
+		OnNotRecovered:  w.OnNotRecovered,
 		RequireApproval: w.RequireApproval,
 		ServiceVar:      w.ServiceVar,
 		Kayenta:         w.Kayenta,
@@ -433,10 +460,59 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 		seen[m.Name] = i
 		a.Metrics = append(a.Metrics, m)
 	}
+	parseRecovery(a, w.Recovery, path, errs)
 	if len(*errs) > n {
 		return nil
 	}
 	return a
+}
+
+// parseRecovery checks the recovery block against the analysis' own interval and
+// metrics (the server's max_lifetime is checkAnalysis'), and defaults its metrics.
+func parseRecovery(a *Analysis, w *recoveryYAML, path string, errs *Errors) {
+	if w == nil {
+		if len(a.OnNotRecovered) > 0 {
+			errs.Add(join(path, "on_not_recovered"), "needs a recovery block: nothing is watched without one")
+		}
+		return
+	}
+	rp := join(path, "recovery")
+	r := &Recovery{Within: time.Duration(w.Within)}
+	switch {
+	case r.Within <= 0:
+		errs.Add(join(rp, "within"), "required, must be > 0")
+	case a.Interval > 0 && r.Within < a.Interval:
+		errs.Add(join(rp, "within"), "%s is shorter than one interval (%s): the service would never be judged", model.Duration(r.Within), model.Duration(a.Interval))
+	}
+	byName := map[string]*Metric{}
+	for i := range a.Metrics {
+		byName[a.Metrics[i].Name] = &a.Metrics[i]
+	}
+	for i, name := range w.Metrics {
+		mp := index(join(rp, "metrics"), i)
+		m, ok := byName[name]
+		switch {
+		case !ok:
+			errs.Add(mp, "%q is not a metric of the analysis", name)
+		case slices.Contains(r.Metrics, name):
+			errs.Add(mp, "%q listed twice", name)
+		case !judge.RecoverySupported(m.Spec.Kind):
+			errs.Add(mp, "%q is a %s metric: the watch judges mannwhitney, threshold and ratio metrics only", name, m.Spec.Kind)
+		default:
+			r.Metrics = append(r.Metrics, name)
+		}
+	}
+	if len(w.Metrics) == 0 {
+		for _, m := range a.Metrics {
+			if m.Spec.Critical && judge.RecoverySupported(m.Spec.Kind) {
+				r.Metrics = append(r.Metrics, m.Name)
+			}
+		}
+		if len(a.Metrics) > 0 && len(r.Metrics) == 0 {
+			errs.Add(join(rp, "metrics"), "none given, and the analysis has no critical mannwhitney, threshold or ratio metric to default to: list the metrics to watch")
+		}
+	}
+	a.Recovery = r
 }
 
 func parseMetric(raw rawNode, a *Analysis, path string, errs *Errors) (Metric, bool) {

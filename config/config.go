@@ -292,6 +292,9 @@ func (c *Config) checkAnalysis(a *Analysis, path string, errs *Errors) {
 				model.Duration(m.Spec.For), model.Duration(a.Lifetime), model.Duration(a.Warmup))
 		}
 	}
+	if a.Recovery != nil && a.Recovery.Within > time.Duration(c.Server.MaxLifetime) {
+		errs.Add(join(path, "recovery.within"), "%s is longer than server.max_lifetime (%s)", model.Duration(a.Recovery.Within), c.Server.MaxLifetime)
+	}
 	if a.Provider != "" {
 		if _, ok := c.Providers[a.Provider]; !ok {
 			errs.Add(join(path, "provider"), "unknown provider %q", a.Provider)

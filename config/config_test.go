@@ -76,6 +76,44 @@ func TestParseDefaults(t *testing.T) {
 
 // The score rules and what an unjudged critical metric ends as: the defaults of each
 // rule set and the explicit choice.
+func TestParseRecovery(t *testing.T) {
+	cases := []struct {
+		name  string
+		block string
+		want  *Recovery
+	}{
+		{name: "none", block: "", want: nil},
+		{name: "defaults to the critical metrics", block: "recovery: {within: 5m}", want: &Recovery{Within: 5 * time.Minute, Metrics: []string{"error-rate"}}},
+		{name: "listed", block: "recovery: {within: 90s, metrics: [p99, error-rate]}", want: &Recovery{Within: 90 * time.Second, Metrics: []string{"p99", "error-rate"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(strings.Replace(base, "on_fail: [notify]", "on_fail: [notify]\n    on_not_recovered: [notify]\n    "+tc.block, 1)), testKinds())
+			if tc.want == nil {
+				if err == nil {
+					t.Fatal("on_not_recovered without recovery was accepted")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := c.Analyses["golden-signals"]
+			if !reflect.DeepEqual(a.Recovery, tc.want) {
+				t.Errorf("recovery %+v, want %+v", a.Recovery, tc.want)
+			}
+			if !reflect.DeepEqual(a.OnNotRecovered, []string{"notify"}) {
+				t.Errorf("on_not_recovered %v", a.OnNotRecovered)
+			}
+			// The snapshot a canary keeps reads back the same block.
+			b, err := ParseAnalysis(a.Name, a.Source)
+			if err != nil || !reflect.DeepEqual(b.Recovery, tc.want) {
+				t.Errorf("snapshot recovery %+v (%v), want %+v", b.Recovery, err, tc.want)
+			}
+		})
+	}
+}
+
 func TestParseScoreRules(t *testing.T) {
 	cases := []struct {
 		name, yaml string
@@ -130,6 +168,44 @@ func TestParseErrors(t *testing.T) {
 			name: "unknown key in judge",
 			repl: []string{"judge: {type: mannwhitney, critical: true}", "judge: {type: mannwhitney, critcal: true}"},
 			want: []string{`analyses.golden-signals.metrics[error-rate].judge: unknown field "critcal" (did you mean "critical"?)`},
+		},
+		{
+			name: "recovery window shorter than one interval",
+			repl: []string{"on_fail: [notify]", "on_fail: [notify]\n    recovery: {within: 30s}"},
+			want: []string{"analyses.golden-signals.recovery.within: 30s is shorter than one interval (1m): the service would never be judged"},
+		},
+		{
+			name: "recovery window longer than max_lifetime",
+			repl: []string{"on_fail: [notify]", "on_fail: [notify]\n    recovery: {within: 2d}"},
+			want: []string{"analyses.golden-signals.recovery.within: 2d is longer than server.max_lifetime (1d)"},
+		},
+		{
+			name: "recovery without a window",
+			repl: []string{"on_fail: [notify]", "on_fail: [notify]\n    recovery: {metrics: [error-rate]}"},
+			want: []string{"analyses.golden-signals.recovery.within: required, must be > 0"},
+		},
+		{
+			name: "recovery metric not in the analysis",
+			repl: []string{"on_fail: [notify]", "on_fail: [notify]\n    recovery: {within: 5m, metrics: [error-rate, p999, error-rate]}"},
+			want: []string{
+				`analyses.golden-signals.recovery.metrics[1]: "p999" is not a metric of the analysis`,
+				`analyses.golden-signals.recovery.metrics[2]: "error-rate" listed twice`,
+			},
+		},
+		{
+			name: "recovery with nothing to default to",
+			repl: []string{"on_fail: [notify]", "on_fail: [notify]\n    recovery: {within: 5m}", "judge: {type: mannwhitney, critical: true}", "judge: {type: mannwhitney}"},
+			want: []string{"analyses.golden-signals.recovery.metrics: none given, and the analysis has no critical mannwhitney, threshold or ratio metric to default to: list the metrics to watch"},
+		},
+		{
+			name: "on_not_recovered without recovery",
+			repl: []string{"on_fail: [notify]", "on_fail: [notify]\n    on_not_recovered: [notify]"},
+			want: []string{"analyses.golden-signals.on_not_recovered: needs a recovery block: nothing is watched without one"},
+		},
+		{
+			name: "on_not_recovered unknown actuator",
+			repl: []string{"on_fail: [notify]", "on_fail: [notify]\n    recovery: {within: 5m}\n    on_not_recovered: [pager]"},
+			want: []string{`analyses.golden-signals.on_not_recovered[0]: unknown actuator "pager"`},
 		},
 		{
 			name: "unknown top-level key",

@@ -83,7 +83,11 @@ func New(o Options) *Server {
 		Clock: o.Clock,
 	}).Register(api)
 	pages := auth.NewRouter(s.mux, o.Tokens, ui.Surface)
-	uiH := ui.New(o.Canaries, ui.Options{Logger: o.Logger.Named("ui"), Operator: o.Canaries})
+	uo := ui.Options{Logger: o.Logger.Named("ui"), Operator: o.Canaries}
+	if o.Actuations != nil {
+		uo.Actuations = o.Actuations
+	}
+	uiH := ui.New(o.Canaries, uo)
 	uiH.Register(pages)
 	// Kayenta's routes sit at the root, as Kayenta serves them; a caller without a token
 	// is "kayenta:NAME" in the audit log.

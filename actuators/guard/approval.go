@@ -36,7 +36,8 @@ func (g *Guard) Reject(ctx context.Context, canaryID string, names []string, rea
 }
 
 func (g *Guard) decide(ctx context.Context, canaryID string, names []string, reason string, approve bool) ([]*Actuation, error) {
-	if _, err := g.cs.Get(ctx, canaryID); err != nil {
+	c, err := g.cs.Get(ctx, canaryID)
+	if err != nil {
 		return nil, err
 	}
 	who := identity.From(ctx, "api")
@@ -47,8 +48,9 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 	now := g.now()
 	var released, expired []*Actuation
 	var all []*Actuation
-	err := g.update(func(tx Tx) error {
-		released, expired = nil, nil
+	stillHeld := false
+	err = g.update(func(tx Tx) error {
+		released, expired, stillHeld = nil, nil, false
 		recs, err := tx.CanaryActuations(canaryID)
 		if err != nil {
 			return err
@@ -64,7 +66,11 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 			return fmt.Errorf("%w: %s", ErrNothingAwaiting, strings.Join(missing, ", "))
 		}
 		for _, r := range recs {
-			if r.State != StateAwaitingApproval || (len(names) > 0 && !slices.Contains(names, r.Actuator)) {
+			if r.State != StateAwaitingApproval {
+				continue
+			}
+			if len(names) > 0 && !slices.Contains(names, r.Actuator) {
+				stillHeld = true
 				continue
 			}
 			r.UpdatedAt = now
@@ -115,6 +121,10 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 		return all, ErrExpired
 	case len(released) == 0:
 		return all, ErrNothingAwaiting
+	}
+	if !stillHeld {
+		// The last held action is decided: so is the canary.
+		g.m.TimeToDecide.WithLabelValues(c.Analysis).Observe(now.Sub(c.Start).Seconds())
 	}
 	g.log.Info("actions "+string(kind)+"d", zap.String("canary", canaryID), zap.Int("actions", len(released)), zap.String("who", who.Name))
 	return all, nil

@@ -108,6 +108,9 @@ func (g *Guard) CheckRegistration(a *config.Analysis, c *analysis.Canary) error 
 				// As OnStart will send it: a running canary, nothing judged yet.
 				ev.Verdict, ev.Score, ev.Reason, ev.Kind, ev.Cause, ev.Failing = "", nil, "canary registered", string(ActionStart), "", nil
 			}
+			if trigger == TriggerNotRecovered {
+				ev.Recovery = actuators.RecoveryEvent{Outcome: string(analysis.RecoveryNotRecovered), Reason: "registration check"}
+			}
 			if _, err := b.act.Render(ev); err != nil {
 				return &analysis.InputError{Field: fieldOf(err, c), Msg: fmt.Sprintf("actuator %s (%s) cannot act on this canary: %v", name, trigger, err)}
 			}

@@ -42,6 +42,7 @@ actuators:
   notify:   {type: webhook, url: "@HOOK@/notify", notification: true}
   page:     {type: pagerduty, url: "@PD@/v2/enqueue", routing_key_env: GUARD_TEST_PD_KEY}
   mark:     {type: webhook, url: "@HOOK@/mark/{{ .Trigger }}"}
+  escalate: {type: webhook, url: "@HOOK@/escalate", notification: true}
 @ACTUATORS@
 analyses:
   golden:
@@ -57,6 +58,14 @@ analyses:
     lifetime: 30m
     on_start: [notify, mark, notify]
     on_fail: [rollback, mark]
+    metrics:
+      - {name: errors, query: 'e{t="{{ .Cohort.track }}"}'}
+  watched:
+    provider: p
+    lifetime: 30m
+    on_fail: [rollback, notify]
+    on_not_recovered: [escalate]
+    recovery: {within: 5m, metrics: [errors]}
     metrics:
       - {name: errors, query: 'e{t="{{ .Cohort.track }}"}'}
   gated:

@@ -1,6 +1,10 @@
 package guard
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/canaryd/canaryd/analysis"
+)
 
 // Metrics are the guard's own series on /metrics.
 type Metrics struct {
@@ -23,6 +27,9 @@ type Metrics struct {
 	// attempts' outcomes are waiting for the store to accept them.
 	StoreErrors     prometheus.Counter
 	PendingOutcomes prometheus.Gauge
+	// TimeToDecide is the time from a canary's start to its final verdict, approval
+	// included: observed once nothing of the canary waits for approval.
+	TimeToDecide *prometheus.HistogramVec
 }
 
 // NewMetrics makes the guard's metrics and registers them on reg (none when nil).
@@ -70,11 +77,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "canaryd_actuator_pending_outcomes",
 			Help: "Attempts that happened whose outcome the store has not accepted yet; canaryd is not ready while above 0.",
 		}),
+		TimeToDecide: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "canaryd_time_to_decide_seconds",
+			Help:    "Time from a canary's start to its final verdict, a held action's approval or rejection included.",
+			Buckets: analysis.LoopBuckets,
+		}, []string{"analysis"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Actions, m.Attempts, m.BreakerRefusals, m.CooldownSuppressions,
 			m.VerdictToAction, m.AttemptDuration, m.Queued, m.AwaitingApproval,
-			m.StoreErrors, m.PendingOutcomes)
+			m.StoreErrors, m.PendingOutcomes, m.TimeToDecide)
 	}
 	return m
 }

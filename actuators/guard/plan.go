@@ -296,6 +296,14 @@ func (g *Guard) resolves(tx Tx, p *canaryPlan) ([]*Actuation, error) {
 
 // afterPlan counts and logs a persisted plan and queues its actions to fire.
 func (g *Guard) afterPlan(p *canaryPlan, res planResult) {
+	held := false
+	for _, r := range res.created {
+		held = held || r.State == StateAwaitingApproval
+	}
+	if !held {
+		// Decided at the verdict; a held action decides at its approval (decide).
+		g.m.TimeToDecide.WithLabelValues(p.c.Analysis).Observe(p.base.Time.Sub(p.c.Start).Seconds())
+	}
 	for _, r := range res.created {
 		switch {
 		case r.State == StateAwaitingApproval:

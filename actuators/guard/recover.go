@@ -154,8 +154,13 @@ func (g *Guard) interrupted(s *setup, r *Actuation, now time.Time) bool {
 
 // planLost plans the canaries that ended while their plan was lost (canaryd died between
 // storing the verdict and planning), or records them as stale past recover_window.
-func (g *Guard) planLost(ctx context.Context, all []*analysis.Canary, s *setup, now time.Time, rep *RecoverReport) error {
+func (g *Guard) planLost(ctx context.Context, all []*analysis.Canary, s *setup, now time.Time, rep *RecoverReport) (err error) {
 	window := time.Duration(s.cfg.Actuation.RecoverWindow)
+	defer func() {
+		if err == nil {
+			err = g.planLostRecoveries(ctx, all, window, now, rep)
+		}
+	}()
 	for _, c := range all {
 		if !c.Status.Final() {
 			continue

@@ -53,6 +53,8 @@ const (
 	TriggerPass     = config.HookPass
 	TriggerMarginal = config.HookMarginal
 	TriggerError    = config.HookError
+	// TriggerNotRecovered fires when a failed canary's recovery watch ends not_recovered.
+	TriggerNotRecovered = config.HookNotRecovered
 	// triggerResolve prefixes the trigger of a resolve: "resolve:<failed canary id>".
 	triggerResolve = "resolve:"
 )
@@ -100,6 +102,9 @@ const (
 	KindRecover EntryKind = "recover" // what a restart found and did
 	KindEvent   EntryKind = "event"   // what a deploy tool reported (Flagger's event webhook)
 	KindStart   EntryKind = "start"   // a canary was registered: its on_start actions are planned
+	// KindRecovery is a failed canary's recovery watch outcome (recovered,
+	// not_recovered, unknown).
+	KindRecovery EntryKind = "recovery"
 )
 
 // ActionStart is the kind of the action a canary's start is planned with (its Event's

@@ -370,6 +370,11 @@ func copyCanary(c *analysis.Canary) analysis.Canary {
 		v := *c.EndedAt
 		out.EndedAt = &v
 	}
+	if c.FirstFailAt != nil {
+		v := *c.FirstFailAt
+		out.FirstFailAt = &v
+	}
+	out.Recovery = c.CloneRecovery()
 	return out
 }
 

@@ -29,6 +29,11 @@ const (
 	exitMarginal = 2
 	exitError    = 3
 	exitCLI      = 4
+	// With --recovery, a failed or aborted canary's recovery watch: never 0, the canary
+	// still failed.
+	exitRecovered       = 5
+	exitNotRecovered    = 6
+	exitRecoveryUnknown = 7
 )
 
 // runCanary is `canaryd canary SUBCOMMAND`: the pipeline's client of the HTTP API.
@@ -43,7 +48,7 @@ func runCanary(args []string, stdout, stderr io.Writer) int {
 	}
 	const usage = `usage: canaryd canary create|get|list|wait|abort|promote [flags]
   create  --analysis A --name N --baseline k=v --canary k=v [--var k=v] [--lifetime D] [--interval D] [--dry-run] [--key K] [--wait [--timeout D]]
-  get ID | list [--status S] [--limit N] [--json] | wait ID [--timeout D] | abort ID [--reason R] [--actuate=false] | promote ID [--reason R]
+  get ID | list [--status S] [--limit N] [--json] | wait ID [--timeout D] [--recovery] | abort ID [--reason R] [--actuate=false] | promote ID [--reason R]
 Every subcommand takes --server URL (default $CANARYD_URL or http://127.0.0.1:8080) and --help.
 wait exits 0 on pass, 1 on fail, 2 on marginal, 3 on error or abort, 4 when the command itself fails.`
 	if len(args) == 0 {
@@ -189,7 +194,14 @@ type remote struct {
 	CreatedAt     string   `json:"created_at"`
 	Start         string   `json:"start"`
 	Lifetime      string   `json:"lifetime"`
-	Intervals     []struct {
+	Recovery      *struct {
+		Outcome   string `json:"outcome"`
+		Reason    string `json:"reason"`
+		Within    string `json:"within"`
+		Deadline  string `json:"deadline"`
+		DecidedAt string `json:"decided_at"`
+	} `json:"recovery"`
+	Intervals []struct {
 		Index   int    `json:"index"`
 		Verdict string `json:"verdict"`
 		Metrics []struct {
@@ -284,7 +296,7 @@ func canaryCreate(c *client, args []string, stdout, stderr io.Writer) int {
 	if !*wait {
 		return exitPass
 	}
-	return waitFor(c, r.ID, *poll, *timeout, stderr)
+	return waitFor(c, r.ID, *poll, *timeout, false, stderr)
 }
 
 func canaryGet(c *client, args []string, stdout, stderr io.Writer) int {
@@ -384,14 +396,15 @@ func scoreText(r remote) string {
 }
 
 func canaryWait(c *client, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("wait", stderr, c, "ID [--poll D] [--timeout D]")
+	fs := newFlags("wait", stderr, c, "ID [--poll D] [--timeout D] [--recovery]")
 	poll := fs.Duration("poll", 5*time.Second, "how often to poll")
 	timeout := fs.Duration("timeout", 0, "give up (exit 4) after this long; 0: "+waitDefaultText)
+	recovery := fs.Bool("recovery", false, "when the canary fails or is aborted, wait for its recovery watch too: exit 5 recovered, 6 not_recovered, 7 unknown")
 	id, code, ok := parseID(fs, args)
 	if !ok {
 		return code
 	}
-	return waitFor(c, id, *poll, *timeout, stderr)
+	return waitFor(c, id, *poll, *timeout, *recovery, stderr)
 }
 
 // The default deadlines of wait: a daemon that never answers is given up on after
@@ -406,7 +419,7 @@ const (
 // waitFor polls a canary, printing progress to stderr when it changes, and returns the
 // exit code of its final status. Transient errors are retried until the timeout, so a
 // daemon restart during a deploy does not fail the pipeline.
-func waitFor(c *client, id string, poll, timeout time.Duration, stderr io.Writer) int {
+func waitFor(c *client, id string, poll, timeout time.Duration, recovery bool, stderr io.Writer) int {
 	if poll <= 0 {
 		poll = 5 * time.Second
 	}
@@ -415,8 +428,8 @@ func waitFor(c *client, id string, poll, timeout time.Duration, stderr io.Writer
 	if timeout > 0 {
 		deadline = began.Add(timeout)
 	}
-	last := ""
-	reached := false
+	last, lastRecovery := "", ""
+	reached, ended := false, false
 	var lastErr error
 	for {
 		var r remote
@@ -443,12 +456,37 @@ func waitFor(c *client, id string, poll, timeout time.Duration, stderr io.Writer
 				fmt.Fprintln(stderr, line)
 				last = line
 			}
-			if r.Status != "running" {
+			if r.Status != "running" && !ended {
+				ended = true
 				if r.Reason != "" {
 					fmt.Fprintln(stderr, "  "+r.Reason)
 				}
 				printFailing(stderr, r)
-				return exitCode(r.Status)
+				if !recovery || (r.Status != "fail" && r.Status != "aborted") {
+					return exitCode(r.Status)
+				}
+				if r.Recovery == nil {
+					fmt.Fprintln(stderr, "  no recovery watch: the canary's analysis has no recovery block")
+					return exitCode(r.Status)
+				}
+			}
+			if ended {
+				rec := r.Recovery
+				if line := "recovery: " + rec.Outcome + ", " + rec.Reason; line != lastRecovery {
+					fmt.Fprintln(stderr, "  "+line)
+					lastRecovery = line
+				}
+				if timeout <= 0 {
+					deadline = recoveryDeadline(rec.Deadline, rec.Within, time.Now()).Add(endGrace)
+				}
+				switch rec.Outcome {
+				case "recovered":
+					return exitRecovered
+				case "not_recovered":
+					return exitNotRecovered
+				case "unknown":
+					return exitRecoveryUnknown
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -465,6 +503,18 @@ func waitFor(c *client, id string, poll, timeout time.Duration, stderr io.Writer
 		}
 		time.Sleep(poll)
 	}
+}
+
+// recoveryDeadline is when a recovery watch ends: its deadline, or while it waits for
+// the rollback, now plus its window.
+func recoveryDeadline(deadline, within string, now time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, deadline); err == nil && t.After(now) {
+		return t
+	}
+	if d, err := model.ParseDuration(within); err == nil {
+		return now.Add(time.Duration(d))
+	}
+	return now
 }
 
 // plannedEnd is when the canary's last interval is due (start + lifetime), or now when

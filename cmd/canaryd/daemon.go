@@ -306,6 +306,13 @@ func (d *daemon) install(cfg *config.Config, provs map[string]builtProvider) {
 	}
 	d.cfg, d.providers = cfg, provs
 	d.m.InitProviders(slices.Sorted(maps.Keys(provs)))
+	var watched []string
+	for name, a := range cfg.Analyses {
+		if a.Recovery != nil {
+			watched = append(watched, name)
+		}
+	}
+	d.m.InitRecovery(watched)
 	go d.checkProviders(provs)
 	d.retention.Store(int64(cfg.Server.Retention))
 	d.sched.SetLimits(analysis.LimitsOf(cfg.Server))

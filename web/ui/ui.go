@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/web/auth"
@@ -45,6 +46,14 @@ type Options struct {
 	Operator Operator
 	// CSRFKey signs the forms' tokens (default: random, per process).
 	CSRFKey []byte
+	// Actuations, when set, lists a canary's actuator actions on its report (the
+	// rollback, the escalation); *guard.Guard implements it.
+	Actuations ActuationSource
+}
+
+// ActuationSource gives a canary's actuator actions, as the safety layer recorded them.
+type ActuationSource interface {
+	Actuations(ctx context.Context, canaryID string) ([]*guard.Actuation, error)
 }
 
 //go:embed templates/*.html
@@ -144,6 +153,17 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p := buildReport(d, a, h.o.Now())
+	if h.o.Actuations != nil {
+		acts, err := h.o.Actuations.Actuations(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			h.log.Warn("actuations unreadable", zap.String("canary", id), zap.Error(err))
+			p.Notes = append(p.Notes, "The actuator actions could not be read: "+err.Error())
+		}
+		p.Actuations = actuationRows(acts)
+	}
 	if h.op != nil && d.Status == analysis.StatusRunning {
 		p.Override = &overrideView{Token: h.csrfToken(ctx, id)}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/judge"
@@ -80,6 +81,141 @@ type reportPage struct {
 	// Override is the abort and promote forms, on a running canary when the pages may
 	// end one.
 	Override *overrideView
+	// Recovery is the recovery watch of a failed or aborted canary.
+	Recovery *recoveryView
+	// Actuations are the actuator actions (rollback, escalation, …), when the pages can
+	// read them.
+	Actuations []actuationRow
+}
+
+type recoveryView struct {
+	Outcome, OutcomeClass string
+	Reason                string
+	Times                 []kv
+	Rollbacks             []kv
+	Figures               []recoveryRow
+}
+
+type recoveryRow struct {
+	Metric, Cohort     string
+	State, CSS         string
+	Reference, Current string
+	Reason             string
+}
+
+type actuationRow struct {
+	Trigger, Actuator, Type string
+	State, CSS              string
+	Attempts                int
+	Done, Error             string
+}
+
+// actuationRows lays out a canary's actuator actions, in the order the store keeps them.
+func actuationRows(acts []*guard.Actuation) []actuationRow {
+	var out []actuationRow
+	for _, a := range acts {
+		row := actuationRow{Trigger: a.Trigger, Actuator: a.Actuator, Type: a.Type, State: string(a.State), Attempts: a.Attempts, Error: a.Error}
+		switch a.State {
+		case guard.StateSucceeded:
+			row.CSS = "ok"
+		case guard.StateFailed, guard.StateAbandoned:
+			row.CSS = "bad"
+		case guard.StatePending, guard.StateFiring, guard.StateAwaitingApproval:
+			row.CSS = "run"
+		default:
+			row.CSS = "muted"
+		}
+		if a.DoneAt != nil {
+			row.Done = formatTime(*a.DoneAt)
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// recoveryClass is the badge class of a recovery outcome.
+func recoveryClass(o analysis.RecoveryOutcome) string {
+	switch o {
+	case analysis.RecoveryRecovered:
+		return "ok"
+	case analysis.RecoveryNotRecovered:
+		return "bad"
+	case analysis.RecoveryUnknown:
+		return "err"
+	}
+	return "run"
+}
+
+// buildRecovery lays out the watch: its outcome and reason, the loop's times from the
+// canary's start, the fail actions, and the last check's figures.
+func buildRecovery(c *analysis.Canary, a *config.Analysis) *recoveryView {
+	r := c.Recovery
+	if r == nil {
+		return nil
+	}
+	v := &recoveryView{Outcome: string(r.Outcome), OutcomeClass: recoveryClass(r.Outcome), Reason: r.Reason}
+	since := func(t time.Time) string {
+		return formatTime(t) + " (" + formatDuration(t.Sub(c.Start)) + " after the start)"
+	}
+	if c.FirstFailAt != nil {
+		v.Times = append(v.Times, kv{"detected", since(*c.FirstFailAt)})
+	}
+	if c.EndedAt != nil {
+		v.Times = append(v.Times, kv{"decided", since(*c.EndedAt)})
+	}
+	if r.RolledBackAt != nil {
+		v.Times = append(v.Times, kv{"rolled back", since(*r.RolledBackAt)})
+	}
+	switch {
+	case r.Outcome == analysis.RecoveryRecovered && r.DecidedAt != nil:
+		v.Times = append(v.Times, kv{"recovered", since(*r.DecidedAt)})
+	case r.Outcome.Final() && r.DecidedAt != nil:
+		v.Times = append(v.Times, kv{string(r.Outcome), since(*r.DecidedAt)})
+	case r.Outcome == analysis.RecoveryWatching && r.Deadline != nil:
+		v.Times = append(v.Times, kv{"next check", formatTime(r.NextAt)}, kv{"watch ends", formatTime(*r.Deadline)})
+	case r.Outcome == analysis.RecoveryWaiting:
+		v.Times = append(v.Times, kv{"watch", "waits for the fail actions to finish"})
+	}
+	v.Times = append(v.Times, kv{"window", formatDuration(r.Within) + " of " + strings.Join(r.Metrics, ", ")})
+	for _, rb := range r.Rollbacks {
+		txt := rb.State
+		if rb.Notification {
+			txt += " (notification)"
+		}
+		if rb.Error != "" {
+			txt += ": " + rb.Error
+		}
+		v.Rollbacks = append(v.Rollbacks, kv{rb.Actuator, txt})
+	}
+	units := map[string]string{}
+	if a != nil {
+		for _, m := range a.Metrics {
+			units[m.Name] = m.Spec.Unit
+		}
+	}
+	for _, f := range r.Figures {
+		row := recoveryRow{Metric: f.Metric, Cohort: f.Cohort, Reason: f.Reason, Reference: "—", Current: "—"}
+		switch {
+		case f.Error != "":
+			row.State, row.CSS, row.Reason = "error", "err", f.Error
+		case f.NoData:
+			row.State, row.CSS = "nodata", "muted"
+		case f.Within:
+			row.State, row.CSS = "within", "ok"
+		default:
+			row.State, row.CSS = "outside", "bad"
+		}
+		if f.Error == "" {
+			if f.NReference > 0 {
+				row.Reference = formatValue(f.Reference, units[f.Metric])
+			}
+			if f.NCurrent > 0 {
+				row.Current = formatValue(f.Current, units[f.Metric])
+			}
+		}
+		v.Figures = append(v.Figures, row)
+	}
+	return v
 }
 
 type failingMetric struct {
@@ -299,6 +435,10 @@ func buildReport(d *analysis.Detail, a *config.Analysis, now time.Time) *reportP
 	}
 	if c.DryRun {
 		p.Facts = append(p.Facts, kv{"dry run", "yes: actuators do not fire"})
+	}
+	p.Recovery = buildRecovery(c, a)
+	if r := c.Recovery; r != nil && !r.Outcome.Final() {
+		p.Refresh = int(min(max(c.Interval, 5*time.Second), time.Minute) / time.Second)
 	}
 	if a == nil {
 		p.Notes = append(p.Notes, "The analysis this canary was registered with could not be read: values are shown without units, bounds and score thresholds.")

@@ -630,14 +630,49 @@ type canaryView struct {
 	IntervalCount int  `json:"interval_count"`
 	Judged        *int `json:"intervals_judged,omitempty"`
 	// NextIntervalAt is when the next interval is judged, for running canaries.
-	NextIntervalAt *time.Time        `json:"next_interval_at,omitempty"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
-	EndedAt        *time.Time        `json:"ended_at,omitempty"`
-	Intervals      []intervalView    `json:"intervals,omitempty"`
-	Actions        []analysis.Action `json:"actions,omitempty"`
+	NextIntervalAt *time.Time `json:"next_interval_at,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	EndedAt        *time.Time `json:"ended_at,omitempty"`
+	// FirstFailAt is when an interval first judged the canary fail.
+	FirstFailAt *time.Time `json:"first_fail_at,omitempty"`
+	// Recovery is the recovery watch of a failed or aborted canary (its own outcome; the
+	// status stays fail or aborted).
+	Recovery  *recoveryView     `json:"recovery,omitempty"`
+	Intervals []intervalView    `json:"intervals,omitempty"`
+	Actions   []analysis.Action `json:"actions,omitempty"`
 	// Queries are each metric's queries rendered for both cohorts (the detail only).
 	Queries []analysis.RenderedQuery `json:"queries,omitempty"`
+}
+
+// recoveryView is a canary's recovery watch as the API shows it (without the stored
+// reference points).
+type recoveryView struct {
+	Outcome      analysis.RecoveryOutcome  `json:"outcome"`
+	Reason       string                    `json:"reason,omitempty"`
+	Within       string                    `json:"within"`
+	Metrics      []string                  `json:"metrics"`
+	RolledBackAt *time.Time                `json:"rolled_back_at,omitempty"`
+	Deadline     *time.Time                `json:"deadline,omitempty"`
+	NextCheckAt  *time.Time                `json:"next_check_at,omitempty"`
+	Checks       int                       `json:"checks"`
+	DecidedAt    *time.Time                `json:"decided_at,omitempty"`
+	Rollbacks    []analysis.RollbackAction `json:"rollbacks,omitempty"`
+	Figures      []analysis.RecoveryFigure `json:"figures,omitempty"`
+}
+
+func recoveryOf(r *analysis.Recovery) *recoveryView {
+	if r == nil {
+		return nil
+	}
+	v := &recoveryView{Outcome: r.Outcome, Reason: r.Reason, Within: model.Duration(r.Within).String(), Metrics: r.Metrics,
+		RolledBackAt: r.RolledBackAt, Deadline: r.Deadline, Checks: r.Checks, DecidedAt: r.DecidedAt,
+		Rollbacks: r.Rollbacks, Figures: r.Figures}
+	if !r.Outcome.Final() {
+		next := r.NextAt
+		v.NextCheckAt = &next
+	}
+	return v
 }
 
 type intervalView struct {
@@ -664,6 +699,7 @@ func viewOf(d *analysis.Detail, detail bool) *canaryView {
 		Start: c.Start, Lifetime: model.Duration(c.Lifetime).String(), Interval: model.Duration(c.Interval).String(),
 		Warmup: model.Duration(c.Warmup).String(), IntervalCount: c.Intervals,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, EndedAt: c.EndedAt,
+		FirstFailAt: c.FirstFailAt, Recovery: recoveryOf(c.Recovery),
 	}
 	if c.Status == analysis.StatusRunning {
 		next := c.IntervalEnd(c.NextIndex)
