@@ -300,7 +300,7 @@ func (g *Guard) afterPlan(p *canaryPlan, res planResult) {
 	for _, r := range res.created {
 		held = held || r.State == StateAwaitingApproval
 	}
-	if !held {
+	if !held && p.trigger != TriggerStart {
 		// Decided at the verdict; a held action decides at its approval (decide).
 		g.m.TimeToDecide.WithLabelValues(p.c.Analysis).Observe(p.base.Time.Sub(p.c.Start).Seconds())
 	}
