@@ -224,7 +224,9 @@ func TestRecoveryWatch(t *testing.T) {
 			outcome: analysis.RecoveryUnknown, reason: "could not be judged at the end of the watch: latency (canary): query: fake: backend unavailable", checks: 3,
 			decided: rolledBack.Add(3 * time.Minute), rolledBack: true},
 		{name: "an abort without actions is watched from its end", signal: "heal", abort: true,
-			outcome: analysis.RecoveryRecovered, checks: 1, reason: "every watched metric is back"},
+			// Watched from 1m30s: the check at 2m30s still sees the regression, the one at
+			// 3m30s does not.
+			outcome: analysis.RecoveryRecovered, checks: 2, reason: "every watched metric is back", decided: t0.Add(210 * time.Second)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,7 +238,8 @@ func TestRecoveryWatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.abort {
-				h.clock.Set(rolledBack)
+				// Before the first judged interval (2m): the abort ends it.
+				h.clock.Set(t0.Add(90 * time.Second))
 				if _, err := h.sched.Abort(t.Context(), c.ID, "by hand", true); err != nil {
 					t.Fatal(err)
 				}

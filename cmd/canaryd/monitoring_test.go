@@ -32,6 +32,10 @@ func ownMetricNames(t *testing.T) map[string]bool {
 	m.QueryErrors.WithLabelValues("p")
 	m.TimeToVerdict.WithLabelValues("a", "pass")
 	m.Intervals.WithLabelValues("a", "pass")
+	m.TimeToDetect.WithLabelValues("a")
+	m.TimeToRollback.WithLabelValues("a")
+	m.TimeToRecover.WithLabelValues("a")
+	m.InitRecovery([]string{"a"})
 	g := guard.NewMetrics(reg)
 	g.Actions.WithLabelValues("a", "t", "o")
 	g.Attempts.WithLabelValues("a", "t", "r")
@@ -39,6 +43,7 @@ func ownMetricNames(t *testing.T) map[string]bool {
 	g.CooldownSuppressions.WithLabelValues("a")
 	g.VerdictToAction.WithLabelValues("a", "o")
 	g.AttemptDuration.WithLabelValues("a", "t")
+	g.TimeToDecide.WithLabelValues("a")
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
