@@ -25,6 +25,7 @@ func commands() map[string]command {
 		"canary":       {summary: "pipeline client: canary create|get|list|wait|abort|promote", run: runCanary},
 		"hash-token":   {summary: "print the sha256 of an API token for server.auth (from stdin, or --generate)", run: runHashToken},
 		"demo":         {summary: "the daemon on the embedded synthetic provider with a healthy and a regressing canary", run: runDemo},
+		"import":       {summary: "print the canaryd analysis equivalent to a Kayenta canary config (import kayenta CONFIG.json)", run: runImport},
 	}
 }
 
