@@ -62,7 +62,11 @@ func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 	if prev := c.IntervalEnd(it.index - 1); it.index > 1 && prev.After(start) {
 		since = prev.UnixMilli()
 	}
-	results, points, states := s.evaluate(ctx, c, a, start, end, since, log)
+	var earlier map[string]MetricPoints
+	if since != math.MinInt64 && slices.ContainsFunc(a.Metrics, func(m config.Metric) bool { return !sequential(&m) }) {
+		earlier = s.earlierPoints(ctx, c, it.index, log)
+	}
+	results, points, states := s.evaluate(ctx, c, a, start, end, since, earlier, log)
 	if ctx.Err() != nil {
 		return // shutting down: judged again after the restart
 	}
@@ -215,10 +219,46 @@ func keepStates(c *Canary, states map[string]json.RawMessage) {
 	}
 }
 
+// earlierPoints are the points the judged intervals before index recorded, by metric,
+// for the metrics every one of them recorded whole: those are read from the record and
+// only the steps after since are queried. A metric missing from one of them (its query
+// failed, or the record predates Whole) is queried over the whole window again.
+func (s *Scheduler) earlierPoints(ctx context.Context, c *Canary, index int, log *zap.Logger) map[string]MetricPoints {
+	recorded, err := s.o.Store.Intervals(ctx, c.ID)
+	if err != nil {
+		log.Warn("earlier intervals unreadable; querying whole windows", zap.Error(err))
+		return nil
+	}
+	first := c.FirstJudged()
+	if len(recorded) != index-first {
+		return nil
+	}
+	whole := map[string]int{}
+	for k, r := range recorded {
+		if r.Index != first+k {
+			return nil
+		}
+		for _, mp := range r.Points {
+			if mp.Whole {
+				whole[mp.Metric]++
+			}
+		}
+	}
+	out := map[string]MetricPoints{}
+	for _, mp := range Series(recorded) {
+		if whole[mp.Metric] == len(recorded) {
+			mp.Whole = true
+			out[mp.Metric] = mp
+		}
+	}
+	return out
+}
+
 // evaluate queries and classifies every metric of an interval, concurrently.
 // It also returns each metric's points after since (Unix ms), and the new evidence of
-// the sequential metrics whose steps were fetched, by name.
-func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis, start, end time.Time, since int64, log *zap.Logger) ([]judge.MetricResult, []MetricPoints, map[string]json.RawMessage) {
+// the sequential metrics whose steps were fetched, by name. A metric in earlier has
+// only its steps after since queried.
+func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis, start, end time.Time, since int64, earlier map[string]MetricPoints, log *zap.Logger) ([]judge.MetricResult, []MetricPoints, map[string]json.RawMessage) {
 	env := s.env.Load()
 	var prov metrics.Provider
 	if env != nil {
@@ -240,7 +280,11 @@ func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis,
 			if sequential(m) {
 				results[i], points[i], raws[i] = s.evalSequential(ctx, c, a.Provider, prov, m, start, end, a.Step, since)
 			} else {
-				results[i], points[i] = s.evalMetric(ctx, c, a.Provider, prov, m, start, end, a.Step, since)
+				var prior *MetricPoints
+				if mp, ok := earlier[m.Name]; ok {
+					prior = &mp
+				}
+				results[i], points[i] = s.evalMetric(ctx, c, a.Provider, prov, m, start, end, a.Step, since, prior)
 			}
 			if results[i].Classification == judge.ClassError && ctx.Err() == nil {
 				log.Warn("metric in error", zap.String("metric", m.Name), zap.String("reason", results[i].Reason))
@@ -270,7 +314,13 @@ func errorResult(m *config.Metric, reason string) judge.MetricResult {
 	}
 }
 
-func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, prov metrics.Provider, m *config.Metric, start, end time.Time, step time.Duration, since int64) (judge.MetricResult, MetricPoints) {
+// evalMetric judges one window metric over [start, end]. With prior (the points earlier
+// intervals recorded whole, up to since) only the steps after since are queried.
+func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, prov metrics.Provider, m *config.Metric, start, end time.Time, step time.Duration, since int64, prior *MetricPoints) (judge.MetricResult, MetricPoints) {
+	from := start
+	if prior != nil {
+		from = firstStepAfter(start, step, since)
+	}
 	var series [2]metrics.Series
 	var errs [2]error
 	var wg sync.WaitGroup
@@ -282,7 +332,7 @@ func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			series[i], errs[i] = s.query(ctx, c.ID, provName, prov, metrics.Query{Text: text, Start: start, End: end, Step: step})
+			series[i], errs[i] = s.query(ctx, c.ID, provName, prov, metrics.Query{Text: text, Start: from, End: end, Step: step})
 		}()
 	}
 	wg.Wait()
@@ -291,24 +341,93 @@ func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, 
 			return errorResult(m, fmt.Sprintf("%s query: %v", cohortName(i), err)), MetricPoints{}
 		}
 	}
+	if prior != nil {
+		// A provider may answer beyond the range asked: the steps up to since are read
+		// from the record.
+		for i := range series {
+			series[i] = within(series[i], since+1, end.UnixMilli())
+		}
+	}
 	// One value per timestamp for each cohort: what the window judges read and what the
 	// record keeps.
 	bp, cp := merged(series[0]), merged(series[1])
+	whole := finite(bp) && finite(cp)
+	if prior != nil {
+		// A series that stopped is not judged on its old points: a canary whose pods
+		// crashed and stopped reporting would pass on what it showed before.
+		for i, stopped := range []bool{len(prior.Baseline) > 0 && len(bp) == 0, len(prior.Canary) > 0 && len(cp) == 0} {
+			if stopped {
+				res := errorResult(m, fmt.Sprintf("%s: no data: the %s has no point after %s (its earlier points are not judged alone)",
+					m.Name, cohortName(i), time.UnixMilli(since).UTC().Format(time.RFC3339)))
+				res.Classification = judge.ClassNoData
+				return res, MetricPoints{Metric: m.Name, Whole: whole}
+			}
+		}
+	}
 	var bv, cv []float64
 	switch m.Spec.Kind {
 	case judge.KindRatio:
+		if prior != nil {
+			bp, cp = append(priorPoints(prior.Baseline), bp...), append(priorPoints(prior.Canary), cp...)
+		}
 		bv, cv = alignByTime(bp, cp)
 	case judge.KindThreshold:
+		if prior != nil {
+			bp, cp = append(priorPoints(prior.Baseline), bp...), append(priorPoints(prior.Canary), cp...)
+		}
 		bv, cv = values(bp), values(cp)
 	default:
-		bv, cv = series[0].AppendValues(nil), series[1].AppendValues(nil)
+		// The rank test reads every stream's points; merged points are all of them only
+		// when each cohort has one stream.
+		whole = whole && len(series[0].Streams) <= 1 && len(series[1].Streams) <= 1
+		if prior != nil {
+			bv, cv = priorValues(prior.Baseline), priorValues(prior.Canary)
+		}
+		bv, cv = series[0].AppendValues(bv), series[1].AppendValues(cv)
 	}
 	spec := m.Spec
 	spec.Looks = c.Looks()
 	sc := scratchPool.Get().(*judge.Scratch)
 	res := sc.Classify(spec, bv, cv)
 	scratchPool.Put(sc)
-	return res, MetricPoints{Metric: m.Name, Baseline: newPoints(bp, since), Canary: newPoints(cp, since)}
+	return res, MetricPoints{Metric: m.Name, Baseline: newPoints(bp, since), Canary: newPoints(cp, since), Whole: whole}
+}
+
+// firstStepAfter is the first point of the step grid that starts at start (the grid a
+// query over the whole window answers on) after since (Unix ms).
+func firstStepAfter(start time.Time, step time.Duration, since int64) time.Time {
+	ms := step.Milliseconds()
+	if ms <= 0 || since < start.UnixMilli() {
+		return start
+	}
+	k := (since-start.UnixMilli())/ms + 1
+	return start.Add(time.Duration(k) * step)
+}
+
+// finite reports whether every point's value is finite (the record leaves the others out).
+func finite(pts []metrics.Point) bool {
+	for _, p := range pts {
+		if math.IsNaN(p.V) || math.IsInf(p.V, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func priorPoints(tv []TimeValue) []metrics.Point {
+	out := make([]metrics.Point, len(tv))
+	for i, p := range tv {
+		out[i] = metrics.Point{T: int64(p[0]), V: p[1]}
+	}
+	return out
+}
+
+func priorValues(tv []TimeValue) []float64 {
+	out := make([]float64, len(tv))
+	for i, p := range tv {
+		out[i] = p[1]
+	}
+	return out
 }
 
 // newPoints is a merged series' points after since, finite values only.

@@ -28,25 +28,31 @@ type fakeClock = simclock.Clock
 func newFakeClock() *fakeClock { return simclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
 // fakeProvider answers "<signal>" queries from a table of per-point functions; a signal
-// named "slow" blocks until the query's deadline and "broken" always fails. With the
-// analyses' 1m warmup, a window longer than 3m is the last interval of a 5m lifetime and
-// one of 2m the second judged: "lastbroken" and "lastempty" fail or answer nothing in the
-// last interval only, "gap" answers nothing in the second only.
+// named "slow" blocks until the query's deadline and "broken" always fails. The
+// harness registers its canaries at the fake clock's start, so with the analyses' 1m
+// warmup and 5m lifetime a window ending after minute 4 is the last interval and one
+// ending at minute 3 the second judged: "lastbroken" and "lastempty" fail or answer
+// nothing in the last interval only, "gap" answers nothing in the second only. A point's
+// value depends on its time only, so a window queried in parts reads what a query over
+// the whole window does.
 type fakeProvider struct {
 	mu      sync.Mutex
 	queries int
+	ranges  []string // "start..end" of each query, as minutes:seconds after the clock's start
 }
 
 func (p *fakeProvider) Query(ctx context.Context, q metrics.Query) (metrics.Series, error) {
+	base := newFakeClock().Now()
+	at := q.End.Sub(base)
 	p.mu.Lock()
 	p.queries++
+	p.ranges = append(p.ranges, fmt.Sprintf("%s %v..%v", q.Text, q.Start.Sub(base), at))
 	p.mu.Unlock()
-	window := q.End.Sub(q.Start)
 	switch {
-	case strings.Contains(q.Text, "lastbroken") && window > 3*time.Minute:
+	case strings.Contains(q.Text, "lastbroken") && at > 4*time.Minute:
 		return metrics.Series{}, errors.New("fake: HTTP 500")
-	case strings.Contains(q.Text, "lastempty") && window > 3*time.Minute,
-		strings.Contains(q.Text, "gap") && window == 2*time.Minute:
+	case strings.Contains(q.Text, "lastempty") && at > 4*time.Minute,
+		strings.Contains(q.Text, "gap") && at == 3*time.Minute:
 		return metrics.Series{}, nil
 	case strings.Contains(q.Text, "lastbroken"), strings.Contains(q.Text, "lastempty"), strings.Contains(q.Text, "gap"):
 	case strings.Contains(q.Text, "slow"):
@@ -62,9 +68,10 @@ func (p *fakeProvider) Query(ctx context.Context, q metrics.Query) (metrics.Seri
 		level = 200
 	}
 	var pts []metrics.Point
-	for t, i := q.Start, 0; !t.After(q.End); t, i = t.Add(q.Step), i+1 {
+	for t := q.Start; !t.After(q.End); t = t.Add(q.Step) {
 		// Deterministic noise, so both cohorts overlap when their levels are equal.
-		pts = append(pts, metrics.Point{T: t.UnixMilli(), V: level + 5*math.Sin(float64(i)*1.7+float64(len(q.Text)))})
+		i := float64(t.UnixMilli() / 5000)
+		pts = append(pts, metrics.Point{T: t.UnixMilli(), V: level + 5*math.Sin(i*1.7+float64(len(q.Text)))})
 	}
 	return metrics.Series{Streams: []metrics.Stream{{Points: pts}}}, nil
 }
@@ -542,7 +549,7 @@ func TestRegisterLifetimeShorterThanFor(t *testing.T) {
 	}
 }
 
-// Each interval re-queries the whole window but stores only its new points, so the
+// Each interval queries and stores only its new points, so the
 // joined record is the series once, every step from the end of warmup to the lifetime.
 func TestPointsRecordedOnce(t *testing.T) {
 	h := newHarness(t)
@@ -685,5 +692,45 @@ func TestOnStartAfterStored(t *testing.T) {
 	if len(h.act.started) != 1 || h.act.started[0].c.ID != c.ID || !h.act.started[0].stored ||
 		h.act.started[0].c.Status != analysis.StatusRunning || !h.act.started[0].c.Start.Equal(c.Start) {
 		t.Errorf("OnStart calls: %+v", h.act.started)
+	}
+}
+
+// Each interval queries only the steps after the previous one; the earlier ones are read
+// from the record, and the judge sees what one query over the whole window returns.
+func TestWindowsQueriedOnce(t *testing.T) {
+	h := newHarness(t)
+	c := h.register("ok", "ok")
+	h.until("the canary to end", h.ended(c.ID))
+	d := h.get(c.ID)
+	h.prov.mu.Lock()
+	var got []string
+	for _, r := range h.prov.ranges {
+		if strings.HasPrefix(r, "ok-baseline ") {
+			got = append(got, strings.TrimPrefix(r, "ok-baseline "))
+		}
+	}
+	h.prov.mu.Unlock()
+	want := []string{"1m0s..2m0s", "2m5s..3m0s", "3m5s..4m0s", "4m5s..5m0s"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("latency baseline queries %v, want %v", got, want)
+	}
+	// The last interval's rank test read every point of the window once.
+	all := analysis.Series(d.Results)
+	vals := func(tv []analysis.TimeValue) []float64 {
+		var v []float64
+		for _, p := range tv {
+			v = append(v, p[1])
+		}
+		return v
+	}
+	spec := judge.MetricSpec{Name: "latency", Kind: judge.KindMannWhitney, Direction: judge.DirectionIncrease,
+		Confidence: 0.95, AllowedIncrease: 1, AllowedDecrease: 1, MinPoints: 3, Looks: 4}
+	whole := judge.Classify(spec, vals(all[0].Baseline), vals(all[0].Canary))
+	last := d.Results[len(d.Results)-1].Metrics[0]
+	if last.MannWhitney.U != whole.MannWhitney.U || last.MannWhitney.PValue != whole.MannWhitney.PValue ||
+		last.Baseline.N != 49 || last.Canary.N != 49 {
+		t.Errorf("last interval: U %v p %v n %d/%d; the whole window: U %v p %v n %d",
+			last.MannWhitney.U, last.MannWhitney.PValue, last.Baseline.N, last.Canary.N,
+			whole.MannWhitney.U, whole.MannWhitney.PValue, whole.Baseline.N)
 	}
 }

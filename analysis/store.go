@@ -176,9 +176,9 @@ type IntervalResult struct {
 	JudgedAt time.Time            `json:"judged_at"`
 	Score    judge.ScoreResult    `json:"score"`
 	Metrics  []judge.MetricResult `json:"metrics"`
-	// Points are, per metric, the points this interval added to the canary's record: each
-	// interval re-queries the whole window, but stores only what is after the previous
-	// interval's end, so the record grows with the series and not with its square.
+	// Points are, per metric, the points this interval added to the canary's record: only
+	// what is after the previous interval's end, so the record grows with the series and
+	// not with its square.
 	Points []MetricPoints `json:"points,omitempty"`
 }
 
@@ -188,6 +188,10 @@ type MetricPoints struct {
 	Metric   string      `json:"metric"`
 	Baseline []TimeValue `json:"baseline"`
 	Canary   []TimeValue `json:"canary"`
+	// Whole: the points are exactly what the judge read of these steps (nothing merged
+	// away that it reads apart, no non-finite value left out), so a later interval reads
+	// them from the record instead of querying those steps again.
+	Whole bool `json:"whole,omitempty"`
 }
 
 // TimeValue is a point as stored: Unix milliseconds and a finite value, encoded as a

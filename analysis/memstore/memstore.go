@@ -387,7 +387,7 @@ func copyInterval(r *analysis.IntervalResult) analysis.IntervalResult {
 	if r.Points != nil {
 		out.Points = make([]analysis.MetricPoints, len(r.Points))
 		for i, p := range r.Points {
-			out.Points[i] = analysis.MetricPoints{Metric: p.Metric, Baseline: slices.Clone(p.Baseline), Canary: slices.Clone(p.Canary)}
+			out.Points[i] = analysis.MetricPoints{Metric: p.Metric, Baseline: slices.Clone(p.Baseline), Canary: slices.Clone(p.Canary), Whole: p.Whole}
 		}
 	}
 	return out
