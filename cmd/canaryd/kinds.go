@@ -3,6 +3,7 @@ package main
 import (
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/actuators/datadogevent"
 	"github.com/canaryd/canaryd/actuators/exec"
 	"github.com/canaryd/canaryd/actuators/flag"
 	"github.com/canaryd/canaryd/actuators/grafana"
@@ -42,11 +43,12 @@ func kinds() config.Kinds {
 			"webhook": config.ActuatorKindOf(webhook.New, config.ActuatorDefaults{Attempts: 3}),
 			// A command is run once unless it exits with a retry code: a rollback that
 			// failed half-way is for a human to look at.
-			"exec":      config.ActuatorKindOf(exec.New, config.ActuatorDefaults{Attempts: 1}),
-			"flag":      config.ActuatorKindOf(flag.New, config.ActuatorDefaults{Attempts: 3}),
-			"slack":     config.ActuatorKindOf(slack.New, config.ActuatorDefaults{Notification: true, Attempts: 3}),
-			"pagerduty": config.ActuatorKindOf(pagerduty.New, config.ActuatorDefaults{Notification: true, Attempts: 5}),
-			"grafana":   config.ActuatorKindOf(grafana.New, config.ActuatorDefaults{Notification: true, Attempts: 3}),
+			"exec":          config.ActuatorKindOf(exec.New, config.ActuatorDefaults{Attempts: 1}),
+			"flag":          config.ActuatorKindOf(flag.New, config.ActuatorDefaults{Attempts: 3}),
+			"slack":         config.ActuatorKindOf(slack.New, config.ActuatorDefaults{Notification: true, Attempts: 3}),
+			"pagerduty":     config.ActuatorKindOf(pagerduty.New, config.ActuatorDefaults{Notification: true, Attempts: 5}),
+			"grafana":       config.ActuatorKindOf(grafana.New, config.ActuatorDefaults{Notification: true, Attempts: 3}),
+			"datadog_event": config.ActuatorKindOf(datadogevent.New, config.ActuatorDefaults{Notification: true, Attempts: 3}),
 		},
 	}
 }

@@ -210,6 +210,14 @@ func TestActuatorErrors(t *testing.T) {
 			},
 		},
 		{
+			name:  "datadog_event",
+			extra: `  dd: {type: datadog_event, site: "https://datadoghq.eu", alert_type: critical}`,
+			want: []string{
+				`actuators.dd.site: "https://datadoghq.eu" must be a bare site name such as datadoghq.eu; use api_url for a full URL`,
+				"actuators.dd.alert_type: \"critical\" is not one of [error warning info success user_update recommendation snapshot]",
+			},
+		},
+		{
 			name:  "flag",
 			extra: `  ld: {type: flag, url: "https://app.launchdarkly.com/x", secrets: {k: "bad name"}, headers: {"Bad Header": x}}`,
 			want: []string{
@@ -437,6 +445,7 @@ func FuzzActuator(f *testing.F) {
 	f.Add("  x: {type: flag, method: put, url: \"http://h/\", body: \"{{ json .Reason }}\", secrets: {t: T}}")
 	f.Add("  x: {type: slack, url_env: U, max_metrics: 3, notification: false, cooldown: 5m}")
 	f.Add("  x: {type: pagerduty, routing_key_env: K, severity: info, attempts: 10}")
+	f.Add("  x: {type: datadog_event, site: datadoghq.eu, api_key_env: K, tags: [a], alert_type: info, priority: low}")
 	f.Add("  x: {type: grafana, url: 'https://g/', token_env: G, dashboard_uid: d, panel_id: 1, tags: [a], region: false}")
 	f.Add("actuation: {breaker: {max: 0}, dry_run: true}")
 	if b, err := os.ReadFile("../../configs/killswitch-presets.yml"); err == nil {

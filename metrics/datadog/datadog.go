@@ -17,6 +17,7 @@ import (
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV1"
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/internal/ddserver"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/datadog/internal/v1query"
 )
@@ -136,36 +137,14 @@ func lookupKey(env, what string) (string, error) {
 	return v, nil
 }
 
-// pickServer chooses the client's server template and its variables. The templates are
-// found by their URL rather than by index, so a client upgrade that reorders them cannot
-// silently send the keys elsewhere.
+// pickServer chooses the client's server template and its variables (ddserver.Pick).
 func (p *Provider) pickServer(conf *datadog.Configuration) error {
-	want, vars := "https://{subdomain}.{site}", map[string]string{"site": p.cfg.Site, "subdomain": "api"}
-	if p.cfg.APIURL != "" {
-		u, err := url.Parse(p.cfg.APIURL)
-		if err != nil {
-			return fmt.Errorf("datadog: config: api_url: %w", err)
-		}
-		want = "{protocol}://{name}"
-		vars = map[string]string{"protocol": u.Scheme, "name": u.Host + strings.TrimRight(u.EscapedPath(), "/")}
+	i, vars, err := ddserver.Pick(conf, operation, p.cfg.Site, p.cfg.APIURL)
+	if err != nil {
+		return fmt.Errorf("datadog: config: %w", err)
 	}
-	servers := conf.Servers
-	if s, ok := conf.OperationServers[operation]; ok {
-		servers = s
-	}
-	for i, s := range servers {
-		if s.URL != want {
-			continue
-		}
-		// Prefer a template without an enum on its variables: a new Datadog site must not
-		// need a client upgrade.
-		if v, ok := s.Variables["site"]; ok && len(v.EnumValues) > 0 {
-			continue
-		}
-		p.serverIndex, p.serverVars = i, vars
-		return nil
-	}
-	return fmt.Errorf("datadog: the client has no server template %q for %s", want, operation)
+	p.serverIndex, p.serverVars = i, vars
+	return nil
 }
 
 // withValues adds what the client reads from the context on each call.
