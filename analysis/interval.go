@@ -28,6 +28,15 @@ var scratchPool = sync.Pool{New: func() any { return new(judge.Scratch) }}
 // judge judges one interval of one canary and records it.
 func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 	log := s.log.With(zap.String("canary", it.id), zap.Int("interval", it.index))
+	if ok, lapsed := s.holds(it.id); !ok {
+		if lapsed {
+			// The lease could not be renewed (the store is lost): wait, and judge it if
+			// the lease is still ours once renewed; another replica takes it otherwise.
+			it.at = s.o.Clock.Now().Add(s.o.RetryDelay)
+			s.schedule(it)
+		}
+		return // another replica holds it
+	}
 	c, err := s.o.Store.Get(ctx, it.id)
 	switch {
 	case errors.Is(err, ErrNotFound):

@@ -200,6 +200,15 @@ func (s *Scheduler) register(ctx context.Context, r Registration) (*Canary, erro
 		cc := *c
 		st.OnStart(ctx, &cc)
 	}
+	if s.o.Leases != nil {
+		ok, err := s.o.Leases.Acquire(ctx, c.ID)
+		if err != nil || !ok {
+			// Stored: a replica's next renewal takes its lease and judges it.
+			s.log.Warn("lease of a new canary not taken; a renewal takes it", zap.String("canary", c.ID), zap.Error(err))
+			return c, nil
+		}
+		s.acquired(c.ID)
+	}
 	s.schedule(dueItem{id: c.ID, index: c.NextIndex, at: c.IntervalEnd(c.NextIndex)})
 	return c, nil
 }

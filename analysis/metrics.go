@@ -18,6 +18,10 @@ type Metrics struct {
 	Lag             prometheus.Histogram
 	Intervals       *prometheus.CounterVec
 	StoreErrors     prometheus.Counter
+	// Leases (Options.Leases): held by this replica, live replicas, renewals by result.
+	LeasesHeld    prometheus.Gauge
+	Replicas      prometheus.Gauge
+	LeaseRenewals *prometheus.CounterVec
 
 	ReloadSuccess     prometheus.Gauge
 	ReloadSuccessTime prometheus.Gauge
@@ -74,6 +78,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "canaryd_store_errors_total", Help: "Store operations of the scheduler that failed (the interval is retried).",
 		}),
+		LeasesHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "canaryd_leases_held", Help: "Running canaries whose lease this replica holds (it judges those); 0 without a shared store.",
+		}),
+		Replicas: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "canaryd_replicas", Help: "Replicas alive on the shared store at the last lease renewal (0 without a shared store).",
+		}),
+		LeaseRenewals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_lease_renewals_total", Help: "Lease renewals by result (ok, error).",
+		}, []string{"result"}),
 		ReloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "canaryd_config_last_reload_successful", Help: "Whether the last config (re)load succeeded (1) or kept the old config (0).",
 		}),
@@ -97,8 +110,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"analysis", "outcome"}),
 	}
 	reg.MustRegister(m.Canaries, m.Verdicts, m.Score, m.Classifications, m.QueryDuration, m.QueryErrors, m.QueryThrottled,
-		m.TimeToVerdict, m.Lag, m.Intervals, m.StoreErrors, m.ReloadSuccess, m.ReloadSuccessTime,
+		m.TimeToVerdict, m.Lag, m.Intervals, m.StoreErrors, m.LeasesHeld, m.Replicas, m.LeaseRenewals, m.ReloadSuccess, m.ReloadSuccessTime,
 		m.TimeToDetect, m.TimeToRollback, m.TimeToRecover, m.Rollbacks)
+	for _, r := range []string{"ok", "error"} {
+		m.LeaseRenewals.WithLabelValues(r)
+	}
 	for _, s := range Statuses {
 		m.Canaries.WithLabelValues(string(s))
 	}

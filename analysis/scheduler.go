@@ -100,6 +100,10 @@ type Options struct {
 	// ShutdownGrace is how long Stop lets in-flight intervals finish before cancelling
 	// them; a cancelled interval is not recorded and is judged again after a restart.
 	ShutdownGrace time.Duration
+	// Leases, when set, split the running canaries with the other replicas of a shared
+	// store: this scheduler judges only those whose lease it holds (nil: all of them).
+	// Leases run on real time whatever Clock is.
+	Leases Leases
 }
 
 // Scheduler judges every running canary at each of its interval ends. Work is one
@@ -126,7 +130,8 @@ type Scheduler struct {
 	started   bool
 	// keys serialises keyed registrations with one key in this process, so that a retry
 	// racing its original waits for it instead of taking a second running slot.
-	keys keyLocks
+	keys   keyLocks
+	leases leaseState
 
 	work     chan dueItem
 	stop     context.CancelFunc
@@ -234,6 +239,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			continue
 		}
 		s.runningBy[c.Analysis]++
+		if s.o.Leases != nil {
+			continue // queued once its lease is held (renewLeases)
+		}
 		if c.Score != nil {
 			s.m.Score.WithLabelValues(c.ID, c.Name, c.Analysis).Set(*c.Score)
 		}
@@ -251,6 +259,13 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	go s.loop(loopCtx)
 	for i := 0; i < s.o.Workers; i++ {
 		go s.worker(loopCtx, workCtx)
+	}
+	if s.o.Leases != nil {
+		// The first renewal before Start returns, so the canaries this replica takes
+		// are queued at once; a failure is retried by the loop.
+		s.renewLeases(ctx)
+		s.done.Add(1)
+		go s.leaseLoop(loopCtx)
 	}
 	s.log.Info("scheduler started", zap.Int("running", s.counts[StatusRunning]), zap.Int("workers", s.o.Workers))
 	return nil
@@ -274,6 +289,15 @@ func (s *Scheduler) Stop(ctx context.Context) {
 	}
 	s.hardStop()
 	<-finished
+	if s.o.Leases != nil {
+		// Nothing is judged any more: the other replicas may take every canary now.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		if err := s.o.Leases.ReleaseAll(rctx); err != nil {
+			s.log.Warn("release leases at shutdown; they expire after the lease", zap.Error(err))
+		}
+		cancel()
+		s.m.LeasesHeld.Set(0)
+	}
 }
 
 func (s *Scheduler) pushLocked(it dueItem) {
@@ -396,6 +420,7 @@ func (s *Scheduler) ended(ctx context.Context, c *Canary, a Action) {
 	s.mu.Unlock()
 	s.m.Score.DeleteLabelValues(c.ID, c.Name, c.Analysis)
 	s.forgetCanary(c.ID)
+	s.release(ctx, c.ID)
 	s.m.Verdicts.WithLabelValues(c.Analysis, string(c.Status)).Inc()
 	if c.EndedAt != nil {
 		s.m.TimeToVerdict.WithLabelValues(c.Analysis, string(c.Status)).Observe(c.EndedAt.Sub(c.CreatedAt).Seconds())

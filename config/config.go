@@ -94,12 +94,19 @@ type Scheduler struct {
 	// CanaryRateLimit bounds the queries of one canary, so that one registered with a
 	// start far in the past catches up at a bounded rate instead of in a burst.
 	CanaryRateLimit RateLimit `yaml:"canary_rate_limit"`
+	// Lease is how long a replica's lease on a canary lasts after its last renewal (every
+	// third of it), with a PostgreSQL store: a replica that dies has its canaries resumed
+	// by the others within about a Lease. Unused with a file store (one process).
+	Lease model.Duration `yaml:"lease"`
 }
+
+// DefaultLease is scheduler.lease's default.
+const DefaultLease = 15 * time.Second
 
 // DefaultScheduler is the `scheduler:` block when the file leaves it out.
 func DefaultScheduler() Scheduler {
 	return Scheduler{Workers: 32, MaxConsecutiveErrors: 3, QueryTimeout: model.Duration(30 * time.Second),
-		CanaryRateLimit: RateLimit{QPS: 10, Burst: 100}}
+		CanaryRateLimit: RateLimit{QPS: 10, Burst: 100}, Lease: model.Duration(DefaultLease)}
 }
 
 // UnmarshalYAML fills the defaults, then decodes the file's values onto them.
@@ -372,6 +379,9 @@ func (s *Scheduler) validate(path string, errs *Errors) {
 	}
 	if s.QueryTimeout <= 0 {
 		errs.Add(join(path, "query_timeout"), "must be > 0")
+	}
+	if l := time.Duration(s.Lease); l < time.Second || l > 10*time.Minute {
+		errs.Add(join(path, "lease"), "%s must be between 1s and 10m (renewed every third of it; a dead replica's canaries wait that long)", l)
 	}
 	s.CanaryRateLimit.validate(join(path, "canary_rate_limit"), errs)
 }

@@ -300,6 +300,16 @@ func TestParseErrors(t *testing.T) {
 				"scheduler.max_consecutive_errors: must be > 0",
 			},
 		},
+		{
+			name: "lease too short",
+			repl: []string{"providers:", "scheduler: {lease: 500ms}\nproviders:"},
+			want: []string{"scheduler.lease: 500ms must be between 1s and 10m (renewed every third of it; a dead replica's canaries wait that long)"},
+		},
+		{
+			name: "lease too long",
+			repl: []string{"providers:", "scheduler: {lease: 1h}\nproviders:"},
+			want: []string{"scheduler.lease: 1h0m0s must be between 1s and 10m (renewed every third of it; a dead replica's canaries wait that long)"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

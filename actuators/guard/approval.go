@@ -85,7 +85,7 @@ func (g *Guard) decide(ctx context.Context, canaryID string, names []string, rea
 				}
 				continue
 			}
-			r.State, r.ExpiresAt = to, nil
+			r.State, r.ExpiresAt, r.Owner = to, nil, g.o.Replica
 			if !approve {
 				r.DoneAt = &now
 			}

@@ -89,7 +89,7 @@ func (g *Guard) claim(s *setup, key string) (rec *Actuation, b built, stopped *A
 			}
 		}
 		r.Attempts++
-		r.State, r.UpdatedAt, r.NextAttemptAt = StateFiring, now, nil
+		r.State, r.UpdatedAt, r.NextAttemptAt, r.Owner = StateFiring, now, nil, g.o.Replica
 		rec, b = r, bb
 		return tx.PutActuation(r)
 	})

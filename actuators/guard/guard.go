@@ -62,6 +62,18 @@ type Options struct {
 	// StoreErrors, when set, also counts the guard's failed store writes (the daemon
 	// passes canaryd_store_errors_total, so one alert covers every write).
 	StoreErrors prometheus.Counter
+
+	// Replica names this process among the replicas of a shared store (unique to the
+	// process: a restart is a new replica); empty with one process.
+	Replica string
+	// Alive, with a shared store, reports whether a replica is alive (it renewed its
+	// leases lately, by the database's clock). Recover then resumes only the unfinished
+	// actions of replicas that are not, and a loop adopts them every AdoptEvery, so an
+	// action a dead replica left is fired by another; nil: every unfinished action is
+	// this process' own, resumed at Start only.
+	Alive func(ctx context.Context, replica string) (bool, error)
+	// AdoptEvery is how often the adoption loop runs (default 15s, with Alive).
+	AdoptEvery time.Duration
 }
 
 // Guard is the safety layer. It implements analysis.Actuation.
@@ -137,6 +149,9 @@ func New(o Options) (*Guard, error) {
 	}
 	if o.SweepEvery <= 0 {
 		o.SweepEvery = time.Minute
+	}
+	if o.AdoptEvery <= 0 {
+		o.AdoptEvery = 15 * time.Second
 	}
 	if p, ok := o.Store.(interface{ Path() string }); ok && o.StateDir == "" {
 		// Next to the store: exec's completion markers and run files survive restarts
@@ -267,6 +282,10 @@ func (g *Guard) Start() error {
 	g.done.Add(2 + workers)
 	go g.planLoop(loopCtx, workCtx)
 	go g.sweepLoop(loopCtx)
+	if g.o.Alive != nil {
+		g.done.Add(1)
+		go g.adoptLoop(loopCtx)
+	}
 	for range workers {
 		go g.fireLoop(loopCtx, workCtx)
 	}
@@ -451,6 +470,38 @@ func (g *Guard) sweepLoop(ctx context.Context) {
 			if err := g.Sweep(ctx); err != nil && ctx.Err() == nil {
 				g.log.Error("sweep", zap.Error(err))
 			}
+		}
+	}
+}
+
+// adoptLoop, with a shared store, resumes the unfinished actions of replicas that died
+// and plans the canaries they ended without planning (every fourth pass: that one reads
+// every canary), until ctx ends.
+func (g *Guard) adoptLoop(ctx context.Context) {
+	defer g.done.Done()
+	t := time.NewTicker(g.o.AdoptEvery)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s := g.setup.Load()
+		now := g.now()
+		rep, err := g.resumeActions(ctx, s, now)
+		if err == nil && n%4 == 0 {
+			err = g.planLost(ctx, s, now, &rep)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				g.log.Error("adopt the actions of dead replicas", zap.Error(err))
+			}
+			continue
+		}
+		if rep.Resumed+rep.Abandoned+rep.Planned+rep.Stale > 0 {
+			g.log.Info("adopted the actions of dead replicas", zap.Int("resumed", rep.Resumed), zap.Int("abandoned", rep.Abandoned),
+				zap.Int("planned", rep.Planned), zap.Int("stale", rep.Stale))
 		}
 	}
 }

@@ -187,8 +187,11 @@ type env struct {
 	clock *simclock.Clock
 	// wrap, when set, wraps the guard's store at the next open.
 	wrap func(Store) Store
-	rc   *receiver
-	n    int
+	// replica and alive are the guard's Options.Replica and Options.Alive.
+	replica string
+	alive   func(ctx context.Context, replica string) (bool, error)
+	rc      *receiver
+	n       int
 }
 
 type envOpts struct {
@@ -216,14 +219,27 @@ func newEnv(t testing.TB, o envOpts) *env {
 // envAt opens a guard on the store at path with the config src, as canaryd serve does.
 func envAt(t testing.TB, path, src string, rc *receiver, log *zap.Logger) *env {
 	t.Helper()
+	return envAtWith(t, &env{t: t, path: path, src: src, rc: rc}, log)
+}
+
+// envAtWith opens e, whose t, src and rc are set (path defaults to a new file).
+func envAtWith(t testing.TB, e *env, log ...*zap.Logger) *env {
+	t.Helper()
 	t.Setenv("GUARD_TEST_PD_KEY", "pd-routing-key")
-	e := &env{t: t, path: path, src: src, rc: rc, clock: simclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
-	cfg, err := config.Parse([]byte(src), testKinds())
+	if e.path == "" {
+		e.path = filepath.Join(t.TempDir(), "canaryd.db")
+	}
+	e.clock = simclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	cfg, err := config.Parse([]byte(e.src), testKinds())
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	e.cfg = cfg
-	e.open(log)
+	var l *zap.Logger
+	if len(log) > 0 {
+		l = log[0]
+	}
+	e.open(l)
 	return e
 }
 
@@ -247,7 +263,8 @@ func (e *env) open(log *zap.Logger) {
 	if e.wrap != nil {
 		gs = e.wrap(bs)
 	}
-	g, err := New(Options{Store: gs, Canaries: st, Config: e.cfg, Logger: log, Metrics: NewMetrics(e.reg), Clock: e.clock})
+	g, err := New(Options{Store: gs, Canaries: st, Config: e.cfg, Logger: log, Metrics: NewMetrics(e.reg), Clock: e.clock,
+		Replica: e.replica, Alive: e.alive, AdoptEvery: time.Hour})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -341,7 +341,7 @@ func (g *Guard) newActuation(s *setup, base actuators.Event, key, name string, a
 	r := &Actuation{
 		Key: key, CanaryID: ev.ID, CanaryName: ev.Name, Analysis: ev.Analysis, Service: ev.Service,
 		Trigger: ev.Trigger, Actuator: name, State: StatePending, MaxAttempts: 1,
-		VerdictAt: ev.Time, CreatedAt: now, UpdatedAt: now, Event: ev,
+		VerdictAt: ev.Time, CreatedAt: now, UpdatedAt: now, Event: ev, Owner: g.o.Replica,
 	}
 	b, ok := s.acts[name]
 	if !ok {

@@ -38,7 +38,7 @@ type RecoverReport struct {
 func (g *Guard) Recover(ctx context.Context) (RecoverReport, error) {
 	s := g.setup.Load()
 	now := g.now()
-	rep, err := g.resumeActions(s, now)
+	rep, err := g.resumeActions(ctx, s, now)
 	if err != nil {
 		return rep, err
 	}
@@ -69,24 +69,41 @@ type resume struct {
 }
 
 // resumeActions finds the actions a crash or a shutdown left pending or firing, records
-// what happens to each (in one transaction), and queues them again.
-func (g *Guard) resumeActions(s *setup, now time.Time) (RecoverReport, error) {
+// what happens to each (in one transaction), and queues them again. With a shared store
+// (Options.Alive) it leaves alone those of live replicas, and of this one: they are in
+// their owner's queue.
+func (g *Guard) resumeActions(ctx context.Context, s *setup, now time.Time) (RecoverReport, error) {
+	owners, err := g.liveOwners(ctx)
+	if err != nil {
+		return RecoverReport{}, fmt.Errorf("guard: recover actions: %w", err)
+	}
 	var rep RecoverReport
 	var toFire []resume
 	var abandoned []*Actuation
-	err := g.update(func(tx Tx) error {
+	err = g.update(func(tx Tx) error {
 		toFire, abandoned, rep = nil, nil, RecoverReport{}
-		var changed []*Actuation
+		var changed, adopted []*Actuation
 		err := tx.EachActuation(func(r *Actuation) error {
-			switch r.State {
-			case StateAwaitingApproval:
+			if r.State == StateAwaitingApproval {
 				rep.Awaiting++
+				return nil
+			}
+			if r.State.Final() || owners.alive(r.Owner) {
+				return nil
+			}
+			if g.o.Alive != nil {
+				r.Owner = g.o.Replica
+			}
+			switch r.State {
 			case StatePending:
 				in := time.Duration(0)
 				if r.NextAttemptAt != nil {
 					in = r.NextAttemptAt.Sub(now)
 				}
 				toFire = append(toFire, resume{r.Key, in})
+				if g.o.Alive != nil {
+					adopted = append(adopted, r)
+				}
 			case StateFiring:
 				if g.interrupted(s, r, now) {
 					toFire = append(toFire, resume{r.Key, 0})
@@ -108,6 +125,11 @@ func (g *Guard) resumeActions(s *setup, now time.Time) (RecoverReport, error) {
 				return err
 			}
 		}
+		for _, r := range adopted {
+			if err := tx.PutActuation(r); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -124,6 +146,49 @@ func (g *Guard) resumeActions(s *setup, now time.Time) (RecoverReport, error) {
 		g.fireAt(f.key, f.in)
 	}
 	return rep, nil
+}
+
+// liveOwners says which owners of unfinished actions are alive (this replica among them),
+// read before the transaction that adopts the others; nil with one process (every owner
+// is gone). An owner it does not know claimed its action since: alive.
+type liveOwners map[string]bool
+
+func (o liveOwners) alive(owner string) bool {
+	if o == nil || owner == "" {
+		return false
+	}
+	ok, known := o[owner]
+	return ok || !known
+}
+
+func (g *Guard) liveOwners(ctx context.Context) (liveOwners, error) {
+	if g.o.Alive == nil {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	err := g.store.View(ctx, func(tx Tx) error {
+		return tx.EachActuation(func(r *Actuation) error {
+			if !r.State.Final() && r.State != StateAwaitingApproval && r.Owner != "" {
+				seen[r.Owner] = true
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := liveOwners{g.o.Replica: true}
+	for owner := range seen {
+		if owner == g.o.Replica {
+			continue
+		}
+		ok, err := g.o.Alive(ctx, owner)
+		if err != nil {
+			return nil, err
+		}
+		out[owner] = ok
+	}
+	return out, nil
 }
 
 // interrupted decides what happens to an action found firing (the attempt may or may not

@@ -87,6 +87,9 @@ type Actuation struct {
 	DoneAt        *time.Time `json:"done_at,omitempty"`
 	// Event is what every attempt sends: snapshotted when the action was planned.
 	Event actuators.Event `json:"event"`
+	// Owner is the replica that planned, approved or claimed it last (Options.Replica;
+	// empty with one process): while that replica is alive, no other resumes it.
+	Owner string `json:"owner,omitempty"`
 }
 
 // EntryKind is what an audit entry records: a canary's end (its analysis.ActionKind:

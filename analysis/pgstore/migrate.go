@@ -63,6 +63,22 @@ CREATE INDEX actions_by_canary ON actions (canary_id, seq);
 ALTER TABLE canaries ADD COLUMN key text COLLATE "C";
 CREATE UNIQUE INDEX canaries_by_key ON canaries (key) WHERE key IS NOT NULL;
 `},
+		{3, "leases of running canaries, live replicas", `
+-- A replica judges a canary only while it holds its lease; expires is the database's
+-- clock (now() + the lease), never a replica's. A replica's row says it is alive until
+-- expires (the safety layer adopts the actions of replicas that are not).
+CREATE TABLE leases (
+	canary_id text COLLATE "C" PRIMARY KEY REFERENCES canaries (id) ON DELETE CASCADE,
+	owner     text NOT NULL,
+	expires   timestamptz NOT NULL
+);
+CREATE INDEX leases_by_owner ON leases (owner);
+CREATE TABLE replicas (
+	id      text PRIMARY KEY,
+	started timestamptz NOT NULL DEFAULT now(),
+	expires timestamptz NOT NULL
+);
+`},
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
@@ -125,10 +126,28 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	// One cache of analysis snapshots for the scheduler, which judges by them, and the
 	// safety layer, which plans by them.
 	snaps := analysis.NewSnapshots(d.store)
-	d.act, err = guard.New(guard.Options{
+	gopts := guard.Options{
 		Store: d.guardStore, Canaries: d.store, Config: cfg, Logger: d.log, Metrics: guard.NewMetrics(d.reg),
 		StoreErrors: d.m.StoreErrors, Clock: o.Clock, Analyses: snaps,
-	})
+	}
+	// On PostgreSQL, replicas share the canaries by leases, and the safety layer's
+	// unfinished actions by owner (when it is in the database too).
+	var leases analysis.Leases
+	if pg, ok := d.store.(*pgstore.Store); ok {
+		replica, err := replicaName()
+		if err != nil {
+			d.closeStore()
+			return nil, err
+		}
+		l := pg.Leases(replica, time.Duration(cfg.Scheduler.Lease))
+		leases = l
+		if _, shared := d.guardStore.(*pgguard.Store); shared {
+			gopts.Replica, gopts.Alive, gopts.AdoptEvery = replica, l.Alive, l.TTL()
+		}
+		d.log.Info("replica on a shared store: canaries split by leases", zap.String("replica", replica),
+			zap.Duration("lease", l.TTL()))
+	}
+	d.act, err = guard.New(gopts)
 	if err != nil {
 		d.closeStore()
 		return nil, err
@@ -142,6 +161,7 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 		CanaryRateLimit:      cfg.Scheduler.CanaryRateLimit,
 		Limits:               analysis.LimitsOf(cfg.Server),
 		ShutdownGrace:        schedShutdownGrace,
+		Leases:               leases,
 	})
 	d.tokens = auth.New(cfg.Server.Auth)
 	d.origins = sameorigin.New(cfg.Server.TrustedOrigins)
@@ -211,6 +231,21 @@ func (d *daemon) openStore(cfg *config.Config) error {
 		return err // says what is wrong with the file and what to do
 	}
 	return fmt.Errorf("store: %w (is another canaryd using %s?)", err, bolt)
+}
+
+// replicaName names this process among the replicas of a shared store: the host's name
+// (a pod's), the pid and random bytes, new at every start, so that a restarted replica
+// never passes for the one that died.
+func replicaName() (string, error) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "canaryd"
+	}
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("replica name: %w", err)
+	}
+	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b), nil
 }
 
 // closeStore closes the store and the safety layer's file.

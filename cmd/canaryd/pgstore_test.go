@@ -28,6 +28,7 @@ import (
 // safety layer's bbolt file set (server.actuation_store) or, with "", in the database.
 const pgConfig = `
 server: {min_interval: 1s, actuation_store: %q}
+scheduler: {lease: 2s}
 providers:
   sim:
     type: synthetic
