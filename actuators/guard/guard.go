@@ -491,7 +491,12 @@ func (g *Guard) adoptLoop(ctx context.Context) {
 		now := g.now()
 		rep, err := g.resumeActions(ctx, s, now)
 		if err == nil && n%4 == 0 {
-			err = g.planLost(ctx, s, now, &rep)
+			var all []*analysis.Canary
+			if all, err = g.cs.List(ctx, ""); err == nil {
+				if err = g.planLostStarts(ctx, all, s, now, &rep); err == nil {
+					err = g.planLost(ctx, all, s, now, &rep)
+				}
+			}
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -499,9 +504,9 @@ func (g *Guard) adoptLoop(ctx context.Context) {
 			}
 			continue
 		}
-		if rep.Resumed+rep.Abandoned+rep.Planned+rep.Stale > 0 {
+		if rep.Resumed+rep.Abandoned+rep.Planned+rep.Stale+rep.Started+rep.StaleStarts > 0 {
 			g.log.Info("adopted the actions of dead replicas", zap.Int("resumed", rep.Resumed), zap.Int("abandoned", rep.Abandoned),
-				zap.Int("planned", rep.Planned), zap.Int("stale", rep.Stale))
+				zap.Int("planned", rep.Planned), zap.Int("stale", rep.Stale), zap.Int("started", rep.Started))
 		}
 	}
 }
