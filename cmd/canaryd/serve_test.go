@@ -39,6 +39,13 @@ analyses:
         group: latency
         query: 'histogram_quantile(0.5, sum by (le) (rate(http_request_duration_seconds_bucket{app="{{ .Vars.app }}",track="{{ .Cohort.track }}"}[5s])))'
         judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, unit: seconds}
+      # The counts judge, whose evidence is stored with the canary: the kill -9 test
+      # checks that every step is counted once across restarts.
+      - name: error-count
+        group: errors
+        query: 'sum(increase(http_requests_total{app="{{ .Vars.app }}",track="{{ .Cohort.track }}",code=~"5.."}[2s])) or 0 * sum(increase(http_requests_total{app="{{ .Vars.app }}",track="{{ .Cohort.track }}"}[2s]))'
+        requests_query: 'sum(increase(http_requests_total{app="{{ .Vars.app }}",track="{{ .Cohort.track }}"}[2s]))'
+        judge: {type: counts, direction: increase, critical: true, unit: ratio}
 `
 
 // track makes one track's series: reqPerSec requests of which errPerSec fail, and a
@@ -184,10 +191,26 @@ func TestServeAgainstPrometheus(t *testing.T) {
 		if len(end.Intervals) != end.Count-1 {
 			t.Fatalf("%d intervals recorded, want %d", len(end.Intervals), end.Count-1)
 		}
+		countSteps := 0
 		for i, iv := range end.Intervals {
 			if iv.Index != i+2 {
 				t.Fatalf("interval %d has index %d", i, iv.Index)
 			}
+			// Each 2 s interval adds its two 1 s steps to the counts evidence, across
+			// both kills: never counted twice, none lost.
+			for _, m := range iv.Metrics {
+				if m.Name != "error-count" {
+					continue
+				}
+				if m.Sequential.Missing != 0 || (i > 0 && m.Sequential.Steps != countSteps+2) || m.Sequential.Steps == 0 {
+					t.Errorf("interval %d: counts evidence has %d steps (%d missing), the interval before %d: %s",
+						iv.Index, m.Sequential.Steps, m.Sequential.Missing, countSteps, m.Reason)
+				}
+				countSteps = m.Sequential.Steps
+			}
+		}
+		if countSteps < 26 {
+			t.Errorf("counts evidence ended with %d steps, want the 27 s after the warmup", countSteps)
 		}
 		if len(end.Actions) != 1 || end.Actions[0].Kind != "verdict" {
 			t.Fatalf("actions %+v, want one verdict", end.Actions)
@@ -207,6 +230,10 @@ type metricJSON struct {
 		N      int     `json:"n"`
 		Median float64 `json:"median"`
 	} `json:"canary"`
+	Sequential struct {
+		Steps   int `json:"steps"`
+		Missing int `json:"missing"`
+	} `json:"sequential"`
 }
 
 func near(got, want float64) bool { return math.Abs(got-want) <= 1e-6*math.Max(1, math.Abs(want)) }
