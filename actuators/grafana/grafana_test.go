@@ -137,6 +137,16 @@ func TestGrafanaAnnotations(t *testing.T) {
 			body: `{"time":1772364600000,"timeEnd":1772366400000,"tags":["canaryd","service:web","analysis:golden","on_fail"],"text":"Canary web v2 of web: fail (score 12.5): critical metric errors failed"}`,
 		},
 		{
+			name: "on_not_recovered as a region to the watch's end",
+			ev: func() actuators.Event {
+				e := failed()
+				e.Key, e.Trigger, e.Cause, e.Reason = "c1/on_not_recovered/annotate", "on_not_recovered", "recovery", "not recovered: error-rate 0.09 vs 0.01 before"
+				e.Time = e.Time.Add(5 * time.Minute)
+				return e
+			}(),
+			body: `{"time":1772364600000,"timeEnd":1772366700000,"tags":["canaryd","service:web","analysis:golden","on_not_recovered"],"text":"Canary web v2 of web: fail (score 12.5): not recovered: error-rate 0.09 vs 0.01 before"}`,
+		},
+		{
 			name: "on_fail as a point",
 			edit: func(c *Config) {
 				c.Region, c.Tags, c.Text = false, []string{"deploy", "{{ .Vars.app }}", "deploy", "{{ index .Vars \"missing\" }}"}, "{{ .Name }} {{ .Status }}"
