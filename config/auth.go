@@ -33,7 +33,7 @@ type Auth struct {
 }
 
 // RouteTokenIntegrations are the keys server.auth.route_tokens takes.
-var RouteTokenIntegrations = []string{"flagger"}
+var RouteTokenIntegrations = []string{"flagger", "kayenta"}
 
 // RouteToken is the token named for an integration's routes in route_tokens, or nil.
 func (a *Auth) RouteToken(integration string) *Token {

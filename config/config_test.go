@@ -287,7 +287,7 @@ func TestParseErrors(t *testing.T) {
 			name: "route tokens name an integration and a token",
 			repl: []string{"providers:", "server:\n  auth:\n    tokens: [{name: flagger, sha256: \"" + strings.Repeat("ab", 32) + "\", roles: [read, register]}]\n    route_tokens: {flagger: flager, argo: flagger}\nproviders:"},
 			want: []string{
-				`server.auth.route_tokens.argo: unknown integration "argo", want one of [flagger]`,
+				`server.auth.route_tokens.argo: unknown integration "argo", want one of [flagger kayenta]`,
 				`server.auth.route_tokens.flagger: no token named "flager" in tokens`,
 			},
 		},

@@ -19,6 +19,7 @@ import (
 	apiv1 "github.com/canaryd/canaryd/web/api/v1"
 	"github.com/canaryd/canaryd/web/auth"
 	"github.com/canaryd/canaryd/web/kayenta"
+	"github.com/canaryd/canaryd/web/kayentajudge"
 	"github.com/canaryd/canaryd/web/sameorigin"
 	"github.com/canaryd/canaryd/web/ui"
 )
@@ -95,6 +96,8 @@ func New(o Options) *Server {
 	if o.Kayenta != nil {
 		kayenta.New(kayenta.Options{Canaries: o.Kayenta, Logger: o.Logger.Named("kayenta"), MaxBody: o.MaxBody}).Register(kay)
 	}
+	// Kayenta's remote judge needs nothing of the daemon but its judge.
+	kayentajudge.New(kayentajudge.Options{Logger: o.Logger.Named("kayenta-judge")}).Register(kay)
 	for _, rt := range append(api.Routes(), kay.Routes()...) {
 		s.apiRoots[root(rt.Pattern[strings.Index(rt.Pattern, " ")+1:])] = true
 	}

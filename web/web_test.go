@@ -136,6 +136,7 @@ func TestRoutes(t *testing.T) {
 		"GET /canaryConfig":                    "read",
 		"POST /canary/{configId}":              "register",
 		"GET /canary/{executionId}":            "read",
+		"POST /judge":                          "read (token in an Authorization header or route_tokens.kayenta)",
 	}
 	got := map[string]string{}
 	f := newFake()
