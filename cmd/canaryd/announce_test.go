@@ -61,6 +61,7 @@ type saas struct {
 type saasHit struct {
 	key  string
 	body map[string]any
+	at   time.Time
 }
 
 func (s *saas) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +92,7 @@ func (s *saas) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok {
 		s.mu.Lock()
-		s.got[r.URL.Path] = append(s.got[r.URL.Path], saasHit{key: r.Header.Get("Idempotency-Key"), body: body})
+		s.got[r.URL.Path] = append(s.got[r.URL.Path], saasHit{key: r.Header.Get("Idempotency-Key"), body: body, at: time.Now()})
 		s.mu.Unlock()
 	}
 	w.WriteHeader(code)
@@ -127,6 +128,7 @@ func TestOnStartAnnouncements(t *testing.T) {
 	}
 	p := startServe(t, cfgPath, db)
 	var c canaryJSON
+	registered := time.Now()
 	if code := p.call("POST", "/api/v1/canaries", map[string]any{
 		"name": "checkout v2.14", "analysis": "announced",
 		"baseline": map[string]string{"track": "stable"}, "canary": map[string]string{"track": "bad"},
@@ -146,6 +148,13 @@ func TestOnStartAnnouncements(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	h := fake.hits()
+	for path, hs := range h {
+		for _, x := range hs {
+			if strings.Contains(x.key, "/on_start/") {
+				t.Logf("registration → %s delivered: %s", path, x.at.Sub(registered).Round(time.Millisecond))
+			}
+		}
+	}
 	start, end := h["/grafana/api/annotations"][0], h["/grafana/api/annotations"][1]
 	if start.key == end.key {
 		start, end = end, start
