@@ -39,6 +39,7 @@ fmt-check:
 unit:
 	$(GO) test -race -count=1 $(PKGS)
 	cd integrations/argo && $(GO) vet ./... && $(GO) test -count=1 ./...   # Argo Rollouts' own provider code vs canaryd (its own module)
+	cd integrations/flagger && $(GO) vet ./... && $(GO) test -count=1 ./...   # Flagger's own webhook code vs canaryd (its own module)
 
 # A short run of every fuzz target (the seed corpus always runs as part of unit).
 fuzz:

@@ -1,6 +1,6 @@
-// Package web is canaryd's HTTP surface assembled: the JSON API (web/api/v1) and the
-// pages (web/ui) registered on one mux through web/auth's Router, each route with the
-// role it needs, behind the same-origin check (web/sameorigin). A request no route
+// Package web is canaryd's HTTP surface assembled: the JSON API (web/api/v1), Flagger's
+// webhooks (web/flagger) and the pages (web/ui) registered on one mux through web/auth's
+// Router, each route with the role it needs, behind the same-origin check (web/sameorigin). A request no route
 // matches is a JSON 404 or 405 on the API's paths and the pages' 404 page elsewhere,
 // after the same authentication as a read. It holds no state of its own; cmd/canaryd
 // wires it, and a new route goes in the API's or the pages' Register.
@@ -18,6 +18,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	apiv1 "github.com/canaryd/canaryd/web/api/v1"
 	"github.com/canaryd/canaryd/web/auth"
+	"github.com/canaryd/canaryd/web/flagger"
 	"github.com/canaryd/canaryd/web/kayenta"
 	"github.com/canaryd/canaryd/web/kayentajudge"
 	"github.com/canaryd/canaryd/web/sameorigin"
@@ -39,8 +40,10 @@ type Options struct {
 	Canaries Canaries
 	// Actuations serves approve, reject, a canary's actuations and the audit log.
 	Actuations apiv1.Actuations
-	Tokens     *auth.Tokens
-	Origins    *sameorigin.Policy
+	// Events is the audit log Flagger's event webhook writes; nil answers it 404.
+	Events  flagger.Events
+	Tokens  *auth.Tokens
+	Origins *sameorigin.Policy
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
 	// Reload reloads the config (POST /-/reload); nil disables it.
@@ -83,6 +86,7 @@ func New(o Options) *Server {
 		Gatherer: o.Gatherer, Reload: o.Reload, Ready: o.Ready, MaxBody: o.MaxBody, Logger: o.Logger,
 		Clock: o.Clock,
 	}).Register(api)
+	flagger.New(flagger.Options{Canaries: o.Canaries, Events: o.Events, Logger: o.Logger.Named("flagger"), MaxBody: o.MaxBody}).Register(api)
 	pages := auth.NewRouter(s.mux, o.Tokens, ui.Surface)
 	uo := ui.Options{Logger: o.Logger.Named("ui"), Operator: o.Canaries}
 	if o.Actuations != nil {

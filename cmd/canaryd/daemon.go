@@ -456,7 +456,7 @@ func (d *daemon) handler() http.Handler {
 		reload = d.reload
 	}
 	return web.New(web.Options{
-		Canaries: d.sched, Actuations: d.act, Tokens: d.tokens, Origins: d.origins,
+		Canaries: d.sched, Actuations: d.act, Events: d.act, Tokens: d.tokens, Origins: d.origins,
 		Gatherer: d.reg, Reload: reload, MaxBody: d.cfg.Server.MaxBodyBytes, Logger: d.log,
 		Clock: d.o.Clock, Kayenta: d.sched,
 		Ready: func() error {
