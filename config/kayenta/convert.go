@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -162,7 +163,8 @@ func (a *Analysis) groupWeights(c *CanaryConfig) {
 			}
 		}
 	}
-	for g, w := range named {
+	for _, g := range slices.Sorted(maps.Keys(named)) {
+		w := named[g]
 		if !(w > 0) || math.IsInf(float64(w), 0) {
 			a.Notes = append(a.Notes, fmt.Sprintf("group %q: weight %v left out (canaryd weights are > 0; its metrics count at the others' mean weight)", g, float64(w)))
 			continue
@@ -226,7 +228,7 @@ func convertMetric(c *CanaryConfig, mc MetricConfig, i int) Metric {
 	for _, k := range unknown {
 		m.Notes = append(m.Notes, fmt.Sprintf("analysisConfigurations.canary.%s not carried over (NetflixACAJudge does not read it)", k))
 	}
-	for k := range mc.AnalysisConfigurations {
+	for _, k := range slices.Sorted(maps.Keys(mc.AnalysisConfigurations)) {
 		if k != "canary" {
 			m.Notes = append(m.Notes, fmt.Sprintf("analysisConfigurations.%s not carried over (NetflixACAJudge reads only canary)", k))
 		}

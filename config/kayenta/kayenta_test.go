@@ -231,3 +231,30 @@ func FuzzImport(f *testing.F) {
 		}
 	})
 }
+
+// The same config imports to the same bytes, whatever Go's map order.
+func TestImportDeterministic(t *testing.T) {
+	src := `{"name": "x", "classifier": {"groupWeights": {"a": 0, "b": -1, "c": 0, "d": 50}},
+	  "metrics": [{"name": "m", "groups": ["d"], "query": {"type": "prometheus", "customInlineTemplate": "PromQL:up"},
+	    "analysisConfigurations": {"zeta": {}, "alpha": {}, "canary": {"k1": 1, "k2": 2, "k3": 3, "effectSize": {"e1": 1, "e2": 2}}}}]}`
+	var first []byte
+	for i := range 20 {
+		c, err := Parse([]byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := Convert(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := a.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = y
+		} else if !bytes.Equal(y, first) {
+			t.Fatalf("import %d differs:\n%s\nfrom:\n%s", i, y, first)
+		}
+	}
+}

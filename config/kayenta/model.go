@@ -226,5 +226,6 @@ func (m MetricConfig) canaryAnalysis() (CanaryAnalysis, []string, error) {
 			}
 		}
 	}
+	slices.Sort(unknown) // the notes read the same at every import
 	return ca, unknown, nil
 }
