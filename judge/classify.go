@@ -145,6 +145,45 @@ func removeOutliers(v []float64, k float64) ([]float64, int) {
 	return kept, len(v) - len(kept)
 }
 
+// removeOutliersKayenta sorts v and keeps the points within Kayenta's fences (its
+// IQRDetector with reduceSensitivity, as NetflixACAJudge uses it): [Q1 − k·IQR, Q3 +
+// k·IQR] widened to the 1st and 99th percentiles, every quantile R's type 7.
+func removeOutliersKayenta(v []float64, k float64) ([]float64, int) {
+	if len(v) == 0 {
+		return v, 0
+	}
+	slices.Sort(v)
+	lo, hi := kayentaFences(v, k, true)
+	kept := v[:0]
+	for _, f := range v {
+		if f >= lo && f <= hi {
+			kept = append(kept, f)
+		}
+	}
+	return kept, len(v) - len(kept)
+}
+
+// kayentaFences are the fences of Kayenta's IQRDetector over sorted v (not empty).
+func kayentaFences(v []float64, k float64, reduceSensitivity bool) (lo, hi float64) {
+	q1, q3 := quantile7(v, 0.25), quantile7(v, 0.75)
+	lo, hi = q1-k*(q3-q1), q3+k*(q3-q1)
+	if reduceSensitivity {
+		lo, hi = min(lo, quantile7(v, 0.01)), max(hi, quantile7(v, 0.99))
+	}
+	return lo, hi
+}
+
+// quantile7 is R's type-7 quantile of sorted v (not empty): the linear interpolation
+// between the order statistics at (n − 1)·p.
+func quantile7(v []float64, p float64) float64 {
+	h := float64(len(v)-1) * p
+	i := int(math.Floor(h))
+	if i+1 >= len(v) {
+		return v[len(v)-1]
+	}
+	return v[i] + (h-float64(i))*(v[i+1]-v[i])
+}
+
 // medianSorted is the median of sorted v (0 for none).
 func medianSorted(v []float64) float64 {
 	n := len(v)
@@ -166,8 +205,12 @@ func (s *Scratch) classifyMW(m MetricSpec, baseline, canary []float64, res *Metr
 	s.clean[0], s.clean[1] = b, c
 	res.Baseline.Missing, res.Canary.Missing = bMissing, cMissing
 	if m.RemoveOutliers {
-		b, res.Baseline.Outliers = removeOutliers(b, m.OutlierFactor)
-		c, res.Canary.Outliers = removeOutliers(c, m.OutlierFactor)
+		remove := removeOutliers
+		if m.EffectSize.Kayenta() {
+			remove = removeOutliersKayenta
+		}
+		b, res.Baseline.Outliers = remove(b, m.OutlierFactor)
+		c, res.Canary.Outliers = remove(c, m.OutlierFactor)
 	}
 	res.Baseline.N, res.Canary.N = len(b), len(c)
 	if len(b) < m.MinPoints || len(c) < m.MinPoints {

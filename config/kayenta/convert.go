@@ -251,7 +251,6 @@ func convertMetric(c *CanaryConfig, mc MetricConfig, i int) Metric {
 		if o.OutlierFactor != nil {
 			s.OutlierFactor = float64(*o.OutlierFactor)
 		}
-		m.Notes = append(m.Notes, "outliers removed beyond the IQR fences (Kayenta widens them to the 1st and 99th percentiles)")
 	}
 	s.Critical = ca.Critical != nil && bool(*ca.Critical)
 	s.MustHaveData = ca.MustHaveData != nil && bool(*ca.MustHaveData)
