@@ -149,6 +149,8 @@ type harness struct {
 	sched *analysis.Scheduler
 	cfg   *config.Config
 	check analysis.RegistrationCheck
+	// wrap, when set, wraps prov before the scheduler sees it.
+	wrap func(metrics.Provider) metrics.Provider
 }
 
 type recorder struct {
@@ -206,7 +208,11 @@ func (h *harness) start() {
 		Actuation: h.act, Workers: 4, MaxConsecutiveErrors: h.cfg.Scheduler.MaxConsecutiveErrors,
 		QueryTimeout: 200 * time.Millisecond, CheckRegistration: h.check, Limits: analysis.LimitsOf(h.cfg.Server),
 	})
-	h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": h.prov}})
+	var prov metrics.Provider = h.prov
+	if h.wrap != nil {
+		prov = h.wrap(prov)
+	}
+	h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": prov}})
 	if err := h.sched.Start(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}

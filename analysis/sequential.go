@@ -165,6 +165,11 @@ func (s *Scheduler) query(ctx context.Context, id, provName string, prov metrics
 	if err := s.throttle(ctx, id, provName); err != nil {
 		return metrics.Series{}, fmt.Errorf("waiting for the rate limit: %w", err)
 	}
+	if pc, ok := prov.(metrics.Pacer); ok {
+		if err := pc.Pace(ctx); err != nil {
+			return metrics.Series{}, fmt.Errorf("waiting for the provider's rate limit: %w", err)
+		}
+	}
 	qctx, cancel := context.WithTimeout(ctx, s.o.QueryTimeout)
 	defer cancel()
 	t0 := time.Now() // real time on purpose: this measures I/O, not the schedule

@@ -93,3 +93,12 @@ func (s Series) NonFinite() int {
 type Provider interface {
 	Query(ctx context.Context, q Query) (Series, error)
 }
+
+// Pacer is a Provider that paces its own queries by what its backend announces (a
+// rate-limit budget in its answers' headers). The scheduler calls Pace before each
+// Query, after its token buckets and outside the query's timeout, so a budget that is
+// used up delays the interval instead of failing it. Pace returns an error when the wait
+// would be longer than the provider allows, or when ctx ends.
+type Pacer interface {
+	Pace(ctx context.Context) error
+}

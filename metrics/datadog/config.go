@@ -10,7 +10,7 @@ import (
 )
 
 // Config is a Datadog provider's YAML configuration. The keys themselves never appear in
-// it: it names the environment variables that hold them.
+// it: it names the environment variables or the files that hold them.
 type Config struct {
 	// Site is the Datadog site (datadoghq.com, datadoghq.eu, us3.datadoghq.com, …); the
 	// API host is api.<site>.
@@ -22,6 +22,14 @@ type Config struct {
 	// application key.
 	APIKeyEnv string `yaml:"api_key_env,omitempty"`
 	AppKeyEnv string `yaml:"app_key_env,omitempty"`
+	// APIKeyFile and AppKeyFile, when set, name files holding the keys instead (a
+	// Kubernetes secret volume): read at start, and again whenever the file changes, so a
+	// rotated key is used without a restart.
+	APIKeyFile string `yaml:"api_key_file,omitempty"`
+	AppKeyFile string `yaml:"app_key_file,omitempty"`
+	// MaxRateLimitWait bounds how long a query waits for Datadog's rate limit to reset
+	// (X-RateLimit-Reset) before it fails instead.
+	MaxRateLimitWait time.Duration `yaml:"max_rate_limit_wait,omitempty"`
 	// Timeout bounds each HTTP attempt (not the retries together; ctx does that).
 	Timeout time.Duration `yaml:"timeout,omitempty"`
 	// Retries is how many times a failed attempt (429, 5xx, network error) is retried.
@@ -40,6 +48,10 @@ func DefaultConfig() Config {
 		AppKeyEnv: "DD_APP_KEY",
 		Timeout:   30 * time.Second,
 		Retries:   3,
+		// Datadog's query limit is per hour: a reset is up to an hour away, and a canary's
+		// interval is minutes. Ten minutes rides out most resets without a canary going
+		// stale; past it the query fails and says why.
+		MaxRateLimitWait: 10 * time.Minute,
 	}
 }
 
@@ -71,6 +83,17 @@ func (c Config) Validate() field.Errors {
 		if !envName.MatchString(f.value) {
 			es.Add(f.name, "%q is not an environment variable name (name the variable that holds the key, never the key itself)", redactIfLong(f.value))
 		}
+	}
+	for _, f := range []struct{ name, value string }{
+		{"api_key_file", c.APIKeyFile},
+		{"app_key_file", c.AppKeyFile},
+	} {
+		if f.value != "" && strings.ContainsAny(f.value, "\x00\n") {
+			es.Add(f.name, "must be a file path")
+		}
+	}
+	if c.MaxRateLimitWait <= 0 || c.MaxRateLimitWait > 24*time.Hour {
+		es.Add("max_rate_limit_wait", "must be > 0 and at most 24h, got %s", c.MaxRateLimitWait)
 	}
 	if c.Timeout <= 0 {
 		es.Add("timeout", "must be > 0, got %s", c.Timeout)
@@ -104,7 +127,7 @@ func apiURLProblem(raw string) string {
 	case u.Host == "":
 		return fmt.Sprintf("%q has no host", raw)
 	case u.User != nil:
-		return "must not carry credentials; the keys come from api_key_env and app_key_env"
+		return "must not carry credentials; the keys come from api_key_env/api_key_file and app_key_env/app_key_file"
 	case u.RawQuery != "" || u.Fragment != "":
 		return fmt.Sprintf("%q must not have a query or fragment", raw)
 	}

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -31,10 +30,6 @@ const (
 	defaultBackoffMax  = 10 * time.Second
 )
 
-// maxRateLimitWait bounds how long a 429 may make a query wait for the rate limit to
-// reset; a longer reset fails the query at once instead.
-const maxRateLimitWait = time.Minute
-
 // Provider queries Datadog's V1 query endpoint. It is safe for concurrent use.
 type Provider struct {
 	cfg     Config
@@ -42,11 +37,16 @@ type Provider struct {
 	logger  *zap.Logger
 	baseURL string // for logs and errors: where the queries go
 
-	// Context values the client reads on every call: the keys, and which of its server
-	// templates to fill with which variables. Built once in New, never mutated.
-	keys        map[string]datadog.APIKey
-	serverIndex int
-	serverVars  map[string]string
+	// Context values the client reads on every call: the keys (read from their source
+	// on each call, so a rotated key file takes effect), and which of its server
+	// templates to fill with which variables (built once in New, never mutated).
+	apiKey, appKey *keySource
+	serverIndex    int
+	serverVars     map[string]string
+
+	// pace spreads the requests over the budget the rate-limit headers announce.
+	pace pacer
+	now  func() time.Time
 
 	sleep       func(ctx context.Context, d time.Duration) error
 	backoffBase time.Duration
@@ -62,6 +62,12 @@ type Option func(*Provider)
 // first. Tests use it to observe the waits without spending them.
 func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 	return func(p *Provider) { p.sleep = sleep }
+}
+
+// WithClock replaces the clock the pacing reads (default time.Now); tests pair it with
+// WithSleep.
+func WithClock(now func() time.Time) Option {
+	return func(p *Provider) { p.now = now }
 }
 
 // WithBackoff sets the first wait and the cap of the exponential backoff after 5xx and
@@ -81,6 +87,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Provider, error) {
 	p := &Provider{
 		cfg:         cfg,
 		sleep:       sleepCtx,
+		now:         time.Now,
 		backoffBase: defaultBackoffBase,
 		backoffMax:  defaultBackoffMax,
 	}
@@ -91,17 +98,12 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Provider, error) {
 		return nil, fmt.Errorf("datadog: backoff: need 0 < base <= max, got %s and %s", p.backoffBase, p.backoffMax)
 	}
 
-	apiKey, err := lookupKey(cfg.APIKeyEnv, "API key")
-	if err != nil {
+	var err error
+	if p.apiKey, err = newKeySource("API key", cfg.APIKeyEnv, cfg.APIKeyFile); err != nil {
 		return nil, err
 	}
-	appKey, err := lookupKey(cfg.AppKeyEnv, "application key")
-	if err != nil {
+	if p.appKey, err = newKeySource("application key", cfg.AppKeyEnv, cfg.AppKeyFile); err != nil {
 		return nil, err
-	}
-	p.keys = map[string]datadog.APIKey{
-		"apiKeyAuth": {Key: apiKey},
-		"appKeyAuth": {Key: appKey},
 	}
 
 	conf := datadog.NewConfiguration()
@@ -119,22 +121,20 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Provider, error) {
 		return nil, fmt.Errorf("datadog: server URL: %w", err)
 	}
 	p.logger = logger.With(zap.String("provider", "datadog"), zap.String("api", p.baseURL))
+	p.apiKey.log, p.appKey.log = p.logger, p.logger
 	p.logger.Debug("datadog provider ready",
 		zap.Duration("timeout", cfg.Timeout), zap.Int("retries", cfg.Retries),
-		zap.String("api_key_env", cfg.APIKeyEnv), zap.String("app_key_env", cfg.AppKeyEnv))
+		zap.String("api_key", p.keySourceName(cfg.APIKeyEnv, cfg.APIKeyFile)),
+		zap.String("app_key", p.keySourceName(cfg.AppKeyEnv, cfg.AppKeyFile)))
 	return p, nil
 }
 
-func lookupKey(env, what string) (string, error) {
-	v, ok := os.LookupEnv(env)
-	v = strings.TrimSpace(v)
-	switch {
-	case !ok:
-		return "", fmt.Errorf("datadog: %s: environment variable %s is not set", what, env)
-	case v == "":
-		return "", fmt.Errorf("datadog: %s: environment variable %s is empty", what, env)
+// keySourceName says where a key comes from, for logs and errors (never the key).
+func (p *Provider) keySourceName(env, file string) string {
+	if file != "" {
+		return "file " + file
 	}
-	return v, nil
+	return "$" + env
 }
 
 // pickServer chooses the client's server template and its variables (ddserver.Pick).
@@ -149,7 +149,10 @@ func (p *Provider) pickServer(conf *datadog.Configuration) error {
 
 // withValues adds what the client reads from the context on each call.
 func (p *Provider) withValues(ctx context.Context) context.Context {
-	ctx = context.WithValue(ctx, datadog.ContextAPIKeys, p.keys)
+	ctx = context.WithValue(ctx, datadog.ContextAPIKeys, map[string]datadog.APIKey{
+		"apiKeyAuth": {Key: p.apiKey.get()},
+		"appKeyAuth": {Key: p.appKey.get()},
+	})
 	ctx = context.WithValue(ctx, datadog.ContextServerIndex, p.serverIndex)
 	return context.WithValue(ctx, datadog.ContextServerVariables, p.serverVars)
 }
@@ -182,13 +185,21 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 }
 
 // do calls the endpoint until it answers, retrying 429, 5xx and network errors at most
-// cfg.Retries times. It returns the number of attempts made.
+// cfg.Retries times. Every attempt first waits for its slot in the rate-limit budget;
+// every answer updates it. It returns the number of attempts made.
 func (p *Provider) do(ctx context.Context, log *zap.Logger, from, to int64, text string) (datadogV1.MetricsQueryResponse, int, error) {
 	ctx = p.withValues(ctx)
 	for attempt := 1; ; attempt++ {
+		var resp datadogV1.MetricsQueryResponse
+		if err := p.paceWait(ctx, log, true); err != nil {
+			return resp, attempt - 1, fmt.Errorf("datadog: query %q: %w", text, err)
+		}
 		actx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 		resp, httpResp, err := p.api.QueryMetrics(actx, from, to, text)
 		cancel()
+		if httpResp != nil {
+			p.pace.observe(parseRateHeaders(httpResp.Header), p.now())
+		}
 		if err == nil {
 			return resp, attempt, nil
 		}
@@ -204,12 +215,18 @@ func (p *Provider) do(ctx context.Context, log *zap.Logger, from, to int64, text
 		}
 		wait := p.backoff(attempt)
 		if f.rateLimited {
-			if f.reset > maxRateLimitWait {
-				return resp, attempt, fmt.Errorf("%w (resets in %s, longer than the %s a query may wait)", f.err, f.reset, maxRateLimitWait)
+			if f.reset > p.cfg.MaxRateLimitWait {
+				return resp, attempt, fmt.Errorf("%w (resets in %s, longer than max_rate_limit_wait, %s)", f.err, f.reset, p.cfg.MaxRateLimitWait)
 			}
 			if f.reset > 0 {
 				wait = f.reset
 			}
+			// The next attempt waits in the pacer, with every other query of this
+			// provider: the budget is the organisation's, not this query's.
+			p.pace.exhausted(wait, p.now())
+			log.Warn("datadog rate limit reached, waiting for its reset", append(f.fields,
+				zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(f.err))...)
+			continue
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return resp, attempt, fmt.Errorf("%w (no time left to retry after %s)", f.err, wait)
@@ -220,6 +237,99 @@ func (p *Provider) do(ctx context.Context, log *zap.Logger, from, to int64, text
 			return resp, attempt, fmt.Errorf("%w (while waiting to retry: %w)", f.err, err)
 		}
 	}
+}
+
+// RateLimitError is a query that would have to wait longer for Datadog's rate limit
+// than it may (max_rate_limit_wait, or what is left of its context).
+type RateLimitError struct {
+	Wait time.Duration // until the budget has room
+	Max  time.Duration // what the query could wait
+	Why  string        // which bound: "max_rate_limit_wait" or "the query's deadline"
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("rate limited: Datadog's rate limit has room in %s, longer than %s (%s)", e.Wait.Round(time.Second), e.Why, e.Max.Round(time.Second))
+}
+
+// paceWait waits for the next slot of the rate-limit budget (take: and takes it). A wait
+// longer than max_rate_limit_wait or the rest of ctx fails at once, as a *RateLimitError.
+func (p *Provider) paceWait(ctx context.Context, log *zap.Logger, take bool) error {
+	now := p.now()
+	// Look first, take after: a wait that is refused must not push back every later
+	// query by the slot it would have had.
+	wait := p.pace.reserve(now, false).Sub(now)
+	if err := p.paceBound(ctx, wait); err != nil {
+		return err
+	}
+	if take {
+		wait = p.pace.reserve(now, true).Sub(now)
+		if err := p.paceBound(ctx, wait); err != nil {
+			return err
+		}
+	}
+	if wait <= 0 {
+		return nil
+	}
+	if wait >= time.Second {
+		log.Info("datadog queries paced by the rate limit", zap.Duration("wait", wait))
+	}
+	if err := p.sleep(ctx, wait); err != nil {
+		return fmt.Errorf("waiting %s for the rate limit: %w", wait, err)
+	}
+	return nil
+}
+
+// paceBound refuses a wait longer than max_rate_limit_wait or what is left of ctx.
+func (p *Provider) paceBound(ctx context.Context, wait time.Duration) error {
+	if wait <= 0 {
+		return nil
+	}
+	if wait > p.cfg.MaxRateLimitWait {
+		return &RateLimitError{Wait: wait, Max: p.cfg.MaxRateLimitWait, Why: "max_rate_limit_wait"}
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		return &RateLimitError{Wait: wait, Max: time.Until(dl), Why: "the query's deadline"}
+	}
+	return nil
+}
+
+// Pace waits until Datadog's rate limit, as its last answers announced it, has room for
+// a query, without taking the room. The scheduler calls it before each query, outside
+// the query's timeout (metrics.Pacer), so that an exhausted budget delays the interval
+// (up to max_rate_limit_wait) instead of failing it.
+func (p *Provider) Pace(ctx context.Context) error {
+	if err := p.paceWait(ctx, p.logger, false); err != nil {
+		return fmt.Errorf("datadog: %w", err)
+	}
+	return nil
+}
+
+// Ping checks the API key with Datadog's GET /api/v1/validate, once, without retries
+// (the daemon's startup check): a wrong key or site shows in the log at start instead of
+// as error canaries later. The application key is not checked by this endpoint; a
+// wrong one shows on the first query.
+func (p *Provider) Ping(ctx context.Context) error {
+	ctx = p.withValues(ctx)
+	resp, httpResp, err := datadogV1.NewAuthenticationApi(p.api.Client).Validate(ctx)
+	if httpResp != nil {
+		p.pace.observe(parseRateHeaders(httpResp.Header), p.now())
+	}
+	where := p.keySourceName(p.cfg.APIKeyEnv, p.cfg.APIKeyFile)
+	if err != nil {
+		var oe datadog.GenericOpenAPIError
+		if httpResp != nil && errors.As(err, &oe) {
+			apiErr := &APIError{StatusCode: httpResp.StatusCode, Errors: errorMessages(oe.Body())}
+			if httpResp.StatusCode == http.StatusForbidden || httpResp.StatusCode == http.StatusUnauthorized {
+				return fmt.Errorf("datadog: %s refused the API key from %s (GET /api/v1/validate: %w)", p.baseURL, where, apiErr)
+			}
+			return fmt.Errorf("datadog: GET /api/v1/validate: %w", apiErr)
+		}
+		return fmt.Errorf("datadog: GET /api/v1/validate: %w", err)
+	}
+	if !resp.GetValid() {
+		return fmt.Errorf("datadog: %s says the API key from %s is not valid (GET /api/v1/validate answered valid: false)", p.baseURL, where)
+	}
+	return nil
 }
 
 // failure is what one failed attempt means for the next.

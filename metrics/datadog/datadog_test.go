@@ -117,17 +117,29 @@ func (f *fakeDatadog) requests() []received {
 	return append([]received(nil), f.reqs...)
 }
 
-// sleeps records the waits the provider asked for, without spending them.
+// sleeps records the waits the provider asked for, without spending them: each moves
+// its clock (the provider's, through WithClock) on by the wait.
 type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
+	mu  sync.Mutex
+	d   []time.Duration
+	now time.Time
 }
 
 func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
 	s.d = append(s.d, d)
+	s.now = s.now.Add(d)
 	s.mu.Unlock()
 	return ctx.Err()
+}
+
+func (s *sleeps) clock() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.now.IsZero() {
+		s.now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	}
+	return s.now
 }
 
 func (s *sleeps) all() []time.Duration {
@@ -158,7 +170,7 @@ func newTestProvider(t *testing.T, f *fakeDatadog, mutate func(*Config), opts ..
 		mutate(&cfg)
 	}
 	s := &sleeps{}
-	p, err := New(cfg, zaptest.NewLogger(t), append([]Option{WithSleep(s.sleep)}, opts...)...)
+	p, err := New(cfg, zaptest.NewLogger(t), append([]Option{WithSleep(s.sleep), WithClock(s.clock)}, opts...)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -324,7 +336,7 @@ func TestQueryFailures(t *testing.T) {
 			name:     "429 resetting later than the maximum wait fails at once",
 			replies:  []reply{{status: 429, file: "rate_limited.json", headers: map[string]string{"X-RateLimit-Reset": "3000"}}},
 			retries:  3,
-			wantErr:  "datadog: rate limited: HTTP 429: Rate limit of 1600 requests in 3600 seconds reached. Please try again later. (resets in 50m0s, longer than the 1m0s a query may wait)",
+			wantErr:  "datadog: rate limited: HTTP 429: Rate limit of 1600 requests in 3600 seconds reached. Please try again later. (resets in 50m0s, longer than max_rate_limit_wait, 10m0s)",
 			wantReqs: 1,
 		},
 	}

@@ -30,7 +30,23 @@
 // every attempt is one HTTP request and retries are never doubled. This package retries
 // instead, because it also retries network errors, bounds the rate-limit wait, honours
 // ctx during every wait, logs through zap, and lets tests inject the sleeper:
-//   - 429: wait X-RateLimit-Reset seconds (bounded by ctx and at most 1m; a longer reset fails the query at once);
+//   - 429: wait X-RateLimit-Reset seconds, in the pacer (below), then retry; a reset
+//     longer than max_rate_limit_wait, or than what is left of ctx, fails the query at once;
 //   - 5xx and network errors: exponential backoff with jitter;
 //   - other 4xx: no retry; 401/403 say which environment variables hold the keys.
+//
+// # Pacing
+//
+// Every answer's X-RateLimit-* headers (Datadog's rate-limit budget, per organisation)
+// feed one pacer per Provider (pace.go), which every attempt of every canary's query
+// waits on: the requests left are spread evenly until the reset, and none is sent while
+// none is left. Pace (metrics.Pacer) lets the scheduler do that wait before a query's
+// timeout starts, so an exhausted budget delays intervals rather than failing them.
+//
+// # Keys
+//
+// From environment variables (api_key_env, app_key_env) or files (api_key_file,
+// app_key_file), a file read again whenever its modification time or size changes. The
+// keys go into each call's context and never into a log, an error or a metric; Ping
+// checks the API key with GET /api/v1/validate.
 package datadog

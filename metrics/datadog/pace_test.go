@@ -1,0 +1,389 @@
+package datadog
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// budgetDatadog is a loopback Datadog that enforces a rate limit the way Datadog
+// documents it (https://docs.datadoghq.com/api/latest/rate-limits): calendar-aligned
+// periods of Period seconds allowing Limit requests, every answer carrying
+// X-RateLimit-Limit, -Period, -Remaining, -Reset (seconds to the period's end) and
+// -Name, and a 429 with {"errors": ["Rate limit of … reached …"]} (testdata/
+// rate_limited.json, as Datadog words it) once none is left. Its clock is the test's.
+// GET /api/v1/query answers testdata/two_series.json; GET /api/v1/validate answers
+// {"valid": true}, or 403 {"errors": ["Forbidden"]} for a wrong API key, as documented at
+// https://docs.datadoghq.com/api/latest/authentication/#validate-api-key.
+type budgetDatadog struct {
+	t      *testing.T
+	srv    *httptest.Server
+	clock  func() time.Time
+	limit  int
+	period time.Duration
+
+	mu       sync.Mutex
+	window   time.Time // start of the current period
+	used     int
+	sent     int // requests answered 2xx
+	limited  int // requests answered 429
+	apiKey   string
+	appKey   string
+	keysSeen []string // the API keys requests carried, in order
+}
+
+func newBudgetDatadog(t *testing.T, clock func() time.Time, limit int, period time.Duration) *budgetDatadog {
+	b := &budgetDatadog{t: t, clock: clock, limit: limit, period: period, apiKey: testAPIKey, appKey: testAppKey}
+	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+// use spends n requests of the current period, as another client of the organisation.
+func (b *budgetDatadog) use(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.roll()
+	b.used += n
+}
+
+func (b *budgetDatadog) roll() {
+	now := b.clock()
+	w := now.Truncate(b.period) // calendar aligned
+	if !w.Equal(b.window) {
+		b.window, b.used = w, 0
+	}
+}
+
+func (b *budgetDatadog) serve(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.keysSeen = append(b.keysSeen, r.Header.Get("DD-API-KEY"))
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Path == "/api/v1/validate" {
+		if r.Header.Get("DD-API-KEY") != b.apiKey {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"errors": ["Forbidden"]}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"valid": true}`))
+		return
+	}
+	if r.URL.Path != "/api/v1/query" {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"errors": ["Not found"]}`))
+		return
+	}
+	if r.Header.Get("DD-API-KEY") != b.apiKey || r.Header.Get("DD-APPLICATION-KEY") != b.appKey {
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"errors": ["Forbidden"]}`))
+		return
+	}
+	b.roll()
+	body := "two_series.json"
+	status := http.StatusOK
+	if b.used >= b.limit {
+		status, body = http.StatusTooManyRequests, "rate_limited.json"
+		b.limited++
+	} else {
+		b.used++
+		b.sent++
+	}
+	reset := b.window.Add(b.period).Sub(b.clock())
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(b.limit))
+	h.Set("X-RateLimit-Period", strconv.Itoa(int(b.period/time.Second)))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(b.limit-b.used))
+	h.Set("X-RateLimit-Reset", strconv.Itoa(int((reset+time.Second-1)/time.Second)))
+	h.Set("X-RateLimit-Name", "metrics_query")
+	data, err := os.ReadFile(filepath.Join("testdata", body))
+	if err != nil {
+		b.t.Errorf("fixture: %v", err)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}
+
+func (b *budgetDatadog) counts() (sent, limited int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sent, b.limited
+}
+
+// newBudgetProvider is a Provider on b whose waits move the clock b reads.
+func newBudgetProvider(t *testing.T, b *budgetDatadog, s *sleeps, mutate func(*Config), opts ...Option) *Provider {
+	t.Helper()
+	setKeys(t)
+	cfg := testConfig(b.srv.URL)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	p, err := New(cfg, zap.NewNop(), append([]Option{WithSleep(s.sleep), WithClock(s.clock)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Issue 18 item 7: the provider reads the headers and spreads its queries over what is
+// left, so a steady stream of queries never meets a 429: 30 queries against a budget of
+// 10 a minute take three periods and are all answered.
+func TestPacingSpreadsTheBudget(t *testing.T) {
+	s := &sleeps{}
+	b := newBudgetDatadog(t, s.clock, 10, time.Minute)
+	p := newBudgetProvider(t, b, s, nil)
+	start := s.clock()
+	for i := range 30 {
+		if _, err := p.Query(t.Context(), testQuery()); err != nil {
+			t.Fatalf("query %d: %v", i, err)
+		}
+	}
+	sent, limited := b.counts()
+	if sent != 30 || limited != 0 {
+		t.Errorf("%d answered, %d rate limited; want 30 and 0", sent, limited)
+	}
+	// Three periods' worth of budget: the last query is in the third minute.
+	if took := s.clock().Sub(start); took < 2*time.Minute || took > 3*time.Minute {
+		t.Errorf("30 queries took %s of the clock, want between 2m and 3m", took)
+	}
+	// Spread, not bunched: no wait is longer than a period.
+	for i, d := range s.all() {
+		if d > time.Minute {
+			t.Errorf("wait %d is %s", i, d)
+		}
+	}
+}
+
+// A budget another client used up: the 429's reset (385 s, a realistic one) is waited
+// for once, then the query is answered, and the next query waits for nothing more.
+func TestPacingWaitsForTheReset(t *testing.T) {
+	s := &sleeps{}
+	s.now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(3600*time.Second - 385*time.Second)
+	b := newBudgetDatadog(t, s.clock, 1600, time.Hour)
+	b.use(1600)
+	p := newBudgetProvider(t, b, s, nil)
+	if _, err := p.Query(t.Context(), testQuery()); err != nil {
+		t.Fatal(err)
+	}
+	if waits := s.all(); len(waits) != 1 || waits[0] != 385*time.Second {
+		t.Errorf("waits %v, want one of 6m25s", waits)
+	}
+	if sent, limited := b.counts(); sent != 1 || limited != 1 {
+		t.Errorf("%d answered, %d rate limited; want 1 and 1", sent, limited)
+	}
+	if _, err := p.Query(t.Context(), testQuery()); err != nil {
+		t.Fatal(err)
+	}
+	if waits := s.all(); len(waits) != 2 || waits[1] > 3*time.Second {
+		t.Errorf("waits %v, want a second one of at most the spacing (3600s/1600 = 2.25s)", waits)
+	}
+}
+
+// The wait is bounded: by max_rate_limit_wait (the query fails at once, saying so), by
+// the query's deadline (it fails at once rather than sleep past it), and by ctx (a
+// cancelled wait ends the query).
+func TestPacingBounds(t *testing.T) {
+	exhausted := func(t *testing.T, mutate func(*Config)) (*Provider, *sleeps, *budgetDatadog) {
+		s := &sleeps{}
+		s.now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(3600*time.Second - 385*time.Second)
+		b := newBudgetDatadog(t, s.clock, 1600, time.Hour)
+		b.use(1600)
+		return newBudgetProvider(t, b, s, mutate), s, b
+	}
+	t.Run("max_rate_limit_wait", func(t *testing.T) {
+		p, s, b := exhausted(t, func(c *Config) { c.MaxRateLimitWait = 5 * time.Minute })
+		_, err := p.Query(t.Context(), testQuery())
+		want := "datadog: rate limited: HTTP 429: Rate limit of 1600 requests in 3600 seconds reached. Please try again later. (resets in 6m25s, longer than max_rate_limit_wait, 5m0s)"
+		if err == nil || err.Error() != want {
+			t.Errorf("error %v\nwant %s", err, want)
+		}
+		if len(s.all()) != 0 {
+			t.Errorf("waited %v", s.all())
+		}
+		// The next query does not knock again: it fails before sending anything.
+		_, err = p.Query(t.Context(), testQuery())
+		var rl *RateLimitError
+		if !errors.As(err, &rl) || rl.Why != "max_rate_limit_wait" || !strings.Contains(err.Error(), "room in 6m25s, longer than max_rate_limit_wait (5m0s)") {
+			t.Errorf("second query: %v", err)
+		}
+		if _, limited := b.counts(); limited != 1 {
+			t.Errorf("%d requests answered 429, want 1", limited)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		p, s, _ := exhausted(t, nil)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		_, err := p.Query(ctx, testQuery())
+		var rl *RateLimitError
+		if !errors.As(err, &rl) || rl.Why != "the query's deadline" || len(s.all()) != 0 {
+			t.Errorf("error %v, waits %v; want a RateLimitError on the deadline and no wait", err, s.all())
+		}
+		// Pace, which the scheduler calls outside the query's timeout, waits it out.
+		if err := p.Pace(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if w := s.all(); len(w) != 1 || w[0] != 385*time.Second {
+			t.Errorf("Pace waited %v, want 6m25s", w)
+		}
+		if _, err := p.Query(ctx, testQuery()); err != nil {
+			t.Errorf("after Pace: %v", err)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		p, _, _ := exhausted(t, nil)
+		_, _ = p.Query(context.Background(), testQuery()) // learns of the budget (and waits)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		p.pace.exhausted(time.Minute, p.now())
+		if err := p.Pace(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Pace on a cancelled context: %v", err)
+		}
+	})
+}
+
+// Pace takes no slot: many canaries waiting on it leave the budget to their queries.
+func TestPaceTakesNoSlot(t *testing.T) {
+	var pc pacer
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	pc.observe(rateHeaders{limit: 10, period: time.Minute, remaining: 2, reset: 20 * time.Second, ok: true}, now)
+	for range 5 {
+		if got := pc.reserve(now, false); !got.Equal(now) {
+			t.Fatalf("look: %s", got.Sub(now))
+		}
+	}
+	for i, want := range []time.Duration{0, 10 * time.Second, 20 * time.Second, 26 * time.Second} {
+		if got := pc.reserve(now, true).Sub(now); got != want {
+			t.Errorf("slot %d at +%s, want +%s", i, got, want)
+		}
+	}
+}
+
+// Issue 18 item 9: keys from files, read again when the file changes (a rotated
+// secret), never logged.
+func TestKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	apiFile, appFile := filepath.Join(dir, "api"), filepath.Join(dir, "app")
+	write := func(path, v string, mod time.Time) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Now().Add(-time.Hour)
+	write(apiFile, testAPIKey+"\n", t0)
+	write(appFile, "  "+testAppKey+"\n", t0)
+	s := &sleeps{}
+	b := newBudgetDatadog(t, s.clock, 1000, time.Minute)
+	core, logs := observer.New(zapcore.DebugLevel)
+	cfg := testConfig(b.srv.URL)
+	cfg.APIKeyEnv, cfg.AppKeyEnv = "CANARYD_TEST_DD_UNSET_API", "CANARYD_TEST_DD_UNSET_APP" // the files win
+	cfg.APIKeyFile, cfg.AppKeyFile = apiFile, appFile
+	p, err := New(cfg, zap.New(core), WithSleep(s.sleep), WithClock(s.clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Query(t.Context(), testQuery()); err != nil {
+		t.Fatalf("query with the keys from files: %v", err)
+	}
+	if err := p.Ping(t.Context()); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	// Rotation: the server now wants new keys, the files get them.
+	const newAPI, newApp = "11112222333344445555666677778888", "aaaabbbbccccddddeeeeffff0000111122223333"
+	b.mu.Lock()
+	b.apiKey, b.appKey = newAPI, newApp
+	b.mu.Unlock()
+	if _, err := p.Query(t.Context(), testQuery()); err == nil || !strings.Contains(err.Error(), "HTTP 403") {
+		t.Fatalf("old keys after the server rotated: %v", err)
+	}
+	write(apiFile, newAPI, t0.Add(time.Minute))
+	write(appFile, newApp, t0.Add(time.Minute))
+	if _, err := p.Query(t.Context(), testQuery()); err != nil {
+		t.Errorf("query after the files were rotated: %v", err)
+	}
+	// A file emptied mid-rotation keeps the last key.
+	write(apiFile, "", t0.Add(2*time.Minute))
+	if _, err := p.Query(t.Context(), testQuery()); err != nil {
+		t.Errorf("query with an emptied key file: %v", err)
+	}
+	for _, e := range logs.All() {
+		text := e.Message
+		for _, f := range e.Context {
+			text += " " + f.String + " " + f.Key
+			if err, ok := f.Interface.(error); ok {
+				text += " " + err.Error()
+			}
+		}
+		for _, k := range []string{testAPIKey, testAppKey, newAPI, newApp} {
+			if strings.Contains(text, k) {
+				t.Errorf("a key is in the log: %q", text)
+			}
+		}
+	}
+	if logs.FilterMessage("datadog key file unreadable; the last key read stays in use").Len() == 0 {
+		t.Error("the emptied file was not logged")
+	}
+
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"missing", "", "datadog: API key: stat " + filepath.Join(dir, "missing") + ": no such file or directory"},
+		{"empty", " \n", "datadog: API key: " + filepath.Join(dir, "empty") + " is empty"},
+		{"two words", "abc def", "datadog: API key: " + filepath.Join(dir, "two words") + " holds more than one word"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name)
+			if tc.content != "" {
+				write(path, tc.content, t0)
+			}
+			c := cfg
+			c.APIKeyFile = path
+			_, err := New(c, zap.NewNop())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Issue 18 item 9: the startup check is Datadog's GET /api/v1/validate, with the API key
+// only; a refused key is an error naming where the key came from, never the key.
+func TestPing(t *testing.T) {
+	s := &sleeps{}
+	b := newBudgetDatadog(t, s.clock, 1000, time.Minute)
+	p := newBudgetProvider(t, b, s, nil)
+	if err := p.Ping(t.Context()); err != nil {
+		t.Fatalf("valid key: %v", err)
+	}
+	b.mu.Lock()
+	b.apiKey = "another"
+	b.mu.Unlock()
+	err := p.Ping(t.Context())
+	want := "datadog: " + b.srv.URL + " refused the API key from $" + testAPIKeyEnv + " (GET /api/v1/validate: HTTP 403: Forbidden)"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v\nwant %s", err, want)
+	}
+	if strings.Contains(err.Error(), testAPIKey) {
+		t.Error("the key is in the error")
+	}
+	b.srv.Close()
+	if err := p.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "datadog: GET /api/v1/validate: ") {
+		t.Errorf("server down: %v", err)
+	}
+}
