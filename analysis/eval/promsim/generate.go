@@ -192,9 +192,16 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func drawService(r *rand.Rand, sc Scenario) Service {
 	logUniform := func(lo, hi float64) float64 { return lo * math.Exp(r.Float64()*math.Log(hi/lo)) }
 	uniform := func(lo, hi float64) float64 { return lo + (hi-lo)*r.Float64() }
+	rate, share := logUniform(sc.MinRate, sc.MaxRate), uniform(minShare, maxShare)
+	// Rejection keeps the draw's shape above the floor; 1,000 tries is far more than a
+	// floor the scenario's bounds allow needs (at 10–500 req/s and ≥ 5 canary req/s, about
+	// half the draws pass).
+	for try := 0; try < 1000 && rate*share < sc.MinCanaryRate; try++ {
+		rate, share = logUniform(sc.MinRate, sc.MaxRate), uniform(minShare, maxShare)
+	}
 	return Service{
-		Rate:          logUniform(sc.MinRate, sc.MaxRate),
-		Share:         uniform(minShare, maxShare),
+		Rate:          rate,
+		Share:         share,
 		ErrorProb:     logUniform(minErr, maxErr),
 		Concentration: logUniform(minKappa, maxKappa),
 		Median:        logUniform(minMedian, maxMedian),

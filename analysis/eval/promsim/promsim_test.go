@@ -476,3 +476,20 @@ func TestEvaluate(t *testing.T) {
 		t.Errorf("rows %+v", rep.Rows)
 	}
 }
+
+// errors-x2-busy draws only services whose canary serves at least 5 req/s.
+func TestMinCanaryRate(t *testing.T) {
+	sc, err := Pick([]string{"errors-x2-busy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLayout(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), 30*time.Minute, 2*time.Minute)
+	lowest := math.Inf(1)
+	for i := range 200 {
+		svc := Generate(1, 0, sc[0], i, l).Service
+		lowest = min(lowest, svc.Rate*svc.Share)
+	}
+	if lowest < 5 {
+		t.Errorf("lowest canary rate %.2f req/s, want ≥ 5", lowest)
+	}
+}

@@ -45,6 +45,9 @@ type Scenario struct {
 	// MinRate and MaxRate bound the service's total request rate (both cohorts, req/s, at
 	// a traffic factor of 1), drawn log-uniformly.
 	MinRate, MaxRate float64 `json:"-"`
+	// MinCanaryRate, when set, redraws a service until the canary's own request rate
+	// (Rate × Share) is at least this (req/s): issue 14 sets the errors ×2 target there.
+	MinCanaryRate float64 `json:"-"`
 	// Restarts: each cohort's process restarts once during the canary (counters reset).
 	Restarts   bool       `json:"-"`
 	Regression Regression `json:"regression"`
@@ -64,6 +67,8 @@ func DefaultScenarios() []Scenario {
 		{Name: "aa-restarts", Description: "healthy, 1–500 req/s, each cohort's counters reset once (a restart)", AA: true, MinRate: lo, MaxRate: hi, Restarts: true},
 		reg("errors-x10", "canary error probability ×10 from the end of the warmup", "errors", 10, Regression{ErrorFactor: 10}, OnsetWarmup),
 		reg("errors-x2", "canary error probability ×2 from the end of the warmup", "errors", 2, Regression{ErrorFactor: 2}, OnsetWarmup),
+		{Name: "errors-x2-busy", Description: "canary error probability ×2 from the end of the warmup, canary traffic ≥ 5 req/s",
+			MinRate: 10, MaxRate: hi, MinCanaryRate: 5, Regression: Regression{ErrorFactor: 2}, Onset: OnsetWarmup},
 		reg("latency+10%", "every canary request +10% from the end of the warmup", "latency", 0.10, Regression{LatencyFactor: 1.10}, OnsetWarmup),
 		reg("latency+25%", "every canary request +25% from the end of the warmup", "latency", 0.25, Regression{LatencyFactor: 1.25}, OnsetWarmup),
 		reg("tail-5%x3", "5% of canary requests ×3 (tail only) from the end of the warmup", "", 0, Regression{TailShare: 0.05, TailFactor: 3}, OnsetWarmup),
