@@ -27,6 +27,10 @@ type Config struct {
 	// rotated key is used without a restart.
 	APIKeyFile string `yaml:"api_key_file,omitempty"`
 	AppKeyFile string `yaml:"app_key_file,omitempty"`
+	// QueryAPI is the endpoint of a plain query: "v1" (GET /api/v1/query, the default) or
+	// "v2" (POST /api/v2/query/timeseries). A query written as a JSON object (queries and
+	// formulas) always goes to V2.
+	QueryAPI string `yaml:"query_api,omitempty"`
 	// MaxRateLimitWait bounds how long a query waits for Datadog's rate limit to reset
 	// (X-RateLimit-Reset) before it fails instead.
 	MaxRateLimitWait time.Duration `yaml:"max_rate_limit_wait,omitempty"`
@@ -52,6 +56,7 @@ func DefaultConfig() Config {
 		// interval is minutes. Ten minutes rides out most resets without a canary going
 		// stale; past it the query fails and says why.
 		MaxRateLimitWait: 10 * time.Minute,
+		QueryAPI:         "v1",
 	}
 }
 
@@ -91,6 +96,9 @@ func (c Config) Validate() field.Errors {
 		if f.value != "" && strings.ContainsAny(f.value, "\x00\n") {
 			es.Add(f.name, "must be a file path")
 		}
+	}
+	if c.QueryAPI != "v1" && c.QueryAPI != "v2" {
+		es.Add("query_api", "must be v1 or v2, got %q", c.QueryAPI)
 	}
 	if c.MaxRateLimitWait <= 0 || c.MaxRateLimitWait > 24*time.Hour {
 		es.Add("max_rate_limit_wait", "must be > 0 and at most 24h, got %s", c.MaxRateLimitWait)

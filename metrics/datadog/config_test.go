@@ -17,18 +17,18 @@ func TestConfigUnmarshal(t *testing.T) {
 		{
 			name: "empty takes every default",
 			yaml: "{}",
-			want: Config{Site: "datadoghq.com", APIKeyEnv: "DD_API_KEY", AppKeyEnv: "DD_APP_KEY", Timeout: 30 * time.Second, Retries: 3, MaxRateLimitWait: 10 * time.Minute},
+			want: Config{Site: "datadoghq.com", APIKeyEnv: "DD_API_KEY", AppKeyEnv: "DD_APP_KEY", Timeout: 30 * time.Second, Retries: 3, MaxRateLimitWait: 10 * time.Minute, QueryAPI: "v1"},
 		},
 		{
 			name: "every field",
-			yaml: "site: datadoghq.eu\napi_url: http://127.0.0.1:8126/dd\napi_key_env: CANARYD_DD_API\napp_key_env: CANARYD_DD_APP\napi_key_file: /run/secrets/dd-api\napp_key_file: /run/secrets/dd-app\nmax_rate_limit_wait: 7m\ntimeout: 5s\nretries: 0\n",
+			yaml: "site: datadoghq.eu\napi_url: http://127.0.0.1:8126/dd\napi_key_env: CANARYD_DD_API\napp_key_env: CANARYD_DD_APP\napi_key_file: /run/secrets/dd-api\napp_key_file: /run/secrets/dd-app\nmax_rate_limit_wait: 7m\nquery_api: v2\ntimeout: 5s\nretries: 0\n",
 			want: Config{Site: "datadoghq.eu", APIURL: "http://127.0.0.1:8126/dd", APIKeyEnv: "CANARYD_DD_API", AppKeyEnv: "CANARYD_DD_APP",
-				APIKeyFile: "/run/secrets/dd-api", AppKeyFile: "/run/secrets/dd-app", MaxRateLimitWait: 7 * time.Minute, Timeout: 5 * time.Second, Retries: 0},
+				APIKeyFile: "/run/secrets/dd-api", AppKeyFile: "/run/secrets/dd-app", MaxRateLimitWait: 7 * time.Minute, QueryAPI: "v2", Timeout: 5 * time.Second, Retries: 0},
 		},
 		{
 			name: "partial keeps the other defaults",
 			yaml: "site: us5.datadoghq.com\ntimeout: 1m30s\n",
-			want: Config{Site: "us5.datadoghq.com", APIKeyEnv: "DD_API_KEY", AppKeyEnv: "DD_APP_KEY", Timeout: 90 * time.Second, Retries: 3, MaxRateLimitWait: 10 * time.Minute},
+			want: Config{Site: "us5.datadoghq.com", APIKeyEnv: "DD_API_KEY", AppKeyEnv: "DD_APP_KEY", Timeout: 90 * time.Second, Retries: 3, MaxRateLimitWait: 10 * time.Minute, QueryAPI: "v1"},
 		},
 	}
 	for _, tc := range tests {
@@ -64,6 +64,7 @@ func TestConfigUnmarshalErrors(t *testing.T) {
 		{"negative retries", "retries: -1", "retries: must be between 0 and 10, got -1"},
 		{"too many retries", "retries: 100", "retries: must be between 0 and 10, got 100"},
 		{"timeout not a duration", "timeout: soon", "soon"},
+		{"unknown query_api", "query_api: v3", `query_api: must be v1 or v2, got "v3"`},
 		{"zero max_rate_limit_wait", "max_rate_limit_wait: 0s", "max_rate_limit_wait: must be > 0 and at most 24h, got 0s"},
 		{"max_rate_limit_wait over a day", "max_rate_limit_wait: 25h", "max_rate_limit_wait: must be > 0 and at most 24h, got 25h0m0s"},
 		{"api_key_file with a line break", `api_key_file: "/run/a\nb"`, "api_key_file: must be a file path"},

@@ -19,6 +19,7 @@ import (
 	"github.com/canaryd/canaryd/internal/ddserver"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/datadog/internal/v1query"
+	"github.com/canaryd/canaryd/metrics/datadog/internal/v2query"
 )
 
 // operation is the client's name for the V1 query endpoint (its OperationServers key).
@@ -162,11 +163,20 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 	if err := q.Validate(); err != nil {
 		return metrics.Series{}, fmt.Errorf("datadog: %w", err)
 	}
+	if p.cfg.QueryAPI == "v2" || v2query.IsJSON(q.Text) {
+		return p.queryV2(ctx, q)
+	}
 	text, stepped := v1query.WithRollup(q.Text, q.Step)
 	from, to := q.Start.Unix(), q.End.Unix()
 	log := p.logger.With(zap.String("query", text), zap.Int64("from", from), zap.Int64("to", to))
 
-	resp, attempts, err := p.do(ctx, log, from, to, text)
+	var resp datadogV1.MetricsQueryResponse
+	attempts, err := p.do(ctx, log, text, func(ctx context.Context) (*http.Response, error) {
+		var httpResp *http.Response
+		var err error
+		resp, httpResp, err = p.api.QueryMetrics(ctx, from, to, text)
+		return httpResp, err
+	})
 	if err != nil {
 		return metrics.Series{}, err
 	}
@@ -187,36 +197,35 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 // do calls the endpoint until it answers, retrying 429, 5xx and network errors at most
 // cfg.Retries times. Every attempt first waits for its slot in the rate-limit budget;
 // every answer updates it. It returns the number of attempts made.
-func (p *Provider) do(ctx context.Context, log *zap.Logger, from, to int64, text string) (datadogV1.MetricsQueryResponse, int, error) {
+func (p *Provider) do(ctx context.Context, log *zap.Logger, text string, call func(ctx context.Context) (*http.Response, error)) (int, error) {
 	ctx = p.withValues(ctx)
 	for attempt := 1; ; attempt++ {
-		var resp datadogV1.MetricsQueryResponse
 		if err := p.paceWait(ctx, log, true); err != nil {
-			return resp, attempt - 1, fmt.Errorf("datadog: query %q: %w", text, err)
+			return attempt - 1, fmt.Errorf("datadog: query %q: %w", text, err)
 		}
 		actx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-		resp, httpResp, err := p.api.QueryMetrics(actx, from, to, text)
+		httpResp, err := call(actx)
 		cancel()
 		if httpResp != nil {
 			p.pace.observe(parseRateHeaders(httpResp.Header), p.now())
 		}
 		if err == nil {
-			return resp, attempt, nil
+			return attempt, nil
 		}
 		if ctx.Err() != nil {
-			return resp, attempt, fmt.Errorf("datadog: query %q: %w", text, ctx.Err())
+			return attempt, fmt.Errorf("datadog: query %q: %w", text, ctx.Err())
 		}
 		f := p.classify(httpResp, err, text)
 		if !f.retry || attempt > p.cfg.Retries {
 			if f.retry {
-				return resp, attempt, fmt.Errorf("%w (attempts: %d)", f.err, attempt)
+				return attempt, fmt.Errorf("%w (attempts: %d)", f.err, attempt)
 			}
-			return resp, attempt, f.err
+			return attempt, f.err
 		}
 		wait := p.backoff(attempt)
 		if f.rateLimited {
 			if f.reset > p.cfg.MaxRateLimitWait {
-				return resp, attempt, fmt.Errorf("%w (resets in %s, longer than max_rate_limit_wait, %s)", f.err, f.reset, p.cfg.MaxRateLimitWait)
+				return attempt, fmt.Errorf("%w (resets in %s, longer than max_rate_limit_wait, %s)", f.err, f.reset, p.cfg.MaxRateLimitWait)
 			}
 			if f.reset > 0 {
 				wait = f.reset
@@ -229,12 +238,12 @@ func (p *Provider) do(ctx context.Context, log *zap.Logger, from, to int64, text
 			continue
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return resp, attempt, fmt.Errorf("%w (no time left to retry after %s)", f.err, wait)
+			return attempt, fmt.Errorf("%w (no time left to retry after %s)", f.err, wait)
 		}
 		log.Warn("datadog query failed, retrying", append(f.fields,
 			zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(f.err))...)
 		if err := p.sleep(ctx, wait); err != nil {
-			return resp, attempt, fmt.Errorf("%w (while waiting to retry: %w)", f.err, err)
+			return attempt, fmt.Errorf("%w (while waiting to retry: %w)", f.err, err)
 		}
 	}
 }

@@ -14,6 +14,14 @@
 // (datadogV1 alone: ~66 s, 1.3 GB). Every developer and CI run would pay that, so this
 // package must not import datadogV2.
 //
+// The V2 endpoint is still available, per metric: a query written as a JSON object
+// ({"queries": [...], "formulas": [...]}, the request's attributes as Datadog documents
+// them), or every query of a provider with query_api: v2, is POSTed to
+// /api/v2/query/timeseries through the client's common layer (APIClient.PrepareRequest
+// and CallAPI: its server templates, keys and transport), with the request and answer
+// shaped in internal/v2query. There the step is the request's interval, and nothing is
+// written into the query.
+//
 // # Step and rollup
 //
 // The V1 endpoint has no step parameter: Datadog picks a rollup interval from the time

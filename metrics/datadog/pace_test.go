@@ -3,6 +3,7 @@ package datadog
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,6 +43,12 @@ type budgetDatadog struct {
 	apiKey   string
 	appKey   string
 	keysSeen []string // the API keys requests carried, in order
+	v2Bodies []string // the bodies of POST /api/v2/query/timeseries
+}
+
+func readAll(r *http.Request) string {
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
 }
 
 func newBudgetDatadog(t *testing.T, clock func() time.Time, limit int, period time.Duration) *budgetDatadog {
@@ -81,7 +88,9 @@ func (b *budgetDatadog) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"valid": true}`))
 		return
 	}
-	if r.URL.Path != "/api/v1/query" {
+	if r.URL.Path == "/api/v2/query/timeseries" && r.Method == http.MethodPost {
+		b.v2Bodies = append(b.v2Bodies, strings.TrimSpace(readAll(r)))
+	} else if r.URL.Path != "/api/v1/query" {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"errors": ["Not found"]}`))
 		return
@@ -93,6 +102,9 @@ func (b *budgetDatadog) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	b.roll()
 	body := "two_series.json"
+	if r.URL.Path == "/api/v2/query/timeseries" {
+		body = "v2_two_series.json"
+	}
 	status := http.StatusOK
 	if b.used >= b.limit {
 		status, body = http.StatusTooManyRequests, "rate_limited.json"
@@ -386,4 +398,69 @@ func TestPing(t *testing.T) {
 	if err := p.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "datadog: GET /api/v1/validate: ") {
 		t.Errorf("server down: %v", err)
 	}
+}
+
+// Issue 18 item 8: a query written as JSON (queries and formulas), or any query with
+// query_api: v2, goes to POST /api/v2/query/timeseries, the step as its interval, through
+// the same pacing and retries; the answer (shaped as the documented
+// TimeseriesFormulaQueryResponse, testdata/v2_two_series.json) becomes streams labelled
+// by group_tags.
+func TestQueryV2(t *testing.T) {
+	for _, tc := range []struct {
+		name, api, text, wantBody string
+	}{
+		{"JSON query on a v1 provider", "v1",
+			`{"queries": [{"data_source": "metrics", "name": "e", "query": "sum:trace.http.request.errors{service:checkout,track:canary} by {host}.as_count()"}, {"data_source": "metrics", "name": "h", "query": "sum:trace.http.request.hits{service:checkout,track:canary} by {host}.as_count()"}], "formulas": [{"formula": "e / h"}]}`,
+			`{"data":{"type":"timeseries_request","attributes":{"from":1700000000000,"to":1700000180999,"interval":60000,"queries":[{"data_source":"metrics","name":"e","query":"sum:trace.http.request.errors{service:checkout,track:canary} by {host}.as_count()"},{"data_source":"metrics","name":"h","query":"sum:trace.http.request.hits{service:checkout,track:canary} by {host}.as_count()"}],"formulas":[{"formula":"e / h"}]}}}`},
+		{"plain query with query_api v2", "v2",
+			"avg:trace.http.request.duration{service:checkout,track:canary} by {host}",
+			`{"data":{"type":"timeseries_request","attributes":{"from":1700000000000,"to":1700000180999,"interval":60000,"queries":[{"data_source":"metrics","name":"q","query":"avg:trace.http.request.duration{service:checkout,track:canary} by {host}"}]}}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &sleeps{}
+			b := newBudgetDatadog(t, s.clock, 100, time.Minute)
+			p := newBudgetProvider(t, b, s, func(c *Config) { c.QueryAPI = tc.api })
+			q := testQuery()
+			q.Text = tc.text
+			got, err := p.Query(t.Context(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b.v2Bodies) != 1 || b.v2Bodies[0] != tc.wantBody {
+				t.Errorf("bodies %q\nwant %s", b.v2Bodies, tc.wantBody)
+			}
+			if len(got.Streams) != 2 || got.Streams[1].Labels["host"] != "web-2" || len(got.Streams[1].Points) != 3 || got.Streams[1].Points[2].V != 1 {
+				t.Errorf("streams %+v", got.Streams)
+			}
+			if len(got.Warnings) != 0 {
+				t.Errorf("warnings %v (V2 takes the step: no rollup warning)", got.Warnings)
+			}
+		})
+	}
+	t.Run("bad JSON query is a bad query, not sent", func(t *testing.T) {
+		s := &sleeps{}
+		b := newBudgetDatadog(t, s.clock, 100, time.Minute)
+		p := newBudgetProvider(t, b, s, nil)
+		q := testQuery()
+		q.Text = `{"query": "avg:x{*}"}`
+		if _, err := p.Query(t.Context(), q); err == nil || !strings.Contains(err.Error(), `datadog: bad query: V2 query: json: unknown field "query"`) {
+			t.Errorf("error %v", err)
+		}
+		if len(b.v2Bodies) != 0 {
+			t.Errorf("sent %q", b.v2Bodies)
+		}
+	})
+	t.Run("429 on V2 is paced like V1", func(t *testing.T) {
+		s := &sleeps{}
+		s.now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(50 * time.Second)
+		b := newBudgetDatadog(t, s.clock, 100, time.Minute)
+		b.use(100)
+		p := newBudgetProvider(t, b, s, func(c *Config) { c.QueryAPI = "v2" })
+		if _, err := p.Query(t.Context(), testQuery()); err != nil {
+			t.Fatal(err)
+		}
+		if w := s.all(); len(w) != 1 || w[0] != 10*time.Second {
+			t.Errorf("waits %v, want the 10 s to the reset", w)
+		}
+	})
 }
