@@ -184,7 +184,7 @@ func TestOnStartAnnouncements(t *testing.T) {
 	}
 
 	p.kill()
-	startServe(t, cfgPath, db) // the restarted daemon; its cleanup stops it
+	startServe(t, cfgPath, db)  // the restarted daemon; its cleanup stops it
 	time.Sleep(2 * time.Second) // Recover has run before ready; give any stray firing time to show
 	if got := counts(fake.hits()); !sameCounts(fake.hits(), want) {
 		t.Errorf("after a restart: deliveries %v, want %v", got, want)
