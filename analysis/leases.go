@@ -35,6 +35,13 @@ type LeaseState struct {
 	Running  int
 }
 
+// RunningCounter is optionally implemented by a shared Store: its running canaries per
+// analysis, which each renewal reads so that server.max_running_per_analysis holds
+// across replicas (within a renewal), not per replica.
+type RunningCounter interface {
+	RunningByAnalysis(ctx context.Context) (map[string]int, error)
+}
+
 // leaseState is the scheduler's side of its leases (under Scheduler.mu).
 type leaseState struct {
 	held map[string]bool
@@ -104,6 +111,13 @@ func (s *Scheduler) renewLeases(ctx context.Context) {
 		s.counts = counts
 		s.syncCountsLocked()
 		s.mu.Unlock()
+	}
+	if rc, ok := s.o.Store.(RunningCounter); ok {
+		if by, err := rc.RunningByAnalysis(ctx); err == nil {
+			s.mu.Lock()
+			s.runningBy = by
+			s.mu.Unlock()
+		}
 	}
 	for _, id := range gained {
 		c, err := s.o.Store.Get(ctx, id)

@@ -415,7 +415,9 @@ func (s *Scheduler) ended(ctx context.Context, c *Canary, a Action) {
 	s.mu.Lock()
 	s.counts[StatusRunning]--
 	s.counts[c.Status]++
-	s.runningBy[c.Analysis]--
+	if s.runningBy[c.Analysis] > 0 { // another replica may have counted its registration
+		s.runningBy[c.Analysis]--
+	}
 	s.syncCountsLocked()
 	s.mu.Unlock()
 	s.m.Score.DeleteLabelValues(c.ID, c.Name, c.Analysis)

@@ -144,3 +144,19 @@ func (l *Leases) Alive(ctx context.Context, owner string) (bool, error) {
 	}
 	return ok, nil
 }
+
+// RunningByAnalysis counts the running canaries of each analysis (every replica's), for
+// server.max_running_per_analysis across replicas.
+func (s *Store) RunningByAnalysis(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, "SELECT doc->>'analysis', count(*) FROM canaries WHERE status = 'running' GROUP BY 1")
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: count running canaries: %w", err)
+	}
+	out := map[string]int{}
+	var name string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&name, &n}, func() error { out[name] = n; return nil }); err != nil {
+		return nil, fmt.Errorf("pgstore: count running canaries: %w", err)
+	}
+	return out, nil
+}

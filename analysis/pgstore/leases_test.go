@@ -109,3 +109,22 @@ func TestLeases(t *testing.T) {
 		t.Fatalf("a released lease is free: %v %v", ok, err)
 	}
 }
+
+// The running canaries per analysis, across every writer, for max_running_per_analysis.
+func TestRunningByAnalysis(t *testing.T) {
+	s := open(t, pgtest.Database(t))
+	defer s.Close()
+	for i, c := range []struct {
+		analysis string
+		status   analysis.Status
+	}{{"web", analysis.StatusRunning}, {"web", analysis.StatusRunning}, {"web", analysis.StatusFail}, {"db", analysis.StatusRunning}} {
+		if err := s.Create(t.Context(), &analysis.Canary{ID: fmt.Sprintf("c%d", i), Analysis: c.analysis, AnalysisHash: "h",
+			Status: c.status}, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.RunningByAnalysis(t.Context())
+	if err != nil || len(got) != 2 || got["web"] != 2 || got["db"] != 1 {
+		t.Fatalf("running by analysis: %v %v", got, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -206,4 +207,41 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// server.max_running_per_analysis holds across replicas: canaries registered through
+// one count against a registration through another (once a lease renewal has read them).
+func TestReplicasShareRunningLimit(t *testing.T) {
+	url := pgtest.Database(t)
+	dir := t.TempDir()
+	cfgPath, _ := writePGConfigAt(t, dir, "http://127.0.0.1:1/hook", "")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(b), "server: {min_interval: 1s,", "server: {min_interval: 1s, max_running_per_analysis: 3,", 1)
+	src = strings.Replace(src, "lifetime: 6s", "lifetime: 30s", 1)
+	if err := os.WriteFile(cfgPath, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, bb := startServe(t, cfgPath, url), startServe(t, cfgPath, url)
+	register := func(p *proc, i int) int {
+		body := map[string]any{
+			"name": fmt.Sprintf("svc-%d", i), "analysis": "chaos",
+			"baseline": map[string]string{"track": "stable"}, "canary": map[string]string{"track": "good"},
+			"vars": map[string]string{"app": fmt.Sprintf("svc-%d", i)},
+		}
+		return p.call("POST", "/api/v1/canaries", body, nil)
+	}
+	for i, p := range []*proc{a, a, bb} {
+		if code := register(p, i); code != http.StatusCreated {
+			t.Fatalf("registration %d: %d", i, code)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // more than a renewal (every lease/3)
+	for name, p := range map[string]*proc{"a": a, "b": bb} {
+		if code := register(p, 9); code != http.StatusTooManyRequests {
+			t.Errorf("a fourth running canary through %s: %d, want 429", name, code)
+		}
+	}
 }
