@@ -188,8 +188,11 @@ type registerRequest struct {
 	Lifetime string            `json:"lifetime"`
 	Interval string            `json:"interval"`
 	Start    string            `json:"start"`
-	DryRun   bool              `json:"dry_run"`
-	Key      string            `json:"key"`
+	// End makes the registration a one-shot judgement of start..end (analysis.Registration.End).
+	End        string               `json:"end"`
+	Thresholds *analysis.Thresholds `json:"thresholds"`
+	DryRun     bool                 `json:"dry_run"`
+	Key        string               `json:"key"`
 }
 
 var unknownFieldRe = regexp.MustCompile(`^json: unknown field "(.*)"$`)
@@ -351,6 +354,13 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if req.End != "" {
+		if reg.End, err = time.Parse(time.RFC3339Nano, req.End); err != nil || reg.End.IsZero() {
+			writeError(w, http.StatusBadRequest, "end", fmt.Sprintf("%q is not an RFC 3339 time (e.g. 2026-03-01T12:30:00Z)", req.End))
+			return
+		}
+	}
+	reg.Thresholds = req.Thresholds
 	c, outcome, err := s.o.Registrar.RegisterByKey(r.Context(), reg)
 	if err != nil {
 		s.fail(w, r, err)
@@ -626,6 +636,8 @@ type canaryView struct {
 	Lifetime     string            `json:"lifetime"`
 	Interval     string            `json:"interval"`
 	Warmup       string            `json:"warmup"`
+	// Thresholds are the canary's own score thresholds, when it was registered with them.
+	Thresholds *analysis.Thresholds `json:"thresholds,omitempty"`
 	// IntervalCount is how many intervals the lifetime holds; Judged how many are done.
 	IntervalCount int  `json:"interval_count"`
 	Judged        *int `json:"intervals_judged,omitempty"`
@@ -697,7 +709,7 @@ func viewOf(d *analysis.Detail, detail bool) *canaryView {
 		Status: c.Status, Reason: c.Reason, Score: c.Score, Verdict: c.Verdict,
 		Baseline: c.Baseline, Canary: c.Canary, Vars: c.Vars, DryRun: c.DryRun, Key: c.Key,
 		Start: c.Start, Lifetime: model.Duration(c.Lifetime).String(), Interval: model.Duration(c.Interval).String(),
-		Warmup: model.Duration(c.Warmup).String(), IntervalCount: c.Intervals,
+		Warmup: model.Duration(c.Warmup).String(), Thresholds: c.Thresholds, IntervalCount: c.Intervals,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, EndedAt: c.EndedAt,
 		FirstFailAt: c.FirstFailAt, Recovery: recoveryOf(c.Recovery),
 	}
