@@ -184,6 +184,7 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 	if err != nil {
 		return metrics.Series{}, fmt.Errorf("datadog: query %q: %w", text, err)
 	}
+	series = dropOutside(series, from*1000, to*1000)
 	if !stepped {
 		series.Warnings = append(series.Warnings, fmt.Sprintf(
 			"datadog: step %s not applied: the query is an expression, so Datadog chose the rollup; add .rollup(avg,%d) to each term",
@@ -416,7 +417,8 @@ func (e *APIError) Error() string {
 // maxErrorText keeps a proxy's HTML error page from flooding logs and reports.
 const maxErrorText = 512
 
-// errorMessages reads Datadog's {"errors": ["..."]}; any other body is kept as short text.
+// errorMessages reads Datadog's {"errors": ["..."]}; any other body (a proxy's or a load
+// balancer's HTML page on a 429 or 5xx) is cut to one short line of its text.
 func errorMessages(body []byte) []string {
 	var e struct {
 		Errors []string `json:"errors"`
@@ -424,7 +426,7 @@ func errorMessages(body []byte) []string {
 	if json.Unmarshal(body, &e) == nil && len(e.Errors) > 0 {
 		return e.Errors
 	}
-	s := strings.TrimSpace(string(body))
+	s := oneLine(string(body))
 	if s == "" {
 		return nil
 	}
@@ -432,6 +434,53 @@ func errorMessages(body []byte) []string {
 		s = s[:maxErrorText] + "…"
 	}
 	return []string{s}
+}
+
+// oneLine is text without markup, its white space (line breaks too) collapsed: an HTML
+// page's <title> when it has one, else its text.
+func oneLine(s string) string {
+	if i := strings.Index(strings.ToLower(s), "<title>"); i >= 0 {
+		rest := s[i+len("<title>"):]
+		if j := strings.Index(strings.ToLower(rest), "</title>"); j >= 0 {
+			s = rest[:j]
+		}
+	}
+	var b strings.Builder
+	inTag := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			inTag = true
+			b.WriteByte(' ')
+		case r == '>' && inTag:
+			inTag = false
+		case !inTag:
+			b.WriteRune(r)
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// dropOutside keeps the points in [lo, hi] (Unix ms), the window asked for, and counts
+// the others in a warning: a rollup bucket aligned before the start, or an answer for
+// another window, must not be judged as this one.
+func dropOutside(s metrics.Series, lo, hi int64) metrics.Series {
+	dropped := 0
+	for i := range s.Streams {
+		pts := s.Streams[i].Points[:0]
+		for _, pt := range s.Streams[i].Points {
+			if pt.T < lo || pt.T > hi {
+				dropped++
+				continue
+			}
+			pts = append(pts, pt)
+		}
+		s.Streams[i].Points = pts
+	}
+	if dropped > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("datadog: dropped %d points outside the window asked for", dropped))
+	}
+	return s
 }
 
 // parseReset reads X-RateLimit-Reset: whole seconds until the limit resets.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -574,5 +575,45 @@ func TestNew(t *testing.T) {
 				t.Error("the client's own retry is on: retries would be doubled")
 			}
 		})
+	}
+}
+
+// Issue 18 item 9: a 429 or 5xx whose body is a proxy's HTML page is one line in the
+// error (its title), not the page.
+func TestHTMLErrorIsOneLine(t *testing.T) {
+	page := "<!DOCTYPE html>\n<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center><h1>502 Bad Gateway</h1></center>\n<hr><center>nginx</center>\n</body>\n</html>\n"
+	f := newFake(t, "", reply{status: 502, body: page})
+	p, _ := newTestProvider(t, f, func(c *Config) { c.Retries = 0 })
+	_, err := p.Query(t.Context(), testQuery())
+	want := "datadog: server error: HTTP 502: 502 Bad Gateway (attempts: 1)"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"<html><body><p>Too\n many\trequests</p></body></html>", "Too many requests"},
+		{"plain\r\ntext", "plain text"},
+		{"<TITLE>Service Unavailable</TITLE><body>x</body>", "Service Unavailable"},
+	} {
+		if got := oneLine(tc.in); got != tc.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// Issue 18 item 9: points outside the window asked for are dropped and counted.
+func TestPointsOutsideTheWindowDropped(t *testing.T) {
+	body := `{"status": "ok", "res_type": "time_series", "series": [{"metric": "m", "scope": "track:canary", "tag_set": [], "expression": "avg:m{track:canary}",
+	  "pointlist": [[1699999940000, 1], [1700000000000, 2], [1700000180000, 3], [1700000240000, 4]]}]}`
+	f := newFake(t, "", reply{status: 200, body: body})
+	p, _ := newTestProvider(t, f, nil)
+	got, err := p.Query(t.Context(), testQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Streams) != 1 || len(got.Streams[0].Points) != 2 || got.Streams[0].Points[0].V != 2 || got.Streams[0].Points[1].V != 3 {
+		t.Errorf("streams %+v, want the points at 1700000000000 and 1700000180000", got.Streams)
+	}
+	if !slices.Contains(got.Warnings, "datadog: dropped 2 points outside the window asked for") {
+		t.Errorf("warnings %q", got.Warnings)
 	}
 }

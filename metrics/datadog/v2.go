@@ -44,6 +44,7 @@ func (p *Provider) queryV2(ctx context.Context, q metrics.Query) (metrics.Series
 	if err != nil {
 		return metrics.Series{}, fmt.Errorf("datadog: query %q: %w", q.Text, err)
 	}
+	series = dropOutside(series, req.Data.Attributes.From, req.Data.Attributes.To)
 	log.Debug("datadog query done", zap.String("api", "v2"), zap.Int("attempts", attempts),
 		zap.Int("streams", len(series.Streams)), zap.Int("points", series.Len()))
 	return series, nil
