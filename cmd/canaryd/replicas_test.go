@@ -18,7 +18,8 @@ import (
 
 // Issue 17's chaos test: three canaryd serve processes on one PostgreSQL (scheduler.lease
 // 2s), 30 canaries registered through all three in turn (a third regressing), and one
-// replica killed with SIGKILL while they run. The other two take its leases: every canary
+// replica killed with SIGKILL while they run and started again a second later. The
+// other two take its leases, and the new one its share back: every canary
 // ends with its verdict (one verdict action each), every interval is recorded once and
 // judged once, and every verdict's webhook is delivered under one idempotency key, once —
 // twice only for an action the kill interrupted mid-attempt, which a survivor resumed
@@ -71,6 +72,10 @@ func TestReplicasKill9(t *testing.T) {
 	killedAt := time.Now()
 	reps[victim].kill()
 	victimLogs := reps[victim].logs.String()
+	// It comes back a second later as a new replica and takes its share again (the other
+	// two free what they hold over theirs).
+	time.Sleep(time.Second)
+	reborn := startServe(t, cfgPath, url)
 
 	deadline := time.Now().Add(45 * time.Second)
 	for i, id := range ids {
@@ -173,6 +178,13 @@ func TestReplicasKill9(t *testing.T) {
 	took := grepLines(logs[0], "leases changed") + grepLines(logs[2], "leases changed")
 	if !strings.Contains(took, `"gained"`) {
 		t.Errorf("no survivor took a lease after the kill:\n%s", took)
+	}
+	rebornLogs := reborn.logs.String()
+	if d := grepLines(rebornLogs, "interval result dropped"); d != "" {
+		t.Errorf("the restarted replica judged an interval recorded by another:\n%s", d)
+	}
+	if !strings.Contains(rebornLogs, "interval judged") {
+		t.Errorf("the restarted replica judged nothing:\n%s", grepLines(rebornLogs, "leases changed"))
 	}
 	// Failover: for the victim's canaries still running at the kill, the first interval
 	// judged after it, counted from the kill.
