@@ -30,6 +30,7 @@ import (
 	"github.com/canaryd/canaryd/internal/identity"
 	"github.com/canaryd/canaryd/internal/redact"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/synthetic"
 	"github.com/canaryd/canaryd/web"
 	"github.com/canaryd/canaryd/web/auth"
 	"github.com/canaryd/canaryd/web/sameorigin"
@@ -60,6 +61,9 @@ type daemonOptions struct {
 	Storage string
 	Logger  *zap.Logger
 	Clock   analysis.Clock
+	// sim is the simulated rollbacks that the config's synthetic providers and
+	// synthetic_rollback actuators share, for the daemon's life (newDaemon makes it).
+	sim *synthetic.Rollbacks
 }
 
 // daemon is canaryd serve's wiring: the config, the providers built from it, the store,
@@ -108,6 +112,9 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	}
 	if o.Clock == nil {
 		o.Clock = analysis.RealClock{}
+	}
+	if o.sim == nil {
+		o.sim = synthetic.NewRollbacks()
 	}
 	cfg, err := o.loadConfig()
 	if err != nil {
@@ -298,9 +305,9 @@ func (o daemonOptions) loadConfig() (*config.Config, error) {
 	var cfg *config.Config
 	var err error
 	if o.ConfigPath == "" {
-		cfg, err = config.Parse(o.ConfigSource, kinds())
+		cfg, err = config.Parse(o.ConfigSource, kindsWith(o.sim))
 	} else {
-		cfg, err = config.Load(o.ConfigPath, kinds())
+		cfg, err = config.Load(o.ConfigPath, kindsWith(o.sim))
 	}
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/canaryd/canaryd/actuators/grafana"
 	"github.com/canaryd/canaryd/actuators/pagerduty"
 	"github.com/canaryd/canaryd/actuators/slack"
+	"github.com/canaryd/canaryd/actuators/synthrollback"
 	"github.com/canaryd/canaryd/actuators/webhook"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics/cloudwatch"
@@ -20,7 +21,11 @@ import (
 
 // kinds is every provider and actuator type the binary knows: adding one is its folder
 // under metrics/ or actuators/ and one line here.
-func kinds() config.Kinds {
+func kinds() config.Kinds { return kindsWith(synthetic.NewRollbacks()) }
+
+// kindsWith is kinds whose synthetic providers and synthetic_rollback actuators share
+// sim, the simulated rollbacks (one per daemon, so that a reload keeps them).
+func kindsWith(sim *synthetic.Rollbacks) config.Kinds {
 	return config.Kinds{
 		Providers: map[string]config.ProviderKind{
 			// A Prometheus server answers range queries in milliseconds: headroom for
@@ -37,7 +42,7 @@ func kinds() config.Kinds {
 			// A self-hosted InfluxDB 1.x answers like Prometheus: the same headroom.
 			"influxdb": config.ProviderKindOf(influxdb.New, config.RateLimit{QPS: 100, Burst: 200}),
 			// In process: the bucket only bounds CPU.
-			"synthetic": config.ProviderKindOf(synthetic.New, config.RateLimit{QPS: 10000, Burst: 10000}),
+			"synthetic": config.ProviderKindOf(synthetic.WithRollbacks(sim), config.RateLimit{QPS: 10000, Burst: 10000}),
 		},
 		Actuators: map[string]config.ActuatorKind{
 			"webhook": config.ActuatorKindOf(webhook.New, config.ActuatorDefaults{Attempts: 3}),
@@ -49,6 +54,8 @@ func kinds() config.Kinds {
 			"pagerduty":     config.ActuatorKindOf(pagerduty.New, config.ActuatorDefaults{Notification: true, Attempts: 5}),
 			"grafana":       config.ActuatorKindOf(grafana.New, config.ActuatorDefaults{Notification: true, Attempts: 3}),
 			"datadog_event": config.ActuatorKindOf(datadogevent.New, config.ActuatorDefaults{Notification: true, Attempts: 3}),
+			// The demo's rollback: it rolls a synthetic provider's cohort back in memory.
+			"synthetic_rollback": config.ActuatorKindOf(synthrollback.New(sim), config.ActuatorDefaults{Attempts: 1}),
 		},
 	}
 }

@@ -60,6 +60,9 @@ type Regression struct {
 	Autocorrelation float64 `yaml:"autocorrelation,omitempty"`
 	// Burst makes short spikes.
 	Burst Burst `yaml:"burst,omitempty"`
+	// SurvivesRollback keeps the regression after the cohort is rolled back (Rollbacks):
+	// a regression the deploy did not cause, which the rollback does not help.
+	SurvivesRollback bool `yaml:"survives_rollback,omitempty"`
 }
 
 // Burst is a spike starting at a point with probability Rate, multiplying the value by

@@ -21,9 +21,23 @@ type Provider struct {
 	seed    int64
 	signals map[string]signalDef
 	regs    map[string]map[string]Regression
+	// rb, when set, holds the simulated rollbacks its cohorts' points follow.
+	rb *Rollbacks
 }
 
 var _ metrics.Provider = (*Provider)(nil)
+
+// WithRollbacks is New for a provider whose cohorts follow the simulated rollbacks rb
+// records (the synthetic_rollback actuator's).
+func WithRollbacks(rb *Rollbacks) func(Config, *zap.Logger) (*Provider, error) {
+	return func(cfg Config, logger *zap.Logger) (*Provider, error) {
+		p, err := New(cfg, logger)
+		if p != nil {
+			p.rb = rb
+		}
+		return p, err
+	}
+}
 
 // New checks cfg and resolves each signal's model. A nil logger logs nothing.
 func New(cfg Config, logger *zap.Logger) (*Provider, error) {
@@ -92,6 +106,10 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 	if sig.def.kind != kindRequests && sig.def.kind != kindSaturation {
 		req = p.resolve(spec.Cohort, "request_rate", startMs)
 	}
+	if ms, ok := p.rb.lookup(spec.App, spec.Cohort); ok {
+		sig.rollbackMs, sig.rolledBack = ms, true
+		req.rollbackMs, req.rolledBack = ms, true
+	}
 	base := mix(mix(mix(uint64(seed))^hashString(spec.App)) ^ hashString(spec.Cohort))
 	out := metrics.Series{Streams: make([]metrics.Stream, spec.Streams)}
 	for s := range spec.Streams {
@@ -115,6 +133,10 @@ type cohortSignal struct {
 	reg     Regression
 	phi     float64
 	onsetMs int64
+	// rolledBack: the cohort was rolled back at rollbackMs; its regression ends there
+	// unless it survives rollbacks.
+	rolledBack bool
+	rollbackMs int64
 }
 
 func (p *Provider) resolve(cohort, signal string, anchorMs int64) cohortSignal {
@@ -132,7 +154,7 @@ func (p *Provider) resolve(cohort, signal string, anchorMs int64) cohortSignal {
 
 // at is the level and noise scale at time t (ms): the regression's from its onset on.
 func (cs *cohortSignal) at(t int64) (level, noise float64, active bool) {
-	if t < cs.onsetMs {
+	if t < cs.onsetMs || (cs.rolledBack && t >= cs.rollbackMs && !cs.reg.SurvivesRollback) {
 		return cs.def.level, cs.def.noise, false
 	}
 	return cs.def.level*cs.reg.Ratio + cs.reg.Shift, cs.def.noise * cs.reg.Noise, true
