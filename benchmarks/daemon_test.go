@@ -22,6 +22,8 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
+	"github.com/canaryd/canaryd/analysis/pgstore"
+	"github.com/canaryd/canaryd/analysis/pgstore/pgtest"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/synthetic"
@@ -101,7 +103,7 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 // arrive, so that the load is even).
 type scaleDaemon struct {
 	sched *analysis.Scheduler
-	store *boltstore.Store
+	store analysis.Store
 	srv   *httptest.Server
 	ids   []string
 }
@@ -125,10 +127,7 @@ func startScaleDaemonStored(b *testing.B, configText string, metricsKept, n, sto
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := boltstore.Open(filepath.Join(b.TempDir(), "c.db"), time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
+	st := benchStore(b)
 	seedEnded(b, st, stored)
 	d := &scaleDaemon{store: st, sched: analysis.NewScheduler(analysis.Options{Store: st})}
 	d.sched.SetEnv(&analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{"sim": prov}})
@@ -152,16 +151,36 @@ func startScaleDaemonStored(b *testing.B, configText string, metricsKept, n, sto
 	return d
 }
 
+// benchStore is the daemon benchmarks' store: a bbolt file, or with
+// CANARYD_BENCH_STORAGE=postgres a database on a private PostgreSQL cluster (pgtest).
+func benchStore(b *testing.B) analysis.Store {
+	b.Helper()
+	if os.Getenv("CANARYD_BENCH_STORAGE") == "postgres" {
+		st, err := pgstore.Open(context.Background(), pgtest.Database(b), pgstore.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	st, err := boltstore.Open(filepath.Join(b.TempDir(), "c.db"), time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
 // seedEnded writes n ended canaries shaped like the registrations of the load test,
 // created over the last 20 days, without syncing each commit (the figures are about
 // reading them).
-func seedEnded(b *testing.B, st *boltstore.Store, n int) {
+func seedEnded(b *testing.B, st analysis.Store, n int) {
 	b.Helper()
 	if n == 0 {
 		return
 	}
-	st.DB().NoSync = true
-	defer func() { st.DB().NoSync = false; _ = st.DB().Sync() }()
+	if bs, ok := st.(*boltstore.Store); ok {
+		bs.DB().NoSync = true
+		defer func() { bs.DB().NoSync = false; _ = bs.DB().Sync() }()
+	}
 	now := time.Now()
 	for j := 0; j < n; j++ {
 		created := now.Add(-20 * 24 * time.Hour).Add(time.Duration(j) * 20 * 24 * time.Hour / time.Duration(n))
