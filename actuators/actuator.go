@@ -132,6 +132,9 @@ type Result struct {
 	Status int `json:"status"`
 	// Output is the response body or the command's combined output, cut to a bound.
 	Output string `json:"output,omitempty"`
+	// Target is what a preflight checked, on one line (its argv, or "GET https://…"
+	// with secrets redacted); actions leave it empty, their Request says it.
+	Target string `json:"target,omitempty"`
 }
 
 // Error is a failed attempt with what was learnt from it.

@@ -184,6 +184,15 @@ func (s *Scheduler) register(ctx context.Context, r Registration) (*Canary, erro
 		c.Asked = &Asked{Lifetime: r.Lifetime, Interval: r.Interval, Start: r.Start, End: r.End}
 	}
 	c.NextIndex = c.FirstJudged()
+	if s.o.Preflight != nil {
+		// Last: the checks may take seconds (bounded by the request and each
+		// actuator's preflight_timeout); a request refused by the checks above never
+		// waits for them.
+		if c.Preflight, err = s.o.Preflight(ctx, a, c); err != nil {
+			release()
+			return nil, err
+		}
+	}
 	if err := s.o.Store.Create(ctx, c, a.Source); err != nil {
 		release()
 		return nil, fmt.Errorf("register: %w", err)
@@ -196,6 +205,9 @@ func (s *Scheduler) register(ctx context.Context, r Registration) (*Canary, erro
 	s.log.Info("canary registered", zap.String("canary", c.ID), zap.String("name", c.Name),
 		zap.String("analysis", c.Analysis), zap.Duration("lifetime", lifetime), zap.Duration("interval", interval),
 		zap.Bool("dry_run", c.DryRun), zap.String("key", c.Key))
+	for _, w := range PreflightWarnings(c.Preflight) {
+		s.log.Warn("canary registered with a failed preflight", zap.String("canary", c.ID), zap.String("warning", w))
+	}
 	if st, ok := s.o.Actuation.(StartActuation); ok {
 		cc := *c
 		st.OnStart(ctx, &cc)

@@ -80,6 +80,9 @@ type Options struct {
 	Actuation Actuation
 	// CheckRegistration, when set, can refuse a registration (see RegistrationCheck).
 	CheckRegistration RegistrationCheck
+	// Preflight, when set, runs the actuators' checks of a registration that passed
+	// every other check, before it is stored (see PreflightCheck).
+	Preflight PreflightCheck
 	// Limits bound registrations until SetLimits replaces them (zero: no limits).
 	Limits Limits
 	// Snapshots caches the analysis snapshots canaries are judged by (default a cache

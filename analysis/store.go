@@ -80,6 +80,10 @@ type Canary struct {
 	// interval, so a restart resumes it exactly (never reset, never counted twice), and
 	// dropped when the canary ends (the intervals keep each result).
 	Sequential map[string]json.RawMessage `json:"sequential,omitempty"`
+	// Preflight are the actuators' preflight checks run at registration, in the order
+	// of the analysis' lists; a failed one is a warning on the canary (the analysis'
+	// preflight: warn), or there is no canary (refuse).
+	Preflight []PreflightResult `json:"preflight,omitempty"`
 
 	Status Status `json:"status"`
 	// Reason says why the canary has its status, in a sentence.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -152,9 +153,11 @@ type actuatorCommonYAML struct {
 	Cooldown     model.Duration `yaml:"cooldown"`
 	Attempts     int            `yaml:"attempts"`
 	Resume       string         `yaml:"resume"`
+	// PreflightTimeout bounds the kind's preflight check.
+	PreflightTimeout model.Duration `yaml:"preflight_timeout"`
 }
 
-var commonKeys = []string{"notification", "breaker", "cooldown", "attempts", "resume"}
+var commonKeys = []string{"notification", "breaker", "cooldown", "attempts", "resume", "preflight_timeout"}
 
 // decodeActuator decodes an entry's safety keys and its kind's config into a.
 func decodeActuator(a *Actuator, path string, k ActuatorKind, defaults *Actuation, errs *Errors) bool {
@@ -166,6 +169,18 @@ func decodeActuator(a *Actuator, path string, k ActuatorKind, defaults *Actuatio
 			continue
 		}
 		rest = append(rest, it)
+	}
+	if !k.Preflight {
+		// A kind without a check: a preflight key is a mistake to name, not a typo of
+		// another key.
+		for _, it := range a.Raw {
+			if s, ok := it.Key.(string); ok && strings.HasPrefix(s, "preflight") {
+				errs.Add(join(path, s), "type %s has no preflight check (exec: preflight, webhook and flag: preflight_url, slack and pagerduty: preflight_token_env)", a.Type)
+			}
+		}
+		if len(*errs) > n {
+			return false
+		}
 	}
 	var cw actuatorCommonYAML
 	if len(common) > 0 && !decodeAt(common, &cw, path, errs) {
@@ -194,6 +209,13 @@ func decodeActuator(a *Actuator, path string, k ActuatorKind, defaults *Actuatio
 		a.Attempts = cw.Attempts
 		if a.Attempts < 1 || a.Attempts > 10 {
 			errs.Add(join(path, "attempts"), "must be in [1, 10]")
+		}
+	}
+	a.PreflightTimeout = actuators.DefaultPreflightTimeout
+	if _, set := lookup(common, "preflight_timeout"); set {
+		a.PreflightTimeout = time.Duration(cw.PreflightTimeout)
+		if a.PreflightTimeout <= 0 || a.PreflightTimeout > actuators.MaxPreflightTimeout {
+			errs.Add(join(path, "preflight_timeout"), "must be in (0, %s]: a registration waits for its checks", model.Duration(actuators.MaxPreflightTimeout))
 		}
 	}
 	a.Resume = ResumeRetry

@@ -49,7 +49,10 @@ type Analysis struct {
 	// Kayenta names the cohort variables a Kayenta execution's scope and location fill
 	// (the analysis' `kayenta:` block).
 	Kayenta KayentaVars
-	Metrics []Metric
+	// Preflight is what a failed actuator preflight does to a registration:
+	// PreflightWarn (the default) or PreflightRefuse.
+	Preflight string
+	Metrics   []Metric
 	// Source is the analysis as YAML, which a canary keeps so that it is judged by the
 	// analysis it started with after a reload or a restart (ParseAnalysis reads it back).
 	Source []byte
@@ -78,6 +81,14 @@ type recoveryYAML struct {
 	Within  model.Duration `yaml:"within"`
 	Metrics []string       `yaml:"metrics"`
 }
+
+// What a failed preflight does (an analysis' `preflight:`).
+const (
+	// PreflightWarn registers the canary with the failure as a warning on it.
+	PreflightWarn = "warn"
+	// PreflightRefuse refuses the registration (409), storing nothing.
+	PreflightRefuse = "refuse"
+)
 
 // ServiceVarOr is the analysis' service_var, or def (actuation.service_var) when it
 // names none.
@@ -247,6 +258,8 @@ type analysisYAML struct {
 	// RequireApproval: see Analysis.
 	RequireApproval bool   `yaml:"require_approval"`
 	ServiceVar      string `yaml:"service_var"`
+	// Preflight: see Analysis.
+	Preflight string `yaml:"preflight"`
 	// UnjudgedCritical is how a canary ends when a critical metric cannot be judged at
 	// its last interval: "error" or "fail"; empty is the score rules' default.
 	UnjudgedCritical string      `yaml:"unjudged_critical"`
@@ -265,10 +278,11 @@ type scoreYAML struct {
 // marginal at 75), then decodes the file's values onto them.
 func (a *analysisYAML) UnmarshalYAML(unmarshal func(any) error) error {
 	*a = analysisYAML{
-		Interval: model.Duration(time.Minute),
-		Step:     model.Duration(15 * time.Second),
-		Score:    scoreYAML{Pass: 95, Marginal: 75, Rules: string(judge.RulesCanaryd)},
-		Kayenta:  KayentaVars{Scope: "scope", Location: "location"},
+		Interval:  model.Duration(time.Minute),
+		Step:      model.Duration(15 * time.Second),
+		Score:     scoreYAML{Pass: 95, Marginal: 75, Rules: string(judge.RulesCanaryd)},
+		Kayenta:   KayentaVars{Scope: "scope", Location: "location"},
+		Preflight: PreflightWarn,
 	}
 	type plain analysisYAML
 	return unmarshal((*plain)(a))
@@ -381,6 +395,7 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 		RequireApproval: w.RequireApproval,
 		ServiceVar:      w.ServiceVar,
 		Kayenta:         w.Kayenta,
+		Preflight:       w.Preflight,
 		Source:          src,
 		Hash:            hex.EncodeToString(sum[:]),
 	}
@@ -397,6 +412,9 @@ func parseAnalysis(name string, src []byte, path string, errs *Errors) *Analysis
 	}
 	if a.Kayenta.Scope == a.Kayenta.Location {
 		errs.Add(join(path, "kayenta.location_var"), "%q is scope_var too: scope and location must fill different variables", a.Kayenta.Location)
+	}
+	if a.Preflight != PreflightWarn && a.Preflight != PreflightRefuse {
+		errs.Add(join(path, "preflight"), "%q is not %s or %s", a.Preflight, PreflightWarn, PreflightRefuse)
 	}
 	if a.Interval <= 0 {
 		errs.Add(join(path, "interval"), "must be > 0")

@@ -137,6 +137,10 @@ type Actuator struct {
 	Attempts int
 	// Resume is ResumeRetry or ResumeSkip.
 	Resume string
+	// PreflightTimeout bounds the kind's preflight check, when it has one
+	// (preflight_timeout; default actuators.DefaultPreflightTimeout, at most
+	// actuators.MaxPreflightTimeout).
+	PreflightTimeout time.Duration
 	// Source is the entry as YAML; two entries with the same Source build the same
 	// actuator, so a reload can keep the ones that did not change.
 	Source []byte

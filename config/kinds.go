@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sort"
@@ -53,20 +54,31 @@ type ActuatorDefaults struct {
 // ActuatorKind is one actuator type. Make it with ActuatorKindOf.
 type ActuatorKind struct {
 	Defaults ActuatorDefaults
-	decode   func(b []byte, path string, errs *Errors) (any, bool)
-	build    func(cfg any, o actuators.Options) (actuators.Actuator, error)
+	// Preflight says whether the kind has a preflight check (its actuator has the
+	// Preflight method, see actuators.ActionPreflight); an entry of a kind without one
+	// may not set a preflight key.
+	Preflight bool
+	decode    func(b []byte, path string, errs *Errors) (any, bool)
+	build     func(cfg any, o actuators.Options) (actuators.Actuator, error)
 }
 
 // ActuatorKindOf makes the kind of an actuator package whose *Config validates itself
 // and whose New builds it.
 func ActuatorKindOf[C any, PC validator[C], A actuators.Actuator](newFn func(C, actuators.Options) (A, error), d ActuatorDefaults) ActuatorKind {
+	_, pre := any(*new(A)).(preflighter)
 	return ActuatorKind{
-		Defaults: d,
-		decode:   decodeKind[C, PC],
+		Defaults:  d,
+		Preflight: pre,
+		decode:    decodeKind[C, PC],
 		build: func(cfg any, o actuators.Options) (actuators.Actuator, error) {
 			return newFn(cfg.(C), o)
 		},
 	}
+}
+
+// preflighter is an actuator with a preflight check; only its presence matters here.
+type preflighter interface {
+	Preflight(ctx context.Context, e actuators.Event) (actuators.Result, error)
 }
 
 // validator is a kind's *Config: it reports every invalid key by its YAML path.

@@ -22,6 +22,11 @@ type Config struct {
 	InheritEnv bool              `yaml:"inherit_env"`
 	// Dir is the working directory (canaryd's when empty).
 	Dir string `yaml:"dir,omitempty"`
+	// Preflight is a command (argv, templates, same rules as Command) run when a canary
+	// is registered to check, changing nothing, that the command could work: `kubectl auth
+	// can-i patch …`, `kubectl rollout history …`. Exit 0 passes. It gets Env, the
+	// CANARYD_* variables (CANARYD_ACTION=preflight) and the event on stdin, as Command.
+	Preflight []string `yaml:"preflight,omitempty"`
 	// Timeout bounds one run; the command and its children are killed past it.
 	Timeout model.Duration `yaml:"timeout,omitempty"`
 	// RetryExitCodes are the exit codes that mean "try again later"; any other non-zero
@@ -53,6 +58,13 @@ func (c *Config) Validate() field.Errors {
 			continue
 		}
 		actuators.CheckTemplate(&es, field.Index("command", i), a)
+	}
+	for i, a := range c.Preflight {
+		if i == 0 && a == "" {
+			es.Add(field.Index("preflight", i), "the program must not be empty")
+			continue
+		}
+		actuators.CheckTemplate(&es, field.Index("preflight", i), a)
 	}
 	for _, k := range sortedKeys(c.Env) {
 		actuators.CheckEnvName(&es, "env."+k, k)

@@ -26,6 +26,8 @@ type Exec struct {
 	c    Config
 	argv []*actuators.Template
 	env  map[string]*actuators.Template
+	// preflight is the preflight command's argv, nil when none is configured.
+	preflight []*actuators.Template
 }
 
 var _ actuators.Actuator = (*Exec)(nil)
@@ -43,6 +45,13 @@ func New(c Config, o actuators.Options) (*Exec, error) {
 		}
 		x.argv = append(x.argv, t)
 	}
+	for i, a := range c.Preflight {
+		t, err := actuators.ParseTemplate(field.Index("preflight", i), a)
+		if err != nil {
+			return nil, fmt.Errorf("exec %s: %w", o.Name, err)
+		}
+		x.preflight = append(x.preflight, t)
+	}
 	for k, v := range c.Env {
 		t, err := actuators.ParseTemplate("env."+k, v)
 		if err != nil {
@@ -58,8 +67,14 @@ func New(c Config, o actuators.Options) (*Exec, error) {
 func (x *Exec) Program() string { return x.c.Command[0] }
 
 func (x *Exec) render(e actuators.Event) (argv []string, env map[string]string, err error) {
+	return x.renderArgv("command", x.argv, e)
+}
+
+// renderArgv renders the argv ts (the config's key path) and the env for e, refusing
+// an element whose leading dash a value wrote.
+func (x *Exec) renderArgv(path string, ts []*actuators.Template, e actuators.Event) (argv []string, env map[string]string, err error) {
 	d := actuators.Data{Event: e}
-	for _, t := range x.argv {
+	for _, t := range ts {
 		a, err := t.Render(d)
 		if err != nil {
 			return nil, nil, err
@@ -67,9 +82,9 @@ func (x *Exec) render(e actuators.Event) (argv []string, env map[string]string, 
 		argv = append(argv, a)
 	}
 	if argv[0] == "" {
-		return nil, nil, errors.New("command[0] rendered empty")
+		return nil, nil, fmt.Errorf("%s[0] rendered empty", path)
 	}
-	if err := actuators.CheckArgv("command", x.argv, argv); err != nil {
+	if err := actuators.CheckArgv(path, ts, argv); err != nil {
 		return nil, nil, err
 	}
 	env = make(map[string]string, len(x.env))

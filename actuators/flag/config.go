@@ -27,6 +27,14 @@ type Config struct {
 	// "<secret>" in the audit log.
 	Secrets map[string]string `yaml:"secrets,omitempty"`
 	Timeout model.Duration    `yaml:"timeout,omitempty"`
+	// PreflightURL, when set, reads the flag when a canary is registered: a GET with
+	// Headers (and .Secrets) that must answer 2xx, so a flag that does not exist (404)
+	// or a token that no longer works fails before the canary starts. A template.
+	PreflightURL string `yaml:"preflight_url,omitempty"`
+	// PreflightOn, when set, is the JSON pointer (RFC 6901) of the flag's state in the
+	// answer, which must be true: /environments/{{ .Vars.ld_environment }}/on for
+	// LaunchDarkly. Each value a template puts in it stays one token (/ and ~ escaped).
+	PreflightOn string `yaml:"preflight_on,omitempty"`
 	// HTTPConfig is the client's TLS, proxy and auth settings, as in Prometheus.
 	HTTPConfig commoncfg.HTTPClientConfig `yaml:"http_config,omitempty"`
 }
@@ -61,6 +69,15 @@ func (c *Config) Validate() field.Errors {
 	actuators.CheckHeaders(&es, "headers", c.Headers, names...)
 	if c.Body != "" {
 		actuators.CheckTemplate(&es, "body", c.Body, names...)
+	}
+	if c.PreflightURL != "" {
+		actuators.CheckURLTemplate(&es, "preflight_url", c.PreflightURL, names...)
+	}
+	if c.PreflightOn != "" {
+		if c.PreflightURL == "" {
+			es.Add("preflight_on", "needs preflight_url: the request that reads the flag")
+		}
+		checkPointer(&es, "preflight_on", c.PreflightOn, names)
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Secrets)) {
 		if k == "" {

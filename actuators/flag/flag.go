@@ -30,6 +30,9 @@ type Flag struct {
 	headers map[string]*actuators.Template
 	secrets map[string]string
 	client  *http.Client
+	// preflight and on are preflight_url and preflight_on's tokens, nil when not set.
+	preflight *actuators.Template
+	on        []*actuators.Template
 }
 
 var _ actuators.Actuator = (*Flag)(nil)
@@ -52,6 +55,13 @@ func New(c Config, o actuators.Options) (*Flag, error) {
 		}
 	}
 	f.headers = actuators.CheckHeaders(&es, "headers", c.Headers)
+	names := slices.Sorted(maps.Keys(c.Secrets))
+	if c.PreflightURL != "" {
+		f.preflight = actuators.CheckURLTemplate(&es, "preflight_url", c.PreflightURL, names...)
+	}
+	if c.PreflightOn != "" {
+		f.on = pointerTokens(&es, "preflight_on", c.PreflightOn, names)
+	}
 	for name, env := range c.Secrets {
 		v, err := actuators.SecretFromEnv("secrets."+name, env)
 		if err != nil {

@@ -28,6 +28,9 @@ const (
 	ModeChange = "change"
 )
 
+// DefaultAbilitiesURL is the REST API's "list abilities" call.
+const DefaultAbilitiesURL = "https://api.pagerduty.com/abilities"
+
 // Config is a pagerduty actuator's YAML.
 type Config struct {
 	// Mode is alert (the default) or change.
@@ -40,13 +43,20 @@ type Config struct {
 	// Severity is critical, error, warning or info.
 	Severity string `yaml:"severity,omitempty"`
 	// Summary, Source, Component, Group and Class are templates for the payload's fields.
-	Summary    string                     `yaml:"summary,omitempty"`
-	Source     string                     `yaml:"source,omitempty"`
-	Component  string                     `yaml:"component,omitempty"`
-	Group      string                     `yaml:"group,omitempty"`
-	Class      string                     `yaml:"class,omitempty"`
-	Timeout    model.Duration             `yaml:"timeout,omitempty"`
-	HTTPConfig commoncfg.HTTPClientConfig `yaml:"http_config,omitempty"`
+	Summary   string `yaml:"summary,omitempty"`
+	Source    string `yaml:"source,omitempty"`
+	Component string `yaml:"component,omitempty"`
+	Group     string `yaml:"group,omitempty"`
+	Class     string `yaml:"class,omitempty"`
+	// PreflightTokenEnv, when set, names the environment variable holding a PagerDuty
+	// REST API key, checked when a canary is registered with GET /abilities (the REST
+	// API's documented call that any valid key may make). The Events API has no call
+	// that checks a routing key without sending an event.
+	PreflightTokenEnv string `yaml:"preflight_token_env,omitempty"`
+	// PreflightURL is the REST API's abilities address (DefaultAbilitiesURL).
+	PreflightURL string                     `yaml:"preflight_url,omitempty"`
+	Timeout      model.Duration             `yaml:"timeout,omitempty"`
+	HTTPConfig   commoncfg.HTTPClientConfig `yaml:"http_config,omitempty"`
 
 	// alertOnly are the alert-only keys the file set, which a change event has no place for.
 	alertOnly []string
@@ -74,15 +84,16 @@ var severities = []string{"critical", "error", "warning", "info"}
 // DefaultConfig is what omitted keys mean.
 func DefaultConfig() Config {
 	return Config{
-		Mode:       ModeAlert,
-		Severity:   "critical",
-		Summary:    `Canary {{ .Name }} of {{ .Service }} {{ .Status }}: {{ .Reason }}`,
-		Source:     "canaryd",
-		Component:  "{{ .Service }}",
-		Group:      "{{ .Analysis }}",
-		Class:      "canary",
-		Timeout:    model.Duration(10 * time.Second),
-		HTTPConfig: commoncfg.DefaultHTTPClientConfig,
+		Mode:         ModeAlert,
+		PreflightURL: DefaultAbilitiesURL,
+		Severity:     "critical",
+		Summary:      `Canary {{ .Name }} of {{ .Service }} {{ .Status }}: {{ .Reason }}`,
+		Source:       "canaryd",
+		Component:    "{{ .Service }}",
+		Group:        "{{ .Analysis }}",
+		Class:        "canary",
+		Timeout:      model.Duration(10 * time.Second),
+		HTTPConfig:   commoncfg.DefaultHTTPClientConfig,
 	}
 }
 
@@ -126,6 +137,12 @@ func (c *Config) Validate() field.Errors {
 		es.Add("url", "%v", err)
 	}
 	actuators.CheckEnvName(&es, "routing_key_env", c.RoutingKeyEnv)
+	if c.PreflightTokenEnv != "" {
+		actuators.CheckEnvName(&es, "preflight_token_env", c.PreflightTokenEnv)
+	}
+	if err := actuators.CheckRenderedURL(c.PreflightURL); err != nil {
+		es.Add("preflight_url", "%v", err)
+	}
 	if !slices.Contains(severities, c.Severity) {
 		es.Add("severity", "%q is not one of %v", c.Severity, severities)
 	}

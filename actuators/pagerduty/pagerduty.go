@@ -26,6 +26,8 @@ type PagerDuty struct {
 	group     *actuators.Template
 	class     *actuators.Template
 	client    *http.Client
+	// token is the REST API key preflight_token_env names; empty when none.
+	token string
 }
 
 var _ actuators.Resolvable = (*PagerDuty)(nil)
@@ -48,6 +50,11 @@ func newAlert(c Config, o actuators.Options) (*PagerDuty, error) {
 		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
 	}
 	p := &PagerDuty{o: o, c: c, key: k}
+	if c.PreflightTokenEnv != "" {
+		if p.token, err = actuators.SecretFromEnv("preflight_token_env", c.PreflightTokenEnv); err != nil {
+			return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
+		}
+	}
 	p.summary, _ = actuators.ParseTemplate("summary", c.Summary)
 	p.source, _ = actuators.ParseTemplate("source", c.Source)
 	p.component, _ = actuators.ParseTemplate("component", c.Component)

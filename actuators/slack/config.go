@@ -26,10 +26,20 @@ type Config struct {
 	// status, score and service.
 	Text string `yaml:"text,omitempty"`
 	// MaxMetrics is how many failing metrics the message lists (critical ones first).
-	MaxMetrics int                        `yaml:"max_metrics,omitempty"`
-	Timeout    model.Duration             `yaml:"timeout,omitempty"`
-	HTTPConfig commoncfg.HTTPClientConfig `yaml:"http_config,omitempty"`
+	MaxMetrics int `yaml:"max_metrics,omitempty"`
+	// PreflightTokenEnv, when set, names the environment variable holding a Slack app's
+	// token (xoxb-…), checked with Slack's auth.test when a canary is registered. An
+	// incoming webhook's URL cannot be checked without posting a message; the app's
+	// token proves the workspace's app is still installed and its credential works.
+	PreflightTokenEnv string `yaml:"preflight_token_env,omitempty"`
+	// PreflightURL is auth.test's address (DefaultAuthTestURL; a relay's for tests).
+	PreflightURL string                     `yaml:"preflight_url,omitempty"`
+	Timeout      model.Duration             `yaml:"timeout,omitempty"`
+	HTTPConfig   commoncfg.HTTPClientConfig `yaml:"http_config,omitempty"`
 }
+
+// DefaultAuthTestURL is Slack's auth.test method.
+const DefaultAuthTestURL = "https://slack.com/api/auth.test"
 
 // DefaultText is the message's first line when text is not set.
 // On on_start it announces the canary ("started"), the deploy-window notice.
@@ -37,7 +47,7 @@ const DefaultText = `{{ if eq .Trigger "on_start" }}:rocket: Canary *{{ .Name }}
 
 // DefaultConfig is what omitted keys mean.
 func DefaultConfig() Config {
-	return Config{Text: DefaultText, MaxMetrics: 5, Timeout: model.Duration(10 * time.Second), HTTPConfig: commoncfg.DefaultHTTPClientConfig}
+	return Config{Text: DefaultText, MaxMetrics: 5, PreflightURL: DefaultAuthTestURL, Timeout: model.Duration(10 * time.Second), HTTPConfig: commoncfg.DefaultHTTPClientConfig}
 }
 
 // UnmarshalYAML fills the defaults, then decodes the file's values onto them.
@@ -63,6 +73,12 @@ func (c *Config) Validate() field.Errors {
 		}
 	}
 	actuators.CheckTemplate(&es, "text", c.Text)
+	if c.PreflightTokenEnv != "" {
+		actuators.CheckEnvName(&es, "preflight_token_env", c.PreflightTokenEnv)
+	}
+	if err := actuators.CheckRenderedURL(c.PreflightURL); err != nil {
+		es.Add("preflight_url", "%v", err)
+	}
 	if c.MaxMetrics < 0 || c.MaxMetrics > 20 {
 		es.Add("max_metrics", "must be in [0, 20]")
 	}

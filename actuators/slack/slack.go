@@ -21,6 +21,8 @@ type Slack struct {
 	url    string
 	text   *actuators.Template
 	client *http.Client
+	// token is the app token preflight_token_env names; empty when none.
+	token string
 }
 
 var _ actuators.Actuator = (*Slack)(nil)
@@ -40,6 +42,13 @@ func New(c Config, o actuators.Options) (*Slack, error) {
 			return nil, fmt.Errorf("slack %s: url_env %s: %w", o.Name, c.URLEnv, err)
 		}
 		s.url = u
+	}
+	if c.PreflightTokenEnv != "" {
+		t, err := actuators.SecretFromEnv("preflight_token_env", c.PreflightTokenEnv)
+		if err != nil {
+			return nil, fmt.Errorf("slack %s: %w", o.Name, err)
+		}
+		s.token = t
 	}
 	s.text, _ = actuators.ParseTemplate("text", c.Text)
 	var err error

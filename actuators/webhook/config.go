@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"github.com/canaryd/canaryd/internal/field"
+	"net/http"
+	"strings"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
@@ -20,6 +22,10 @@ type Config struct {
 	// SignatureHeader carries "sha256=" and the hex HMAC of the body.
 	SecretEnv       string `yaml:"secret_env,omitempty"`
 	SignatureHeader string `yaml:"signature_header,omitempty"`
+	// PreflightURL, when set, is checked when a canary is registered: a GET (or HEAD,
+	// PreflightMethod) with Headers that must answer 2xx. A template, escaped as URL.
+	PreflightURL    string `yaml:"preflight_url,omitempty"`
+	PreflightMethod string `yaml:"preflight_method,omitempty"`
 	// Timeout bounds one attempt.
 	Timeout    model.Duration             `yaml:"timeout,omitempty"`
 	HTTPConfig commoncfg.HTTPClientConfig `yaml:"http_config,omitempty"`
@@ -32,6 +38,7 @@ const DefaultSignatureHeader = "X-Canaryd-Signature"
 func DefaultConfig() Config {
 	return Config{
 		SignatureHeader: DefaultSignatureHeader,
+		PreflightMethod: http.MethodGet,
 		Timeout:         model.Duration(10 * time.Second),
 		HTTPConfig:      commoncfg.DefaultHTTPClientConfig,
 	}
@@ -53,6 +60,13 @@ func (c *Config) Validate() field.Errors {
 		actuators.CheckURLTemplate(&es, "url", c.URL)
 	}
 	actuators.CheckHeaders(&es, "headers", c.Headers)
+	if c.PreflightURL != "" {
+		actuators.CheckURLTemplate(&es, "preflight_url", c.PreflightURL)
+	}
+	c.PreflightMethod = strings.ToUpper(c.PreflightMethod)
+	if c.PreflightMethod != http.MethodGet && c.PreflightMethod != http.MethodHead {
+		es.Add("preflight_method", "%q is not GET or HEAD (a preflight changes nothing)", c.PreflightMethod)
+	}
 	if c.SecretEnv != "" {
 		actuators.CheckEnvName(&es, "secret_env", c.SecretEnv)
 		if !actuators.ValidHeaderName(c.SignatureHeader) {

@@ -32,8 +32,10 @@ type Webhook struct {
 	c       Config
 	url     *actuators.Template
 	headers map[string]*actuators.Template
-	secret  []byte
-	client  *http.Client
+	// preflight is the preflight_url's template, nil when none is set.
+	preflight *actuators.Template
+	secret    []byte
+	client    *http.Client
 }
 
 var _ actuators.Actuator = (*Webhook)(nil)
@@ -45,6 +47,9 @@ func New(c Config, o actuators.Options) (*Webhook, error) {
 	}
 	w := &Webhook{o: o, c: c}
 	w.url, _ = actuators.ParseURLTemplate("url", c.URL)
+	if c.PreflightURL != "" {
+		w.preflight, _ = actuators.ParseURLTemplate("preflight_url", c.PreflightURL)
+	}
 	var es field.Errors
 	w.headers = actuators.CheckHeaders(&es, "headers", c.Headers)
 	if c.SecretEnv != "" {
@@ -132,4 +137,27 @@ func (w *Webhook) Act(ctx context.Context, e actuators.Event) (actuators.Result,
 		return actuators.Result{}, err
 	}
 	return actuators.Send(ctx, w.client, req, w.o.Limit())
+}
+
+// Preflight sends the preflight_url's GET (or HEAD) with the webhook's headers once;
+// a 2xx passes. Nothing is signed: the request has no body.
+func (w *Webhook) Preflight(ctx context.Context, e actuators.Event) (actuators.Result, error) {
+	if w.preflight == nil {
+		return actuators.Result{}, actuators.ErrNoPreflight
+	}
+	d := actuators.Data{Event: e}
+	u, err := w.preflight.Render(d)
+	if err == nil {
+		if err = actuators.CheckRenderedURL(u); err != nil {
+			err = fmt.Errorf("preflight_url: %w", err)
+		}
+	}
+	if err != nil {
+		return actuators.Result{}, actuators.PreflightRender(err)
+	}
+	h, err := actuators.RenderHeaders(w.headers, d)
+	if err != nil {
+		return actuators.Result{}, actuators.PreflightRender(err)
+	}
+	return actuators.SendPreflight(ctx, w.client, w.c.PreflightMethod, u, e.Key, h, w.o.Limit())
 }

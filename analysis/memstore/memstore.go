@@ -362,6 +362,7 @@ func copyCanary(c *analysis.Canary) analysis.Canary {
 		v := *c.Asked
 		out.Asked = &v
 	}
+	out.Preflight = slices.Clone(c.Preflight)
 	if c.Score != nil {
 		v := *c.Score
 		out.Score = &v

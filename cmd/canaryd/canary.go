@@ -116,7 +116,9 @@ func (e *unreachableError) Unwrap() error { return e.Err }
 
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
 	if c.http == nil {
-		c.http = &http.Client{Timeout: 30 * time.Second}
+		// Longer than a registration's preflight checks may take (at most 30 s each, run
+		// at once).
+		c.http = &http.Client{Timeout: 60 * time.Second}
 	}
 	var rd io.Reader
 	if body != nil {
@@ -201,6 +203,8 @@ type remote struct {
 		Deadline  string `json:"deadline"`
 		DecidedAt string `json:"decided_at"`
 	} `json:"recovery"`
+	// Warnings are the failed preflight checks the canary was registered despite.
+	Warnings  []string `json:"warnings"`
 	Intervals []struct {
 		Index   int    `json:"index"`
 		Verdict string `json:"verdict"`
@@ -293,6 +297,10 @@ func canaryCreate(c *client, args []string, stdout, stderr io.Writer) int {
 		return exitCLI
 	}
 	fmt.Fprintln(stdout, r.ID)
+	for _, w := range r.Warnings {
+		// stderr: a pipeline reads the id from stdout.
+		fmt.Fprintln(stderr, "canaryd canary create: warning: "+w)
+	}
 	if !*wait {
 		return exitPass
 	}

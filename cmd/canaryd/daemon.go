@@ -162,6 +162,7 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	d.sched = analysis.NewScheduler(analysis.Options{
 		Store: d.store, Snapshots: snaps, Clock: o.Clock, Logger: d.log, Metrics: d.m, Actuation: d.act,
 		CheckRegistration:    d.act.CheckRegistration,
+		Preflight:            d.act.Preflight,
 		Workers:              cfg.Scheduler.Workers,
 		MaxConsecutiveErrors: cfg.Scheduler.MaxConsecutiveErrors,
 		QueryTimeout:         time.Duration(cfg.Scheduler.QueryTimeout),

@@ -54,6 +54,14 @@ func cohortVars(b, c map[string]string) []cohortVar {
 	return out
 }
 
+// preflightView is one actuator's preflight check on the report.
+type preflightView struct {
+	Actuator, Type, Target string
+	Result, Class          string
+	Detail, Output         string
+	Seconds                string
+}
+
 type reportPage struct {
 	pageBase
 	ID, Name, Analysis  string
@@ -76,7 +84,11 @@ type reportPage struct {
 	Failing             []failingMetric
 	Metrics             []metricView
 	Actions             []actionView
-	Notes               []string
+	// Warnings are the failed preflight checks the canary was registered despite;
+	// Preflight every check run.
+	Warnings  []string
+	Preflight []preflightView
+	Notes     []string
 	APIHref             string
 	// Override is the abort and promote forms, on a running canary when the pages may
 	// end one.
@@ -418,6 +430,18 @@ func buildReport(d *analysis.Detail, a *config.Analysis, now time.Time) *reportP
 		if p.Reason == "" {
 			p.Reason = fmt.Sprintf("running: %d of %d intervals judged; next judgement at %s", len(d.Results), c.Intervals, p.NextAt)
 		}
+	}
+	p.Warnings = analysis.PreflightWarnings(c.Preflight)
+	for _, r := range c.Preflight {
+		v := preflightView{Actuator: r.Actuator, Type: r.Type, Target: r.Target, Result: "ok", Class: "ok",
+			Detail: r.Error, Seconds: fmt.Sprintf("%.2f s", r.Seconds)}
+		if !r.OK {
+			v.Result, v.Class = "failed", "bad"
+		}
+		if out := strings.TrimSpace(r.Output); out != "" {
+			v.Output = out
+		}
+		p.Preflight = append(p.Preflight, v)
 	}
 	p.Facts = []kv{
 		{"id", c.ID},

@@ -177,6 +177,14 @@ func writeError(w http.ResponseWriter, code int, field, msg string) {
 	writeJSON(w, code, errorBody{Error: msg, Field: field})
 }
 
+// preflightErrorBody is a registration refused by a failed preflight (409): the first
+// failed actuator, and every check's result.
+type preflightErrorBody struct {
+	Error     string                     `json:"error"`
+	Actuator  string                     `json:"actuator"`
+	Preflight []analysis.PreflightResult `json:"preflight"`
+}
+
 // registerRequest is POST /api/v1/canaries' body. Durations and the start time are
 // strings so that a bad one is reported with its field name.
 type registerRequest struct {
@@ -385,10 +393,20 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		ie *analysis.InputError
 		ke *analysis.KeyConflictError
+		pe *analysis.PreflightError
 	)
 	switch {
 	case errors.As(err, &ie):
 		writeError(w, http.StatusBadRequest, ie.Field, ie.Msg)
+	case errors.As(err, &pe):
+		body := preflightErrorBody{Error: pe.Error(), Preflight: pe.Results}
+		for _, r := range pe.Results {
+			if !r.OK {
+				body.Actuator = r.Actuator
+				break
+			}
+		}
+		writeJSON(w, http.StatusConflict, body)
 	case errors.As(err, new(*analysis.LimitError)):
 		writeError(w, http.StatusTooManyRequests, "", err.Error())
 	case errors.Is(err, analysis.ErrNotFound):
@@ -655,6 +673,11 @@ type canaryView struct {
 	Actions   []analysis.Action `json:"actions,omitempty"`
 	// Queries are each metric's queries rendered for both cohorts (the detail only).
 	Queries []analysis.RenderedQuery `json:"queries,omitempty"`
+	// Warnings are what the canary was registered despite: its failed preflight checks,
+	// in a sentence each.
+	Warnings []string `json:"warnings,omitempty"`
+	// Preflight are the actuators' preflight checks run at registration (the detail).
+	Preflight []analysis.PreflightResult `json:"preflight,omitempty"`
 }
 
 // recoveryView is a canary's recovery watch as the API shows it (without the stored
@@ -722,6 +745,7 @@ func viewOf(d *analysis.Detail, detail bool) *canaryView {
 		n := len(d.Results)
 		v.Judged = &n
 		v.Actions = d.Actions
+		v.Preflight = c.Preflight
 		for _, r := range d.Results {
 			v.Intervals = append(v.Intervals, intervalView{
 				Index: r.Index, Start: r.Start, End: r.End, JudgedAt: r.JudgedAt,
