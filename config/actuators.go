@@ -175,7 +175,7 @@ func decodeActuator(a *Actuator, path string, k ActuatorKind, defaults *Actuatio
 		// another key.
 		for _, it := range a.Raw {
 			if s, ok := it.Key.(string); ok && strings.HasPrefix(s, "preflight") {
-				errs.Add(join(path, s), "type %s has no preflight check (exec: preflight, webhook and flag: preflight_url, slack and pagerduty: preflight_token_env)", a.Type)
+				errs.Add(join(path, s), "type %s has no preflight check (the kinds that have one, and their keys, are in actuators/README.md)", a.Type)
 			}
 		}
 		if len(*errs) > n {
