@@ -151,6 +151,8 @@ type harness struct {
 	check analysis.RegistrationCheck
 	// wrap, when set, wraps prov before the scheduler sees it.
 	wrap func(metrics.Provider) metrics.Provider
+	// preflight is Options.Preflight.
+	preflight analysis.PreflightCheck
 }
 
 type recorder struct {
@@ -206,7 +208,7 @@ func (h *harness) start() {
 	h.sched = analysis.NewScheduler(analysis.Options{
 		Store: st, Clock: h.clock, Logger: zaptest.NewLogger(h.t), Metrics: analysis.NewMetrics(h.reg),
 		Actuation: h.act, Workers: 4, MaxConsecutiveErrors: h.cfg.Scheduler.MaxConsecutiveErrors,
-		QueryTimeout: 200 * time.Millisecond, CheckRegistration: h.check, Limits: analysis.LimitsOf(h.cfg.Server),
+		QueryTimeout: 200 * time.Millisecond, CheckRegistration: h.check, Preflight: h.preflight, Limits: analysis.LimitsOf(h.cfg.Server),
 	})
 	var prov metrics.Provider = h.prov
 	if h.wrap != nil {
