@@ -89,7 +89,7 @@ type reportPage struct {
 	Warnings  []string
 	Preflight []preflightView
 	Notes     []string
-	APIHref             string
+	APIHref   string
 	// Override is the abort and promote forms, on a running canary when the pages may
 	// end one.
 	Override *overrideView
