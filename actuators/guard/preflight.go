@@ -25,9 +25,6 @@ type Preflighter interface {
 	Preflight(ctx context.Context, e actuators.Event) (actuators.Result, error)
 }
 
-// KindPreflight is an audit entry for one actuator's preflight check at registration.
-const KindPreflight EntryKind = "preflight"
-
 // Preflight runs the preflight check of every actuator a lists, at once, for the canary
 // c about to be registered (its id set, not yet stored), and returns their results in
 // the order of the lists. Each check is bounded by its entry's preflight_timeout and by

@@ -108,6 +108,8 @@ const (
 	// KindRecovery is a failed canary's recovery watch outcome (recovered,
 	// not_recovered, unknown).
 	KindRecovery EntryKind = "recovery"
+	// KindPreflight is one actuator's preflight check when a canary was registered.
+	KindPreflight EntryKind = "preflight"
 )
 
 // ActionStart is the kind of the action a canary's start is planned with (its Event's
