@@ -64,6 +64,22 @@ func TestPreflightCheck(t *testing.T) {
 	if len(seen) != 2 || seen[1].ID == "" || seen[1].ID != c.ID || seen[0].ID == seen[1].ID {
 		t.Errorf("the preflight saw ids %q, %q; stored %q", seen[0].ID, seen[1].ID, c.ID)
 	}
+	// A repeat with the key of a stored canary is answered from the store: its checks
+	// are not run again.
+	if _, err := h.sched.Abort(ctx, c.ID, "", false); err != nil {
+		t.Fatal(err)
+	}
+	keyed := r
+	keyed.Key = "web-v2-build-7"
+	first, err := h.sched.Register(ctx, keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(seen)
+	again, err := h.sched.Register(ctx, keyed)
+	if err != nil || again.ID != first.ID || len(seen) != n {
+		t.Errorf("repeat: %v, id %s (first %s), preflight ran %d more times", err, again.ID, first.ID, len(seen)-n)
+	}
 	h.stop()
 	h.start()
 	d, err := h.sched.Summary(ctx, c.ID)
