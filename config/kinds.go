@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"sort"
 
@@ -66,6 +67,12 @@ type ActuatorKind struct {
 // and whose New builds it.
 func ActuatorKindOf[C any, PC validator[C], A actuators.Actuator](newFn func(C, actuators.Options) (A, error), d ActuatorDefaults) ActuatorKind {
 	_, pre := any(*new(A)).(preflighter)
+	if reflect.TypeFor[A]().Kind() == reflect.Interface {
+		// The constructor picks the type per entry (pagerduty: alert or change): which
+		// one has a check is known only once built, so the keys are the kind's config's
+		// to refuse, and the guard runs the check of those that have one.
+		pre = true
+	}
 	return ActuatorKind{
 		Defaults:  d,
 		Preflight: pre,

@@ -85,7 +85,11 @@ func TestPreflightConfig(t *testing.T) {
 			}
 		})
 	}
-	if k := preflightKinds(); !k.Actuators["exec"].Preflight || k.Actuators["webhook"].Preflight {
-		t.Error("a kind's Preflight is not its actuator's method")
+	k := preflightKinds()
+	k.Actuators["chooses"] = ActuatorKindOf(func(c testURLConfig, o actuators.Options) (actuators.Actuator, error) {
+		return testActuator{}, nil
+	}, ActuatorDefaults{Attempts: 1})
+	if !k.Actuators["exec"].Preflight || k.Actuators["webhook"].Preflight || !k.Actuators["chooses"].Preflight {
+		t.Error("a kind's Preflight is not its actuator's method (or, for a kind that builds an interface, true)")
 	}
 }

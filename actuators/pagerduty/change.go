@@ -19,6 +19,8 @@ type Change struct {
 	summary *actuators.Template
 	source  *actuators.Template
 	client  *http.Client
+	// restCheck is the preflight (the REST API key's check), as an alert's.
+	restCheck
 }
 
 var _ actuators.Actuator = (*Change)(nil)
@@ -32,6 +34,9 @@ func newChange(c Config, o actuators.Options) (*Change, error) {
 	ch.summary, _ = actuators.ParseTemplate("summary", c.Summary)
 	ch.source, _ = actuators.ParseTemplate("source", c.Source)
 	if ch.client, err = actuators.NewHTTPClient(c.HTTPConfig, "pagerduty_"+o.Name); err != nil {
+		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
+	}
+	if ch.restCheck, err = newRESTCheck(c, o, ch.client); err != nil {
 		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
 	}
 	return ch, nil

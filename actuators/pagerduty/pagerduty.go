@@ -26,8 +26,8 @@ type PagerDuty struct {
 	group     *actuators.Template
 	class     *actuators.Template
 	client    *http.Client
-	// token is the REST API key preflight_token_env names; empty when none.
-	token string
+	// restCheck is the preflight (the REST API key's check).
+	restCheck
 }
 
 var _ actuators.Resolvable = (*PagerDuty)(nil)
@@ -50,17 +50,15 @@ func newAlert(c Config, o actuators.Options) (*PagerDuty, error) {
 		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
 	}
 	p := &PagerDuty{o: o, c: c, key: k}
-	if c.PreflightTokenEnv != "" {
-		if p.token, err = actuators.SecretFromEnv("preflight_token_env", c.PreflightTokenEnv); err != nil {
-			return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
-		}
-	}
 	p.summary, _ = actuators.ParseTemplate("summary", c.Summary)
 	p.source, _ = actuators.ParseTemplate("source", c.Source)
 	p.component, _ = actuators.ParseTemplate("component", c.Component)
 	p.group, _ = actuators.ParseTemplate("group", c.Group)
 	p.class, _ = actuators.ParseTemplate("class", c.Class)
 	if p.client, err = actuators.NewHTTPClient(c.HTTPConfig, "pagerduty_"+o.Name); err != nil {
+		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
+	}
+	if p.restCheck, err = newRESTCheck(c, o, p.client); err != nil {
 		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
 	}
 	return p, nil

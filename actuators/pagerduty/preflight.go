@@ -13,16 +13,35 @@ import (
 // restAccept is the REST API's versioned media type.
 const restAccept = "application/vnd.pagerduty+json;version=2"
 
+// restCheck is both modes' preflight: the REST API key preflight_token_env names
+// (empty when none), checked at preflight_url.
+type restCheck struct {
+	token, url string
+	limit      int
+	client     *http.Client
+}
+
+func newRESTCheck(c Config, o actuators.Options, client *http.Client) (restCheck, error) {
+	r := restCheck{url: c.PreflightURL, limit: o.Limit(), client: client}
+	if c.PreflightTokenEnv != "" {
+		var err error
+		if r.token, err = actuators.SecretFromEnv("preflight_token_env", c.PreflightTokenEnv); err != nil {
+			return restCheck{}, err
+		}
+	}
+	return r, nil
+}
+
 // Preflight lists the account's abilities with the REST API key once: a 2xx with an
 // abilities list passes; PagerDuty's error message (401: the key is invalid) fails it.
-func (p *PagerDuty) Preflight(ctx context.Context, e actuators.Event) (actuators.Result, error) {
+func (p restCheck) Preflight(ctx context.Context, e actuators.Event) (actuators.Result, error) {
 	if p.token == "" {
 		return actuators.Result{}, actuators.ErrNoPreflight
 	}
-	res, err := actuators.SendPreflight(ctx, p.client, http.MethodGet, p.c.PreflightURL, e.Key, map[string]string{
+	res, err := actuators.SendPreflight(ctx, p.client, http.MethodGet, p.url, e.Key, map[string]string{
 		"Authorization": "Token token=" + p.token,
 		"Accept":        restAccept,
-	}, p.o.Limit())
+	}, p.limit)
 	res.Output = strings.ReplaceAll(res.Output, p.token, actuators.Secret)
 	var body struct {
 		Abilities *[]string `json:"abilities"`

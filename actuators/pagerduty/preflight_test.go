@@ -1,6 +1,7 @@
 package pagerduty
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -35,12 +36,19 @@ func (f *fakeREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"abilities":["sso","advanced_reports","teams","read_only_users","team_responders","service_support_hours","urgencies","manage_schedules","manage_api_keys","coordinated_responding","event_rules","beta_custom_actions","coordinated_responding_preview","preview_incident_alert_split","permissions_service"]}`)
 }
 
+// preflighter is what the guard asks of an actuator with a preflight.
+type preflighter interface {
+	Preflight(context.Context, actuators.Event) (actuators.Result, error)
+}
+
 func TestPagerDutyPreflight(t *testing.T) {
 	cases := []struct {
-		name, key, want string
+		name, key, mode, want string
 	}{
 		{name: "key works", key: "y_NbAkKc66ryYTWUXYEu"},
 		{name: "key rotated", key: "old-key-0123456789", want: "401 Unauthorized: Unauthorized (code 2006)"},
+		{name: "change events: key works", key: "y_NbAkKc66ryYTWUXYEu", mode: ModeChange},
+		{name: "change events: key rotated", key: "old-key-0123456789", mode: ModeChange, want: "401 Unauthorized"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,13 +59,13 @@ func TestPagerDutyPreflight(t *testing.T) {
 			t.Setenv("PD_API_KEY", tc.key)
 			c := DefaultConfig()
 			c.RoutingKeyEnv, c.PreflightTokenEnv, c.PreflightURL = "PD_ROUTING_KEY", "PD_API_KEY", srv.URL+"/abilities"
+			if tc.mode != "" {
+				c.Mode = tc.mode
+			}
 			if es := c.Validate(); len(es) > 0 {
 				t.Fatal(es)
 			}
-			p, err := New(c, actuators.Options{Name: "page"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := build(t, c)
 			res, err := p.Preflight(t.Context(), actuators.PreflightEvent(event()))
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("error %v, want %q", err, tc.want)
@@ -77,22 +85,28 @@ func TestPagerDutyPreflight(t *testing.T) {
 		t.Setenv("PD_API_KEY", "k")
 		c := DefaultConfig()
 		c.RoutingKeyEnv, c.PreflightTokenEnv, c.PreflightURL = "PD_ROUTING_KEY", "PD_API_KEY", srv.URL+"/abilities"
-		p, err := New(c, actuators.Options{Name: "page"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Preflight(t.Context(), event()); err == nil || !strings.Contains(err.Error(), "not the REST API's abilities list") {
+		if _, err := build(t, c).Preflight(t.Context(), event()); err == nil || !strings.Contains(err.Error(), "not the REST API's abilities list") {
 			t.Errorf("got %v", err)
 		}
 	})
 	t.Setenv("PD_ROUTING_KEY", "R0123456789abcdef0123456789abcdef")
 	c := DefaultConfig()
 	c.RoutingKeyEnv = "PD_ROUTING_KEY"
-	p, err := New(c, actuators.Options{Name: "page"})
-	if err == nil {
-		_, err = p.Preflight(t.Context(), event())
-	}
+	_, err := build(t, c).Preflight(t.Context(), event())
 	if !errors.Is(err, actuators.ErrNoPreflight) || c.PreflightURL != "https://api.pagerduty.com/abilities" {
 		t.Errorf("without preflight_token_env: %v (url %s)", err, c.PreflightURL)
 	}
+}
+
+func build(t *testing.T, c Config) preflighter {
+	t.Helper()
+	a, err := New(c, actuators.Options{Name: "page"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := a.(preflighter)
+	if !ok {
+		t.Fatalf("%T has no preflight", a)
+	}
+	return p
 }

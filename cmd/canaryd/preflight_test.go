@@ -223,3 +223,19 @@ func TestPreflightThroughDaemonAndCLI(t *testing.T) {
 		}
 	})
 }
+
+// Which shipped kinds have a preflight check: a preflight key on the others is a config
+// error naming it.
+func TestKindsPreflight(t *testing.T) {
+	want := map[string]bool{"exec": true, "webhook": true, "flag": true, "slack": true, "pagerduty": true, "grafana": false}
+	for name, k := range kinds().Actuators {
+		w, ok := want[name]
+		if !ok {
+			t.Errorf("kind %s: say here whether it has a preflight check", name)
+			continue
+		}
+		if k.Preflight != w {
+			t.Errorf("kind %s: Preflight %v, want %v", name, k.Preflight, w)
+		}
+	}
+}
