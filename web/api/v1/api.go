@@ -735,6 +735,7 @@ func viewOf(d *analysis.Detail, detail bool) *canaryView {
 		Warmup: model.Duration(c.Warmup).String(), Thresholds: c.Thresholds, IntervalCount: c.Intervals,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, EndedAt: c.EndedAt,
 		FirstFailAt: c.FirstFailAt, Recovery: recoveryOf(c.Recovery),
+		Warnings: analysis.PreflightWarnings(c.Preflight),
 	}
 	if c.Status == analysis.StatusRunning {
 		next := c.IntervalEnd(c.NextIndex)
