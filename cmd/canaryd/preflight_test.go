@@ -227,7 +227,7 @@ func TestPreflightThroughDaemonAndCLI(t *testing.T) {
 // Which shipped kinds have a preflight check: a preflight key on the others is a config
 // error naming it.
 func TestKindsPreflight(t *testing.T) {
-	want := map[string]bool{"exec": true, "webhook": true, "flag": true, "slack": true, "pagerduty": true, "grafana": false}
+	want := map[string]bool{"exec": true, "webhook": true, "flag": true, "slack": true, "pagerduty": true, "grafana": false, "datadog_event": false}
 	for name, k := range kinds().Actuators {
 		w, ok := want[name]
 		if !ok {
