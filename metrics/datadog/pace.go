@@ -16,10 +16,11 @@ import (
 //	X-RateLimit-Remaining  number of allowed requests left in the current time period
 //	X-RateLimit-Reset      time in seconds until the next reset
 //
-// Each answer (a 429 too) updates the budget; each request takes the next slot: the
-// requests left are spread evenly until the reset, none is sent while none is left, and
-// after the reset the period's limit is spread over the period. Before any header it
-// lets everything through. One pacer serves all the canaries of a provider, so the
+// Each answer (a 429 too) updates the budget; each request takes the next slot: at once
+// while more than a tenth of the period's limit is left (a burst of due intervals is
+// answered now), then the rest spread evenly until the reset; none is sent while none
+// is left, and after the reset the period's limit is assumed. Before any header it lets
+// everything through. One pacer serves all the canaries of a provider, so the
 // organisation's budget is shared, not raced for.
 type pacer struct {
 	mu        sync.Mutex
@@ -110,7 +111,13 @@ func (p *pacer) reserve(now time.Time, take bool) time.Time {
 		}
 		p.remaining = p.limit
 	}
-	p.next = slot.Add(p.resetAt.Sub(slot) / time.Duration(p.remaining))
+	// Above the reserve, a request goes at once: a burst (every canary's interval due
+	// together) is answered now while the budget has room for it. The reserve, a tenth
+	// of the period's limit, is spread evenly until the reset, so a demand over the
+	// budget slows down before it runs out instead of stopping until the reset.
+	if p.remaining <= p.limit/10 {
+		p.next = slot.Add(p.resetAt.Sub(slot) / time.Duration(p.remaining))
+	}
 	p.remaining--
 	return slot
 }
