@@ -239,7 +239,6 @@ func TestQueryNoData(t *testing.T) {
 		reply reply
 	}{
 		{"empty series list", reply{status: 200, file: "no_data.json"}},
-		{"no series key", reply{status: 200, body: `{"status":"ok","res_type":"time_series","query":"avg:m{*}","from_date":1700000000000,"to_date":1700000180000}`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,6 +252,17 @@ func TestQueryNoData(t *testing.T) {
 				t.Errorf("got %+v, want no streams", got)
 			}
 		})
+	}
+}
+
+// Issue 18 item 9: a 200 whose JSON has no series list is not an answer to the query
+// (a proxy's JSON, another endpoint's): an error, never "no data".
+func TestQueryNoSeriesListIsAnError(t *testing.T) {
+	f := newFake(t, "", reply{status: 200, body: `{"status":"ok","res_type":"time_series","query":"avg:m{*}","from_date":1700000000000,"to_date":1700000180000}`})
+	p, _ := newTestProvider(t, f, nil)
+	_, err := p.Query(context.Background(), testQuery())
+	if err == nil || !strings.HasSuffix(err.Error(), `unexpected response shape: no "series" list`) {
+		t.Errorf("error %v, want the missing series list", err)
 	}
 }
 

@@ -18,8 +18,9 @@ const (
 	LabelScope      = v1query.LabelScope      // its raw scope, "tag:value,…"
 )
 
-// toSeries turns a decoded V1 query response into a cohort's Series. A response with no
-// series is "no data", not an error; status "error" or an error field is an error.
+// toSeries turns a decoded V1 query response into a cohort's Series. A response with an
+// empty series list is "no data", not an error; one without the list, status "error" or
+// an error field is an error.
 func toSeries(r *datadogV1.MetricsQueryResponse) (metrics.Series, error) {
 	// The client's models fall back to UnparsedObject instead of failing when a field has
 	// an unexpected type; without this check a changed schema would look like "no data".
@@ -37,6 +38,11 @@ func toSeries(r *datadogV1.MetricsQueryResponse) (metrics.Series, error) {
 		return metrics.Series{}, fmt.Errorf("query failed (status error): %s", msg)
 	}
 	var out metrics.Series
+	// "series": [] is no data; no series list at all is not an answer to a query (a
+	// proxy's or another endpoint's JSON), and must not pass for no data.
+	if !r.HasSeries() {
+		return metrics.Series{}, errors.New(`unexpected response shape: no "series" list`)
+	}
 	if len(r.Series) == 0 {
 		return out, nil
 	}

@@ -99,7 +99,7 @@ func TestToSeries(t *testing.T) {
 		err      string
 	}{
 		{name: "no series", body: `{"status":"ok","res_type":"time_series","series":[]}`},
-		{name: "series absent", body: `{"status":"ok","res_type":"time_series"}`},
+		{name: "series absent", body: `{"status":"ok","res_type":"time_series"}`, err: `unexpected response shape: no "series" list`},
 		{
 			name: "stream without points is kept",
 			body: `{"status":"ok","series":[{"metric":"m","scope":"*","pointlist":[]}]}`,
