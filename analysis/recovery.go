@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -417,6 +418,10 @@ func (s *Scheduler) judgeRecovery(ctx context.Context, c *Canary, a *config.Anal
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if m.Spec.Kind == judge.KindCounts {
+				out[i] = s.recoveryCounts(ctx, c, a, prov, m, at, &mu, ref, refCohort)
+				return
+			}
 			points, have := r.Reference[name], r.Reference[name] != nil
 			if !have {
 				var cohort string
@@ -465,6 +470,97 @@ func (s *Scheduler) recoveryReference(ctx context.Context, c *Canary, a *config.
 	return nil, "", nil
 }
 
+// recoveryCounts judges a counts metric: the errors and requests of each cohort over the
+// last interval up to at against the reference's error rate (its errors and requests
+// summed over the window before the canary, kept as [errors, requests]).
+func (s *Scheduler) recoveryCounts(ctx context.Context, c *Canary, a *config.Analysis, prov metrics.Provider, m *config.Metric, at time.Time,
+	mu *sync.Mutex, ref map[string][]float64, refCohort map[string]string) []RecoveryFigure {
+	r := c.Recovery
+	counts, have := r.Reference[m.Name], r.Reference[m.Name] != nil
+	if !have {
+		q := metrics.Query{Start: c.Start.Add(-r.Within), End: c.Start.Add(-a.Step), Step: a.Step}
+		for i, cohort := range []map[string]string{c.Baseline, c.Canary} {
+			e, n, err := s.cohortCounts(ctx, c, a, prov, m, cohort, q)
+			if err != nil {
+				return []RecoveryFigure{{Metric: m.Name, Cohort: "reference", Error: fmt.Sprintf("%s before the canary: %v", cohortName(i), err)}}
+			}
+			if n > 0 {
+				counts = []float64{e, n}
+				mu.Lock()
+				ref[m.Name], refCohort[m.Name] = counts, cohortName(i)
+				mu.Unlock()
+				break
+			}
+		}
+	}
+	var refE, refN float64
+	if len(counts) == 2 {
+		refE, refN = counts[0], counts[1]
+	}
+	from := at.Add(-c.Interval + a.Step)
+	if from.After(at) {
+		from = at
+	}
+	var figs [2]RecoveryFigure
+	var wg sync.WaitGroup
+	for i, cohort := range []map[string]string{c.Baseline, c.Canary} {
+		figs[i] = RecoveryFigure{Metric: m.Name, Cohort: cohortName(i)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, n, err := s.cohortCounts(ctx, c, a, prov, m, cohort, metrics.Query{Start: from, End: at, Step: a.Step})
+			if err != nil {
+				figs[i].Error = err.Error()
+				return
+			}
+			figs[i].RecoveryResult = judge.RecoveryCounts(m.Spec, refE, refN, e, n)
+		}()
+	}
+	wg.Wait()
+	return dropEmptyCohort(figs)
+}
+
+// cohortCounts sums a counts metric's errors and requests over q's steps for one cohort:
+// errors count at the steps that have requests (an absent errors series is zero errors),
+// as the counts judge reads them.
+func (s *Scheduler) cohortCounts(ctx context.Context, c *Canary, a *config.Analysis, prov metrics.Provider, m *config.Metric, cohort map[string]string, q metrics.Query) (errs, reqs float64, err error) {
+	var series [2]metrics.Series
+	for j, tpl := range []*metrics.QueryTemplate{m.Template, m.RequestsTemplate} {
+		text, err := tpl.Render(metrics.TemplateData{Cohort: cohort, Vars: c.Vars})
+		if err != nil {
+			return 0, 0, err
+		}
+		q.Text = text
+		if series[j], err = s.query(ctx, c.ID, a.Provider, prov, q); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", queryName(m, j), err)
+		}
+	}
+	e, n := summed(series[0]), summed(series[1])
+	ok := func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }
+	for t, v := range n {
+		if !ok(v) {
+			continue
+		}
+		reqs += v
+		if ev, has := e[t]; has && ok(ev) {
+			errs += ev
+		}
+	}
+	return errs, reqs, nil
+}
+
+// dropEmptyCohort leaves out a cohort with no points (its pods gone after the rollback)
+// when the other one could be judged: that one is the service.
+func dropEmptyCohort(figs [2]RecoveryFigure) []RecoveryFigure {
+	if figs[0].NoData && figs[0].NCurrent == 0 && figs[1].Error == "" && !figs[1].NoData {
+		return figs[1:]
+	}
+	if figs[1].NoData && figs[1].NCurrent == 0 && figs[0].Error == "" && !figs[0].NoData {
+		return figs[:1]
+	}
+	return figs[:]
+}
+
 // recoveryCurrent judges one metric's last interval up to at, in each cohort.
 func (s *Scheduler) recoveryCurrent(ctx context.Context, c *Canary, a *config.Analysis, prov metrics.Provider, m *config.Metric, at time.Time, ref []float64) []RecoveryFigure {
 	from := at.Add(-c.Interval + a.Step)
@@ -492,15 +588,7 @@ func (s *Scheduler) recoveryCurrent(ctx context.Context, c *Canary, a *config.An
 		}()
 	}
 	wg.Wait()
-	// A cohort with no points (its pods gone after the rollback) says nothing: the
-	// other one is the service.
-	if figs[0].NoData && figs[0].NCurrent == 0 && figs[1].Error == "" && !figs[1].NoData {
-		return figs[1:]
-	}
-	if figs[1].NoData && figs[1].NCurrent == 0 && figs[0].Error == "" && !figs[0].NoData {
-		return figs[:1]
-	}
-	return figs[:]
+	return dropEmptyCohort(figs)
 }
 
 // recoveryDecided counts, logs and reports a watch that reached its outcome.

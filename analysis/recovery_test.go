@@ -37,6 +37,18 @@ analyses:
       - name: saturation
         query: 'ok-{{ .Cohort.track }}'
         judge: {type: mannwhitney}
+  watched-counts:
+    provider: fake
+    interval: 1m
+    step: 5s
+    lifetime: 5m
+    warmup: 1m
+    recovery: {within: 3m}
+    metrics:
+      - name: errors
+        query: 'err-{{ .Cohort.signal }}'
+        requests_query: 'req-{{ .Cohort.signal }}'
+        judge: {type: counts, critical: true}
 `
 
 // healProvider answers a signal per cohort: "ok" is level 100; "bad" 200 always (the
@@ -50,7 +62,13 @@ type healProvider struct {
 }
 
 func (p *healProvider) Query(_ context.Context, q metrics.Query) (metrics.Series, error) {
-	sig, _, _ := strings.Cut(q.Text, "-")
+	sig, rest, _ := strings.Cut(q.Text, "-")
+	counts := sig == "err" || sig == "req"
+	if counts {
+		// A counts metric: 1000 requests a step, 1% of them errors when healthy, 2%
+		// when not.
+		sig = rest
+	}
 	if !q.Start.Before(p.healAt) {
 		p.mu.Lock()
 		p.after++
@@ -67,7 +85,14 @@ func (p *healProvider) Query(_ context.Context, q metrics.Query) (metrics.Series
 			level = 200
 		}
 		s := float64(t.Unix())
-		pts = append(pts, metrics.Point{T: t.UnixMilli(), V: level + 5*math.Sin(s*0.37) + 3*math.Sin(s*1.3)})
+		v := level + 5*math.Sin(s*0.37) + 3*math.Sin(s*1.3)
+		switch {
+		case strings.HasPrefix(q.Text, "req-"):
+			v = 1000
+		case counts:
+			v = level / 10
+		}
+		pts = append(pts, metrics.Point{T: t.UnixMilli(), V: v})
 	}
 	return metrics.Series{Streams: []metrics.Stream{{Points: pts}}}, nil
 }
@@ -199,15 +224,16 @@ func TestRecoveryWatch(t *testing.T) {
 		return analysis.RollbackAction{Actuator: "rollback", State: "succeeded", DoneAt: &at}
 	}
 	cases := []struct {
-		name    string
-		signal  string
-		abort   bool
-		actions []analysis.RollbackAction
-		pending int
-		outcome analysis.RecoveryOutcome
-		reason  string
-		checks  int
-		decided time.Time
+		name     string
+		analysis string
+		signal   string
+		abort    bool
+		actions  []analysis.RollbackAction
+		pending  int
+		outcome  analysis.RecoveryOutcome
+		reason   string
+		checks   int
+		decided  time.Time
 		// rolledBack: the time to rollback is observed (a rollback succeeded).
 		rolledBack bool
 	}{
@@ -223,6 +249,11 @@ func TestRecoveryWatch(t *testing.T) {
 		{name: "the provider fails during the watch", signal: "healbroken", actions: []analysis.RollbackAction{ok(rolledBack)},
 			outcome: analysis.RecoveryUnknown, reason: "could not be judged at the end of the watch: latency (canary): query: fake: backend unavailable", checks: 3,
 			decided: rolledBack.Add(3 * time.Minute), rolledBack: true},
+		{name: "a counts metric recovered", analysis: "watched-counts", signal: "heal", actions: []analysis.RollbackAction{ok(rolledBack)},
+			outcome: analysis.RecoveryRecovered, reason: "every watched metric is back", checks: 1, decided: rolledBack.Add(time.Minute), rolledBack: true},
+		{name: "a counts metric not recovered", analysis: "watched-counts", signal: "bad", actions: []analysis.RollbackAction{ok(rolledBack)},
+			outcome: analysis.RecoveryNotRecovered, reason: "errors (canary): 2% now (240 of 12000 requests) vs 1% before the canary (360 of 36000): higher than tolerated (1%)",
+			checks: 3, decided: rolledBack.Add(3 * time.Minute), rolledBack: true},
 		{name: "an abort without actions is watched from its end", signal: "heal", abort: true,
 			// Watched from 1m30s: the check at 2m30s still sees the regression, the one at
 			// 3m30s does not.
@@ -232,7 +263,10 @@ func TestRecoveryWatch(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rb := &rollbackFake{actions: tc.actions, pending: tc.pending}
 			h := newRecoveryHarness(t, rb)
-			c, err := h.sched.Register(t.Context(), analysis.Registration{Name: "web", Analysis: "watched",
+			if tc.analysis == "" {
+				tc.analysis = "watched"
+			}
+			c, err := h.sched.Register(t.Context(), analysis.Registration{Name: "web", Analysis: tc.analysis,
 				Baseline: map[string]string{"track": "baseline", "signal": "ok"}, Canary: map[string]string{"track": "canary", "signal": tc.signal}})
 			if err != nil {
 				t.Fatal(err)
@@ -265,7 +299,7 @@ func TestRecoveryWatch(t *testing.T) {
 			if !tc.abort && got.FirstFailAt == nil {
 				t.Error("first_fail_at not recorded")
 			}
-			if n := series(t, h.reg, "canaryd_rollbacks_total")["analysis=watched,outcome="+string(tc.outcome)]; n != 1 {
+			if n := series(t, h.reg, "canaryd_rollbacks_total")["analysis="+tc.analysis+",outcome="+string(tc.outcome)]; n != 1 {
 				t.Errorf("canaryd_rollbacks_total{outcome=%q} = %v, want 1", tc.outcome, n)
 			}
 			wantRecover := 0

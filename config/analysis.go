@@ -515,7 +515,7 @@ func parseRecovery(a *Analysis, w *recoveryYAML, path string, errs *Errors) {
 		case slices.Contains(r.Metrics, name):
 			errs.Add(mp, "%q listed twice", name)
 		case !judge.RecoverySupported(m.Spec.Kind):
-			errs.Add(mp, "%q is a %s metric: the watch judges mannwhitney, threshold and ratio metrics only", name, m.Spec.Kind)
+			errs.Add(mp, "%q is a %s metric: the watch judges mannwhitney, threshold, ratio and counts metrics", name, m.Spec.Kind)
 		default:
 			r.Metrics = append(r.Metrics, name)
 		}
@@ -527,7 +527,7 @@ func parseRecovery(a *Analysis, w *recoveryYAML, path string, errs *Errors) {
 			}
 		}
 		if len(a.Metrics) > 0 && len(r.Metrics) == 0 {
-			errs.Add(join(rp, "metrics"), "none given, and the analysis has no critical mannwhitney, threshold or ratio metric to default to: list the metrics to watch")
+			errs.Add(join(rp, "metrics"), "none given, and the analysis has no critical mannwhitney, threshold, ratio or counts metric to default to: list the metrics to watch")
 		}
 	}
 	a.Recovery = r

@@ -195,7 +195,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "recovery with nothing to default to",
 			repl: []string{"on_fail: [notify]", "on_fail: [notify]\n    recovery: {within: 5m}", "judge: {type: mannwhitney, critical: true}", "judge: {type: mannwhitney}"},
-			want: []string{"analyses.golden-signals.recovery.metrics: none given, and the analysis has no critical mannwhitney, threshold or ratio metric to default to: list the metrics to watch"},
+			want: []string{"analyses.golden-signals.recovery.metrics: none given, and the analysis has no critical mannwhitney, threshold, ratio or counts metric to default to: list the metrics to watch"},
 		},
 		{
 			name: "on_not_recovered without recovery",

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // RecoveryResult says whether one cohort's latest points are back within a metric's
@@ -22,9 +25,70 @@ type RecoveryResult struct {
 }
 
 // RecoverySupported reports whether the recovery watch can judge a metric of this kind:
-// the sequential judges need per-step counts of two queries, which it does not fetch.
+// every kind but histogram (whose buckets it does not sum).
 func RecoverySupported(k Kind) bool {
-	return k == KindMannWhitney || k == KindThreshold || k == KindRatio
+	return k == KindMannWhitney || k == KindThreshold || k == KindRatio || k == KindCounts
+}
+
+// RecoveryCounts judges a counts metric after the rollback: the errors and requests a
+// cohort had since (summed over the steps) against the error rate before the canary
+// started. The tolerated rate is the reference's times allowed_increase, or plus
+// allowed_delta when that is more (the counts judge's tolerance); the metric is outside
+// when the errors seen are significantly more than that rate gives (a one-sided
+// binomial test at the metric's alpha; fewer for direction decrease; either spends
+// alpha/2 per side). It is pure: no clock, no I/O.
+func RecoveryCounts(m MetricSpec, refErrors, refRequests, curErrors, curRequests float64) RecoveryResult {
+	m = m.WithDefaults()
+	res := RecoveryResult{NReference: int(math.Round(refRequests)), NCurrent: int(math.Round(curRequests))}
+	switch {
+	case !(curRequests >= 1) || math.IsInf(curRequests, 0):
+		res.NoData = true
+		res.Reason = "no requests since the rollback"
+		return res
+	case !(refRequests >= 1) || math.IsInf(refRequests, 0):
+		res.NoData = true
+		res.Reason = "no requests before the canary started"
+		return res
+	case !(curErrors >= 0) || !(refErrors >= 0) || curErrors > curRequests || refErrors > refRequests:
+		res.NoData = true
+		res.Reason = fmt.Sprintf("counts that are not errors of requests: %v of %v now, %v of %v before", curErrors, curRequests, refErrors, refRequests)
+		return res
+	}
+	ref, cur := refErrors/refRequests, curErrors/curRequests
+	res.Reference, res.Current = ref, cur
+	n, k := math.Round(curRequests), math.Round(curErrors)
+	alpha := m.Alpha
+	if m.Direction == DirectionEither {
+		alpha /= 2
+	}
+	var outside []string
+	if m.Direction != DirectionDecrease {
+		tol := math.Min(1, math.Max(ref*m.AllowedIncrease, ref+m.AllowedDelta))
+		// P(X ≥ k) for X ~ Binomial(n, tol): how likely this many errors are at the
+		// tolerated rate.
+		p := 1.0
+		if k > 0 {
+			p = 1 - distuv.Binomial{N: n, P: tol}.CDF(k-1)
+		}
+		if p < alpha {
+			outside = append(outside, fmt.Sprintf("higher than tolerated (%s): p=%s", formatValue(tol, "ratio"), formatP(p)))
+		}
+	}
+	if m.Direction != DirectionIncrease {
+		tol := math.Max(0, math.Min(ref*m.AllowedDecrease, ref-m.AllowedDelta))
+		if p := (distuv.Binomial{N: n, P: tol}).CDF(k); p < alpha {
+			outside = append(outside, fmt.Sprintf("lower than tolerated (%s): p=%s", formatValue(tol, "ratio"), formatP(p)))
+		}
+	}
+	head := fmt.Sprintf("%s now (%s of %s requests) vs %s before the canary (%s of %s)", formatValue(cur, "ratio"), trim(k), trim(n),
+		formatValue(ref, "ratio"), trim(math.Round(refErrors)), trim(math.Round(refRequests)))
+	if len(outside) > 0 {
+		res.Reason = head + ": " + strings.Join(outside, "; ")
+		return res
+	}
+	res.Within = true
+	res.Reason = head + ": within tolerance"
+	return res
 }
 
 // Recovery judges current (a cohort's points after the rollback) against reference (the
