@@ -5,6 +5,7 @@
 // per-service cooldown, dry runs, approvals and PagerDuty resolves, keeping every step
 // and every human override in a persisted audit log. It never judges a canary and never
 // writes the analysis store: it reads canaries and keeps its state behind its own Store
-// interface (NewBoltStore: guard_* buckets in the analysis store's bbolt file), one
-// transaction per step. Its time is the scheduler's analysis.Clock.
+// interface (NewBoltStore: guard_* buckets in the analysis store's bbolt file; pgguard:
+// guard_* tables in its PostgreSQL database, shared by replicas), one transaction per
+// step; with replicas, each action's owner resumes it, and another only once it is dead. Its time is the scheduler's analysis.Clock.
 package guard

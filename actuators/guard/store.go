@@ -9,7 +9,7 @@ import (
 // Store is where the guard keeps its state: the actions (intents and outcomes, by
 // idempotency key), which canaries are planned, the fired actions the breaker counts and
 // the cooldown looks at, the incidents to resolve, and the audit log. NewBoltStore keeps
-// it in the analysis store's bbolt file; a shared SQL store implements the same methods.
+// it in the analysis store's bbolt file; pgguard.Store in PostgreSQL, for replicas.
 //
 // Update runs fn in one transaction: everything fn writes commits together or not at
 // all, and fn sees no other writer's changes half done (the guard relies on it: an
