@@ -133,7 +133,7 @@ func (r *Recovery) clone() *Recovery {
 	return &out
 }
 
-// Clone is a deep copy of c's recovery watch (nil for none).
+// CloneRecovery is a deep copy of c's recovery watch (nil for none).
 func (c *Canary) CloneRecovery() *Recovery { return c.Recovery.clone() }
 
 // startRecovery opens the watch on a canary that has just ended fail or aborted, when its
