@@ -153,6 +153,8 @@ type harness struct {
 	wrap func(metrics.Provider) metrics.Provider
 	// preflight is Options.Preflight.
 	preflight analysis.PreflightCheck
+	// leases is Options.Leases.
+	leases analysis.Leases
 }
 
 type recorder struct {
@@ -209,6 +211,7 @@ func (h *harness) start() {
 		Store: st, Clock: h.clock, Logger: zaptest.NewLogger(h.t), Metrics: analysis.NewMetrics(h.reg),
 		Actuation: h.act, Workers: 4, MaxConsecutiveErrors: h.cfg.Scheduler.MaxConsecutiveErrors,
 		QueryTimeout: 200 * time.Millisecond, CheckRegistration: h.check, Preflight: h.preflight, Limits: analysis.LimitsOf(h.cfg.Server),
+		Leases: h.leases,
 	})
 	var prov metrics.Provider = h.prov
 	if h.wrap != nil {
