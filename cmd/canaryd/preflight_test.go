@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // preflightConfig: an exec rollback whose preflight checks that a previous revision
@@ -99,6 +100,7 @@ func TestPreflightThroughDaemonAndCLI(t *testing.T) {
 		Actuator, Type, Target, Output, Error string
 		OK                                    bool
 		Status                                int
+		Seconds                               float64
 	}
 	type view struct {
 		ID        string
@@ -113,13 +115,17 @@ func TestPreflightThroughDaemonAndCLI(t *testing.T) {
 
 	t.Run("all pass", func(t *testing.T) {
 		var v view
+		began := time.Now()
 		if code := p.call("POST", "/api/v1/canaries", reg("refused", "checkout"), &v); code != http.StatusCreated {
 			t.Fatalf("register: %d %+v", code, v)
 		}
+		took := time.Since(began)
 		if len(v.Warnings) != 0 || len(v.Preflight) != 2 || !v.Preflight[0].OK || !v.Preflight[1].OK ||
 			v.Preflight[0].Output != "deployment/checkout: revision 41\n" || v.Preflight[1].Target != "GET "+flags.URL+"/v1/flags/checkout-new-path" {
-			t.Errorf("answer %+v", v)
+			t.Fatalf("answer %+v", v)
 		}
+		t.Logf("registration with 2 preflight checks (exec, flag), daemon built with -race: %s round trip; checks took %.1f ms and %.1f ms",
+			took.Round(time.Millisecond), v.Preflight[0].Seconds*1000, v.Preflight[1].Seconds*1000)
 	})
 
 	t.Run("warn: registered, the warning on the canary, its page and the audit log", func(t *testing.T) {
