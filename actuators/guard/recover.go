@@ -83,7 +83,7 @@ func (g *Guard) resumeActions(ctx context.Context, s *setup, now time.Time) (Rec
 	err = g.update(func(tx Tx) error {
 		toFire, abandoned, rep = nil, nil, RecoverReport{}
 		var changed, adopted []*Actuation
-		err := tx.EachActuation(func(r *Actuation) error {
+		err := eachUnfinished(tx, func(r *Actuation) error {
 			if r.State == StateAwaitingApproval {
 				rep.Awaiting++
 				return nil
@@ -167,8 +167,8 @@ func (g *Guard) liveOwners(ctx context.Context) (liveOwners, error) {
 	}
 	seen := map[string]bool{}
 	err := g.store.View(ctx, func(tx Tx) error {
-		return tx.EachActuation(func(r *Actuation) error {
-			if !r.State.Final() && r.State != StateAwaitingApproval && r.Owner != "" {
+		return eachUnfinished(tx, func(r *Actuation) error {
+			if r.State != StateAwaitingApproval && r.Owner != "" {
 				seen[r.Owner] = true
 			}
 			return nil

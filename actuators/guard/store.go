@@ -60,6 +60,27 @@ type Tx interface {
 	DeleteOpen(service, actuator, dedup string) error
 }
 
+// UnfinishedTx is optionally implemented by a Tx that can list the unfinished actions
+// (not State.Final: awaiting approval, pending, firing) without reading the others: the
+// shared store's, where replicas look for a dead one's actions every lease.
+type UnfinishedTx interface {
+	// EachUnfinished calls fn with every unfinished action, in key order; fn must not write.
+	EachUnfinished(fn func(*Actuation) error) error
+}
+
+// eachUnfinished calls fn with every unfinished action of tx, in key order.
+func eachUnfinished(tx Tx, fn func(*Actuation) error) error {
+	if u, ok := tx.(UnfinishedTx); ok {
+		return u.EachUnfinished(fn)
+	}
+	return tx.EachActuation(func(a *Actuation) error {
+		if a.State.Final() {
+			return nil
+		}
+		return fn(a)
+	})
+}
+
 // ErrNoActuation is a Tx's answer for an idempotency key it does not hold.
 var ErrNoActuation = errors.New("no such action")
 

@@ -85,6 +85,15 @@ func Run(t *testing.T, open func(t *testing.T) guard.Store) {
 			if got := keys(all); got != "aa/on_pass/notify,ab/on_fail/notify,ab/on_fail/rollback,abc/on_fail/rollback" {
 				t.Errorf("every action: %s", got)
 			}
+			if u, ok := tx.(guard.UnfinishedTx); ok {
+				var open []*guard.Actuation
+				if err := u.EachUnfinished(func(a *guard.Actuation) error { open = append(open, a); return nil }); err != nil {
+					return err
+				}
+				if got := keys(open); got != "ab/on_fail/notify,abc/on_fail/rollback" {
+					t.Errorf("unfinished actions: %s", got)
+				}
+			}
 			return nil
 		})
 		update(t, s, func(tx guard.Tx) error {
@@ -102,6 +111,15 @@ func Run(t *testing.T, open func(t *testing.T) guard.Store) {
 			}
 			if _, err := tx.Actuation("aa/on_pass/notify"); !errors.Is(err, guard.ErrNoActuation) {
 				t.Errorf("deleted action: %v", err)
+			}
+			if u, ok := tx.(guard.UnfinishedTx); ok {
+				var open []*guard.Actuation
+				if err := u.EachUnfinished(func(a *guard.Actuation) error { open = append(open, a); return nil }); err != nil {
+					return err
+				}
+				if got := keys(open); got != "abc/on_fail/rollback" {
+					t.Errorf("unfinished actions after one failed: %s", got)
+				}
 			}
 			return nil
 		})

@@ -59,6 +59,13 @@ CREATE TABLE guard_open (
 	PRIMARY KEY (service, actuator, dedup)
 );
 `},
+	{Version: 2, Name: "unfinished actions indexed", SQL: `
+-- Replicas look for a dead one's unfinished actions every lease: an index on them, so
+-- that the look reads those only, however many finished ones the table holds.
+ALTER TABLE guard_actuations ADD COLUMN unfinished boolean NOT NULL DEFAULT false;
+UPDATE guard_actuations SET unfinished = (doc->>'state') IN ('awaiting_approval', 'pending', 'firing');
+CREATE INDEX guard_actuations_unfinished ON guard_actuations (key) WHERE unfinished;
+`},
 }}
 
 // SchemaVersion is the guard's schema version this canaryd migrates to.
@@ -75,7 +82,10 @@ const writeLock = 0x6775617264747878
 // Store is the guard's Store in PostgreSQL, safe for concurrent use.
 type Store struct{ pool *pgxpool.Pool }
 
-var _ guard.Store = (*Store)(nil)
+var (
+	_ guard.Store        = (*Store)(nil)
+	_ guard.UnfinishedTx = pgTx{}
+)
 
 // Open migrates the guard's tables in the database of pool (the analysis store's,
 // (*pgstore.Store).Pool()) and returns the store on it; ctx bounds the migration.
@@ -144,8 +154,9 @@ func (t pgTx) PutActuation(a *guard.Actuation) error {
 	if err != nil {
 		return fmt.Errorf("encode action %s: %w", a.Key, err)
 	}
-	return t.exec(`INSERT INTO guard_actuations (key, canary, doc) VALUES ($1, $2, $3)
-		ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc`, []byte(a.Key), []byte(canaryOf(a.Key)), doc)
+	return t.exec(`INSERT INTO guard_actuations (key, canary, doc, unfinished) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc, unfinished = EXCLUDED.unfinished`,
+		[]byte(a.Key), []byte(canaryOf(a.Key)), doc, !a.State.Final())
 }
 
 func (t pgTx) DeleteActuation(key string) error {
@@ -182,6 +193,20 @@ func (t pgTx) CanaryActuations(canaryID string) ([]*guard.Actuation, error) {
 
 func (t pgTx) EachActuation(fn func(*guard.Actuation) error) error {
 	all, err := t.actuations("SELECT doc FROM guard_actuations ORDER BY key")
+	if err != nil {
+		return err
+	}
+	for _, a := range all {
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EachUnfinished calls fn with the actions not in a final state, from their index.
+func (t pgTx) EachUnfinished(fn func(*guard.Actuation) error) error {
+	all, err := t.actuations("SELECT doc FROM guard_actuations WHERE unfinished ORDER BY key")
 	if err != nil {
 		return err
 	}

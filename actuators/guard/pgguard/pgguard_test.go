@@ -63,3 +63,33 @@ func TestMigrations(t *testing.T) {
 		t.Fatalf("a newer guard schema: want ErrSchemaNewer, got %v", err)
 	}
 }
+
+// Migration 2 indexes the unfinished actions a version-1 database already holds.
+func TestMigrationMarksUnfinished(t *testing.T) {
+	as, err := pgstore.Open(t.Context(), pgtest.Database(t), pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	v1 := pgstore.Chain{Table: chain.Table, Migrations: chain.Migrations[:1]}
+	if _, _, err := pgstore.Migrate(t.Context(), as.Pool(), v1); err != nil {
+		t.Fatal(err)
+	}
+	for key, state := range map[string]guard.State{"c1/on_fail/rollback": guard.StateFiring, "c2/on_fail/rollback": guard.StateSucceeded, "c3/on_fail/rollback": guard.StateAwaitingApproval} {
+		doc := fmt.Sprintf(`{"key":%q,"state":%q}`, key, state)
+		if _, err := as.Pool().Exec(t.Context(), "INSERT INTO guard_actuations (key, canary, doc) VALUES ($1, $2, $3)", []byte(key), []byte(key[:2]), doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gs, err := Open(t.Context(), as.Pool())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = gs.View(t.Context(), func(tx guard.Tx) error {
+		return tx.(guard.UnfinishedTx).EachUnfinished(func(a *guard.Actuation) error { got = append(got, a.Key); return nil })
+	})
+	if err != nil || fmt.Sprint(got) != "[c1/on_fail/rollback c3/on_fail/rollback]" {
+		t.Fatalf("unfinished after the migration: %v %v", got, err)
+	}
+}
