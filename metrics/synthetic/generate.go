@@ -105,8 +105,10 @@ func (g *gen) process(dst []float64, key uint64, phi float64) []float64 {
 	return dst
 }
 
-// burstMask marks the points inside a burst: one starts at a point at or after the
-// onset with probability rate and covers length points.
+// burstMask marks the points inside a burst: one starts at a point with probability rate
+// (at or after the onset when the regression has an after) and covers length points. A
+// burst that started before a query's first point still covers it, so a window queried
+// in parts reads the bursts a whole query does.
 func (g *gen) burstMask(key uint64, cs *cohortSignal) []bool {
 	b := cs.reg.Burst
 	if b.Rate <= 0 {
@@ -116,7 +118,7 @@ func (g *gen) burstMask(key uint64, cs *cohortSignal) []bool {
 	left := 0 // points of the current burst still to cover
 	for j := -(b.Length - 1); j < g.n; j++ {
 		t := g.t(j)
-		if t >= cs.onsetMs && g.uniform(key, t) < b.Rate {
+		if (cs.reg.After == 0 || t >= cs.onsetMs) && g.uniform(key, t) < b.Rate {
 			left = b.Length
 		}
 		if j >= 0 {
@@ -158,14 +160,14 @@ func (g *gen) points(key uint64, signal string, cs, req cohortSignal) []metrics.
 	pts := make([]metrics.Point, g.n)
 	var n []float64
 	switch cs.def.kind {
-	case kindRequests:
+	case kindRequests, kindRequestCount:
 		n = g.counts(g.aux, key, &cs)
 		g.aux = n
-	case kindErrors, kindErrorCount, kindLatency:
+	case kindErrors, kindErrorCount, kindErrorTotal, kindLatency:
 		n = g.counts(g.aux, key, &req)
 		g.aux = n
 	}
-	if cs.def.kind != kindRequests {
+	if cs.def.kind != kindRequests && cs.def.kind != kindRequestCount {
 		g.noise = g.process(g.noise, subKey(key, signal, purposeNoise), cs.phi)
 	}
 	burst := g.burstMask(subKey(key, signal, purposeBurst), &cs)
@@ -183,6 +185,8 @@ func (g *gen) points(key uint64, signal string, cs, req cohortSignal) []metrics.
 		switch cs.def.kind {
 		case kindRequests:
 			v = n[i] / g.stepSec
+		case kindRequestCount:
+			v = n[i]
 		case kindErrors:
 			if n[i] == 0 {
 				v = math.NaN() // 0/0, as PromQL's division gives
@@ -191,11 +195,14 @@ func (g *gen) points(key uint64, signal string, cs, req cohortSignal) []metrics.
 			p := math.Min(math.Max(level, 0)*math.Exp(noise*g.noise[i])*factor, 1)
 			g.src.reset(countKey, t)
 			v = distuv.Binomial{N: n[i], P: p, Src: &g.src}.Rand() / n[i]
-		case kindErrorCount:
+		case kindErrorCount, kindErrorTotal:
 			if n[i] > 0 {
 				p := math.Min(math.Max(level, 0)*math.Exp(noise*g.noise[i])*factor, 1)
 				g.src.reset(countKey, t)
-				v = distuv.Binomial{N: n[i], P: p, Src: &g.src}.Rand() / g.stepSec
+				v = distuv.Binomial{N: n[i], P: p, Src: &g.src}.Rand()
+			}
+			if cs.def.kind == kindErrorCount {
+				v /= g.stepSec
 			}
 		case kindLatency:
 			if n[i] == 0 {
@@ -213,6 +220,82 @@ func (g *gen) points(key uint64, signal string, cs, req cohortSignal) []metrics.
 		pts[i] = metrics.Point{T: t, V: v}
 	}
 	return pts
+}
+
+// minSpread is latency_bucket's spread (sd of log latency) when latency_p99's level is
+// not above latency_p50's: a narrow distribution rather than an undefined one.
+const minSpread = 1e-3
+
+// buckets makes one stream's latency histogram: a series per bound of bucketBounds and
+// +Inf, each step's value the requests at most that bound (cumulative). A step's
+// requests are request_rate's counts (req); each request's latency is lognormal with the
+// median latency_p50 gives at that step (its level, regression, process noise and
+// bursts: p50) and the spread that puts the p99 at latency_p99's level (p99's level
+// and regression); they are binned by a multinomial draw. latency_p50's missing
+// fraction makes every bucket of a step NaN.
+func (g *gen) buckets(key uint64, p50, p99, req cohortSignal) [][]metrics.Point {
+	bounds := bucketBounds()
+	n := g.counts(g.aux, key, &req)
+	g.aux = n
+	const name = "latency_p50"
+	g.noise = g.process(g.noise, subKey(key, name, purposeNoise), p50.phi)
+	burst := g.burstMask(subKey(key, name, purposeBurst), &p50)
+	sampleKey := subKey(key, "latency_bucket", purposeSample)
+	missKey := subKey(key, name, purposeMissing)
+	z99 := distuv.UnitNormal.Quantile(0.99)
+	out := make([][]metrics.Point, len(bounds)+1)
+	for b := range out {
+		out[b] = make([]metrics.Point, g.n)
+	}
+	for i := range g.n {
+		t := g.t(i)
+		level, noise, active := p50.at(t)
+		hi, _, _ := p99.at(t)
+		median := math.Max(level, 0) * math.Exp(noise*g.noise[i])
+		if burst != nil && burst[i] {
+			median *= p50.reg.Burst.Factor
+		}
+		spread := minSpread
+		if level > 0 && hi > level {
+			spread = math.Max(math.Log(hi/level)/z99, minSpread)
+		}
+		missing := active && p50.reg.Missing > 0 && g.uniform(missKey, t) < p50.reg.Missing
+		g.src.reset(sampleKey, t)
+		left, below, prev := n[i], 0.0, 0.0 // requests not yet binned, binned, P(latency <= last bound)
+		for b := range out {
+			var v float64
+			switch {
+			case missing:
+				v = math.NaN()
+			case b == len(bounds):
+				v = n[i]
+			default:
+				cdf := 0.0
+				if median > 0 {
+					cdf = distuv.UnitNormal.CDF(math.Log(bounds[b]/median) / spread)
+				} else {
+					cdf = 1
+				}
+				// The requests in (bounds[b-1], bounds[b]] among those above bounds[b-1]:
+				// a multinomial drawn as a chain of binomials.
+				if left > 0 && prev < 1 {
+					k := 0.0
+					switch p := (cdf - prev) / (1 - prev); {
+					case p >= 1:
+						k = left
+					case p > 0:
+						k = distuv.Binomial{N: left, P: p, Src: &g.src}.Rand()
+					}
+					left -= k
+					below += k
+				}
+				prev = cdf
+				v = below
+			}
+			out[b][i] = metrics.Point{T: t, V: v}
+		}
+	}
+	return out
 }
 
 func grow(b []float64, n int) []float64 {

@@ -14,7 +14,10 @@ const MaxStreams = 1000
 // in any order, each key at most once:
 //
 //	signal=NAME    required: request_rate, error_rate, errors_per_second, latency_p50,
-//	               latency_p90, latency_p99 or saturation
+//	               latency_p90, latency_p99 or saturation (a value per step); requests,
+//	               errors (counts per step, for a counts judge's requests_query and
+//	               query) or latency_bucket (a histogram: one series per le, cumulative
+//	               counts per step with +Inf = requests, for a histogram judge)
 //	cohort=NAME    required: whose series (baseline, canary, …); regressions are keyed by it
 //	app=NAME       optional: another service draws other noise (default "")
 //	seed=INT       optional: overrides the provider's seed (a signed 64-bit integer)
@@ -22,6 +25,9 @@ const MaxStreams = 1000
 //	               which the scheduler pools (default 1)
 //
 // A typical query template: `signal=latency_p99 cohort={{ .Cohort.track }} app={{ .Vars.app }}`.
+// errors, requests and latency_bucket of one (seed, app, cohort, stream) are drawn
+// together: at every step errors <= requests = the +Inf bucket, and errors / requests
+// is error_rate's point.
 // Values hold no spaces, quotes or '='; anything else is an error naming the word.
 type Spec struct {
 	Signal  string

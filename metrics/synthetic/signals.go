@@ -16,6 +16,9 @@ const (
 	kindErrorCount                   // errors per second, counted over each step
 	kindLatency                      // a latency quantile over each step's requests
 	kindSaturation                   // a utilisation in [0, 1], additive noise
+	kindRequestCount                 // requests counted over each step (not per second)
+	kindErrorTotal                   // errors counted over each step (not per second)
+	kindBuckets                      // cumulative latency histogram buckets over each step
 )
 
 // signalDef is a signal's model without regressions.
@@ -51,6 +54,13 @@ func defaultSignals() map[string]signalDef {
 		"latency_p90":       {kind: kindLatency, level: q(0.9), noise: 0.05, quantile: 0.9},
 		"latency_p99":       {kind: kindLatency, level: q(0.99), noise: 0.05, quantile: 0.99},
 		"saturation":        {kind: kindSaturation, level: 0.45, noise: 0.03},
+		// The per-step counts the sequential judges read (issue 14): requests and errors
+		// are the same draws as request_rate and error_rate, counted instead of divided,
+		// and latency_bucket the step's requests binned by a lognormal latency whose
+		// median follows latency_p50 and whose spread makes its p99 latency_p99's level.
+		"requests":       {kind: kindRequestCount, view: "request_rate"},
+		"errors":         {kind: kindErrorTotal, view: "error_rate"},
+		"latency_bucket": {kind: kindBuckets, view: "latency_p50"},
 	}
 }
 
@@ -69,7 +79,8 @@ func SignalNames() []string {
 // defaultSignals' fresh map (TestSignalTables keeps the two in step).
 func knownSignal(name string) bool {
 	switch name {
-	case "request_rate", "error_rate", "errors_per_second", "latency_p50", "latency_p90", "latency_p99", "saturation":
+	case "request_rate", "error_rate", "errors_per_second", "latency_p50", "latency_p90", "latency_p99", "saturation",
+		"requests", "errors", "latency_bucket":
 		return true
 	}
 	return false
@@ -77,10 +88,21 @@ func knownSignal(name string) bool {
 
 // modelSignal is the signal whose model name uses: itself, or the one it is a view of.
 func modelSignal(name string) string {
-	if name == "errors_per_second" {
+	switch name {
+	case "errors_per_second", "errors":
 		return "error_rate"
+	case "requests":
+		return "request_rate"
+	case "latency_bucket":
+		return "latency_p50"
 	}
 	return name
+}
+
+// bucketBounds are latency_bucket's finite upper bounds in seconds: client_golang's
+// DefBuckets, what most services export (and what the Prometheus eval generates).
+func bucketBounds() []float64 {
+	return []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 }
 
 // sampleSpread is the sd of the log of a quantile estimated from n requests, times

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"strconv"
 	"time"
 
@@ -91,8 +92,13 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 	}
 	startMs, stepMs := q.Start.UnixMilli(), q.Step.Milliseconds()
 	n := (q.End.UnixMilli()-startMs)/stepMs + 1
-	if n*int64(spec.Streams) > maxPoints {
-		return metrics.Series{}, fmt.Errorf("synthetic: query %q asks for %d points, more than %d", q.Text, n*int64(spec.Streams), maxPoints)
+	kind := p.signals[spec.Signal].kind
+	perStream := int64(1)
+	if kind == kindBuckets {
+		perStream = int64(len(bucketBounds()) + 1)
+	}
+	if total := n * int64(spec.Streams) * perStream; total > maxPoints {
+		return metrics.Series{}, fmt.Errorf("synthetic: query %q asks for %d points, more than %d", q.Text, total, maxPoints)
 	}
 	seed := p.seed
 	if spec.HasSeed {
@@ -101,17 +107,21 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 	g := newGen(startMs, stepMs, int(n))
 	model := modelSignal(spec.Signal)
 	sig := p.resolve(spec.Cohort, model, startMs)
-	sig.def.kind = p.signals[spec.Signal].kind
-	var req cohortSignal
-	if sig.def.kind != kindRequests && sig.def.kind != kindSaturation {
+	sig.def.kind = kind
+	var req, p99 cohortSignal
+	if kind != kindRequests && kind != kindRequestCount && kind != kindSaturation {
 		req = p.resolve(spec.Cohort, "request_rate", startMs)
 	}
+	if kind == kindBuckets {
+		p99 = p.resolve(spec.Cohort, "latency_p99", startMs)
+	}
 	if ms, ok := p.rb.lookup(spec.App, spec.Cohort); ok {
-		sig.rollbackMs, sig.rolledBack = ms, true
-		req.rollbackMs, req.rolledBack = ms, true
+		for _, cs := range []*cohortSignal{&sig, &req, &p99} {
+			cs.rollbackMs, cs.rolledBack = ms, true
+		}
 	}
 	base := mix(mix(mix(uint64(seed))^hashString(spec.App)) ^ hashString(spec.Cohort))
-	out := metrics.Series{Streams: make([]metrics.Stream, spec.Streams)}
+	out := metrics.Series{Streams: make([]metrics.Stream, 0, spec.Streams*int(perStream))}
 	for s := range spec.Streams {
 		if err := ctx.Err(); err != nil {
 			return metrics.Series{}, fmt.Errorf("synthetic: %w", err)
@@ -121,7 +131,19 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 		if spec.App != "" {
 			labels["app"] = spec.App
 		}
-		out.Streams[s] = metrics.Stream{Labels: labels, Points: g.points(key, model, sig, req)}
+		if kind != kindBuckets {
+			out.Streams = append(out.Streams, metrics.Stream{Labels: labels, Points: g.points(key, model, sig, req)})
+			continue
+		}
+		bounds := bucketBounds()
+		for b, pts := range g.buckets(key, sig, p99, req) {
+			l := maps.Clone(labels)
+			l["le"] = "+Inf"
+			if b < len(bounds) {
+				l["le"] = strconv.FormatFloat(bounds[b], 'g', -1, 64)
+			}
+			out.Streams = append(out.Streams, metrics.Stream{Labels: l, Points: pts})
+		}
 	}
 	return out, nil
 }
