@@ -11,14 +11,14 @@ import (
 type signalKind int
 
 const (
-	kindRequests   signalKind = iota // requests per second, counted over each step
-	kindErrors                       // errors / requests over each step
-	kindErrorCount                   // errors per second, counted over each step
-	kindLatency                      // a latency quantile over each step's requests
-	kindSaturation                   // a utilisation in [0, 1], additive noise
-	kindRequestCount                 // requests counted over each step (not per second)
-	kindErrorTotal                   // errors counted over each step (not per second)
-	kindBuckets                      // cumulative latency histogram buckets over each step
+	kindRequests     signalKind = iota // requests per second, counted over each step
+	kindErrors                         // errors / requests over each step
+	kindErrorCount                     // errors per second, counted over each step
+	kindLatency                        // a latency quantile over each step's requests
+	kindSaturation                     // a utilisation in [0, 1], additive noise
+	kindRequestCount                   // requests counted over each step (not per second)
+	kindErrorTotal                     // errors counted over each step (not per second)
+	kindBuckets                        // cumulative latency histogram buckets over each step
 )
 
 // signalDef is a signal's model without regressions.
