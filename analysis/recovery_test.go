@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/boltstore"
@@ -130,17 +129,11 @@ func (r *rollbackFake) OnRecovery(_ context.Context, c *analysis.Canary) {
 	r.told = append(r.told, c)
 }
 
+// recoveryHarness is the scheduler's harness on the heal provider, with rollbackFake
+// as its actuation layer and a clock that moves 5 s at a time.
 type recoveryHarness struct {
-	t     *testing.T
-	clock *fakeClock
-	path  string
-	cfg   *config.Config
-	prov  *healProvider
-	rb    *rollbackFake
-	reg   *prometheus.Registry
-	m     *analysis.Metrics
-	store analysis.Store
-	sched *analysis.Scheduler
+	*harness
+	rb *rollbackFake
 }
 
 func newRecoveryHarness(t *testing.T, rb *rollbackFake) *recoveryHarness {
@@ -150,37 +143,15 @@ func newRecoveryHarness(t *testing.T, rb *rollbackFake) *recoveryHarness {
 		t.Fatal(err)
 	}
 	clock := newFakeClock()
-	h := &recoveryHarness{t: t, clock: clock, cfg: cfg, rb: rb, path: filepath.Join(t.TempDir(), "canaryd.db"),
+	h := &recoveryHarness{rb: rb, harness: &harness{t: t, clock: clock, cfg: cfg, path: filepath.Join(t.TempDir(), "canaryd.db"),
+		prov: &fakeProvider{}, step: 5 * time.Second,
 		// The canary fails at its first judged interval (2m); its rollback ends 10 s later.
-		prov: &healProvider{healAt: clock.Now().Add(2*time.Minute + 10*time.Second)}}
+		provider: &healProvider{healAt: clock.Now().Add(2*time.Minute + 10*time.Second)},
+		options: func(o *analysis.Options) {
+			o.Actuation, o.Workers, o.QueryTimeout = rb, 2, time.Second
+		}}}
 	h.start()
 	return h
-}
-
-func (h *recoveryHarness) start() {
-	h.t.Helper()
-	st, err := boltstore.Open(h.path, time.Second)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.store, h.reg = st, prometheus.NewRegistry()
-	h.m = analysis.NewMetrics(h.reg)
-	h.sched = analysis.NewScheduler(analysis.Options{Store: st, Clock: h.clock, Logger: zaptest.NewLogger(h.t),
-		Metrics: h.m, Actuation: h.rb, Workers: 2, QueryTimeout: time.Second})
-	h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": h.prov}})
-	if err := h.sched.Start(context.Background()); err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(h.stop)
-}
-
-func (h *recoveryHarness) stop() {
-	if h.sched == nil {
-		return
-	}
-	h.sched.Stop(context.Background())
-	h.store.Close()
-	h.sched = nil
 }
 
 func (h *recoveryHarness) canary(id string) *analysis.Canary {
@@ -190,19 +161,6 @@ func (h *recoveryHarness) canary(id string) *analysis.Canary {
 		h.t.Fatal(err)
 	}
 	return c
-}
-
-// until advances the clock 5 s at a time until cond holds.
-func (h *recoveryHarness) until(what string, cond func() bool) {
-	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		h.clock.Advance(5 * time.Second)
-		time.Sleep(3 * time.Millisecond)
-	}
 }
 
 func (h *recoveryHarness) decided(id string) func() bool {

@@ -155,6 +155,13 @@ type harness struct {
 	preflight analysis.PreflightCheck
 	// leases is Options.Leases.
 	leases analysis.Leases
+	// provider, when set, is the provider the scheduler queries instead of prov.
+	provider metrics.Provider
+	// options, when set, edits the scheduler's options before it is built (another
+	// actuation layer, other workers or timeouts).
+	options func(*analysis.Options)
+	// step is how far until advances the clock at a time (10 s when zero).
+	step time.Duration
 }
 
 type recorder struct {
@@ -207,13 +214,20 @@ func (h *harness) start() {
 	h.store = st
 	h.reg = prometheus.NewRegistry()
 	h.act = &recorder{store: st}
-	h.sched = analysis.NewScheduler(analysis.Options{
+	opts := analysis.Options{
 		Store: st, Clock: h.clock, Logger: zaptest.NewLogger(h.t), Metrics: analysis.NewMetrics(h.reg),
 		Actuation: h.act, Workers: 4, MaxConsecutiveErrors: h.cfg.Scheduler.MaxConsecutiveErrors,
 		QueryTimeout: 200 * time.Millisecond, CheckRegistration: h.check, Preflight: h.preflight, Limits: analysis.LimitsOf(h.cfg.Server),
 		Leases: h.leases,
-	})
+	}
+	if h.options != nil {
+		h.options(&opts)
+	}
+	h.sched = analysis.NewScheduler(opts)
 	var prov metrics.Provider = h.prov
+	if h.provider != nil {
+		prov = h.provider
+	}
 	if h.wrap != nil {
 		prov = h.wrap(prov)
 	}
@@ -246,16 +260,20 @@ func (h *harness) register(baseline, canary string) *analysis.Canary {
 	return c
 }
 
-// until advances the clock 10 s at a time until cond holds, failing after a real-time
-// deadline.
+// until advances the clock a step (10 s unless set) at a time until cond holds, failing
+// after a real-time deadline.
 func (h *harness) until(what string, cond func() bool) {
 	h.t.Helper()
+	step := h.step
+	if step == 0 {
+		step = 10 * time.Second
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s", what)
 		}
-		h.clock.Advance(10 * time.Second)
+		h.clock.Advance(step)
 		time.Sleep(5 * time.Millisecond)
 	}
 }
