@@ -2,43 +2,29 @@ package pagerduty
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/canaryd/canaryd/actuators"
-	"github.com/canaryd/canaryd/internal/redact"
 )
 
 // Change is a built pagerduty actuator in mode change: it sends change events, which
 // open nothing, so it is not Resolvable.
 type Change struct {
-	o       actuators.Options
-	c       Config
-	key     string
+	sender
 	summary *actuators.Template
 	source  *actuators.Template
-	client  *http.Client
-	// restCheck is the preflight (the REST API key's check), as an alert's.
-	restCheck
 }
 
 var _ actuators.Actuator = (*Change)(nil)
 
 func newChange(c Config, o actuators.Options) (*Change, error) {
-	k, err := actuators.SecretFromEnv("routing_key_env", c.RoutingKeyEnv)
+	s, err := newSender(c, o)
 	if err != nil {
-		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
+		return nil, err
 	}
-	ch := &Change{o: o, c: c, key: k}
+	ch := &Change{sender: s}
 	ch.summary, _ = actuators.ParseTemplate("summary", c.Summary)
 	ch.source, _ = actuators.ParseTemplate("source", c.Source)
-	if ch.client, err = actuators.NewHTTPClient(c.HTTPConfig, "pagerduty_"+o.Name); err != nil {
-		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
-	}
-	if ch.restCheck, err = newRESTCheck(c, o, ch.client); err != nil {
-		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
-	}
 	return ch, nil
 }
 
@@ -105,31 +91,19 @@ func (ch *Change) Render(e actuators.Event) (actuators.Request, error) {
 	if err != nil {
 		return actuators.Request{}, err
 	}
-	b, err := actuators.MarshalJSON(ev)
+	req, err := ch.render(ev, "change event")
 	if err != nil {
-		return actuators.Request{}, fmt.Errorf("encode change event: %w", err)
+		return actuators.Request{}, err
 	}
-	u := redact.URL(ch.c.Endpoint())
-	return actuators.Request{Target: "POST " + u + " (change)", Method: http.MethodPost, URL: u, Body: actuators.Truncate(string(b), ch.o.Limit())}, nil
+	req.Target += " (change)"
+	return req, nil
 }
 
-// Act sends the change event once. PagerDuty answers 202 {"status":"success",…}.
+// Act sends the change event once.
 func (ch *Change) Act(ctx context.Context, e actuators.Event) (actuators.Result, error) {
 	ev, err := ch.event(e, ch.key)
 	if err != nil {
 		return actuators.Result{}, err
 	}
-	b, err := actuators.MarshalJSON(ev)
-	if err != nil {
-		return actuators.Result{}, fmt.Errorf("encode change event: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(ch.c.Timeout))
-	defer cancel()
-	req, err := actuators.NewRequest(ctx, http.MethodPost, ch.c.Endpoint(), b, e.Key, nil)
-	if err != nil {
-		return actuators.Result{}, err
-	}
-	res, err := actuators.Send(ctx, ch.client, req, ch.o.Limit())
-	res.Output = actuators.HideSecrets(res.Output, ch.key)
-	return res, actuators.HideSecretsErr(err, ch.key)
+	return ch.send(ctx, e, ev, "change event")
 }

@@ -8,26 +8,19 @@ package pagerduty
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/canaryd/canaryd/actuators"
-	"github.com/canaryd/canaryd/internal/redact"
 )
 
 // PagerDuty is a built pagerduty actuator.
 type PagerDuty struct {
-	o         actuators.Options
-	c         Config
-	key       string
+	sender
 	summary   *actuators.Template
 	source    *actuators.Template
 	component *actuators.Template
 	group     *actuators.Template
 	class     *actuators.Template
-	client    *http.Client
-	// restCheck is the preflight (the REST API key's check).
-	restCheck
 }
 
 var _ actuators.Resolvable = (*PagerDuty)(nil)
@@ -45,22 +38,16 @@ func New(c Config, o actuators.Options) (actuators.Actuator, error) {
 }
 
 func newAlert(c Config, o actuators.Options) (*PagerDuty, error) {
-	k, err := actuators.SecretFromEnv("routing_key_env", c.RoutingKeyEnv)
+	s, err := newSender(c, o)
 	if err != nil {
-		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
+		return nil, err
 	}
-	p := &PagerDuty{o: o, c: c, key: k}
+	p := &PagerDuty{sender: s}
 	p.summary, _ = actuators.ParseTemplate("summary", c.Summary)
 	p.source, _ = actuators.ParseTemplate("source", c.Source)
 	p.component, _ = actuators.ParseTemplate("component", c.Component)
 	p.group, _ = actuators.ParseTemplate("group", c.Group)
 	p.class, _ = actuators.ParseTemplate("class", c.Class)
-	if p.client, err = actuators.NewHTTPClient(c.HTTPConfig, "pagerduty_"+o.Name); err != nil {
-		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
-	}
-	if p.restCheck, err = newRESTCheck(c, o, p.client); err != nil {
-		return nil, fmt.Errorf("pagerduty %s: %w", o.Name, err)
-	}
 	return p, nil
 }
 
@@ -159,29 +146,19 @@ func (p *PagerDuty) Render(e actuators.Event) (actuators.Request, error) {
 	if err != nil {
 		return actuators.Request{}, err
 	}
-	b, err := actuators.MarshalJSON(ev)
+	req, err := p.render(ev, "event")
 	if err != nil {
-		return actuators.Request{}, fmt.Errorf("encode event: %w", err)
+		return actuators.Request{}, err
 	}
-	return actuators.Request{Target: "POST " + redact.URL(p.c.Endpoint()) + " (" + ev.EventAction + " " + ev.DedupKey + ")",
-		Method: http.MethodPost, URL: redact.URL(p.c.Endpoint()), Body: actuators.Truncate(string(b), p.o.Limit())}, nil
+	req.Target += " (" + ev.EventAction + " " + ev.DedupKey + ")"
+	return req, nil
 }
 
-// Act enqueues the event once. PagerDuty answers 202 with {"status":"success",…}.
+// Act enqueues the event once.
 func (p *PagerDuty) Act(ctx context.Context, e actuators.Event) (actuators.Result, error) {
 	ev, err := p.event(e, p.key)
 	if err != nil {
 		return actuators.Result{}, err
 	}
-	b, err := actuators.MarshalJSON(ev)
-	if err != nil {
-		return actuators.Result{}, fmt.Errorf("encode event: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(p.c.Timeout))
-	defer cancel()
-	req, err := actuators.NewRequest(ctx, http.MethodPost, p.c.Endpoint(), b, e.Key, nil)
-	if err != nil {
-		return actuators.Result{}, err
-	}
-	return actuators.Send(ctx, p.client, req, p.o.Limit())
+	return p.send(ctx, e, ev, "event")
 }
