@@ -2,64 +2,49 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/canaryd/canaryd/analysis/pgstore/pgtest"
 	"github.com/canaryd/canaryd/internal/syncbuf"
+	"github.com/canaryd/canaryd/internal/testutil/daemontest"
 )
 
 // binPath is the canaryd binary the process tests run, built once by TestMain.
 var binPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "canaryd-bin")
+	// -race so that the process tests also check the daemon for data races.
+	bin, remove, err := daemontest.Build("../..", true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binPath = filepath.Join(dir, "canaryd")
-	// -race so that the process tests also check the daemon for data races.
-	out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build canaryd: %v\n%s", err, out)
-		os.Exit(1)
-	}
+	binPath = bin
 	code := pgtest.Run(m) // m.Run, then stops the PostgreSQL cluster the tests shared
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
-// proc is a canaryd serve process started by a test.
+// proc is a canaryd serve process started by a test: d's fields under the names the
+// tests use.
 type proc struct {
 	t    *testing.T
+	d    *daemontest.Proc
 	cmd  *exec.Cmd
 	url  string
 	logs *syncbuf.Buffer
 	done chan struct{}
-	err  error
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return daemontest.FreeAddr(t) }
 
 // startServe runs `canaryd serve` with the config and store given and waits until it
 // is ready. Extra arguments are appended.
@@ -78,50 +63,12 @@ func startServeScheme(t *testing.T, scheme, configPath, storage string, extra ..
 	t.Helper()
 	addr := freeAddr(t)
 	args := append([]string{"serve", "--config", configPath, "--storage", storage, "--listen", addr, "--log-level", "debug"}, extra...)
-	p := &proc{t: t, cmd: exec.Command(binPath, args...), url: scheme + "://" + addr, logs: &syncbuf.Buffer{}, done: make(chan struct{})}
-	// Readiness only: the test's own client checks the certificate where it matters.
-	probe := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("canaryd log (%s):\n%s", addr, p.logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-p.done:
-			t.Fatalf("canaryd exited before ready (%v):\n%s", p.err, p.logs.String())
-		default:
-		}
-		if resp, err := probe.Get(p.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("canaryd not ready after 30s:\n%s", p.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	d := daemontest.Start(t, exec.Command(binPath, args...), scheme+"://"+addr)
+	return &proc{t: t, d: d, cmd: d.Cmd, url: d.URL, logs: d.Logs, done: d.Done}
 }
 
 // kill is kill -9: no chance to persist anything more.
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
+func (p *proc) kill() { p.d.Kill() }
 
 // call does an API request and decodes the JSON answer into out (when not nil),
 // returning the status code.

@@ -328,8 +328,8 @@ func TestServeReloadAndShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("canaryd still running 10 s after SIGTERM")
 	}
-	if p.err != nil {
-		t.Errorf("exit after SIGTERM: %v (after %s)", p.err, time.Since(start))
+	if p.d.Err != nil {
+		t.Errorf("exit after SIGTERM: %v (after %s)", p.d.Err, time.Since(start))
 	}
 	if !strings.Contains(p.logs.String(), `"canaryd stopped"`) {
 		t.Errorf("no clean stop in the log")

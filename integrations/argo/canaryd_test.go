@@ -5,22 +5,19 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	analysisutil "github.com/argoproj/argo-rollouts/utils/analysis"
 	log "github.com/sirupsen/logrus"
 	"sigs.k8s.io/yaml"
 
-	"github.com/canaryd/canaryd/internal/syncbuf"
+	"github.com/canaryd/canaryd/internal/testutil/daemontest"
 )
 
 // binPath is the canaryd binary the tests run, built once by TestMain from the main
@@ -28,20 +25,14 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "canaryd-argo")
+	bin, remove, err := daemontest.Build("../..", false)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binPath = filepath.Join(dir, "canaryd")
-	build := exec.Command("go", "build", "-o", binPath, "./cmd/canaryd")
-	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build canaryd: %v\n%s", err, out)
-		os.Exit(1)
-	}
+	binPath = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
@@ -50,59 +41,27 @@ func TestMain(m *testing.M) {
 type daemon struct {
 	url   string
 	token string
-	logs  *syncbuf.Buffer
 }
 
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := daemontest.FreeAddr(t)
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{url: "http://" + addr, token: base64.RawURLEncoding.EncodeToString(b), logs: &syncbuf.Buffer{}}
+	token := base64.RawURLEncoding.EncodeToString(b)
 	cmd := exec.Command(binPath, "serve", "--config", "testdata/canaryd.yml", "--storage", filepath.Join(t.TempDir(), "canaryd.db"),
 		"--listen", addr, "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "CANARYD_ARGO_TOKEN="+d.token)
-	cmd.Stdout, cmd.Stderr = d.logs, d.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	cmd.Env = append(os.Environ(), "CANARYD_ARGO_TOKEN="+token)
+	p := daemontest.Start(t, cmd, "http://"+addr)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-done
-		if strings.Contains(d.logs.String(), d.token) {
+		p.Kill()
+		if strings.Contains(p.Logs.String(), token) {
 			t.Error("canaryd's log holds the token")
 		}
-		if t.Failed() {
-			t.Logf("canaryd log:\n%s", d.logs.String())
-		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("canaryd exited before ready:\n%s", d.logs.String())
-		default:
-		}
-		if resp, err := http.Get(d.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return d
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("canaryd not ready after 30s:\n%s", d.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &daemon{url: p.URL, token: token}
 }
 
 // canaries lists every canary canaryd holds, through its API.

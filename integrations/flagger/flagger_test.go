@@ -11,14 +11,12 @@ package flagger
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/canaryd/canaryd/internal/syncbuf"
+	"github.com/canaryd/canaryd/internal/testutil/daemontest"
 )
 
 const (
@@ -38,20 +37,16 @@ const (
 var binPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "canaryd-flagger")
+	// Built in the main module, as cmd/canaryd's own tests build it (-race, which also
+	// checks the daemon for data races): make test has it in the build cache by then.
+	bin, remove, err := daemontest.Build("../..", true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binPath = filepath.Join(dir, "canaryd")
-	// Built in the main module, as cmd/canaryd's own tests build it (-race, which also
-	// checks the daemon for data races): make test has it in the build cache by then.
-	if out, err := exec.Command("go", "-C", "../..", "build", "-race", "-o", binPath, "./cmd/canaryd").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build canaryd: %v\n%s", err, out)
-		os.Exit(1)
-	}
+	binPath = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
@@ -62,54 +57,15 @@ type daemon struct {
 	logs *syncbuf.Buffer
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startCanaryd runs canaryd serve on testdata/canaryd.yml and waits until it is ready.
 func startCanaryd(t *testing.T) *daemon {
 	t.Helper()
-	addr := freeAddr(t)
-	d := &daemon{t: t, url: "http://" + addr, logs: &syncbuf.Buffer{}}
+	addr := daemontest.FreeAddr(t)
 	cmd := exec.Command(binPath, "serve", "--config", "testdata/canaryd.yml", "--storage", filepath.Join(t.TempDir(), "c.db"),
 		"--listen", addr, "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "CANARYD_FLAGGER_TOKEN="+flaggerToken, "CANARYD_READER_TOKEN="+readerToken)
-	cmd.Stdout, cmd.Stderr = d.logs, d.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-done
-		if t.Failed() {
-			t.Logf("canaryd log:\n%s", d.logs.String())
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		select {
-		case <-done:
-			t.Fatalf("canaryd exited before ready:\n%s", d.logs.String())
-		default:
-		}
-		if resp, err := http.Get(d.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return d
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("canaryd not ready after 30s:\n%s", d.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	p := daemontest.Start(t, cmd, "http://"+addr)
+	return &daemon{t: t, url: p.URL, logs: p.Logs}
 }
 
 // get reads canaryd's API as the reader and decodes the answer into out; it returns the
