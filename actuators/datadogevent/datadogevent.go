@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -225,23 +224,7 @@ func neutered(e actuators.Event, markdown bool) actuators.Event {
 		}
 		return strings.ReplaceAll(s, "@", "@\u200b")
 	}
-	e.Name, e.Service, e.Reason, e.Analysis = fix(e.Name), fix(e.Service), fix(e.Reason), fix(e.Analysis)
-	for _, m := range []*map[string]string{&e.Vars, &e.Canary, &e.Baseline} {
-		if *m == nil {
-			continue
-		}
-		cp := maps.Clone(*m)
-		for k, v := range cp {
-			cp[k] = fix(v)
-		}
-		*m = cp
-	}
-	fs := slices.Clone(e.Failing)
-	for i := range fs {
-		fs[i].Name, fs[i].Reason = fix(fs[i].Name), fix(fs[i].Reason)
-	}
-	e.Failing = fs
-	return e
+	return e.MapText(fix)
 }
 
 // Render returns the POST the actuator would make, the API key hidden.

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"html"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -130,26 +129,7 @@ func dropControl(r rune) rune {
 }
 
 // escaped is e with every free-text field a template may print HTML-escaped.
-func escaped(e actuators.Event) actuators.Event {
-	esc := html.EscapeString
-	e.Name, e.Service, e.Reason, e.Analysis = esc(e.Name), esc(e.Service), esc(e.Reason), esc(e.Analysis)
-	for _, m := range []*map[string]string{&e.Vars, &e.Canary, &e.Baseline} {
-		if *m == nil {
-			continue
-		}
-		cp := maps.Clone(*m)
-		for k, v := range cp {
-			cp[k] = esc(v)
-		}
-		*m = cp
-	}
-	fs := slices.Clone(e.Failing)
-	for i := range fs {
-		fs[i].Name, fs[i].Reason = esc(fs[i].Name), esc(fs[i].Reason)
-	}
-	e.Failing = fs
-	return e
-}
+func escaped(e actuators.Event) actuators.Event { return e.MapText(html.EscapeString) }
 
 func (g *Grafana) request(e actuators.Event, token string) ([]byte, map[string]string, error) {
 	a, err := g.annotation(e)
