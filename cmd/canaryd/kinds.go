@@ -17,6 +17,7 @@ import (
 	"github.com/canaryd/canaryd/metrics/influxdb"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/synthetic"
+	"github.com/canaryd/canaryd/metrics/web"
 )
 
 // kinds is every provider and actuator type the binary knows: adding one is its folder
@@ -41,6 +42,9 @@ func kindsWith(sim *synthetic.Rollbacks) config.Kinds {
 			"cloudwatch": config.ProviderKindOf(func(c cloudwatch.Config, l *zap.Logger) (*cloudwatch.Provider, error) { return cloudwatch.New(c, l) }, config.RateLimit{QPS: 10, Burst: 50}),
 			// A self-hosted InfluxDB 1.x answers like Prometheus: the same headroom.
 			"influxdb": config.ProviderKindOf(influxdb.New, config.RateLimit{QPS: 100, Burst: 200}),
+			// Any HTTP/JSON service, sized for none in particular: modest unless the entry
+			// says what its service takes.
+			"web": config.ProviderKindOf(web.New, config.RateLimit{QPS: 10, Burst: 50}),
 			// In process: the bucket only bounds CPU.
 			"synthetic": config.ProviderKindOf(synthetic.WithRollbacks(sim), config.RateLimit{QPS: 10000, Burst: 10000}),
 		},

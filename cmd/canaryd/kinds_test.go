@@ -97,6 +97,7 @@ providers:
   syn: {type: synthetic}
   cw: {type: cloudwatch, region: us-east-1}
   influx: {type: influxdb, address: "http://127.0.0.1:8086", database: app}
+  web: {type: web, url: "http://127.0.0.1:8080/q?query={{ .Query }}", points: "$.points"}
   tuned: {type: prometheus, address: "http://127.0.0.1:9091", rate_limit: {qps: 5}}
 analyses: {}
 `), kinds())
@@ -109,6 +110,7 @@ analyses: {}
 		"syn":    {QPS: 10000, Burst: 10000},
 		"cw":     {QPS: 10, Burst: 50},
 		"influx": {QPS: 100, Burst: 200},
+		"web":    {QPS: 10, Burst: 50},
 		"tuned":  {QPS: 5, Burst: 200},
 	} {
 		if got := c.Providers[name].RateLimit; got != want {

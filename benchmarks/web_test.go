@@ -1,0 +1,78 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/web"
+)
+
+const webSeries = 10
+
+// promShapedAnswer writes a query_range answer as Prometheus writes it (its JSON
+// encoder's layout: [unix seconds, "value"] pairs, 3-decimal values) for series ×
+// benchPoints points ending at end: the shape the web provider's example config reads.
+func promShapedAnswer(series int, end time.Time) []byte {
+	start := end.Add(-(benchPoints - 1) * time.Minute).Unix()
+	var b strings.Builder
+	b.WriteString(`{"status":"success","data":{"resultType":"matrix","result":[`)
+	for s := range series {
+		if s > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"metric":{"__name__":"bench_value","series":"%04d"},"values":[`, s)
+		for i := range benchPoints {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `[%d,"%d.%03d"]`, start+int64(i)*60, i%97, (i*7919+s)%1000)
+		}
+		b.WriteString(`]}`)
+	}
+	b.WriteString(`]}}`)
+	return []byte(b.String())
+}
+
+// BenchmarkWebDecode is the web provider's cost per point after the network: a
+// Prometheus-shaped answer (webSeries series × a day at 1m) replayed by an httptest
+// server, read with the JSONPaths of configs/web.yml (encoding/json into any, then
+// github.com/theory/jsonpath).
+func BenchmarkWebDecode(b *testing.B) {
+	end := time.Now().Truncate(time.Minute)
+	body := promShapedAnswer(webSeries, end)
+	replay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	b.Cleanup(replay.Close)
+	cfg := web.DefaultConfig()
+	cfg.URL = replay.URL + "/api/v1/query_range?query={{ .Query }}&start={{ .Start.Unix }}&end={{ .End.Unix }}&step={{ .Step.Seconds }}"
+	cfg.Points, cfg.Error, cfg.Retries = "$.data.result[*].values", "$.error", 0
+	p, err := web.New(cfg, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := metrics.Query{Text: "bench_value", Start: end.Add(-(benchPoints - 1) * time.Minute), End: end, Step: time.Minute}
+	ctx := context.Background()
+	n := float64(webSeries * benchPoints)
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := p.Query(ctx, q)
+		if err != nil || s.Len() != webSeries*benchPoints {
+			b.Fatalf("%d points, %v", s.Len(), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/point")
+	b.ReportMetric(testing.AllocsPerRun(1, func() { _, _ = p.Query(ctx, q) })/n, "allocs/point")
+	b.ReportMetric(float64(len(body))/n, "answer-B/point")
+}
