@@ -12,6 +12,10 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 # The InfluxDB provider's tests (metrics/influxdb) start a private influxd (1.x).
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
+# The Graphite provider's tests (metrics/graphite) run a private carbon-cache and
+# graphite-web (its Django application, under Debian's /usr/bin/python3).
+command -v carbon-cache >/dev/null 2>&1 || need+=(graphite-carbon)
+/usr/bin/python3 -c 'import graphite.wsgi' >/dev/null 2>&1 || [ -f /usr/lib/python3/dist-packages/graphite/wsgi.py ] || need+=(graphite-web)
 # The CloudWatch provider's tests run moto's server (Python), installed with pip below.
 python3 -c 'import moto.server' >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 sudo=""

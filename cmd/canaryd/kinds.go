@@ -14,6 +14,7 @@ import (
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics/cloudwatch"
 	"github.com/canaryd/canaryd/metrics/datadog"
+	"github.com/canaryd/canaryd/metrics/graphite"
 	"github.com/canaryd/canaryd/metrics/influxdb"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/synthetic"
@@ -42,6 +43,9 @@ func kindsWith(sim *synthetic.Rollbacks) config.Kinds {
 			"cloudwatch": config.ProviderKindOf(func(c cloudwatch.Config, l *zap.Logger) (*cloudwatch.Provider, error) { return cloudwatch.New(c, l) }, config.RateLimit{QPS: 10, Burst: 50}),
 			// A self-hosted InfluxDB 1.x answers like Prometheus: the same headroom.
 			"influxdb": config.ProviderKindOf(influxdb.New, config.RateLimit{QPS: 100, Burst: 200}),
+			// graphite-web renders from whisper files on its own disk: a self-hosted
+			// server's headroom, below Prometheus' (each render reads files).
+			"graphite": config.ProviderKindOf(graphite.New, config.RateLimit{QPS: 50, Burst: 100}),
 			// Any HTTP/JSON service, sized for none in particular: modest unless the entry
 			// says what its service takes.
 			"web": config.ProviderKindOf(web.New, config.RateLimit{QPS: 10, Burst: 50}),

@@ -97,6 +97,7 @@ providers:
   syn: {type: synthetic}
   cw: {type: cloudwatch, region: us-east-1}
   influx: {type: influxdb, address: "http://127.0.0.1:8086", database: app}
+  graphite: {type: graphite, address: "http://127.0.0.1:8080"}
   web: {type: web, url: "http://127.0.0.1:8080/q?query={{ .Query }}", points: "$.points"}
   tuned: {type: prometheus, address: "http://127.0.0.1:9091", rate_limit: {qps: 5}}
 analyses: {}
@@ -105,13 +106,14 @@ analyses: {}
 		t.Fatal(err)
 	}
 	for name, want := range map[string]config.RateLimit{
-		"prom":   {QPS: 100, Burst: 200},
-		"dd":     {QPS: 0.4, Burst: 20},
-		"syn":    {QPS: 10000, Burst: 10000},
-		"cw":     {QPS: 10, Burst: 50},
-		"influx": {QPS: 100, Burst: 200},
-		"web":    {QPS: 10, Burst: 50},
-		"tuned":  {QPS: 5, Burst: 200},
+		"prom":     {QPS: 100, Burst: 200},
+		"dd":       {QPS: 0.4, Burst: 20},
+		"syn":      {QPS: 10000, Burst: 10000},
+		"cw":       {QPS: 10, Burst: 50},
+		"influx":   {QPS: 100, Burst: 200},
+		"web":      {QPS: 10, Burst: 50},
+		"graphite": {QPS: 50, Burst: 100},
+		"tuned":    {QPS: 5, Burst: 200},
 	} {
 		if got := c.Providers[name].RateLimit; got != want {
 			t.Errorf("providers.%s.rate_limit = %+v, want %+v", name, got, want)
