@@ -6,6 +6,7 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/sigv4"
 
 	"github.com/canaryd/canaryd/metrics"
 )
@@ -23,6 +24,12 @@ type Config struct {
 	// Retries is how many times a request that failed transiently (network error, timeout,
 	// 5xx) is tried again; 0 disables retrying.
 	Retries int `yaml:"retries"`
+	// SigV4 signs every request with AWS Signature Version 4 (Amazon Managed Service for
+	// Prometheus, or any Prometheus behind a SigV4 gateway), as Prometheus' own
+	// remote_write sigv4 does, with the same library and keys: region, access_key,
+	// secret_key (printed <secret>), profile, role_arn, external_id, service_name (aps).
+	// Without access_key, the AWS default credentials chain.
+	SigV4 *sigv4.SigV4Config `yaml:"sigv4,omitempty"`
 
 	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
 }
@@ -62,6 +69,16 @@ func (c *Config) Validate() field.Errors {
 	}
 	if err := c.HTTPClientConfig.Validate(); err != nil {
 		es.Add("http_config", "%v", err)
+	}
+	if c.SigV4 != nil {
+		if err := c.SigV4.Validate(); err != nil {
+			es.Add("sigv4", "%v", err)
+		}
+		// A signed request carries its own Authorization header: another would replace it.
+		h := c.HTTPClientConfig
+		if h.BasicAuth != nil || h.Authorization != nil || h.OAuth2 != nil || h.BearerToken != "" || h.BearerTokenFile != "" {
+			es.Add("sigv4", "cannot be used with basic_auth, authorization, bearer_token or oauth2")
+		}
 	}
 	return es
 }

@@ -13,6 +13,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/sigv4"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/internal/redact"
@@ -58,6 +59,15 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 	hc, err := commoncfg.NewClientFromConfig(cfg.HTTPClientConfig, "canaryd_prometheus")
 	if err != nil {
 		return nil, fmt.Errorf("prometheus %s: http_config: %w", redact.URL(cfg.Address), redact.Error(err))
+	}
+	if cfg.SigV4 != nil {
+		// As Prometheus wraps its remote_write client: the signature is made first, so
+		// http_headers are sent unsigned.
+		rt, err := sigv4.NewSigV4RoundTripper(cfg.SigV4, hc.Transport)
+		if err != nil {
+			return nil, fmt.Errorf("prometheus %s: sigv4: %w", redact.URL(cfg.Address), err)
+		}
+		hc.Transport = rt
 	}
 	c, err := api.NewClient(api.Config{Address: cfg.Address, Client: hc})
 	if err != nil {
