@@ -54,13 +54,13 @@ clean:
 
 # Judge quality on simulated canaries (issue 9): every configs/*.yml analysis, the runbook
 # rule and golden-signals as it shipped before its tuning (v0), healthy and regressed, through the real
-# scheduler and judge. Analyses with counts or histogram judges are left out (the synthetic
-# provider gives no per-step counts or buckets): golden-signals here is
-# configs/golden-signals-mannwhitney.yml. Prints the table (benchmarks/RESULTS.md) and writes the plot.
+# scheduler and judge; counts and histogram metrics read the synthetic provider's per-step
+# counts and buckets, so golden-signals (sequential judges) and golden-signals-mannwhitney
+# are judged on the same runs. Prints the table (benchmarks/RESULTS.md) and writes the plot.
 .PHONY: eval
 eval: build
 	./bin/canaryd eval --svg benchmarks/eval.svg \
-		--variant 'golden-signals-v0=golden-signals:error-rate.allowed_increase=1.1,error-rate.allowed_delta=0.001,error-rate.confidence=0.95,p50-latency.critical=false'
+		--variant 'golden-signals-v0=golden-signals-mannwhitney.golden-signals:error-rate.allowed_increase=1.1,error-rate.allowed_delta=0.001,error-rate.confidence=0.95,p50-latency.critical=false'
 
 # The same measurement on data that went through a real Prometheus (issue 14): generated
 # per-cohort counters and histograms, backfilled with promtool, served by Debian's

@@ -1,7 +1,6 @@
 package eval
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -98,23 +97,10 @@ func SignalFor(name, query string) (string, error) {
 	return "", fmt.Errorf("metric %s: no synthetic signal matches its name or query (want one about latency quantiles, errors, saturation or requests)", name)
 }
 
-// ErrNeedsCounts marks an analysis with a counts or histogram metric: the synthetic
-// provider answers a value per step, not per-step counts or bucket increments.
-var ErrNeedsCounts = errors.New("its counts and histogram judges need per-step counts and buckets, which the synthetic provider does not give (use --backend prometheus)")
-
 // LoadFiles reads config files, whose provider and actuator types are in kinds, and
-// returns every analysis in them as a Target, in file then name order, and the names of those left out because they need counts
-// (ErrNeedsCounts).
-func LoadFiles(files []string, kinds config.Kinds) ([]Target, []string, error) {
-	var skipped []string
-	ts, err := loadFiles(files, kinds, func(name string, src []byte) (Target, error) {
-		t, err := NewTarget(name, src)
-		if errors.Is(err, ErrNeedsCounts) {
-			skipped = append(skipped, name)
-		}
-		return t, err
-	})
-	return ts, skipped, err
+// returns every analysis in them as a Target, in file then name order.
+func LoadFiles(files []string, kinds config.Kinds) ([]Target, error) {
+	return loadFiles(files, kinds, NewTarget)
 }
 
 // LoadPromFiles is LoadFiles for a real Prometheus: every analysis as NewPromTarget keeps it.
@@ -137,9 +123,6 @@ func loadFiles(files []string, kinds config.Kinds, mk func(string, []byte) (Targ
 		sort.Strings(names)
 		for _, n := range names {
 			t, err := mk(n, c.Analyses[n].Source)
-			if errors.Is(err, ErrNeedsCounts) {
-				continue
-			}
 			if err != nil {
 				return nil, fmt.Errorf("eval: %s: %w", f, err)
 			}
@@ -204,8 +187,8 @@ func newTarget(name string, src []byte, asWritten bool) (Target, error) {
 				if !ok {
 					return Target{}, fmt.Errorf("analysis %s: metrics[%d] is not a mapping", name, i)
 				}
-				var mname, query string
-				qi := -1
+				var mname, query, kind string
+				qi, ri := -1, -1
 				for j, f := range m {
 					switch f.Key {
 					case "name":
@@ -213,19 +196,33 @@ func newTarget(name string, src []byte, asWritten bool) (Target, error) {
 					case "query":
 						query, _ = f.Value.(string)
 						qi = j
+					case "requests_query":
+						ri = j
 					case "judge":
-						if sequentialJudge(f.Value) {
-							return Target{}, fmt.Errorf("analysis %s: %w", name, ErrNeedsCounts)
-						}
+						kind = judgeType(f.Value)
 					}
 				}
-				signal, err := SignalFor(mname, query)
-				if err != nil {
-					return Target{}, fmt.Errorf("analysis %s: %w", name, err)
+				// A counts metric's query counts errors and its requests_query requests
+				// per step; a histogram metric's query gives buckets: unless they are
+				// synthetic already, the synthetic per-step counts stand in for them.
+				var signal string
+				switch {
+				case kind == "counts" && !strings.Contains(query, "signal="):
+					signal = "errors"
+				case kind == "histogram" && !strings.Contains(query, "signal="):
+					signal = "latency_bucket"
+				default:
+					var err error
+					if signal, err = SignalFor(mname, query); err != nil {
+						return Target{}, fmt.Errorf("analysis %s: %w", name, err)
+					}
 				}
 				t.Signals[mname] = signal
 				if qi >= 0 && !strings.Contains(query, "signal=") {
-					m[qi].Value = "signal=" + signal + " cohort={{ .Cohort.track }} app={{ .Vars.app }}"
+					m[qi].Value = synthQuery(signal)
+				}
+				if rq, _ := m[max(ri, 0)].Value.(string); ri >= 0 && !strings.Contains(rq, "signal=") {
+					m[ri].Value = synthQuery("requests")
 				}
 				list[i] = m
 			}
@@ -245,18 +242,24 @@ func newTarget(name string, src []byte, asWritten bool) (Target, error) {
 	return t, nil
 }
 
-// sequentialJudge reports whether a metric's judge block is a counts or histogram judge.
-func sequentialJudge(v any) bool {
+// judgeType is a metric's judge type as written ("" when it has none).
+func judgeType(v any) string {
 	j, ok := v.(yaml.MapSlice)
 	if !ok {
-		return false
+		return ""
 	}
 	for _, f := range j {
-		if f.Key == "type" && (f.Value == "counts" || f.Value == "histogram") {
-			return true
+		if f.Key == "type" {
+			s, _ := f.Value.(string)
+			return s
 		}
 	}
-	return false
+	return ""
+}
+
+// synthQuery is the synthetic query of signal for a run's cohort.
+func synthQuery(signal string) string {
+	return "signal=" + signal + " cohort={{ .Cohort.track }} app={{ .Vars.app }}"
 }
 
 // Runbook is the built-in runbook-rule target.

@@ -10,48 +10,60 @@ import (
 	"github.com/canaryd/canaryd/metrics/synthetic"
 )
 
-// prefixCache serves the scheduler's re-queries from one generation per series. The
-// scheduler asks each interval for the whole window from the end of the warmup, so a
-// canary of k intervals would generate its series k times; the synthetic provider's
-// points depend only on (seed, app, signal, cohort, stream, timestamp) and a query's
-// start, so the first query generates the series up to the end of the lifetime and later
-// ones get its prefix, the same points a direct query returns (TestCacheIsTransparent).
+// prefixCache serves the scheduler's queries from one generation per series. The
+// scheduler asks each interval for the steps since the previous one (the whole window
+// from the end of the warmup at the first judged interval), so a canary of k intervals
+// would generate its series k times; the synthetic provider's points depend only on
+// (seed, app, signal, cohort, stream, timestamp) and a query's start, so the first query
+// generates the series from the anchor (the end of the warmup) up to the end of the
+// lifetime and later ones get their part of it, the points a query from the anchor
+// returns (TestCacheIsTransparent). Serving every query from the anchor also keeps a
+// regression's after counting from the end of the warmup, as the scenarios mean it,
+// when the scheduler queries only the newest steps (TestCacheAnchorsAfter).
 type prefixCache struct {
 	p       *synthetic.Provider
-	horizon time.Duration // how far past a query's start to generate
+	anchor  time.Time     // where every generation starts: the end of the warmup
+	horizon time.Duration // how far past the anchor to generate
 
 	mu      sync.Mutex
 	series  map[cacheKey]metrics.Series
 	byTrack map[string][]cacheKey // cohort → its keys, to forget a finished run
 }
 
-// cacheKey is what a synthetic query's points depend on besides its end.
+// cacheKey is what a synthetic query's points depend on besides its range.
 type cacheKey struct {
 	text    string
 	startMs int64
 	step    time.Duration
 }
 
-func newPrefixCache(p *synthetic.Provider, horizon time.Duration) *prefixCache {
-	return &prefixCache{p: p, horizon: horizon, series: map[cacheKey]metrics.Series{}, byTrack: map[string][]cacheKey{}}
+func newPrefixCache(p *synthetic.Provider, anchor time.Time, horizon time.Duration) *prefixCache {
+	return &prefixCache{p: p, anchor: anchor, horizon: horizon, series: map[cacheKey]metrics.Series{}, byTrack: map[string][]cacheKey{}}
 }
 
 func (c *prefixCache) Query(ctx context.Context, q metrics.Query) (metrics.Series, error) {
-	key := cacheKey{q.Text, q.Start.UnixMilli(), q.Step}
-	endMs := q.End.UnixMilli()
-	c.mu.Lock()
-	s, ok := c.series[key]
-	c.mu.Unlock()
-	// A grid point in (last, end] missing means the cached series is too short.
-	if ok && q.Step > 0 && lastT(s)+q.Step.Milliseconds() > endMs {
-		return prefix(s, endMs), nil
-	}
 	spec, err := synthetic.ParseQuery(q.Text)
 	if err != nil || q.Step <= 0 || q.End.Before(q.Start) {
 		return c.p.Query(ctx, q) // the provider reports the error
 	}
+	// A query on the anchor's grid at or after it is served from the anchor; any other
+	// from its own start.
+	from := q.Start
+	if off := q.Start.Sub(c.anchor); off >= 0 && off%q.Step == 0 {
+		from = c.anchor
+	}
+	key := cacheKey{q.Text, from.UnixMilli(), q.Step}
+	startMs, endMs := q.Start.UnixMilli(), q.End.UnixMilli()
+	c.mu.Lock()
+	s, ok := c.series[key]
+	c.mu.Unlock()
+	// A grid point in (last, end] missing means the cached series is too short.
+	if ok && lastT(s)+q.Step.Milliseconds() > endMs {
+		return part(s, startMs, endMs), nil
+	}
 	full := q
-	if e := q.Start.Add(c.horizon); e.After(full.End) {
+	full.Start = from
+	if e := from.Add(c.horizon); e.After(full.End) {
 		full.End = e
 	}
 	if s, err = c.p.Query(ctx, full); err != nil {
@@ -63,7 +75,7 @@ func (c *prefixCache) Query(ctx context.Context, q metrics.Query) (metrics.Serie
 	}
 	c.series[key] = s
 	c.mu.Unlock()
-	return prefix(s, endMs), nil
+	return part(s, startMs, endMs), nil
 }
 
 func lastT(s metrics.Series) int64 {
@@ -74,12 +86,15 @@ func lastT(s metrics.Series) int64 {
 	return pts[len(pts)-1].T
 }
 
-// prefix is s up to endMs; the slices are capped so that an append by the caller copies.
-func prefix(s metrics.Series, endMs int64) metrics.Series {
+// part is s from startMs to endMs; the slices are capped so that an append by the
+// caller copies.
+func part(s metrics.Series, startMs, endMs int64) metrics.Series {
 	out := metrics.Series{Streams: make([]metrics.Stream, len(s.Streams)), Warnings: s.Warnings}
 	for i, st := range s.Streams {
-		n := sort.Search(len(st.Points), func(i int) bool { return st.Points[i].T > endMs })
-		out.Streams[i] = metrics.Stream{Labels: st.Labels, Points: st.Points[:n:n]}
+		lo := sort.Search(len(st.Points), func(i int) bool { return st.Points[i].T >= startMs })
+		hi := sort.Search(len(st.Points), func(i int) bool { return st.Points[i].T > endMs })
+		hi = max(hi, lo)
+		out.Streams[i] = metrics.Stream{Labels: st.Labels, Points: st.Points[lo:hi:hi]}
 	}
 	return out
 }

@@ -24,7 +24,7 @@ import (
 
 func goldenSignals(t *testing.T) Target {
 	t.Helper()
-	ts, _, err := LoadFiles([]string{"../../configs/golden-signals-mannwhitney.yml"}, testKinds())
+	ts, err := LoadFiles([]string{"../../configs/golden-signals-mannwhitney.yml"}, testKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +257,8 @@ func TestCacheIsTransparent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newPrefixCache(p, 28*time.Minute)
 	start := simStart.Add(2 * time.Minute)
+	c := newPrefixCache(p, start, 28*time.Minute)
 	for _, text := range []string{"signal=latency_p99 cohort=c streams=2", "signal=error_rate cohort=b"} {
 		for _, end := range []time.Duration{0, 45 * time.Second, time.Minute, 17 * time.Minute, 28 * time.Minute, 40 * time.Minute, 3 * time.Minute} {
 			q := metrics.Query{Text: text, Start: start, End: start.Add(end), Step: 15 * time.Second}

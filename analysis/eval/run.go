@@ -168,7 +168,7 @@ func runTarget(ctx context.Context, o Options, t Target, res *Result) error {
 	if err != nil {
 		return err
 	}
-	cache := newPrefixCache(prov, span)
+	cache := newPrefixCache(prov, simStart.Add(t.Warmup), span)
 	env := &analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{SimProvider: cache}}
 	forget := func(j Job) { cache.forget(j.Baseline["track"], j.Canary["track"]) }
 	return RunJobs(ctx, o, t, env, simStart, jobs, forget, res)

@@ -87,13 +87,10 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	targets, skipped, err := eval.LoadFiles(files, kinds())
+	targets, err := eval.LoadFiles(files, kinds())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
-	}
-	for _, name := range skipped {
-		fmt.Fprintf(stderr, "eval: analysis %s left out: %v\n", name, eval.ErrNeedsCounts)
 	}
 	if *runbook {
 		targets = append(targets, eval.Runbook())
