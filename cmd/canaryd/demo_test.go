@@ -134,14 +134,21 @@ func TestDemoInBrowser(t *testing.T) {
 	for _, c := range page.Charts {
 		ok := len(c.Series) > 0
 		for _, s := range c.Series {
-			ok = ok && s.Points > 0 && s.Length > 0
+			// A confidence sequence of one interval (the canary failed at its first) is
+			// a point: its path has no length.
+			ok = ok && s.Points > 0 && (s.Length > 0 || c.Kind == "confidence")
 		}
 		if !ok {
 			t.Errorf("chart %s of %s has not drawn its series: %+v", c.Kind, c.Metric, c.Series)
 		}
 		drawn[c.Kind+":"+c.Metric] = ok
 	}
-	for _, want := range []string{"timeseries:error-rate", "ecdf:error-rate", "timeseries:p50-latency"} {
+	if _, ok := drawn["timeseries:latency"]; ok {
+		t.Errorf("the histogram metric latency has a time-series chart, but no per-step points to draw")
+	}
+	// error-rate and latency are sequential judges (their confidence sequences); latency
+	// reads buckets, so it has no per-step points to draw, and no empty charts of them.
+	for _, want := range []string{"timeseries:error-rate", "ecdf:error-rate", "confidence:error-rate", "confidence:latency", "timeseries:saturation"} {
 		if !drawn[want] {
 			t.Errorf("no drawn %s chart; charts: %v", want, drawn)
 		}
