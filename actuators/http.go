@@ -54,32 +54,46 @@ func Send(ctx context.Context, client *http.Client, req *http.Request, limit int
 	if limit <= 0 {
 		limit = DefaultOutputLimit
 	}
+	where := req.Method + " " + redactedURL(req)
 	resp, err := client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			// Cancelled by canaryd (shutting down): not a verdict on the receiver.
-			return Result{}, &Error{Retry: true, Err: fmt.Errorf("%s %s: %w", req.Method, redactedURL(req), ctx.Err())}
-		}
-		return Result{}, &Error{Retry: true, Err: fmt.Errorf("%s %s: %w", req.Method, redactedURL(req), unwrapURLError(err))}
+		return Result{}, TransportError(ctx, where, err)
 	}
 	defer resp.Body.Close()
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	res := Result{Status: resp.StatusCode, Output: Truncate(string(body), limit)}
-	code := resp.StatusCode
-	switch {
-	case code >= 200 && code < 300:
-		if rerr != nil {
-			// The receiver accepted; a body cut short changes nothing about that.
-			res.Output += fmt.Sprintf(" [reading the body: %v]", rerr)
-		}
-		return res, nil
-	case code == http.StatusRequestTimeout, code == http.StatusTooEarly, code == http.StatusTooManyRequests, code >= 500:
-		return res, &Error{Retry: true, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Result: res,
-			Err: fmt.Errorf("%s %s: %s", req.Method, redactedURL(req), resp.Status)}
-	default:
-		return res, &Error{Result: res, Err: fmt.Errorf("%s %s: %s", req.Method, redactedURL(req), resp.Status)}
+	if err := StatusError(where, res, resp.Status, retryAfter(resp.Header.Get("Retry-After"), time.Now())); err != nil {
+		return res, err
 	}
+	if rerr != nil {
+		// The receiver accepted; a body cut short changes nothing about that.
+		res.Output += fmt.Sprintf(" [reading the body: %v]", rerr)
+	}
+	return res, nil
+}
+
+// TransportError is the error of a request (named by where, "POST https://…") that got
+// no answer: retryable, since the receiver said nothing; when canaryd itself cancelled
+// it (shutting down) the cancellation, which is no verdict on the receiver.
+func TransportError(ctx context.Context, where string, err error) error {
+	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = ctx.Err()
+	}
+	return &Error{Retry: true, Err: fmt.Errorf("%s: %w", where, unwrapURLError(err))}
+}
+
+// StatusError classifies an answer by res.Status, as Send does for every kind: nil for
+// a 2xx; 408, 425, 429 and 5xx retryable (after retryAfter, when the receiver said);
+// any other status final. The error names the request (where) and the status line.
+func StatusError(where string, res Result, status string, retryAfter time.Duration) error {
+	switch code := res.Status; {
+	case code >= 200 && code < 300:
+		return nil
+	case code == http.StatusRequestTimeout, code == http.StatusTooEarly, code == http.StatusTooManyRequests, code >= 500:
+		return &Error{Retry: true, RetryAfter: retryAfter, Result: res, Err: fmt.Errorf("%s: %s", where, status)}
+	}
+	return &Error{Result: res, Err: fmt.Errorf("%s: %s", where, status)}
 }
 
 // redactedURL hides a URL's path when the kind marked it secret (a Slack webhook URL is

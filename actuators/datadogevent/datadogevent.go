@@ -264,28 +264,21 @@ func (d *DatadogEvent) outcome(ctx context.Context, resp *http.Response, err err
 		if err == nil {
 			err = errors.New("no answer")
 		}
-		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			err = ctx.Err()
-		}
-		return actuators.Result{}, &actuators.Error{Retry: true, Err: fmt.Errorf("%s: %w", where, unwrapURLError(err))}
+		return actuators.Result{}, actuators.TransportError(ctx, where, err)
 	}
 	var body []byte
 	if resp.Body != nil {
 		body, _ = io.ReadAll(io.LimitReader(resp.Body, int64(d.o.Limit())+1))
 	}
 	res := actuators.Result{Status: resp.StatusCode, Output: actuators.Truncate(string(body), d.o.Limit())}
-	code := resp.StatusCode
-	switch {
-	case code >= 200 && code < 300:
-		if err != nil {
-			// Accepted; an answer the client could not decode changes nothing about that.
-			res.Output += fmt.Sprintf(" [decoding the answer: %v]", err)
-		}
-		return res, nil
-	case code == http.StatusRequestTimeout, code == http.StatusTooEarly, code == http.StatusTooManyRequests, code >= 500:
-		return res, &actuators.Error{Retry: true, RetryAfter: rateLimitReset(resp.Header), Result: res, Err: fmt.Errorf("%s: %s", where, resp.Status)}
+	if serr := actuators.StatusError(where, res, resp.Status, rateLimitReset(resp.Header)); serr != nil {
+		return res, serr
 	}
-	return res, &actuators.Error{Result: res, Err: fmt.Errorf("%s: %s", where, resp.Status)}
+	if err != nil {
+		// Accepted; an answer the client could not decode changes nothing about that.
+		res.Output += fmt.Sprintf(" [decoding the answer: %v]", err)
+	}
+	return res, nil
 }
 
 // rateLimitReset reads Datadog's X-RateLimit-Reset (seconds until the window resets),
@@ -296,15 +289,4 @@ func rateLimitReset(h http.Header) time.Duration {
 		return 0
 	}
 	return min(time.Duration(s)*time.Second, time.Hour)
-}
-
-// unwrapURLError drops *url.Error's "Post \"URL\":" prefix; the caller names the request.
-func unwrapURLError(err error) error {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			return inner
-		}
-	}
-	return err
 }
