@@ -114,14 +114,9 @@ type Float float64
 
 // UnmarshalJSON takes a number or a numeric string.
 func (f *Float) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	var s string
-	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-	} else {
-		s = string(b)
+	s, err := scalarText(b)
+	if err != nil {
+		return err
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil {
@@ -136,14 +131,9 @@ type Bool bool
 
 // UnmarshalJSON takes a boolean or a string holding one.
 func (v *Bool) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	var s string
-	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-	} else {
-		s = string(b)
+	s, err := scalarText(b)
+	if err != nil {
+		return err
 	}
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "true":
@@ -161,20 +151,27 @@ type String string
 
 // UnmarshalJSON takes a string, or a number or boolean as its text.
 func (v *String) UnmarshalJSON(b []byte) error {
+	if b = bytes.TrimSpace(b); len(b) > 0 && (b[0] == '{' || b[0] == '[') {
+		return fmt.Errorf("an object or array is not a string")
+	}
+	s, err := scalarText(b)
+	if err != nil {
+		return err
+	}
+	*v = String(s)
+	return nil
+}
+
+// scalarText is a JSON scalar's text: a string's content, else the value as written
+// (Kayenta reads numbers and booleans from either).
+func scalarText(b []byte) (string, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {
 		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*v = String(s)
-		return nil
+		err := json.Unmarshal(b, &s)
+		return s, err
 	}
-	if len(b) > 0 && (b[0] == '{' || b[0] == '[') {
-		return fmt.Errorf("an object or array is not a string")
-	}
-	*v = String(b)
-	return nil
+	return string(b), nil
 }
 
 // Parse decodes a Kayenta canary config. Unknown fields are ignored, as Kayenta does;
