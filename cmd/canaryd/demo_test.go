@@ -46,6 +46,33 @@ const demoPageJS = `(() => {
   };
 })()`
 
+// startDemo starts `canaryd demo --exit-when-done` on a free port, killed at the
+// test's end: its stdout comes a line at a time on lines (closed at its end), its
+// stderr goes to logs.
+func startDemo(t *testing.T) (cmd *exec.Cmd, lines <-chan string, logs *syncbuf.Buffer) {
+	t.Helper()
+	cmd = exec.Command(binPath, "demo", "--listen", freeAddr(t), "--exit-when-done")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs = &syncbuf.Buffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ch := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			ch <- sc.Text()
+		}
+		close(ch)
+	}()
+	return cmd, ch, logs
+}
+
 var reportURLRe = regexp.MustCompile(`(http://\S+/canaries/([a-z2-7]{16}))`)
 
 // TestDemoInBrowser is issue 7's promise: `canaryd demo` (what `make run` starts) shows a
@@ -53,28 +80,8 @@ var reportURLRe = regexp.MustCompile(`(http://\S+/canaries/([a-z2-7]{16}))`)
 // README announces within about a minute.
 func TestDemoInBrowser(t *testing.T) {
 	exe := testutil.Chromium(t)
-	addr := freeAddr(t)
-	cmd := exec.Command(binPath, "demo", "--listen", addr, "--exit-when-done")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncbuf.Buffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-
 	// Read the demo's output: the URLs first, then each verdict as it arrives.
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	cmd, lines, logs := startDemo(t)
 	var out []string
 	var badURL string
 	timeout := time.After(2 * time.Minute)

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/canaryd/canaryd/internal/syncbuf"
 )
 
 // TestDemoRecovery is issue 20's demo: `canaryd demo` (make run) rolls back its failed
@@ -17,26 +13,7 @@ import (
 // regression survives the rollback) ends not_recovered and pages on-call, and the demo
 // exits 0 with every outcome as expected.
 func TestDemoRecovery(t *testing.T) {
-	addr := freeAddr(t)
-	cmd := exec.Command(binPath, "demo", "--listen", addr, "--exit-when-done")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncbuf.Buffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	cmd, lines, logs := startDemo(t)
 	urls := map[string]string{} // canary name prefix → report URL
 	var out []string
 	page := func(url string) string {
