@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -21,16 +19,9 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
-	// -race so that the process tests also check the daemon for data races.
-	bin, remove, err := daemontest.Build("../..", true)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = bin
-	code := pgtest.Run(m) // m.Run, then stops the PostgreSQL cluster the tests shared
-	remove()
-	os.Exit(code)
+	// -race so that the process tests also check the daemon for data races; pgtest.Run
+	// stops the PostgreSQL cluster the tests shared after m.Run.
+	daemontest.Main(m, "../..", true, &binPath, pgtest.Run)
 }
 
 // proc is a canaryd serve process started by a test: d's fields under the names the

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,15 +24,7 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
-	bin, remove, err := daemontest.Build("../..", false)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
+	daemontest.Main(m, "../..", false, &binPath, (*testing.M).Run)
 }
 
 // daemon is a `canaryd serve` process on testdata/canaryd.yml, with server.auth on and

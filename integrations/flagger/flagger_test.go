@@ -10,7 +10,6 @@ package flagger
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,15 +38,7 @@ var binPath string
 func TestMain(m *testing.M) {
 	// Built in the main module, as cmd/canaryd's own tests build it (-race, which also
 	// checks the daemon for data races): make test has it in the build cache by then.
-	bin, remove, err := daemontest.Build("../..", true)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
+	daemontest.Main(m, "../..", true, &binPath, (*testing.M).Run)
 }
 
 // daemon is a canaryd serve process.

@@ -39,6 +39,21 @@ func Build(root string, race bool) (bin string, remove func(), err error) {
 	return bin, func() { os.RemoveAll(dir) }, nil
 }
 
+// Main is a process test package's TestMain: it builds canaryd (see Build) into *bin,
+// runs the tests through run (m.Run, or a wrapper of it that also stops a shared
+// server), removes the binary and exits with run's code.
+func Main(m *testing.M, root string, race bool, bin *string, run func(*testing.M) int) {
+	b, remove, err := Build(root, race)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = b
+	code := run(m)
+	remove()
+	os.Exit(code)
+}
+
 // FreeAddr is a loopback address nothing listens on, for --listen.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
