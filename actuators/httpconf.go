@@ -23,6 +23,17 @@ func CheckURL(es *field.Errors, field, text string) {
 	}
 }
 
+// CheckBaseURL checks a fixed base URL a kind appends its API path to: an absolute http
+// or https URL without credentials, query or fragment; secretFrom says where the
+// credentials come from instead ("the token comes from token_env").
+func CheckBaseURL(es *field.Errors, field, raw, secretFrom string) {
+	if err := CheckRenderedURL(raw); err != nil {
+		es.Add(field, "%v", err)
+	} else if u, _ := url.Parse(raw); u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		es.Add(field, "must be a base URL without credentials, query or fragment (%s)", secretFrom)
+	}
+}
+
 // CheckRenderedURL accepts absolute http and https URLs with a host.
 func CheckRenderedURL(s string) error {
 	u, err := url.Parse(s)

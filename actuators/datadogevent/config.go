@@ -2,7 +2,6 @@ package datadogevent
 
 import (
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -89,11 +88,7 @@ func (c *Config) Validate() field.Errors {
 		es.Add("site", "%q must be a bare site name such as datadoghq.eu; use api_url for a full URL", c.Site)
 	}
 	if c.APIURL != "" {
-		if err := actuators.CheckRenderedURL(c.APIURL); err != nil {
-			es.Add("api_url", "%v", err)
-		} else if u, _ := url.Parse(c.APIURL); u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			es.Add("api_url", "must be a base URL without credentials, query or fragment (the key comes from api_key_env)")
-		}
+		actuators.CheckBaseURL(&es, "api_url", c.APIURL, "the key comes from api_key_env")
 	}
 	actuators.CheckEnvName(&es, "api_key_env", c.APIKeyEnv)
 	for _, f := range []struct{ key, text string }{{"title", c.Title}, {"text", c.Text}} {

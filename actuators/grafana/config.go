@@ -1,7 +1,6 @@
 package grafana
 
 import (
-	"net/url"
 	"strings"
 	"time"
 
@@ -73,11 +72,7 @@ func (c *Config) Validate() field.Errors {
 	case strings.Contains(c.URL, "{{"):
 		es.Add("url", "must be a fixed URL, not a template")
 	default:
-		if err := actuators.CheckRenderedURL(c.URL); err != nil {
-			es.Add("url", "%v", err)
-		} else if u, _ := url.Parse(c.URL); u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			es.Add("url", "must be a base URL without credentials, query or fragment (the token comes from token_file or token_env)")
-		}
+		actuators.CheckBaseURL(&es, "url", c.URL, "the token comes from token_file or token_env")
 	}
 	switch {
 	case c.TokenFile == "" && c.TokenEnv == "":
