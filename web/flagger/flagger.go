@@ -14,9 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"mime"
 	"net/http"
 	"regexp"
 	"slices"
@@ -30,6 +28,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuators/guard"
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/internal/jsonbody"
 	"github.com/canaryd/canaryd/web/auth"
 )
 
@@ -229,18 +228,9 @@ func (h *Webhooks) handler(typ string, serve func(http.ResponseWriter, *http.Req
 // decode reads Flagger's payload leniently: unknown fields are ignored, a field of the
 // wrong type is a 400 naming it.
 func (h *Webhooks) decode(w http.ResponseWriter, r *http.Request) (*payload, *answerError) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return nil, &answerError{code: http.StatusUnsupportedMediaType, a: answer{Error: "Content-Type must be application/json"}}
-		}
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return nil, &answerError{code: http.StatusRequestEntityTooLarge, a: answer{Error: fmt.Sprintf("the body is larger than %d bytes", maxErr.Limit)}}
-	}
-	if err != nil {
-		return nil, &answerError{code: http.StatusBadRequest, a: answer{Error: "reading the body: " + err.Error()}}
+	data, berr := jsonbody.Read(w, r, h.o.MaxBody)
+	if berr != nil {
+		return nil, &answerError{code: berr.Status, a: answer{Error: berr.Msg}}
 	}
 	var p payload
 	if err := json.Unmarshal(data, &p); err != nil {

@@ -8,13 +8,13 @@
 package kayenta
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -26,6 +26,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/internal/jsonbody"
 	"github.com/canaryd/canaryd/judge"
 	"github.com/canaryd/canaryd/web/auth"
 )
@@ -385,22 +386,18 @@ func classification(c judge.Classification) string {
 // decode reads one JSON object into v, ignoring unknown fields (Kayenta's clients send
 // fields canaryd has no use for), and writes the 4xx itself when it fails.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeError(w, http.StatusUnsupportedMediaType, "", "Content-Type must be application/json")
-			return false
-		}
+	data, berr := jsonbody.Read(w, r, h.o.MaxBody)
+	if berr != nil {
+		writeError(w, berr.Status, "", berr.Msg)
+		return false
 	}
-	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.o.MaxBody)).Decode(v)
-	var (
-		maxErr  *http.MaxBytesError
-		typeErr *json.UnmarshalTypeError
-	)
+	// A decoder, as before the body was read whole: an empty body is io.EOF, and what
+	// follows the first object is ignored.
+	err := json.NewDecoder(bytes.NewReader(data)).Decode(v)
+	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
 		return true
-	case errors.As(err, &maxErr):
-		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the body is larger than %d bytes", maxErr.Limit))
 	case errors.Is(err, io.EOF):
 		writeError(w, http.StatusBadRequest, "", "the body must be a JSON object: Kayenta's CanaryExecutionRequest")
 	case errors.As(err, &typeErr) && typeErr.Field != "":
