@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -231,81 +232,170 @@ func TestServePostgresDown(t *testing.T) {
 	}
 }
 
-// /readyz follows the database: 503 while canaryd cannot reach it (a cut network here, a
-// proxy that drops every connection), 200 again once it can; the answer does not say
-// where the database is, the log says why once.
+// /readyz follows the database and the canaries wait for it. Lost while two canaries run
+// — the network cut (a proxy that drops every connection) or the database itself stopped
+// (`pg_ctl stop -m immediate` on a cluster of the test's own), for longer than a canary
+// lives — /readyz answers 503 without saying where the database is, the log says why
+// once, and no action fires; once it is back, /readyz answers 200 and both canaries carry
+// on to their end: every interval recorded once and in order, one verdict each, each
+// webhook delivered once under its key.
 func TestReadyzFollowsPostgres(t *testing.T) {
-	url := pgtest.Database(t)
-	target := strings.TrimPrefix(url, "postgres://postgres@")
-	target = target[:strings.IndexByte(target, '/')]
-	px := newCutProxy(t, target)
-	cfgPath, _ := writePGConfig(t, "http://127.0.0.1:1/hook")
-	p := startServe(t, cfgPath, strings.Replace(url, target, px.addr(), 1))
+	for _, tc := range []struct {
+		name string
+		// setup returns the store URL canaryd gets, the test's own URL of the database,
+		// and what loses and restores it.
+		setup func(t *testing.T) (storage, url string, lose, restore func())
+	}{
+		{"network cut", func(t *testing.T) (string, string, func(), func()) {
+			url := pgtest.Database(t)
+			target := strings.TrimPrefix(url, "postgres://postgres@")
+			target = target[:strings.IndexByte(target, '/')]
+			px := newCutProxy(t, target)
+			return strings.Replace(url, target, px.addr(), 1), url, func() { px.cut(true) }, func() { px.cut(false) }
+		}},
+		{"database stopped", func(t *testing.T) (string, string, func(), func()) {
+			pgtest.Shared(t) // skips or fails as Database does without PostgreSQL
+			c, err := pgtest.Start(t.Context(), pgtest.Options{CrashSafe: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Stop)
+			url, err := c.NewDatabase(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return url, url, c.Crash, func() {
+				if err := c.Restart(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			storage, url, lose, restore := tc.setup(t)
+			rc := &receiver{byKey: map[string]int{}, canary: map[string]map[string]bool{}}
+			hook := httptest.NewServer(rc)
+			t.Cleanup(hook.Close)
+			cfgPath, _ := writePGConfigAt(t, t.TempDir(), hook.URL, "")
+			p := startServe(t, cfgPath, storage)
 
-	ready := func() (int, string) {
-		resp, err := http.Get(p.url + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	waitReady := func(want int) string {
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			code, body := ready()
-			if code == want {
-				return body
+			ready := func() (int, string) {
+				resp, err := http.Get(p.url + "/readyz")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz %d %s, want %d", code, body, want)
+			waitReady := func(want int) string {
+				deadline := time.Now().Add(15 * time.Second)
+				for {
+					code, body := ready()
+					if code == want {
+						return body
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("/readyz %d %s, want %d", code, body, want)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	waitReady(http.StatusOK)
-	var c canaryJSON
-	body := map[string]any{
-		"name": "svc", "analysis": "chaos",
-		"baseline": map[string]string{"track": "stable"}, "canary": map[string]string{"track": "good"},
-		"vars": map[string]string{"app": "svc"},
-	}
-	if code := p.call("POST", "/api/v1/canaries", body, &c); code != http.StatusCreated {
-		t.Fatalf("register: %d", code)
-	}
-	p.waitJudged(c.ID, 1, 30*time.Second)
-	px.cut(true)
-	answer := waitReady(http.StatusServiceUnavailable)
-	if !strings.Contains(answer, "the store (PostgreSQL) does not answer") || strings.Contains(answer, px.addr()) {
-		t.Errorf("/readyz said %q", answer)
-	}
-	// Past the canary's planned end, the database still away.
-	for range 30 {
-		ready()
-		time.Sleep(200 * time.Millisecond)
-	}
-	px.cut(false)
-	waitReady(http.StatusOK)
-	// The intervals waited for it: each recorded once, the canary judged to its end.
-	c = p.waitEnded(c.ID, 60*time.Second)
-	var idx []int
-	for _, iv := range c.Intervals {
-		idx = append(idx, iv.Index)
-	}
-	ok := c.Status == "pass" && len(idx) > 0 && idx[len(idx)-1] == c.Count
-	for i := 1; ok && i < len(idx); i++ {
-		ok = idx[i] == idx[i-1]+1
-	}
-	if !ok {
-		t.Errorf("after the database came back: %s (%s), intervals %v of %d", c.Status, c.Reason, idx, c.Count)
-	}
-	logs := p.logs.String()
-	if n := strings.Count(logs, "the store does not answer"); n != 1 {
-		t.Errorf("%d log lines about the lost store, want 1:\n%s", n, grepLines(logs, "store"))
-	}
-	if !strings.Contains(logs, "the store answers again") {
-		t.Errorf("no log line about the store's return:\n%s", grepLines(logs, "store"))
+			register := func(track string) string {
+				var c canaryJSON
+				body := map[string]any{
+					"name": "svc-" + track, "analysis": "chaos",
+					"baseline": map[string]string{"track": "stable"}, "canary": map[string]string{"track": track},
+					"vars": map[string]string{"app": "svc-" + track},
+				}
+				if code := p.call("POST", "/api/v1/canaries", body, &c); code != http.StatusCreated {
+					t.Fatalf("register %s: %d", track, code)
+				}
+				return c.ID
+			}
+			waitReady(http.StatusOK)
+			ids := map[string]string{"good": register("good")}
+			p.waitJudged(ids["good"], 1, 30*time.Second)
+			ids["bad"] = register("bad") // its first interval, and its verdict, fall due while the database is away
+			lose()
+			answer := waitReady(http.StatusServiceUnavailable)
+			if !strings.Contains(answer, "the store (PostgreSQL) does not answer") || strings.Contains(answer, "127.0.0.1") { // nor where it is
+				t.Errorf("/readyz said %q", answer)
+			}
+			// Past the canaries' planned end, the database still away.
+			for range 30 {
+				if code, _ := ready(); code != http.StatusServiceUnavailable {
+					t.Errorf("/readyz %d while the database is away", code)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			rc.mu.Lock()
+			fired := len(rc.canary[ids["bad"]])
+			rc.mu.Unlock()
+			if fired != 0 {
+				t.Errorf("the failing canary's webhook fired while the database was away")
+			}
+			restore()
+			waitReady(http.StatusOK)
+
+			// The intervals waited for it: each recorded once, each canary judged to its end.
+			for track, want := range map[string]string{"good": "pass", "bad": "fail"} {
+				c := p.waitEnded(ids[track], 60*time.Second)
+				var idx []int
+				for _, iv := range c.Intervals {
+					idx = append(idx, iv.Index)
+				}
+				ok := c.Status == want && len(idx) > 0 && (want == "fail" || idx[len(idx)-1] == c.Count)
+				for i := 1; ok && i < len(idx); i++ {
+					ok = idx[i] == idx[i-1]+1
+				}
+				if !ok {
+					t.Errorf("%s after the database came back: %s (%s), intervals %v of %d", track, c.Status, c.Reason, idx, c.Count)
+				}
+				if got := pgQueryInt(t, url, fmt.Sprintf("SELECT count(*) FROM intervals WHERE canary_id = '%s'", ids[track])); got != len(idx) {
+					t.Errorf("%s: %d intervals in PostgreSQL, the API shows %d", track, got, len(idx))
+				}
+				verdicts := 0
+				for _, a := range c.Actions {
+					if a.Kind == "verdict" {
+						verdicts++
+					}
+				}
+				if verdicts != 1 {
+					t.Errorf("%s: %d verdicts: %+v", track, verdicts, c.Actions)
+				}
+			}
+			// Each verdict's webhook once, under one key.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				rc.mu.Lock()
+				keys := len(rc.canary[ids["good"]]) + len(rc.canary[ids["bad"]])
+				calls := maps.Clone(rc.byKey)
+				rc.mu.Unlock()
+				if keys == 2 {
+					for k, n := range calls {
+						if n != 1 {
+							t.Errorf("the webhook was called %d times under %s", n, k)
+						}
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("webhooks: %v", calls)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if n := pgQueryInt(t, url, "SELECT count(*) FROM guard_actuations"); n != 2 {
+				t.Errorf("%d actions in guard_actuations, want 2 (one per verdict)", n)
+			}
+			logs := p.logs.String()
+			if n := strings.Count(logs, "the store does not answer"); n != 1 {
+				t.Errorf("%d log lines about the lost store, want 1:\n%s", n, grepLines(logs, "store"))
+			}
+			if !strings.Contains(logs, "the store answers again") {
+				t.Errorf("no log line about the store's return:\n%s", grepLines(logs, "store"))
+			}
+		})
 	}
 }
 

@@ -63,6 +63,10 @@ type Cluster struct {
 	Addr string
 
 	dir    string // removed by Stop
+	bin    string // where postgres is
+	data   string // its data directory, under dir
+	cred   *syscall.Credential
+	sync   bool // synchronous_commit on (Options.CrashSafe)
 	cmd    *exec.Cmd
 	exited chan error
 	logs   *syncbuf.Buffer
@@ -79,6 +83,11 @@ type Options struct {
 	// Tries is how many ports to try (another process may take a free port between the
 	// look and the bind); defaults to 3.
 	Tries int
+	// CrashSafe keeps synchronous_commit on, so that every commit acknowledged survives
+	// Crash. Without it a crash may lose the last commits a client was told of (as the
+	// promotion of an asynchronous standby would): faster, and enough unless the test
+	// crashes the cluster. (fsync stays off: the machine does not crash, only postgres.)
+	CrashSafe bool
 }
 
 // Start creates a cluster in a new temporary directory and runs it until Stop.
@@ -124,12 +133,10 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		c, err := run(ctx, bin, data, addr, cred)
-		if err == nil {
-			c.dir = dir
+		c := &Cluster{Addr: addr, dir: dir, bin: bin, data: data, cred: cred, sync: o.CrashSafe, logs: &syncbuf.Buffer{}}
+		if lastErr = c.run(ctx); lastErr == nil {
 			return c, nil
 		}
-		lastErr = err
 		if ctx.Err() != nil {
 			break
 		}
@@ -169,20 +176,26 @@ func prepareDir(dir string, cred *syscall.Credential) error {
 	return nil
 }
 
-func run(ctx context.Context, bin, data, addr string, cred *syscall.Credential) (*Cluster, error) {
-	host, port, _ := net.SplitHostPort(addr)
-	c := &Cluster{Addr: addr, logs: &syncbuf.Buffer{}, exited: make(chan error, 1)}
+// run starts the postmaster on c's data directory and address and waits until it
+// answers.
+func (c *Cluster) run(ctx context.Context) error {
+	host, port, _ := net.SplitHostPort(c.Addr)
+	c.exited = make(chan error, 1)
+	syncCommit := "synchronous_commit=off"
+	if c.sync {
+		syncCommit = "synchronous_commit=on"
+	}
 	// The postmaster itself rather than pg_ctl, which would daemonize it: as a child it
 	// gets SIGQUIT (immediate shutdown) if the test binary dies, so none outlives a test.
 	// No Unix socket: the default directory is not writable by an unprivileged user.
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", port,
+	c.cmd = exec.Command(filepath.Join(c.bin, "postgres"), "-D", c.data, "-p", port,
 		"-c", "listen_addresses="+host, "-c", "unix_socket_directories=",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "fsync=off", "-c", syncCommit, "-c", "full_page_writes=off",
 		"-c", "shared_buffers=16MB", "-c", "max_connections=200", "-c", "log_min_messages=warning")
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT}
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("pgtest: start postgres: %w", err)
+		return fmt.Errorf("pgtest: start postgres: %w", err)
 	}
 	go func() { c.exited <- c.cmd.Wait() }()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -191,14 +204,14 @@ func run(ctx context.Context, bin, data, addr string, cred *syscall.Credential) 
 		select {
 		case err := <-c.exited:
 			c.exited <- err // Stop reads it again
-			return nil, fmt.Errorf("pgtest: postgres exited before ready (%v):\n%s", err, strings.TrimSpace(c.logs.String()))
+			return fmt.Errorf("pgtest: postgres exited before ready (%v):\n%s", err, strings.TrimSpace(c.logs.String()))
 		case <-ctx.Done():
 			c.stopProcess()
-			return nil, fmt.Errorf("pgtest: postgres not ready: %w:\n%s", ctx.Err(), strings.TrimSpace(c.logs.String()))
+			return fmt.Errorf("pgtest: postgres not ready: %w:\n%s", ctx.Err(), strings.TrimSpace(c.logs.String()))
 		case <-tick.C:
 		}
 		if c.ping(ctx) == nil {
-			return c, nil
+			return nil
 		}
 	}
 }
@@ -247,6 +260,30 @@ func (c *Cluster) Stop() {
 		c.stopProcess()
 		os.RemoveAll(c.dir)
 	})
+}
+
+// Crash stops the postmaster as `pg_ctl stop -m immediate` does (SIGQUIT: every backend
+// ends at once, no checkpoint, the next start recovers from the WAL) and keeps its data
+// for Restart: a database lost under its clients. Use a cluster of the test's own
+// (Start, with CrashSafe unless losing the last commits is the point), never the shared
+// one.
+func (c *Cluster) Crash() {
+	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case err := <-c.exited:
+		c.exited <- err // Stop reads it again
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		c.exited <- <-c.exited
+	}
+}
+
+// Restart starts a crashed cluster again on its data directory and address (the
+// postmaster sets SO_REUSEADDR: the port is free again at once).
+func (c *Cluster) Restart(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return c.run(ctx)
 }
 
 func (c *Cluster) stopProcess() {
