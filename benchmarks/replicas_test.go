@@ -61,13 +61,13 @@ func (r *replica) judged(b *testing.B) float64 {
 	return n
 }
 
-// BenchmarkReplicas runs 1 and then 3 schedulers in this process on one PostgreSQL (a
+// BenchmarkReplicas runs 1, 2 and then 3 schedulers in this process on one PostgreSQL (a
 // private cluster, pgtest), each with its own pool and leases (scheduler.lease 5 s):
 // CANARYD_REPLICAS_CANARIES canaries (default 2,000) × 10 Mann-Whitney metrics on the
 // synthetic provider, interval 10 s, registered through the replicas in turn by 16
 // clients. It reports registrations/s, intervals judged/s over CANARYD_REPLICAS_DURATION
 // (default 40 s) in total and per replica, the lag (judged-at minus due, from the store),
-// the database's commits/s, and, with 3 replicas, the failover: one replica stops as if
+// the database's commits/s, and, with 2 or 3 replicas, the failover: one replica stops as if
 // killed (its leases not released) and the time until the others hold every running
 // canary is measured. One op is the whole run: use -benchtime=1x.
 func BenchmarkReplicas(b *testing.B) {
@@ -76,7 +76,7 @@ func BenchmarkReplicas(b *testing.B) {
 		canaries = v
 	}
 	duration := envDuration("CANARYD_REPLICAS_DURATION", 40*time.Second)
-	for _, n := range []int{1, 3} {
+	for _, n := range []int{1, 2, 3} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			for range b.N {
 				runReplicas(b, n, canaries, duration)
