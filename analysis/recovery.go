@@ -173,6 +173,20 @@ func (s *Scheduler) watch(ctx context.Context, it dueItem) {
 	s.checkRecovery(ctx, c, it, log)
 }
 
+// updateFailed says whether a watch's store update (its error err) ends this step: it
+// does when the canary changed under it or is gone (nothing to do), and when the store
+// failed (the step is retried later).
+func (s *Scheduler) updateFailed(ctx context.Context, it dueItem, log *zap.Logger, err error) bool {
+	switch {
+	case errors.Is(err, errStale), errors.Is(err, ErrNotFound):
+		return true
+	case err != nil:
+		s.retryRecovery(ctx, it, log, err)
+		return true
+	}
+	return false
+}
+
 func (s *Scheduler) retryRecovery(ctx context.Context, it dueItem, log *zap.Logger, err error) {
 	if ctx.Err() != nil {
 		return
@@ -236,11 +250,7 @@ func (s *Scheduler) awaitRollback(ctx context.Context, c *Canary, it dueItem, lo
 		r.NextAt = minTime(start.Add(c.Interval), deadline)
 		return nil, nil
 	})
-	switch {
-	case errors.Is(err, errStale), errors.Is(err, ErrNotFound):
-		return
-	case err != nil:
-		s.retryRecovery(ctx, it, log, err)
+	if s.updateFailed(ctx, it, log, err) {
 		return
 	}
 	r := updated.Recovery
@@ -314,11 +324,7 @@ func (s *Scheduler) checkRecovery(ctx context.Context, c *Canary, it dueItem, lo
 		r.Reference, r.ReferenceCohort = nil, nil
 		return nil, nil
 	})
-	switch {
-	case errors.Is(err, errStale), errors.Is(err, ErrNotFound):
-		return
-	case err != nil:
-		s.retryRecovery(ctx, it, log, err)
+	if s.updateFailed(ctx, it, log, err) {
 		return
 	}
 	if updated.Recovery.Outcome.Final() {
