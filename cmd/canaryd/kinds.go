@@ -16,6 +16,7 @@ import (
 	"github.com/canaryd/canaryd/metrics/datadog"
 	"github.com/canaryd/canaryd/metrics/graphite"
 	"github.com/canaryd/canaryd/metrics/influxdb"
+	"github.com/canaryd/canaryd/metrics/newrelic"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/synthetic"
 	"github.com/canaryd/canaryd/metrics/web"
@@ -46,6 +47,9 @@ func kindsWith(sim *synthetic.Rollbacks) config.Kinds {
 			// graphite-web renders from whisper files on its own disk: a self-hosted
 			// server's headroom, below Prometheus' (each render reads files).
 			"graphite": config.ProviderKindOf(graphite.New, config.RateLimit{QPS: 50, Burst: 100}),
+			// NerdGraph limits NRQL per account (concurrent queries, and a query budget
+			// shared with dashboards and alerts): well under its limits by default.
+			"newrelic": config.ProviderKindOf(newrelic.New, config.RateLimit{QPS: 5, Burst: 25}),
 			// Any HTTP/JSON service, sized for none in particular: modest unless the entry
 			// says what its service takes.
 			"web": config.ProviderKindOf(web.New, config.RateLimit{QPS: 10, Burst: 50}),

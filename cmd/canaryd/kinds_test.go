@@ -98,6 +98,7 @@ providers:
   cw: {type: cloudwatch, region: us-east-1}
   influx: {type: influxdb, address: "http://127.0.0.1:8086", database: app}
   graphite: {type: graphite, address: "http://127.0.0.1:8080"}
+  nr: {type: newrelic, account_id: 1, api_key: NRAK-x}
   web: {type: web, url: "http://127.0.0.1:8080/q?query={{ .Query }}", points: "$.points"}
   tuned: {type: prometheus, address: "http://127.0.0.1:9091", rate_limit: {qps: 5}}
 analyses: {}
@@ -113,6 +114,7 @@ analyses: {}
 		"influx":   {QPS: 100, Burst: 200},
 		"web":      {QPS: 10, Burst: 50},
 		"graphite": {QPS: 50, Burst: 100},
+		"nr":       {QPS: 5, Burst: 25},
 		"tuned":    {QPS: 5, Burst: 200},
 	} {
 		if got := c.Providers[name].RateLimit; got != want {

@@ -1,0 +1,222 @@
+package newrelic_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/newrelic"
+)
+
+const (
+	testKey     = "NRAK-CANARYDTESTS3CRET"
+	testAccount = 1234567
+)
+
+// nerdGraph is a loopback NerdGraph. Its answers follow New Relic's documents:
+//   - "NerdGraph tutorial: Make NRQL queries" (docs.newrelic.com/docs/apis/nerdgraph/
+//     examples/nerdgraph-nrql-tutorial): POST /graphql with the API-Key header, a query
+//     whose actor.account(id).nrql(query) has the field results, a JSON list;
+//   - "NRQL syntax, clauses, and functions" (TIMESERIES): with TIMESERIES each result is one
+//     bucket with beginTimeSeconds, endTimeSeconds and one key per aggregate (count,
+//     average.duration; percentile.duration is an object of percentiles), with FACET a
+//     "facet" key and the faceted attribute's own key;
+//   - "NerdGraph: Errors" (docs.newrelic.com/docs/apis/nerdgraph/get-started/nerdgraph-
+//     error-handling): a query error is HTTP 200 with "errors": [{"message", "path",
+//     "extensions"}] and a null field in "data".
+//
+// nrql maps what the NRQL starts with to the results (or an errors answer) it gets.
+func nerdGraph(t *testing.T, answers map[string]string) (*httptest.Server, *[]string) {
+	t.Helper()
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method != http.MethodPost || r.URL.Path != "/graphql" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if r.Header.Get("API-Key") != testKey {
+			// NerdGraph refuses a bad key before running anything.
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"errors":[{"message":"Invalid credentials","extensions":{"errorClass":"UNAUTHENTICATED"}}]}`))
+			return
+		}
+		var req struct {
+			Query     string `json:"query"`
+			Variables struct {
+				AccountID int64  `json:"accountId"`
+				NRQL      string `json:"nrql"`
+				Timeout   int    `json:"timeout"`
+			} `json:"variables"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || !strings.Contains(req.Query, "nrql(query: $nrql, timeout: $timeout) { results }") || req.Variables.AccountID != testAccount {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"errors":[{"message":"unexpected request %q (%v)"}]}`, req.Query, err)
+			return
+		}
+		seen = append(seen, req.Variables.NRQL)
+		for prefix, a := range answers {
+			if strings.HasPrefix(req.Variables.NRQL, prefix) {
+				if strings.HasPrefix(a, "HTTP ") {
+					var code int
+					var body string
+					fmt.Sscanf(a, "HTTP %d", &code)
+					_, body, _ = strings.Cut(a, " | ")
+					w.Header().Set("Content-Type", "text/html")
+					w.WriteHeader(code)
+					_, _ = w.Write([]byte(body))
+					return
+				}
+				if strings.HasPrefix(a, `{"errors"`) || strings.HasPrefix(a, `{"data"`) {
+					_, _ = w.Write([]byte(a))
+					return
+				}
+				fmt.Fprintf(w, `{"data":{"actor":{"account":{"nrql":{"results":%s}}}}}`, a)
+				return
+			}
+		}
+		fmt.Fprint(w, `{"data":{"actor":{"account":{"nrql":{"results":[]}}}}}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &seen
+}
+
+func newProvider(t *testing.T, endpoint string, mod func(*newrelic.Config)) *newrelic.Provider {
+	t.Helper()
+	cfg := newrelic.DefaultConfig()
+	cfg.AccountID, cfg.Endpoint, cfg.Retries, cfg.APIKeyEnv = testAccount, endpoint+"/graphql", 0, "NR_TEST_KEY"
+	t.Setenv("NR_TEST_KEY", testKey)
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := newrelic.New(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetBackoff(time.Millisecond)
+	return p
+}
+
+var start = time.Unix(1700000000, 0)
+
+func window(text string) metrics.Query {
+	return metrics.Query{Text: text, Start: start, End: start.Add(3 * time.Minute), Step: time.Minute}
+}
+
+func TestQuery(t *testing.T) {
+	srv, seen := nerdGraph(t, map[string]string{
+		"SELECT average(duration)": `[
+			{"beginTimeSeconds":1700000000,"endTimeSeconds":1700000060,"average.duration":0.125},
+			{"beginTimeSeconds":1700000060,"endTimeSeconds":1700000120,"average.duration":null},
+			{"beginTimeSeconds":1700000120,"endTimeSeconds":1700000180,"average.duration":0.5}]`,
+		"SELECT percentile(duration, 99), count(*)": `[
+			{"beginTimeSeconds":1700000000,"endTimeSeconds":1700000060,"percentile.duration":{"99":1.5},"count":120},
+			{"beginTimeSeconds":1700000060,"endTimeSeconds":1700000120,"percentile.duration":{"99":2.5},"count":90}]`,
+		"SELECT count(*) FROM Transaction FACET": `[
+			{"beginTimeSeconds":1700000000,"endTimeSeconds":1700000060,"facet":"checkout","appName":"checkout","count":10},
+			{"beginTimeSeconds":1700000000,"endTimeSeconds":1700000060,"facet":"cart","appName":"cart","count":4},
+			{"beginTimeSeconds":1700000060,"endTimeSeconds":1700000120,"facet":"checkout","appName":"checkout","count":12}]`,
+	})
+	p := newProvider(t, srv.URL, nil)
+	for _, tc := range []struct {
+		name, nrql string
+		want       map[string][]metrics.Point
+	}{
+		{"one aggregate, a null bucket", `SELECT average(duration) FROM Transaction WHERE appName = 'checkout' AND tags.track = 'canary'`,
+			map[string][]metrics.Point{"average.duration": {{T: 1700000000000, V: 0.125}, {T: 1700000120000, V: 0.5}}}},
+		{"percentiles and counts", `SELECT percentile(duration, 99), count(*) FROM Transaction`,
+			map[string][]metrics.Point{"percentile.duration.99": {{T: 1700000000000, V: 1.5}, {T: 1700000060000, V: 2.5}}, "count": {{T: 1700000000000, V: 120}, {T: 1700000060000, V: 90}}}},
+		{"facets", `SELECT count(*) FROM Transaction FACET appName`,
+			map[string][]metrics.Point{"count/checkout": {{T: 1700000000000, V: 10}, {T: 1700000060000, V: 12}}, "count/cart": {{T: 1700000000000, V: 4}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := p.Query(t.Context(), window(tc.nrql))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tc.nrql + " SINCE 1700000000000 UNTIL 1700000180000 TIMESERIES 60 seconds"; (*seen)[len(*seen)-1] != want {
+				t.Errorf("NRQL sent %q, want %q", (*seen)[len(*seen)-1], want)
+			}
+			got := map[string][]metrics.Point{}
+			for _, st := range s.Streams {
+				k := st.Labels["aggregate"]
+				if f := st.Labels["facet"]; f != "" {
+					k += "/" + f
+				}
+				got[k] = st.Points
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("streams %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("empty result", func(t *testing.T) {
+		s, err := p.Query(t.Context(), window(`SELECT count(*) FROM Transaction WHERE appName = 'nobody'`))
+		if err != nil || len(s.Streams) != 0 {
+			t.Fatalf("%+v, %v", s, err)
+		}
+	})
+}
+
+func TestErrors(t *testing.T) {
+	srv, _ := nerdGraph(t, map[string]string{
+		"SELECT averag(":  `{"data":{"actor":{"account":{"nrql":null}}},"errors":[{"locations":[{"column":5,"line":1}],"message":"NRQL Syntax Error: Error at line 1 position 8, unexpected 'averag'","path":["actor","account","nrql"],"extensions":{"errorClass":"INVALID_INPUT"}}]}`,
+		"SELECT shape":    `{"data":{"actor":{"account":{"nrql":{"results":{"count":1}}}}}}`,
+		"SELECT nots":     `[{"count":1}]`,
+		"SELECT fivexx":   "HTTP 503 | <html><head><title>503 Service Temporarily Unavailable</title></head>\n<body><h1>503</h1>\n</body></html>",
+		"SELECT throttle": `HTTP 429 | {"errors":[{"message":"Too many requests"}]}`,
+	})
+	for _, tc := range []struct{ name, nrql, want string }{
+		{"bad query: NerdGraph's message", "SELECT averag(duration) FROM Transaction", "NRQL Syntax Error: Error at line 1 position 8, unexpected 'averag'"},
+		{"wrong shape", "SELECT shape FROM x", "decode answer"},
+		{"no TIMESERIES buckets", "SELECT nots FROM x", "result 0 has no beginTimeSeconds"},
+		{"5xx: the page on one line", "SELECT fivexx FROM x", "HTTP 503: 503 Service Temporarily Unavailable: 503 (attempts: 2)"},
+		{"throttled", "SELECT throttle FROM x", "HTTP 429: Too many requests (attempts: 2)"},
+		{"a window of its own", "SELECT count(*) FROM x SINCE 1 day ago", "query has SINCE: canaryd adds SINCE, UNTIL and TIMESERIES"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := newProvider(t, srv.URL, func(c *newrelic.Config) { c.Retries = 1 }).Query(t.Context(), window(tc.nrql))
+			if err == nil || !strings.HasPrefix(err.Error(), "newrelic: query ") || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("auth failure", func(t *testing.T) {
+		keyFile := filepath.Join(t.TempDir(), "key")
+		if err := os.WriteFile(keyFile, []byte("NRAK-WRONG-s3cret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := newProvider(t, srv.URL, func(c *newrelic.Config) { c.APIKeyFile = keyFile }).Query(t.Context(), window("SELECT count(*) FROM x"))
+		if err == nil || !strings.Contains(err.Error(), "HTTP 401: Invalid credentials (check the User API key") || strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}))
+		t.Cleanup(slow.Close)
+		cfg := newrelic.DefaultConfig()
+		cfg.AccountID, cfg.Endpoint, cfg.Retries, cfg.APIKey, cfg.Timeout = testAccount, slow.URL+"/graphql", 0, testKey, 1e8
+		p, err := newrelic.New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Query(t.Context(), window("SELECT count(*) FROM x"))
+		if err == nil || !strings.Contains(err.Error(), "Client.Timeout exceeded") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
