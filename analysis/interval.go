@@ -46,9 +46,16 @@ func (s *Scheduler) judge(ctx context.Context, it dueItem) {
 		return
 	case c.Status != StatusRunning:
 		return
-	case c.NextIndex != it.index:
+	case c.NextIndex > it.index:
 		// Queued twice (a retry raced a record); follow the stored state.
 		log.Debug("interval already judged", zap.Int("next", c.NextIndex))
+		return
+	case c.NextIndex < it.index:
+		// The store is behind what it acknowledged: a database that lost its last commits
+		// (an asynchronous standby promoted, synchronous_commit off, a restore). Judge
+		// from where it is, or the canary would wait forever for an interval never queued.
+		log.Warn("the store lost recorded intervals; judging again from its next", zap.Int("next", c.NextIndex))
+		s.schedule(dueItem{id: c.ID, index: c.NextIndex, at: c.IntervalEnd(c.NextIndex)})
 		return
 	}
 	log = log.With(zap.String("analysis", c.Analysis))

@@ -145,3 +145,50 @@ func TestStoreOnFailingDisk(t *testing.T) {
 		})
 	}
 }
+
+// losingStore acknowledges one recorded interval without keeping it, as a database that
+// loses its last commits in a crash does (synchronous_commit off, an asynchronous standby
+// promoted in its primary's place).
+type losingStore struct {
+	analysis.Store
+	lose int // the interval to lose, once
+	lost atomic.Bool
+}
+
+func (s *losingStore) RecordInterval(ctx context.Context, r *analysis.IntervalResult, fn analysis.Mutation) (*analysis.Canary, error) {
+	if r.Index != s.lose || !s.lost.CompareAndSwap(false, true) {
+		return s.Store.RecordInterval(ctx, r, fn)
+	}
+	c, err := s.Store.Get(ctx, r.CanaryID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fn(c); err != nil { // applied to the answer only
+		return nil, err
+	}
+	return c, nil
+}
+
+// A store that lost an interval it acknowledged: the scheduler, which queued the next,
+// judges again from the store's next interval instead of waiting forever for it (it
+// used to find "interval already judged" and never queue the lost one).
+func TestStoreLostAcknowledgedInterval(t *testing.T) {
+	h := newHarness(t)
+	h.stop()
+	var ls *losingStore
+	h.options = func(o *analysis.Options) {
+		ls = &losingStore{Store: o.Store, lose: 2}
+		o.Store = ls
+	}
+	h.start()
+	c := h.register("ok", "ok")
+	h.until("the canary to end", h.ended(c.ID))
+	d := h.get(c.ID)
+	var idx []int
+	for _, r := range d.Results {
+		idx = append(idx, r.Index)
+	}
+	if !ls.lost.Load() || d.Status != analysis.StatusPass || fmt.Sprint(idx) != "[2 3 4 5]" {
+		t.Errorf("lost once: %v; %s, intervals %v", ls.lost.Load(), d.Status, idx)
+	}
+}
