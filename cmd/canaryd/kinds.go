@@ -14,6 +14,7 @@ import (
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/metrics/cloudwatch"
 	"github.com/canaryd/canaryd/metrics/datadog"
+	"github.com/canaryd/canaryd/metrics/gcm"
 	"github.com/canaryd/canaryd/metrics/graphite"
 	"github.com/canaryd/canaryd/metrics/influxdb"
 	"github.com/canaryd/canaryd/metrics/newrelic"
@@ -47,6 +48,9 @@ func kindsWith(sim *synthetic.Rollbacks) config.Kinds {
 			// graphite-web renders from whisper files on its own disk: a self-hosted
 			// server's headroom, below Prometheus' (each render reads files).
 			"graphite": config.ProviderKindOf(graphite.New, config.RateLimit{QPS: 50, Burst: 100}),
+			// Cloud Monitoring's read quota is per project (6,000 time-series queries a
+			// minute by default), shared with dashboards: a tenth of it.
+			"gcm": config.ProviderKindOf(gcm.New, config.RateLimit{QPS: 10, Burst: 50}),
 			// NerdGraph limits NRQL per account (concurrent queries, and a query budget
 			// shared with dashboards and alerts): well under its limits by default.
 			"newrelic": config.ProviderKindOf(newrelic.New, config.RateLimit{QPS: 5, Burst: 25}),

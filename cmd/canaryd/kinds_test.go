@@ -99,6 +99,7 @@ providers:
   influx: {type: influxdb, address: "http://127.0.0.1:8086", database: app}
   graphite: {type: graphite, address: "http://127.0.0.1:8080"}
   nr: {type: newrelic, account_id: 1, api_key: NRAK-x}
+  gcm: {type: gcm, project: canaryd-test-123, credentials_file: CREDS}
   web: {type: web, url: "http://127.0.0.1:8080/q?query={{ .Query }}", points: "$.points"}
   tuned: {type: prometheus, address: "http://127.0.0.1:9091", rate_limit: {qps: 5}}
 analyses: {}
@@ -115,6 +116,7 @@ analyses: {}
 		"web":      {QPS: 10, Burst: 50},
 		"graphite": {QPS: 50, Burst: 100},
 		"nr":       {QPS: 5, Burst: 25},
+		"gcm":      {QPS: 10, Burst: 50},
 		"tuned":    {QPS: 5, Burst: 200},
 	} {
 		if got := c.Providers[name].RateLimit; got != want {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"time"
 
@@ -50,6 +51,13 @@ var _ metrics.Provider = (*Provider)(nil)
 // New checks cfg and builds the HTTP client (auth, TLS, proxy, headers) once. A nil
 // logger logs nothing.
 func New(cfg Config, logger *zap.Logger) (*Provider, error) {
+	return NewWithTransport(cfg, logger, nil)
+}
+
+// NewWithTransport is New with wrap (when not nil) applied to the HTTP client's
+// transport: for a provider that speaks the Prometheus API behind its own
+// authentication (Google Cloud Monitoring's OAuth 2.0 tokens).
+func NewWithTransport(cfg Config, logger *zap.Logger, wrap func(http.RoundTripper) http.RoundTripper) (*Provider, error) {
 	if err := cfg.Validate().Err(); err != nil {
 		return nil, fmt.Errorf("prometheus config: %w", err)
 	}
@@ -68,6 +76,9 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 			return nil, fmt.Errorf("prometheus %s: sigv4: %w", redact.URL(cfg.Address), err)
 		}
 		hc.Transport = rt
+	}
+	if wrap != nil {
+		hc.Transport = wrap(hc.Transport)
 	}
 	c, err := api.NewClient(api.Config{Address: cfg.Address, Client: hc})
 	if err != nil {
