@@ -123,9 +123,12 @@ type Scheduler struct {
 
 	lim limiters
 
-	mu     sync.Mutex
-	queue  dueHeap
-	counts map[Status]int
+	mu    sync.Mutex
+	queue dueHeap
+	// judging are the canaries a worker is judging now (one at a time each), with the
+	// item of the highest index that came meanwhile, queued again once it is done.
+	judging map[string]*dueItem
+	counts  map[Status]int
 	// runningBy counts running canaries per analysis (registrations in flight included),
 	// for the server's max_running_per_analysis.
 	runningBy map[string]int
@@ -200,7 +203,7 @@ func NewScheduler(o Options) *Scheduler {
 	s := &Scheduler{
 		o: o, log: o.Logger, m: m,
 		lim:    limiters{canary: map[string]*rate.Limiter{}, provider: map[string]*rate.Limiter{}},
-		counts: map[Status]int{}, runningBy: map[string]int{},
+		counts: map[Status]int{}, runningBy: map[string]int{}, judging: map[string]*dueItem{},
 		wake: make(chan struct{}, 1),
 		work: make(chan dueItem),
 	}
@@ -391,6 +394,29 @@ func (s *Scheduler) handle(ctx context.Context, it dueItem) {
 		s.watch(ctx, it)
 		return
 	}
+	// One judge at a time per canary: an item queued twice (a lease lost and regained
+	// while its next interval was still queued) would judge that interval twice at once,
+	// one result dropped. One that comes meanwhile waits for the first, then follows the
+	// store (the highest index kept: a lower one is stale).
+	s.mu.Lock()
+	if later, busy := s.judging[it.id]; busy {
+		if later == nil || later.index < it.index {
+			s.judging[it.id] = &it
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.judging[it.id] = nil
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		later := s.judging[it.id]
+		delete(s.judging, it.id)
+		s.mu.Unlock()
+		if later != nil {
+			s.schedule(*later)
+		}
+	}()
 	s.judge(ctx, it)
 }
 
