@@ -84,44 +84,13 @@ analyses:
             "Dimensions": [{"Name": "Service", "Value": "{{ .Vars.app }}"}, {"Name": "Track", "Value": "{{ .Cohort.track }}"}]}}}]
         judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: seconds}
 `, motoURL, keyID, secretFile)
-	path := filepath.Join(dir, "cw.yml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startServe(t, path, filepath.Join(dir, "canaryd.db"))
-	start := now.Add(-50 * time.Second).UTC().Format(time.RFC3339)
-	register := func(track string) (int, map[string]any) {
-		var out map[string]any
-		code := p.call("POST", "/api/v1/canaries", map[string]any{
-			"name": "web " + track, "analysis": "latency", "start": start,
-			"baseline": map[string]string{"track": "stable"}, "canary": map[string]string{"track": track},
-			"vars": map[string]string{"app": "web"},
-		}, &out)
-		return code, out
-	}
+	p, register := latencyDaemon(t, dir, "cw.yml", cfg, now.Add(-50*time.Second))
 
 	code, out := register("canary Track=stable")
 	if code != http.StatusBadRequest || out["field"] != "canary.track" || !strings.Contains(fmt.Sprint(out["error"]), "CloudWatch") {
 		t.Errorf("hostile track: %d %v, want 400 naming canary.track", code, out)
 	}
-	for track, want := range map[string]string{"slow": "fail", "good": "pass"} {
-		code, out := register(track)
-		if code != http.StatusCreated {
-			t.Fatalf("register %s: %d %v", track, code, out)
-		}
-		c := p.waitEnded(out["id"].(string), 90*time.Second)
-		if c.Status != want {
-			t.Errorf("%s: status %s (%s), want %s", track, c.Status, c.Reason, want)
-			continue
-		}
-		last := c.Intervals[len(c.Intervals)-1].Metrics[0]
-		if last.Baseline.N < 9 || last.Canary.N < 9 || last.Baseline.Median < 0.1 || last.Baseline.Median > 0.11 {
-			t.Errorf("%s: last interval %+v: want the baseline's ~10 points near 0.105", track, last)
-		}
-		if track == "slow" && (last.Canary.Median < 0.3 || last.Canary.Median > 0.31) {
-			t.Errorf("slow: canary median %v, want near 0.305", last.Canary.Median)
-		}
-	}
+	slowFailsGoodPasses(t, p, register, 0.1, 90*time.Second)
 	if strings.Contains(p.logs.String(), secret) {
 		t.Error("the secret access key is in the daemon's log")
 	}

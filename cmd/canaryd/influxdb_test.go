@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,44 +50,12 @@ analyses:
           AND $timeFilter GROUP BY time($step) fill(none)
         judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: milliseconds}
 `, srv.URL)
-	path := filepath.Join(t.TempDir(), "influx.yml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startServe(t, path, filepath.Join(t.TempDir(), "canaryd.db"))
-	start := now.Add(-70 * time.Second).UTC().Format(time.RFC3339)
-	register := func(track string) (int, map[string]any) {
-		var out map[string]any
-		code := p.call("POST", "/api/v1/canaries", map[string]any{
-			"name": "web " + track, "analysis": "latency", "start": start,
-			"baseline": map[string]string{"track": "stable"}, "canary": map[string]string{"track": track},
-			"vars": map[string]string{"app": "web"},
-		}, &out)
-		return code, out
-	}
+	p, register := latencyDaemon(t, t.TempDir(), "influx.yml", cfg, now.Add(-70*time.Second))
 
 	// Quotes are refused for every provider; a semicolon only by InfluxQL's checker.
 	code, out := register(`canary; DROP DATABASE app`)
 	if code != http.StatusBadRequest || out["field"] != "canary.track" || !strings.Contains(fmt.Sprint(out["error"]), "InfluxQL") {
 		t.Errorf("hostile track: %d %v, want 400 naming canary.track", code, out)
 	}
-	for track, want := range map[string]string{"slow": "fail", "good": "pass"} {
-		code, out := register(track)
-		if code != http.StatusCreated {
-			t.Fatalf("register %s: %d %v", track, code, out)
-		}
-		c := p.waitEnded(out["id"].(string), 60*time.Second)
-		if c.Status != want {
-			t.Errorf("%s: status %s (%s), want %s", track, c.Status, c.Reason, want)
-			continue
-		}
-		last := c.Intervals[len(c.Intervals)-1].Metrics[0]
-		// Each interval reads its own 10 s: about ten 1 s means a cohort.
-		if last.Baseline.N < 9 || last.Canary.N < 9 || last.Baseline.Median < 100 || last.Baseline.Median > 110 {
-			t.Errorf("%s: last interval %+v: want the baseline's ~10 points near 105", track, last)
-		}
-		if track == "slow" && (last.Canary.Median < 300 || last.Canary.Median > 310) {
-			t.Errorf("slow: canary median %v, want near 305", last.Canary.Median)
-		}
-	}
+	slowFailsGoodPasses(t, p, register, 100, 60*time.Second)
 }
