@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,17 +36,13 @@ func TestCloudWatchCanaries(t *testing.T) {
 		o.DisableRequestCompression = true
 	})
 	now := time.Now().Truncate(time.Second)
-	rng := rand.New(rand.NewPCG(3, 4))
 	var data []types.MetricDatum
-	for s := 90; s >= 0; s-- {
-		for track, base := range map[string]float64{"stable": 0.1, "good": 0.1, "slow": 0.3} {
-			data = append(data, types.MetricDatum{
-				MetricName: aws.String("TargetResponseTime"), Timestamp: aws.Time(now.Add(-time.Duration(s) * time.Second)),
-				Value:      aws.Float64(base + rng.Float64()/100),
-				Dimensions: []types.Dimension{{Name: aws.String("Service"), Value: aws.String("web")}, {Name: aws.String("Track"), Value: aws.String(track)}},
-			})
-		}
-	}
+	latencySamples(now, 90, 0.1, func(track string, at time.Time, v float64) {
+		data = append(data, types.MetricDatum{
+			MetricName: aws.String("TargetResponseTime"), Timestamp: aws.Time(at), Value: aws.Float64(v),
+			Dimensions: []types.Dimension{{Name: aws.String("Service"), Value: aws.String("web")}, {Name: aws.String("Track"), Value: aws.String(track)}},
+		})
+	})
 	for lo := 0; lo < len(data); lo += 500 {
 		if _, err := put.PutMetricData(t.Context(), &cloudwatch.PutMetricDataInput{Namespace: aws.String("Canaryd/Test"), MetricData: data[lo:min(lo+500, len(data))]}); err != nil {
 			t.Fatal(err)
@@ -86,10 +80,7 @@ analyses:
 `, motoURL, keyID, secretFile)
 	p, register := latencyDaemon(t, dir, "cw.yml", cfg, now.Add(-50*time.Second))
 
-	code, out := register("canary Track=stable")
-	if code != http.StatusBadRequest || out["field"] != "canary.track" || !strings.Contains(fmt.Sprint(out["error"]), "CloudWatch") {
-		t.Errorf("hostile track: %d %v, want 400 naming canary.track", code, out)
-	}
+	refusedTrack(t, register, "canary Track=stable", "CloudWatch")
 	slowFailsGoodPasses(t, p, register, 0.1, 90*time.Second)
 	if strings.Contains(p.logs.String(), secret) {
 		t.Error("the secret access key is in the daemon's log")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -21,15 +19,11 @@ func TestGraphiteCanaries(t *testing.T) {
 	}
 	srv := graphitetest.Start(t)
 	now := time.Now().Truncate(time.Second)
-	rng := rand.New(rand.NewPCG(1, 2))
 	var lines strings.Builder
 	const secs = 120
-	for s := secs; s >= 0; s-- {
-		at := now.Add(-time.Duration(s) * time.Second).Unix()
-		for track, base := range map[string]float64{"stable": 100, "good": 100, "slow": 300} {
-			fmt.Fprintf(&lines, "app.web.%s.latency %.3f %d\n", track, base+rng.Float64()*10, at)
-		}
-	}
+	latencySamples(now, secs, 100, func(track string, at time.Time, v float64) {
+		fmt.Fprintf(&lines, "app.web.%s.latency %.3f %d\n", track, v, at.Unix())
+	})
 	srv.Write(t, lines.String(), "app.web.*.latency", now.Add(-secs*time.Second), now, 3*(secs+1))
 
 	cfg := fmt.Sprintf(`server:
@@ -52,10 +46,7 @@ analyses:
 
 	// `*` would make the canary's path match the baseline's series too.
 	for _, hostile := range []string{"*", "{slow,stable}", "v2.14"} {
-		code, out := register(hostile)
-		if code != http.StatusBadRequest || out["field"] != "canary.track" || !strings.Contains(fmt.Sprint(out["error"]), "Graphite path node") {
-			t.Errorf("track %q: %d %v, want 400 naming canary.track", hostile, code, out)
-		}
+		refusedTrack(t, register, hostile, "Graphite path node")
 	}
 	slowFailsGoodPasses(t, p, register, 100, 60*time.Second)
 }

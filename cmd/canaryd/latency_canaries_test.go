@@ -2,12 +2,58 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
 )
+
+// latencyTracks are the cohorts the provider process tests judge, each a multiple of
+// the level: the baseline "stable" and "good" drawn like it, "slow" three times slower.
+var latencyTracks = []struct {
+	name string
+	base float64
+}{{"stable", 1}, {"good", 1}, {"slow", 3}}
+
+// latencySamples draws every second of the secs before now (now included), oldest
+// first: each track's base·level plus up to a tenth of the level, passed to put.
+func latencySamples(now time.Time, secs int, level float64, put func(track string, at time.Time, v float64)) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for s := secs; s >= 0; s-- {
+		at := now.Add(-time.Duration(s) * time.Second)
+		for _, tr := range latencyTracks {
+			put(tr.name, at, tr.base*level+rng.Float64()*level/10)
+		}
+	}
+}
+
+// latencyPrometheus starts a real Prometheus whose TSDB holds latencySamples over the
+// 120 s before now at level 100 as the gauge http_latency_ms{app="web",track=…},
+// backfilled with promtool (a canary whose window is in the past is judged at once).
+func latencyPrometheus(t *testing.T, now time.Time) (url string) {
+	t.Helper()
+	series := map[string]*strings.Builder{}
+	latencySamples(now, 120, 100, func(track string, at time.Time, v float64) {
+		if series[track] == nil {
+			series[track] = &strings.Builder{}
+		}
+		fmt.Fprintf(series[track], "http_latency_ms{app=\"web\",track=%q} %.3f %d\n", track, v, at.Unix())
+	})
+	om := "# TYPE http_latency_ms gauge\n"
+	for _, tr := range latencyTracks {
+		om += series[tr.name].String()
+	}
+	path := filepath.Join(t.TempDir(), "latency.om")
+	if err := os.WriteFile(path, []byte(om+"# EOF\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return promtest.StartWith(t, promtest.Options{OpenMetrics: path})
+}
 
 // latencyDaemon is the set-up the provider process tests share: it writes cfg to
 // dir/name, starts the daemon on it and returns the daemon with a registration of the
@@ -56,5 +102,14 @@ func slowFailsGoodPasses(t *testing.T, p *proc, register func(string) (int, map[
 		if track == "slow" && (last.Canary.Median < 3*level || last.Canary.Median > 3.1*level) {
 			t.Errorf("slow: canary median %v, want near %.3g", last.Canary.Median, 3.05*level)
 		}
+	}
+}
+
+// refusedTrack registers a canary on track and wants a 400 naming canary.track whose
+// error says says.
+func refusedTrack(t *testing.T, register func(string) (int, map[string]any), track, says string) {
+	t.Helper()
+	if code, out := register(track); code != http.StatusBadRequest || out["field"] != "canary.track" || !strings.Contains(fmt.Sprint(out["error"]), says) {
+		t.Errorf("track %q: %d %v, want 400 naming canary.track and saying %q", track, code, out, says)
 	}
 }

@@ -1,7 +1,6 @@
 package newrelic_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,86 +14,14 @@ import (
 
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/newrelic"
+	"github.com/canaryd/canaryd/metrics/newrelic/nrtest"
 )
-
-const (
-	testKey     = "NRAK-CANARYDTESTS3CRET"
-	testAccount = 1234567
-)
-
-// nerdGraph is a loopback NerdGraph. Its answers follow New Relic's documents:
-//   - "NerdGraph tutorial: Make NRQL queries" (docs.newrelic.com/docs/apis/nerdgraph/
-//     examples/nerdgraph-nrql-tutorial): POST /graphql with the API-Key header, a query
-//     whose actor.account(id).nrql(query) has the field results, a JSON list;
-//   - "NRQL syntax, clauses, and functions" (TIMESERIES): with TIMESERIES each result is one
-//     bucket with beginTimeSeconds, endTimeSeconds and one key per aggregate (count,
-//     average.duration; percentile.duration is an object of percentiles), with FACET a
-//     "facet" key and the faceted attribute's own key;
-//   - "NerdGraph: Errors" (docs.newrelic.com/docs/apis/nerdgraph/get-started/nerdgraph-
-//     error-handling): a query error is HTTP 200 with "errors": [{"message", "path",
-//     "extensions"}] and a null field in "data".
-//
-// nrql maps what the NRQL starts with to the results (or an errors answer) it gets.
-func nerdGraph(t *testing.T, answers map[string]string) (*httptest.Server, *[]string) {
-	t.Helper()
-	var seen []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if r.Method != http.MethodPost || r.URL.Path != "/graphql" {
-			w.WriteHeader(http.StatusNotFound)
-			return
-		}
-		if r.Header.Get("API-Key") != testKey {
-			// NerdGraph refuses a bad key before running anything.
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"errors":[{"message":"Invalid credentials","extensions":{"errorClass":"UNAUTHENTICATED"}}]}`))
-			return
-		}
-		var req struct {
-			Query     string `json:"query"`
-			Variables struct {
-				AccountID int64  `json:"accountId"`
-				NRQL      string `json:"nrql"`
-				Timeout   int    `json:"timeout"`
-			} `json:"variables"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || !strings.Contains(req.Query, "nrql(query: $nrql, timeout: $timeout) { results }") || req.Variables.AccountID != testAccount {
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `{"errors":[{"message":"unexpected request %q (%v)"}]}`, req.Query, err)
-			return
-		}
-		seen = append(seen, req.Variables.NRQL)
-		for prefix, a := range answers {
-			if strings.HasPrefix(req.Variables.NRQL, prefix) {
-				if strings.HasPrefix(a, "HTTP ") {
-					var code int
-					var body string
-					fmt.Sscanf(a, "HTTP %d", &code)
-					_, body, _ = strings.Cut(a, " | ")
-					w.Header().Set("Content-Type", "text/html")
-					w.WriteHeader(code)
-					_, _ = w.Write([]byte(body))
-					return
-				}
-				if strings.HasPrefix(a, `{"errors"`) || strings.HasPrefix(a, `{"data"`) {
-					_, _ = w.Write([]byte(a))
-					return
-				}
-				fmt.Fprintf(w, `{"data":{"actor":{"account":{"nrql":{"results":%s}}}}}`, a)
-				return
-			}
-		}
-		fmt.Fprint(w, `{"data":{"actor":{"account":{"nrql":{"results":[]}}}}}`)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &seen
-}
 
 func newProvider(t *testing.T, endpoint string, mod func(*newrelic.Config)) *newrelic.Provider {
 	t.Helper()
 	cfg := newrelic.DefaultConfig()
-	cfg.AccountID, cfg.Endpoint, cfg.Retries, cfg.APIKeyEnv = testAccount, endpoint+"/graphql", 0, "NR_TEST_KEY"
-	t.Setenv("NR_TEST_KEY", testKey)
+	cfg.AccountID, cfg.Endpoint, cfg.Retries, cfg.APIKeyEnv = nrtest.Account, endpoint+"/graphql", 0, "NR_TEST_KEY"
+	t.Setenv("NR_TEST_KEY", nrtest.Key)
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -113,7 +40,7 @@ func window(text string) metrics.Query {
 }
 
 func TestQuery(t *testing.T) {
-	srv, seen := nerdGraph(t, map[string]string{
+	srv := nrtest.Start(t, nrtest.Prefixes(map[string]string{
 		"SELECT average(duration)": `[
 			{"beginTimeSeconds":1700000000,"endTimeSeconds":1700000060,"average.duration":0.125},
 			{"beginTimeSeconds":1700000060,"endTimeSeconds":1700000120,"average.duration":null},
@@ -125,7 +52,7 @@ func TestQuery(t *testing.T) {
 			{"beginTimeSeconds":1700000000,"endTimeSeconds":1700000060,"facet":"checkout","appName":"checkout","count":10},
 			{"beginTimeSeconds":1700000000,"endTimeSeconds":1700000060,"facet":"cart","appName":"cart","count":4},
 			{"beginTimeSeconds":1700000060,"endTimeSeconds":1700000120,"facet":"checkout","appName":"checkout","count":12}]`,
-	})
+	}))
 	p := newProvider(t, srv.URL, nil)
 	for _, tc := range []struct {
 		name, nrql string
@@ -143,8 +70,9 @@ func TestQuery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := tc.nrql + " SINCE 1700000000000 UNTIL 1700000180000 TIMESERIES 60 seconds"; (*seen)[len(*seen)-1] != want {
-				t.Errorf("NRQL sent %q, want %q", (*seen)[len(*seen)-1], want)
+			seen := srv.Seen()
+			if want := tc.nrql + " SINCE 1700000000000 UNTIL 1700000180000 TIMESERIES 60 seconds"; seen[len(seen)-1] != want {
+				t.Errorf("NRQL sent %q, want %q", seen[len(seen)-1], want)
 			}
 			got := map[string][]metrics.Point{}
 			for _, st := range s.Streams {
@@ -168,13 +96,13 @@ func TestQuery(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	srv, _ := nerdGraph(t, map[string]string{
+	srv := nrtest.Start(t, nrtest.Prefixes(map[string]string{
 		"SELECT averag(":  `{"data":{"actor":{"account":{"nrql":null}}},"errors":[{"locations":[{"column":5,"line":1}],"message":"NRQL Syntax Error: Error at line 1 position 8, unexpected 'averag'","path":["actor","account","nrql"],"extensions":{"errorClass":"INVALID_INPUT"}}]}`,
 		"SELECT shape":    `{"data":{"actor":{"account":{"nrql":{"results":{"count":1}}}}}}`,
 		"SELECT nots":     `[{"count":1}]`,
 		"SELECT fivexx":   "HTTP 503 | <html><head><title>503 Service Temporarily Unavailable</title></head>\n<body><h1>503</h1>\n</body></html>",
 		"SELECT throttle": `HTTP 429 | {"errors":[{"message":"Too many requests"}]}`,
-	})
+	}))
 	for _, tc := range []struct{ name, nrql, want string }{
 		{"bad query: NerdGraph's message", "SELECT averag(duration) FROM Transaction", "NRQL Syntax Error: Error at line 1 position 8, unexpected 'averag'"},
 		{"wrong shape", "SELECT shape FROM x", "decode answer"},
@@ -209,7 +137,7 @@ func TestErrors(t *testing.T) {
 		}))
 		t.Cleanup(slow.Close)
 		cfg := newrelic.DefaultConfig()
-		cfg.AccountID, cfg.Endpoint, cfg.Retries, cfg.APIKey, cfg.Timeout = testAccount, slow.URL+"/graphql", 0, testKey, 1e8
+		cfg.AccountID, cfg.Endpoint, cfg.Retries, cfg.APIKey, cfg.Timeout = nrtest.Account, slow.URL+"/graphql", 0, nrtest.Key, 1e8
 		p, err := newrelic.New(cfg, nil)
 		if err != nil {
 			t.Fatal(err)

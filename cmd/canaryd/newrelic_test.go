@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/metrics/newrelic/nrtest"
+)
+
+// nrqlWindow is what the latency analysis' NRQL ends with once the provider has added
+// the window.
+var nrqlWindow = regexp.MustCompile(`tags\.track = '([^']*)' SINCE (\d+) UNTIL (\d+) TIMESERIES (\d+) seconds$`)
+
+// TestNewRelicCanaries runs the daemon on the New Relic provider (issue 18, provider 5)
+// against the loopback NerdGraph the newrelic package's tests use, answering each
+// TIMESERIES query from latencySamples: a canary whose latency is three times the
+// baseline's fails, one drawn like the baseline passes, the key (read from a file) is in
+// no log line, and a cohort value that would end the NRQL string is refused at
+// registration, naming the field.
+func TestNewRelicCanaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the daemon")
+	}
+	now := time.Now().Truncate(time.Second)
+	var mu sync.Mutex
+	samples := map[string]map[int64]float64{} // track → Unix second → latency
+	latencySamples(now, 120, 100, func(track string, at time.Time, v float64) {
+		if samples[track] == nil {
+			samples[track] = map[int64]float64{}
+		}
+		samples[track][at.Unix()] = v
+	})
+	srv := nrtest.Start(t, func(nrql string) string {
+		m := nrqlWindow.FindStringSubmatch(nrql)
+		if m == nil {
+			return `{"data":{"actor":{"account":{"nrql":null}}},"errors":[{"message":"NRQL Syntax Error: unexpected query","path":["actor","account","nrql"],"extensions":{"errorClass":"INVALID_INPUT"}}]}`
+		}
+		since, _ := strconv.ParseInt(m[2], 10, 64)
+		until, _ := strconv.ParseInt(m[3], 10, 64)
+		step, _ := strconv.ParseInt(m[4], 10, 64)
+		mu.Lock()
+		defer mu.Unlock()
+		var buckets []string
+		for begin := since / 1000; begin < until/1000; begin += step {
+			v := "null"
+			if x, ok := samples[m[1]][begin]; ok {
+				v = strconv.FormatFloat(x, 'f', 3, 64)
+			}
+			buckets = append(buckets, fmt.Sprintf(`{"beginTimeSeconds":%d,"endTimeSeconds":%d,"average.latency":%s}`, begin, begin+step, v))
+		}
+		return "[" + strings.Join(buckets, ",") + "]"
+	})
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "nr-key")
+	if err := os.WriteFile(keyFile, []byte(nrtest.Key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`server:
+  min_interval: 1s
+providers:
+  nr: {type: newrelic, account_id: %d, endpoint: %q, api_key_file: %q, retries: 0}
+analyses:
+  latency:
+    provider: nr
+    interval: 10s
+    step: 1s
+    lifetime: 60s
+    score: {pass: 95, marginal: 75}
+    metrics:
+      - name: latency
+        query: "SELECT average(latency) FROM Transaction WHERE appName = '{{ .Vars.app }}' AND tags.track = '{{ .Cohort.track }}'"
+        judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: milliseconds}
+`, nrtest.Account, srv.URL+"/graphql", keyFile)
+	p, register := latencyDaemon(t, dir, "nr.yml", cfg, now.Add(-70*time.Second))
+
+	refusedTrack(t, register, "x' OR tags.track = 'stable", "quotes")
+	slowFailsGoodPasses(t, p, register, 100, 60*time.Second)
+	if strings.Contains(p.logs.String(), nrtest.Key) {
+		t.Error("the API key is in the daemon's log")
+	}
+}
