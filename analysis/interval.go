@@ -280,6 +280,9 @@ func (s *Scheduler) evaluate(ctx context.Context, c *Canary, a *config.Analysis,
 	if env != nil {
 		prov = env.Providers[a.Provider]
 	}
+	if prov != nil {
+		prov = s.prefetch(ctx, c, a.Provider, prov, a, start, end, since, earlier)
+	}
 	results := make([]judge.MetricResult, len(a.Metrics))
 	points := make([]MetricPoints, len(a.Metrics))
 	raws := make([]json.RawMessage, len(a.Metrics))

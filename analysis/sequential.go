@@ -160,8 +160,15 @@ func queryName(m *config.Metric, q int) string {
 	return "query"
 }
 
-// query sends one cohort's query through the rate limits and the query timeout.
+// query sends one cohort's query through the rate limits and the query timeout, unless
+// the interval's batch (prefetch) has its answer.
 func (s *Scheduler) query(ctx context.Context, id, provName string, prov metrics.Provider, q metrics.Query) (metrics.Series, error) {
+	if b, ok := prov.(*batched); ok {
+		if r, ok := b.answers[keyOf(q)]; ok {
+			return r.Series, r.Err // asked with the interval's other queries
+		}
+		prov = b.Provider
+	}
 	if err := s.throttle(ctx, id, provName); err != nil {
 		return metrics.Series{}, fmt.Errorf("waiting for the rate limit: %w", err)
 	}

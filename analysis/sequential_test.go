@@ -103,8 +103,10 @@ type seqHarness struct {
 	path  string
 	cfg   *config.Config
 	prov  *countsProvider
-	store analysis.Store
-	sched *analysis.Scheduler
+	// provider, when set, is what the scheduler queries instead of prov.
+	provider metrics.Provider
+	store    analysis.Store
+	sched    *analysis.Scheduler
 }
 
 func (h *seqHarness) start() {
@@ -118,7 +120,11 @@ func (h *seqHarness) start() {
 		Store: st, Clock: h.clock, Logger: zaptest.NewLogger(h.t), Metrics: analysis.NewMetrics(prometheus.NewRegistry()),
 		Workers: 2, MaxConsecutiveErrors: 3, QueryTimeout: time.Second,
 	})
-	h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": h.prov}})
+	var prov metrics.Provider = h.prov
+	if h.provider != nil {
+		prov = h.provider
+	}
+	h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": prov}})
 	if err := h.sched.Start(t0ctx(h.t)); err != nil {
 		h.t.Fatal(err)
 	}

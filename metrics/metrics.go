@@ -102,3 +102,19 @@ type Provider interface {
 type Pacer interface {
 	Pace(ctx context.Context) error
 }
+
+// Batcher is a Provider that can answer several queries in fewer requests than one each
+// (both cohorts of a metric in one query, several metrics in one request), for a backend
+// whose budget counts requests. The scheduler sends the queries of one canary's interval
+// through QueryBatch, at once, when the provider implements it, and through Query when
+// not. QueryBatch returns one Result per query, in order, each as Query would have
+// answered it (a query's own failure is its Result's Err, not the others').
+type Batcher interface {
+	QueryBatch(ctx context.Context, qs []Query) []Result
+}
+
+// Result is one query's answer in a batch.
+type Result struct {
+	Series Series
+	Err    error
+}

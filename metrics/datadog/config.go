@@ -31,6 +31,10 @@ type Config struct {
 	// "v2" (POST /api/v2/query/timeseries). A query written as a JSON object (queries and
 	// formulas) always goes to V2.
 	QueryAPI string `yaml:"query_api,omitempty"`
+	// CohortTag, when set, is the tag the cohorts' scopes differ in (track): the two
+	// cohorts' queries of a metric, identical but for that tag's value, are sent as one
+	// query on both values grouped by the tag, and its series split back by their tag.
+	CohortTag string `yaml:"cohort_tag,omitempty"`
 	// MaxRateLimitWait bounds how long a query waits for Datadog's rate limit to reset
 	// (X-RateLimit-Reset) before it fails instead.
 	MaxRateLimitWait time.Duration `yaml:"max_rate_limit_wait,omitempty"`
@@ -68,7 +72,10 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	return unmarshal((*plain)(c))
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var (
+	envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	tagKey  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_\-./]{0,199}$`)
+)
 
 // Validate reports every invalid field, by its YAML name.
 func (c Config) Validate() field.Errors {
@@ -99,6 +106,9 @@ func (c Config) Validate() field.Errors {
 	}
 	if c.QueryAPI != "v1" && c.QueryAPI != "v2" {
 		es.Add("query_api", "must be v1 or v2, got %q", c.QueryAPI)
+	}
+	if c.CohortTag != "" && !tagKey.MatchString(c.CohortTag) {
+		es.Add("cohort_tag", "%q is not a tag key (a letter, then letters, digits and _ - . /)", redactIfLong(c.CohortTag))
 	}
 	if c.MaxRateLimitWait <= 0 || c.MaxRateLimitWait > 24*time.Hour {
 		es.Add("max_rate_limit_wait", "must be > 0 and at most 24h, got %s", c.MaxRateLimitWait)

@@ -163,35 +163,66 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 	if err := q.Validate(); err != nil {
 		return metrics.Series{}, fmt.Errorf("datadog: %w", err)
 	}
-	if p.cfg.QueryAPI == "v2" || v2query.IsJSON(q.Text) {
+	return p.fetch(ctx, q)
+}
+
+// fetch runs a valid q on its endpoint.
+func (p *Provider) fetch(ctx context.Context, q metrics.Query) (metrics.Series, error) {
+	if p.v2(q) {
 		return p.queryV2(ctx, q)
 	}
-	text, stepped := v1query.WithRollup(q.Text, q.Step)
-	from, to := q.Start.Unix(), q.End.Unix()
-	log := p.logger.With(zap.String("query", text), zap.Int64("from", from), zap.Int64("to", to))
-
-	var resp datadogV1.MetricsQueryResponse
-	attempts, err := p.do(ctx, log, text, func(ctx context.Context) (*http.Response, error) {
-		var httpResp *http.Response
-		var err error
-		resp, httpResp, err = p.api.QueryMetrics(ctx, from, to, text)
-		return httpResp, err
-	})
+	a, err := p.queryV1(ctx, q)
 	if err != nil {
 		return metrics.Series{}, err
 	}
-	series, err := toSeries(&resp)
+	return a.series(&a.resp)
+}
+
+// v2 reports whether q goes to the V2 endpoint.
+func (p *Provider) v2(q metrics.Query) bool {
+	return p.cfg.QueryAPI == "v2" || v2query.IsJSON(q.Text)
+}
+
+// v1Answer is a V1 query's answer, with what turning it into a Series needs.
+type v1Answer struct {
+	resp     datadogV1.MetricsQueryResponse
+	text     string // the query sent
+	stepped  bool   // whether the step is the query's resolution
+	step     time.Duration
+	from, to int64 // Unix s
+}
+
+// queryV1 runs q through GET /api/v1/query.
+func (p *Provider) queryV1(ctx context.Context, q metrics.Query) (v1Answer, error) {
+	text, stepped := v1query.WithRollup(q.Text, q.Step)
+	a := v1Answer{text: text, stepped: stepped, step: q.Step, from: q.Start.Unix(), to: q.End.Unix()}
+	log := p.logger.With(zap.String("query", text), zap.Int64("from", a.from), zap.Int64("to", a.to))
+	attempts, err := p.do(ctx, log, text, func(ctx context.Context) (*http.Response, error) {
+		var httpResp *http.Response
+		var err error
+		a.resp, httpResp, err = p.api.QueryMetrics(ctx, a.from, a.to, text)
+		return httpResp, err
+	})
 	if err != nil {
-		return metrics.Series{}, fmt.Errorf("datadog: query %q: %w", text, err)
+		return v1Answer{}, err
 	}
-	series = dropOutside(series, from*1000, to*1000)
-	if !stepped {
+	log.Debug("datadog query done", zap.Int("attempts", attempts), zap.Int("series", len(a.resp.Series)))
+	return a, nil
+}
+
+// series turns r (the answer, or the part of it that is one cohort's) into a Series:
+// the points outside the window dropped and counted, the step's warning added.
+func (a *v1Answer) series(r *datadogV1.MetricsQueryResponse) (metrics.Series, error) {
+	series, err := toSeries(r)
+	if err != nil {
+		return metrics.Series{}, fmt.Errorf("datadog: query %q: %w", a.text, err)
+	}
+	series = dropOutside(series, a.from*1000, a.to*1000)
+	if !a.stepped {
 		series.Warnings = append(series.Warnings, fmt.Sprintf(
 			"datadog: step %s not applied: the query is an expression, so Datadog chose the rollup; add .rollup(avg,%d) to each term",
-			q.Step, v1query.StepSeconds(q.Step)))
+			a.step, v1query.StepSeconds(a.step)))
 	}
-	log.Debug("datadog query done", zap.Int("attempts", attempts),
-		zap.Int("streams", len(series.Streams)), zap.Int("points", series.Len()))
 	return series, nil
 }
 

@@ -51,6 +51,14 @@
 // none is left. Pace (metrics.Pacer) lets the scheduler do that wait before a query's
 // timeout starts, so an exhausted budget delays intervals rather than failing them.
 //
+// # Batches
+//
+// The scheduler sends the queries of one canary's interval through QueryBatch
+// (metrics.Batcher) at once. With cohort_tag, two queries that differ only in that tag's
+// value (the two cohorts of a metric) become one, on both values and grouped by the tag
+// (v1query.Cohorted), its series split back by the tag's value: half the requests.
+// Whatever cannot be merged without changing what it selects is sent as rendered.
+//
 // # Keys
 //
 // From environment variables (api_key_env, app_key_env) or files (api_key_file,
