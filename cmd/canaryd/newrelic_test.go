@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,9 +22,9 @@ var nrqlWindow = regexp.MustCompile(`tags\.track = '([^']*)' SINCE (\d+) UNTIL (
 // TestNewRelicCanaries runs the daemon on the New Relic provider (issue 18, provider 5)
 // against the loopback NerdGraph the newrelic package's tests use, answering each
 // TIMESERIES query from latencySamples: a canary whose latency is three times the
-// baseline's fails, one drawn like the baseline passes, the key (read from a file) is in
-// no log line, and a cohort value that would end the NRQL string is refused at
-// registration, naming the field.
+// baseline's fails, one drawn like the baseline passes, a key rotated mid-run is read
+// again from its file, no key is in a log line, and a cohort value that would end the
+// NRQL string is refused at registration, naming the field.
 func TestNewRelicCanaries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the daemon")
@@ -82,7 +83,20 @@ analyses:
 
 	refusedTrack(t, register, "x' OR tags.track = 'stable", "quotes")
 	slowFailsGoodPasses(t, p, register, 100, 60*time.Second)
-	if strings.Contains(p.logs.String(), nrtest.Key) {
-		t.Error("the API key is in the daemon's log")
+
+	// The key rotated while the daemon runs: NerdGraph takes the new one only, the
+	// secret volume's file gets it, and a canary registered then passes.
+	const rotated = "NRAK-ROTATEDKEYS3CRET"
+	srv.SetKey(rotated)
+	if err := os.WriteFile(keyFile, []byte(rotated+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := register("good"); code != http.StatusCreated {
+		t.Fatalf("register after the rotation: %d %v", code, out)
+	} else if c := p.waitEnded(out["id"].(string), 60*time.Second); c.Status != "pass" {
+		t.Errorf("after the rotation: status %s (%s), want pass", c.Status, c.Reason)
+	}
+	if logs := p.logs.String(); strings.Contains(logs, nrtest.Key) || strings.Contains(logs, rotated) || !strings.Contains(logs, "secret file reread") {
+		t.Error("the API key is in the daemon's log, or the rotated file was not reread")
 	}
 }

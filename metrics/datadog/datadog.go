@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/internal/ddserver"
+	"github.com/canaryd/canaryd/internal/secretfile"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/datadog/internal/v1query"
 	"github.com/canaryd/canaryd/metrics/datadog/internal/v2query"
@@ -41,7 +42,7 @@ type Provider struct {
 	// Context values the client reads on every call: the keys (read from their source
 	// on each call, so a rotated key file takes effect), and which of its server
 	// templates to fill with which variables (built once in New, never mutated).
-	apiKey, appKey *keySource
+	apiKey, appKey *secretfile.Source
 	serverIndex    int
 	serverVars     map[string]string
 
@@ -100,10 +101,11 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Provider, error) {
 	}
 
 	var err error
-	if p.apiKey, err = newKeySource("API key", cfg.APIKeyEnv, cfg.APIKeyFile); err != nil {
+	keyLog := logger.With(zap.String("provider", "datadog"))
+	if p.apiKey, err = newKeySource("API key", cfg.APIKeyEnv, cfg.APIKeyFile, keyLog); err != nil {
 		return nil, err
 	}
-	if p.appKey, err = newKeySource("application key", cfg.AppKeyEnv, cfg.AppKeyFile); err != nil {
+	if p.appKey, err = newKeySource("application key", cfg.AppKeyEnv, cfg.AppKeyFile, keyLog); err != nil {
 		return nil, err
 	}
 
@@ -122,7 +124,6 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Provider, error) {
 		return nil, fmt.Errorf("datadog: server URL: %w", err)
 	}
 	p.logger = logger.With(zap.String("provider", "datadog"), zap.String("api", p.baseURL))
-	p.apiKey.log, p.appKey.log = p.logger, p.logger
 	p.logger.Debug("datadog provider ready",
 		zap.Duration("timeout", cfg.Timeout), zap.Int("retries", cfg.Retries),
 		zap.String("api_key", p.keySourceName(cfg.APIKeyEnv, cfg.APIKeyFile)),
@@ -151,8 +152,8 @@ func (p *Provider) pickServer(conf *datadog.Configuration) error {
 // withValues adds what the client reads from the context on each call.
 func (p *Provider) withValues(ctx context.Context) context.Context {
 	ctx = context.WithValue(ctx, datadog.ContextAPIKeys, map[string]datadog.APIKey{
-		"apiKeyAuth": {Key: p.apiKey.get()},
-		"appKeyAuth": {Key: p.appKey.get()},
+		"apiKeyAuth": {Key: p.apiKey.Get()},
+		"appKeyAuth": {Key: p.appKey.Get()},
 	})
 	ctx = context.WithValue(ctx, datadog.ContextServerIndex, p.serverIndex)
 	return context.WithValue(ctx, datadog.ContextServerVariables, p.serverVars)

@@ -350,7 +350,7 @@ func TestKeyFiles(t *testing.T) {
 			}
 		}
 	}
-	if logs.FilterMessage("datadog key file unreadable; the last key read stays in use").Len() == 0 {
+	if logs.FilterMessage("secret file unreadable; the last secret read stays in use").Len() == 0 {
 		t.Error("the emptied file was not logged")
 	}
 

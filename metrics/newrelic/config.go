@@ -26,7 +26,9 @@ type Config struct {
 	Region   string `yaml:"region,omitempty"`
 	Endpoint string `yaml:"endpoint,omitempty"`
 	// APIKey, APIKeyFile (a file holding the key alone) or APIKeyEnv (default
-	// NEW_RELIC_API_KEY) give the key, in that order; read at start.
+	// NEW_RELIC_API_KEY) give the key, in that order. The variable is read at start, the
+	// file at start and again whenever its modification time or size changes (a rotated
+	// secret is used without a restart; one unreadable mid-rotation keeps the last key).
 	APIKey     commoncfg.Secret `yaml:"api_key,omitempty"`
 	APIKeyFile string           `yaml:"api_key_file,omitempty"`
 	APIKeyEnv  string           `yaml:"api_key_env,omitempty"`

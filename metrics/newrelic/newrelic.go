@@ -14,6 +14,7 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/internal/secretfile"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/internal/fetch"
 )
@@ -24,7 +25,7 @@ const maxAnswer = 64 << 20
 type Provider struct {
 	cfg      Config
 	endpoint string
-	key      string
+	key      *secretfile.Source
 	timeout  int
 	fetch    fetch.Client
 	logger   *zap.Logger
@@ -32,7 +33,8 @@ type Provider struct {
 
 var _ metrics.Provider = (*Provider)(nil)
 
-// New checks cfg, reads the key, and builds the HTTP client once.
+// New checks cfg, reads the key (a key file again whenever it changes), and builds the
+// HTTP client once.
 func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 	if err := cfg.Validate().Err(); err != nil {
 		return nil, fmt.Errorf("newrelic: config: %w", err)
@@ -40,28 +42,29 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	key := string(cfg.APIKey)
+	logger = logger.With(zap.String("provider", "newrelic"), zap.String("endpoint", cfg.endpoint()), zap.Int64("account", cfg.AccountID))
+	var key *secretfile.Source
 	switch {
-	case key != "":
+	case cfg.APIKey != "":
+		key = secretfile.Fixed(string(cfg.APIKey))
 	case cfg.APIKeyFile != "":
-		b, err := os.ReadFile(cfg.APIKeyFile)
-		if err != nil {
+		// Read again whenever the file changes: a rotated key without a restart.
+		var err error
+		if key, err = secretfile.Open("api_key_file", cfg.APIKeyFile, logger); err != nil {
 			return nil, fmt.Errorf("newrelic: api_key_file: %w", err)
 		}
-		if key = strings.TrimSpace(string(b)); key == "" {
-			return nil, fmt.Errorf("newrelic: api_key_file: %s is empty", cfg.APIKeyFile)
-		}
 	default:
-		if key = os.Getenv(cfg.APIKeyEnv); key == "" {
+		v := strings.TrimSpace(os.Getenv(cfg.APIKeyEnv))
+		if v == "" {
 			return nil, fmt.Errorf("newrelic: api_key_env: $%s is not set", cfg.APIKeyEnv)
 		}
+		key = secretfile.Fixed(v)
 	}
 	client, err := commoncfg.NewClientFromConfig(cfg.HTTPClientConfig, "newrelic")
 	if err != nil {
 		return nil, fmt.Errorf("newrelic: http_config: %w", err)
 	}
 	client.Timeout = time.Duration(cfg.Timeout)
-	logger = logger.With(zap.String("provider", "newrelic"), zap.String("endpoint", cfg.endpoint()), zap.Int64("account", cfg.AccountID))
 	return &Provider{
 		cfg: cfg, endpoint: cfg.endpoint(), key: key, timeout: int(time.Duration(cfg.Timeout) / time.Second), logger: logger,
 		fetch: fetch.Client{HTTP: client, Retries: cfg.Retries, MaxAnswer: maxAnswer, AuthHint: "check the User API key (api_key_file or api_key_env)", Logger: logger},
@@ -113,7 +116,7 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 			return nil, err
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("API-Key", p.key)
+		req.Header.Set("API-Key", p.key.Get())
 		return req, nil
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package newrelic_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/newrelic"
@@ -93,6 +96,58 @@ func TestQuery(t *testing.T) {
 			t.Fatalf("%+v, %v", s, err)
 		}
 	})
+}
+
+// TestKeyFileRotation: a key file is read again when it changes, so a key rotated while
+// the provider runs is used at the next query; a file emptied mid-rotation keeps the last
+// key; no key reaches the log.
+func TestKeyFileRotation(t *testing.T) {
+	srv := nrtest.Start(t, nrtest.Prefixes(map[string]string{"SELECT count(*)": `[{"beginTimeSeconds":1700000000,"endTimeSeconds":1700000060,"count":7}]`}))
+	keyFile := filepath.Join(t.TempDir(), "key")
+	t0 := time.Now().Add(-time.Hour)
+	write := func(v string, mod time.Time) {
+		t.Helper()
+		if err := os.WriteFile(keyFile, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(keyFile, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(nrtest.Key+"\n", t0)
+	core, logs := observer.New(zapcore.DebugLevel)
+	cfg := newrelic.DefaultConfig()
+	cfg.AccountID, cfg.Endpoint, cfg.Retries, cfg.APIKeyFile = nrtest.Account, srv.URL+"/graphql", 0, keyFile
+	p, err := newrelic.New(cfg, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rotated = "NRAK-ROTATEDKEYS3CRET"
+	for _, st := range []struct {
+		name    string
+		change  func()
+		wantErr string
+	}{
+		{"the key at start", func() {}, ""},
+		{"the server rotated, the file not yet", func() { srv.SetKey(rotated) }, "HTTP 401: Invalid credentials"},
+		{"the file rotated", func() { write(rotated, t0.Add(time.Minute)) }, ""},
+		{"the file emptied mid-rotation", func() { write("", t0.Add(2*time.Minute)) }, ""},
+	} {
+		st.change()
+		s, err := p.Query(t.Context(), window("SELECT count(*) FROM Transaction"))
+		if st.wantErr == "" && (err != nil || s.Len() != 1) || st.wantErr != "" && (err == nil || !strings.Contains(err.Error(), st.wantErr)) {
+			t.Errorf("%s: %+v, %v; want error %q", st.name, s, err, st.wantErr)
+		}
+	}
+	if logs.FilterMessage("secret file reread").Len() != 1 || logs.FilterMessage("secret file unreadable; the last secret read stays in use").Len() != 1 {
+		t.Errorf("logs: %v", logs.All())
+	}
+	for _, e := range logs.All() {
+		b, _ := json.Marshal(e.ContextMap())
+		if text := e.Message + string(b); strings.Contains(text, "S3CRET") || !strings.Contains(text, `"provider":"newrelic"`) {
+			t.Errorf("log line %s", text)
+		}
+	}
 }
 
 func TestErrors(t *testing.T) {
