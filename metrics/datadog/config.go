@@ -35,6 +35,9 @@ type Config struct {
 	// cohorts' queries of a metric, identical but for that tag's value, are sent as one
 	// query on both values grouped by the tag, and its series split back by their tag.
 	CohortTag string `yaml:"cohort_tag,omitempty"`
+	// QueriesPerRequest, above 1 (with query_api v2), is how many queries of one canary's
+	// interval (its metrics' and cohorts') one V2 request may carry.
+	QueriesPerRequest int `yaml:"queries_per_request,omitempty"`
 	// MaxRateLimitWait bounds how long a query waits for Datadog's rate limit to reset
 	// (X-RateLimit-Reset) before it fails instead.
 	MaxRateLimitWait time.Duration `yaml:"max_rate_limit_wait,omitempty"`
@@ -43,6 +46,11 @@ type Config struct {
 	// Retries is how many times a failed attempt (429, 5xx, network error) is retried.
 	Retries int `yaml:"retries"`
 }
+
+// maxQueriesPerRequest bounds a V2 request's queries. Datadog's API reference documents
+// no maximum; this keeps one request's answer (every series of every query) and the
+// queries one bad query fails with it (they are then sent alone) few.
+const maxQueriesPerRequest = 20
 
 // maxRetries keeps a typo (retries: 100) from turning one query into minutes of load on
 // an API that is already failing.
@@ -59,8 +67,9 @@ func DefaultConfig() Config {
 		// Datadog's query limit is per hour: a reset is up to an hour away, and a canary's
 		// interval is minutes. Ten minutes rides out most resets without a canary going
 		// stale; past it the query fails and says why.
-		MaxRateLimitWait: 10 * time.Minute,
-		QueryAPI:         "v1",
+		MaxRateLimitWait:  10 * time.Minute,
+		QueryAPI:          "v1",
+		QueriesPerRequest: 1,
 	}
 }
 
@@ -109,6 +118,12 @@ func (c Config) Validate() field.Errors {
 	}
 	if c.CohortTag != "" && !tagKey.MatchString(c.CohortTag) {
 		es.Add("cohort_tag", "%q is not a tag key (a letter, then letters, digits and _ - . /)", redactIfLong(c.CohortTag))
+	}
+	switch {
+	case c.QueriesPerRequest < 1 || c.QueriesPerRequest > maxQueriesPerRequest:
+		es.Add("queries_per_request", "must be between 1 and %d, got %d", maxQueriesPerRequest, c.QueriesPerRequest)
+	case c.QueriesPerRequest > 1 && c.QueryAPI != "v2":
+		es.Add("queries_per_request", "needs query_api: v2 (only the V2 endpoint takes several queries in one request)")
 	}
 	if c.MaxRateLimitWait <= 0 || c.MaxRateLimitWait > 24*time.Hour {
 		es.Add("max_rate_limit_wait", "must be > 0 and at most 24h, got %s", c.MaxRateLimitWait)

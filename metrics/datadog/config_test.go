@@ -17,18 +17,19 @@ func TestConfigUnmarshal(t *testing.T) {
 		{
 			name: "empty takes every default",
 			yaml: "{}",
-			want: Config{Site: "datadoghq.com", APIKeyEnv: "DD_API_KEY", AppKeyEnv: "DD_APP_KEY", Timeout: 30 * time.Second, Retries: 3, MaxRateLimitWait: 10 * time.Minute, QueryAPI: "v1"},
+			want: Config{Site: "datadoghq.com", APIKeyEnv: "DD_API_KEY", AppKeyEnv: "DD_APP_KEY", Timeout: 30 * time.Second, Retries: 3, MaxRateLimitWait: 10 * time.Minute, QueryAPI: "v1", QueriesPerRequest: 1},
 		},
 		{
 			name: "every field",
-			yaml: "site: datadoghq.eu\napi_url: http://127.0.0.1:8126/dd\napi_key_env: CANARYD_DD_API\napp_key_env: CANARYD_DD_APP\napi_key_file: /run/secrets/dd-api\napp_key_file: /run/secrets/dd-app\nmax_rate_limit_wait: 7m\nquery_api: v2\ntimeout: 5s\nretries: 0\n",
+			yaml: "site: datadoghq.eu\napi_url: http://127.0.0.1:8126/dd\napi_key_env: CANARYD_DD_API\napp_key_env: CANARYD_DD_APP\napi_key_file: /run/secrets/dd-api\napp_key_file: /run/secrets/dd-app\nmax_rate_limit_wait: 7m\nquery_api: v2\ntimeout: 5s\nretries: 0\ncohort_tag: track\nqueries_per_request: 6\n",
 			want: Config{Site: "datadoghq.eu", APIURL: "http://127.0.0.1:8126/dd", APIKeyEnv: "CANARYD_DD_API", AppKeyEnv: "CANARYD_DD_APP",
-				APIKeyFile: "/run/secrets/dd-api", AppKeyFile: "/run/secrets/dd-app", MaxRateLimitWait: 7 * time.Minute, QueryAPI: "v2", Timeout: 5 * time.Second, Retries: 0},
+				APIKeyFile: "/run/secrets/dd-api", AppKeyFile: "/run/secrets/dd-app", MaxRateLimitWait: 7 * time.Minute, QueryAPI: "v2", Timeout: 5 * time.Second, Retries: 0,
+				CohortTag: "track", QueriesPerRequest: 6},
 		},
 		{
 			name: "partial keeps the other defaults",
 			yaml: "site: us5.datadoghq.com\ntimeout: 1m30s\n",
-			want: Config{Site: "us5.datadoghq.com", APIKeyEnv: "DD_API_KEY", AppKeyEnv: "DD_APP_KEY", Timeout: 90 * time.Second, Retries: 3, MaxRateLimitWait: 10 * time.Minute, QueryAPI: "v1"},
+			want: Config{Site: "us5.datadoghq.com", APIKeyEnv: "DD_API_KEY", AppKeyEnv: "DD_APP_KEY", Timeout: 90 * time.Second, Retries: 3, MaxRateLimitWait: 10 * time.Minute, QueryAPI: "v1", QueriesPerRequest: 1},
 		},
 	}
 	for _, tc := range tests {

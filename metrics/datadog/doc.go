@@ -58,6 +58,9 @@
 // value (the two cohorts of a metric) become one, on both values and grouped by the tag
 // (v1query.Cohorted), its series split back by the tag's value: half the requests.
 // Whatever cannot be merged without changing what it selects is sent as rendered.
+// With queries_per_request (V2), the interval's queries over one window then share
+// requests, named q0, q1, … with one formula each, and are split back by query_index; a
+// request refused as bad (400) is sent again query by query.
 //
 // # Keys
 //

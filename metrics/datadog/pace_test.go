@@ -44,6 +44,12 @@ type budgetDatadog struct {
 	appKey   string
 	keysSeen []string // the API keys requests carried, in order
 	v2Bodies []string // the bodies of POST /api/v2/query/timeseries
+	// evaluate, when set, answers from the queries asked (evaluated.go) instead of the
+	// fixtures.
+	evaluate bool
+	queries  int // the metric queries the 2xx answers carried (evaluate only)
+	// v2Fixture, when set, is the V2 answer's file instead of v2_two_series.json.
+	v2Fixture string
 }
 
 func readAll(r *http.Request) string {
@@ -104,6 +110,9 @@ func (b *budgetDatadog) serve(w http.ResponseWriter, r *http.Request) {
 	body := "two_series.json"
 	if r.URL.Path == "/api/v2/query/timeseries" {
 		body = "v2_two_series.json"
+		if b.v2Fixture != "" {
+			body = b.v2Fixture
+		}
 	}
 	status := http.StatusOK
 	if b.used >= b.limit {
@@ -120,6 +129,18 @@ func (b *budgetDatadog) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(b.limit-b.used))
 	h.Set("X-RateLimit-Reset", strconv.Itoa(int((reset+time.Second-1)/time.Second)))
 	h.Set("X-RateLimit-Name", "metrics_query")
+	if b.evaluate && status == http.StatusOK {
+		data, n, err := evaluated(r, b.v2Bodies)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"errors": [` + strconv.Quote(err.Error()) + `]}`))
+			return
+		}
+		b.queries += n
+		w.WriteHeader(status)
+		_, _ = w.Write(data)
+		return
+	}
 	data, err := os.ReadFile(filepath.Join("testdata", body))
 	if err != nil {
 		b.t.Errorf("fixture: %v", err)

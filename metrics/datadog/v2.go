@@ -28,10 +28,15 @@ func (p *Provider) queryV2(ctx context.Context, q metrics.Query) (metrics.Series
 	if err != nil {
 		return metrics.Series{}, fmt.Errorf("datadog: bad query: %w", err)
 	}
+	return p.runV2(ctx, spec, q, q.Text)
+}
+
+// runV2 sends spec over q's window at q's step; text names it in logs and errors.
+func (p *Provider) runV2(ctx context.Context, spec v2query.Spec, q metrics.Query, text string) (metrics.Series, error) {
 	req := v2query.NewRequest(spec, q.Start, q.End, q.Step)
-	log := p.logger.With(zap.String("query", q.Text), zap.Int64("from", req.Data.Attributes.From), zap.Int64("to", req.Data.Attributes.To))
+	log := p.logger.With(zap.String("query", text), zap.Int64("from", req.Data.Attributes.From), zap.Int64("to", req.Data.Attributes.To))
 	var body []byte
-	attempts, err := p.do(ctx, log, q.Text, func(ctx context.Context) (*http.Response, error) {
+	attempts, err := p.do(ctx, log, text, func(ctx context.Context) (*http.Response, error) {
 		var httpResp *http.Response
 		var err error
 		body, httpResp, err = p.postV2(ctx, req)
@@ -42,10 +47,10 @@ func (p *Provider) queryV2(ctx context.Context, q metrics.Query) (metrics.Series
 	}
 	series, err := v2query.Decode(body)
 	if err != nil {
-		return metrics.Series{}, fmt.Errorf("datadog: query %q: %w", q.Text, err)
+		return metrics.Series{}, fmt.Errorf("datadog: query %q: %w", text, err)
 	}
 	series = dropOutside(series, req.Data.Attributes.From, req.Data.Attributes.To)
-	log.Debug("datadog query done", zap.String("api", "v2"), zap.Int("attempts", attempts),
+	log.Debug("datadog query done", zap.String("api", "v2"), zap.Int("attempts", attempts), zap.Int("queries", len(spec.Queries)),
 		zap.Int("streams", len(series.Streams)), zap.Int("points", series.Len()))
 	return series, nil
 }
