@@ -12,6 +12,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis/eval"
 	"github.com/canaryd/canaryd/analysis/eval/promsim"
+	"github.com/canaryd/canaryd/judge"
 )
 
 type evalPromArgs struct {
@@ -24,7 +25,12 @@ type evalPromArgs struct {
 	workers, wave   int
 	quiet           bool
 	dataDir         string
+	oracle          bool
 }
+
+// oracleAlpha is the oracle's level: the sequential judges' default alpha, which the
+// shipped presets use.
+const oracleAlpha = judge.DefaultAlpha
 
 // defaultPromConfig is what --backend prometheus evaluates without --config: the
 // generated series are the golden-signals preset's (http_requests_total,
@@ -87,7 +93,13 @@ func runEvalPrometheus(a evalPromArgs, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	res, err := promsim.Evaluate(ctx, opts)
+	var res *eval.Result
+	var oracle []promsim.OracleRun
+	if a.oracle {
+		res, oracle, err = promsim.EvaluateOracle(ctx, opts)
+	} else {
+		res, err = promsim.Evaluate(ctx, opts)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "eval:", err)
 		return 1
@@ -104,9 +116,39 @@ func runEvalPrometheus(a evalPromArgs, stdout, stderr io.Writer) int {
 	} else {
 		err = rep.WriteTable(stdout)
 	}
+	if err == nil && a.oracle {
+		err = writeOracle(stdout, scenarios, oracle, res, targets, a.asJSON)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// writeOracle writes the oracle next to each analysis and each analysis' misses by
+// canary traffic (after the report; with --json, as a second JSON document).
+func writeOracle(w io.Writer, scenarios []promsim.Scenario, runs []promsim.OracleRun, res *eval.Result, targets []eval.Target, asJSON bool) error {
+	interval := targets[0].Interval
+	for _, t := range targets[1:] {
+		if t.Lifetime > targets[0].Lifetime {
+			interval = t.Interval
+		}
+	}
+	orep := promsim.SummarizeOracle(scenarios, runs, res, oracleAlpha, interval)
+	if asJSON {
+		return orep.WriteJSON(w)
+	}
+	fmt.Fprintf(w, "\nThe oracle (level %g, from the true onset, looks every %s) next to each analysis, on the same runs:\n\n", oracleAlpha,
+		strings.TrimSuffix(interval.String(), "0s"))
+	if err := orep.WriteTable(w); err != nil {
+		return err
+	}
+	for _, t := range targets {
+		fmt.Fprintf(w, "\nMisses of %s by the canary's request rate (req/s at a traffic factor of 1) and share: missed by it / missed by the oracle of the runs:\n\n", t.Name)
+		if err := orep.WriteMisses(w, t.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -124,8 +124,19 @@ func Serve(ctx context.Context, dataDir string) (*promserver.Server, error) {
 // Evaluate generates the scenarios' data, backfills and serves it, and judges every run's
 // canary with every target through the daemon's scheduler and the Prometheus provider.
 func Evaluate(ctx context.Context, o Options) (*eval.Result, error) {
+	res, _, err := evaluate(ctx, o, false)
+	return res, err
+}
+
+// EvaluateOracle is Evaluate, and also runs the oracle on every run (Oracle), with looks
+// at the intervals of the target with the longest lifetime.
+func EvaluateOracle(ctx context.Context, o Options) (*eval.Result, []OracleRun, error) {
+	return evaluate(ctx, o, true)
+}
+
+func evaluate(ctx context.Context, o Options, oracle bool) (*eval.Result, []OracleRun, error) {
 	if len(o.Targets) == 0 || len(o.Scenarios) == 0 {
-		return nil, errors.New("promsim: nothing to evaluate: no analysis or no scenario")
+		return nil, nil, errors.New("promsim: nothing to evaluate: no analysis or no scenario")
 	}
 	if o.Workers <= 0 {
 		o.Workers = 8
@@ -152,7 +163,7 @@ func Evaluate(ctx context.Context, o Options) (*eval.Result, error) {
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "canaryd-promsim-")
 		if err != nil {
-			return nil, fmt.Errorf("promsim: %w", err)
+			return nil, nil, fmt.Errorf("promsim: %w", err)
 		}
 		defer os.RemoveAll(tmp)
 		dir = tmp
@@ -163,12 +174,12 @@ func Evaluate(ctx context.Context, o Options) (*eval.Result, error) {
 	t1 := time.Now()
 	data, err := Backfill(ctx, d, dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	stage("promsim: backfilled %s with promtool in %.1fs", data, time.Since(t1).Seconds())
 	srv, err := Serve(ctx, data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer srv.Stop()
 	stage("promsim: prometheus serving it at %s", srv.URL)
@@ -178,6 +189,18 @@ func Evaluate(ctx context.Context, o Options) (*eval.Result, error) {
 		jobs[i] = eval.Job{Scenario: r.Scenario, Run: r.Index, Onset: r.Onset,
 			Baseline: map[string]string{"track": BaselineTrack}, Canary: map[string]string{"track": CanaryTrack},
 			Vars: map[string]string{"app": r.App}}
+	}
+	var oracles []OracleRun
+	if oracle {
+		t2 := time.Now()
+		by := map[string]Scenario{}
+		for _, sc := range d.Scenarios {
+			by[sc.Name] = sc
+		}
+		for _, r := range d.Runs {
+			oracles = append(oracles, Oracle(r, by[r.Scenario], l, first.Interval))
+		}
+		stage("promsim: oracle on %d runs in %.1fs", len(d.Runs), time.Since(t2).Seconds())
 	}
 	d = nil // the TSDB holds the series now
 
@@ -189,13 +212,13 @@ func Evaluate(ctx context.Context, o Options) (*eval.Result, error) {
 	pcfg.Address = srv.URL
 	prov, err := prometheus.New(pcfg, o.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("promsim: %w", err)
+		return nil, nil, fmt.Errorf("promsim: %w", err)
 	}
 	eo := eval.Options{Workers: o.Workers, Wave: o.Wave, Kinds: o.Kinds, Logger: o.Logger, Progress: o.Progress}
 	for _, t := range o.Targets {
 		cfg, err := eval.PromConfig(t, srv.URL, o.Kinds)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		env := &analysis.Env{Config: cfg, Providers: map[string]metrics.Provider{eval.PromProvider: prov}}
 		tj := jobs
@@ -208,9 +231,9 @@ func Evaluate(ctx context.Context, o Options) (*eval.Result, error) {
 			}
 		}
 		if err := eval.RunJobs(ctx, eo, t, env, l.Start, tj, nil, res); err != nil {
-			return nil, fmt.Errorf("promsim: %w", err)
+			return nil, nil, fmt.Errorf("promsim: %w", err)
 		}
 	}
 	res.Elapsed = time.Since(t0)
-	return res, nil
+	return res, oracles, nil
 }
