@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -20,14 +21,16 @@ import (
 // grouped by track, else one for all), a point per step of the window, each value
 // metricLevel(metric) + trackLevel(value). A query containing "bad(" is refused as
 // Datadog refuses a query it cannot parse: HTTP 400, for the whole request. It returns
-// the body and how many metric queries it answered.
-func evaluated(r *http.Request, v2Bodies []string) ([]byte, int, error) {
+// the body and how many metric queries it answered. With alike, both cohorts' points
+// are the same, metricLevel plus a little noise that depends on the time only, so that
+// every judge passes.
+func evaluated(r *http.Request, v2Bodies []string, alike bool) ([]byte, int, error) {
 	if r.URL.Path == "/api/v1/query" {
 		q := r.URL.Query()
 		from, _ := strconv.ParseInt(q.Get("from"), 10, 64)
 		to, _ := strconv.ParseInt(q.Get("to"), 10, 64)
 		text := q.Get("query")
-		groups, err := evalGroups(text)
+		groups, err := evalGroups(text, alike)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -45,7 +48,7 @@ func evaluated(r *http.Request, v2Bodies []string) ([]byte, int, error) {
 		for _, g := range groups {
 			s := series{Metric: g.metric, Scope: "track:" + g.track, TagSet: g.tags}
 			for t := from; t <= to; t += 60 {
-				s.Pointlist = append(s.Pointlist, [2]float64{float64(t * 1000), g.level})
+				s.Pointlist = append(s.Pointlist, [2]float64{float64(t * 1000), g.at(t * 1000)})
 			}
 			out.Series = append(out.Series, s)
 		}
@@ -106,7 +109,7 @@ func evaluated(r *http.Request, v2Bodies []string) ([]byte, int, error) {
 		at.Times = append(at.Times, t)
 	}
 	for i, text := range exprs {
-		groups, err := evalGroups(text)
+		groups, err := evalGroups(text, alike)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -114,7 +117,8 @@ func evaluated(r *http.Request, v2Bodies []string) ([]byte, int, error) {
 			at.Series = append(at.Series, series{GroupTags: g.tags, QueryIndex: i})
 			vals := make([]*float64, len(at.Times))
 			for k := range vals {
-				vals[k] = &g.level
+				v := g.at(at.Times[k])
+				vals[k] = &v
 			}
 			at.Values = append(at.Values, vals)
 		}
@@ -127,6 +131,15 @@ type evalGroup struct {
 	metric, track string
 	tags          []string
 	level         float64
+	noisy         bool
+}
+
+// at is the group's value at t (Unix ms).
+func (g evalGroup) at(t int64) float64 {
+	if !g.noisy {
+		return g.level
+	}
+	return g.level + math.Sin(float64(t/60000)*1.7)
 }
 
 var (
@@ -135,7 +148,7 @@ var (
 	evalOne    = regexp.MustCompile(`(?:^|[ ,])track:([a-z0-9_\-.:/]+)`)
 )
 
-func evalGroups(text string) ([]evalGroup, error) {
+func evalGroups(text string, alike bool) ([]evalGroup, error) {
 	if strings.Contains(text, "bad(") {
 		return nil, errors.New("Error parsing query: unexpected 'bad('")
 	}
@@ -151,17 +164,23 @@ func evalGroups(text string) ([]evalGroup, error) {
 	} else if one := evalOne.FindStringSubmatch(m[2]); one != nil {
 		tracks = []string{one[1]}
 	}
+	level := func(v string) float64 {
+		if alike {
+			return metricLevel(m[1])
+		}
+		return metricLevel(m[1]) + trackLevel(v)
+	}
 	grouped := strings.Contains(","+strings.ReplaceAll(m[3], " ", "")+",", ",track,")
 	if !grouped {
-		level := metricLevel(m[1])
+		sum := 0.0
 		for _, v := range tracks {
-			level += trackLevel(v)
+			sum += level(v)
 		}
-		return []evalGroup{{metric: m[1], track: strings.Join(tracks, "|"), level: level}}, nil
+		return []evalGroup{{metric: m[1], track: strings.Join(tracks, "|"), level: sum, noisy: alike}}, nil
 	}
 	var out []evalGroup
 	for _, v := range tracks {
-		out = append(out, evalGroup{metric: m[1], track: v, tags: []string{"track:" + v}, level: metricLevel(m[1]) + trackLevel(v)})
+		out = append(out, evalGroup{metric: m[1], track: v, tags: []string{"track:" + v}, level: level(v), noisy: alike})
 	}
 	return out, nil
 }

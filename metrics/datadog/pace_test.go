@@ -47,7 +47,8 @@ type budgetDatadog struct {
 	// evaluate, when set, answers from the queries asked (evaluated.go) instead of the
 	// fixtures.
 	evaluate bool
-	queries  int // the metric queries the 2xx answers carried (evaluate only)
+	alike    bool // evaluate: both cohorts' points the same
+	queries  int  // the metric queries the 2xx answers carried (evaluate only)
 	// v2Fixture, when set, is the V2 answer's file instead of v2_two_series.json.
 	v2Fixture string
 }
@@ -130,7 +131,7 @@ func (b *budgetDatadog) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-RateLimit-Reset", strconv.Itoa(int((reset+time.Second-1)/time.Second)))
 	h.Set("X-RateLimit-Name", "metrics_query")
 	if b.evaluate && status == http.StatusOK {
-		data, n, err := evaluated(r, b.v2Bodies)
+		data, n, err := evaluated(r, b.v2Bodies, b.alike)
 		if err != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write([]byte(`{"errors": [` + strconv.Quote(err.Error()) + `]}`))
