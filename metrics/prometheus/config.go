@@ -6,7 +6,6 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/sigv4"
 
 	"github.com/canaryd/canaryd/metrics"
 )
@@ -27,9 +26,10 @@ type Config struct {
 	// SigV4 signs every request with AWS Signature Version 4 (Amazon Managed Service for
 	// Prometheus, or any Prometheus behind a SigV4 gateway), as Prometheus' own
 	// remote_write sigv4 does, with the same library and keys: region, access_key,
-	// secret_key (printed <secret>), profile, role_arn, external_id, service_name (aps).
-	// Without access_key, the AWS default credentials chain.
-	SigV4 *sigv4.SigV4Config `yaml:"sigv4,omitempty"`
+	// secret_key (printed <secret>), profile, role_arn, external_id, service_name (aps),
+	// and access_key_file, secret_key_file (read again when they change). Without an
+	// access key, the AWS default credentials chain.
+	SigV4 *SigV4 `yaml:"sigv4,omitempty"`
 
 	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
 }
@@ -71,9 +71,7 @@ func (c *Config) Validate() field.Errors {
 		es.Add("http_config", "%v", err)
 	}
 	if c.SigV4 != nil {
-		if err := c.SigV4.Validate(); err != nil {
-			es.Add("sigv4", "%v", err)
-		}
+		c.SigV4.validate(&es, "sigv4")
 		// A signed request carries its own Authorization header: another would replace it.
 		h := c.HTTPClientConfig
 		if h.BasicAuth != nil || h.Authorization != nil || h.OAuth2 != nil || h.BearerToken != "" || h.BearerTokenFile != "" {

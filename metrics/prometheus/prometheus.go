@@ -14,7 +14,6 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/sigv4"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/internal/redact"
@@ -71,7 +70,7 @@ func NewWithTransport(cfg Config, logger *zap.Logger, wrap func(http.RoundTrippe
 	if cfg.SigV4 != nil {
 		// As Prometheus wraps its remote_write client: the signature is made first, so
 		// http_headers are sent unsigned.
-		rt, err := sigv4.NewSigV4RoundTripper(cfg.SigV4, hc.Transport)
+		rt, err := newSigV4Transport(cfg.SigV4, hc.Transport, logger.With(zap.String("provider", "prometheus"), zap.String("address", redact.URL(cfg.Address))))
 		if err != nil {
 			return nil, fmt.Errorf("prometheus %s: sigv4: %w", redact.URL(cfg.Address), err)
 		}
