@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/metrics"
-	"github.com/canaryd/canaryd/metrics/datadog/internal/v1query"
 	"github.com/canaryd/canaryd/metrics/datadog/internal/v2query"
 )
 
@@ -49,7 +48,7 @@ func TestQueryBatchMergesCohorts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, "", reply{status: 200, file: tc.file})
-			p, _ := newTestProvider(t, f, func(c *Config) { c.CohortTag = "track" })
+			p, _ := newTestProvider(t, f, func(c *Config) { c.CohortTag, c.Rollup = "track", "avg" })
 			res := p.QueryBatch(t.Context(), []metrics.Query{cohortQuery("baseline"), cohortQuery("canary")})
 			reqs := f.requests()
 			if len(reqs) != 1 {
@@ -109,9 +108,6 @@ func TestQueryBatchSendsTheRestAlone(t *testing.T) {
 			}
 			slices.Sort(sent)
 			want := []string{strings.TrimSpace(b.Text), strings.TrimSpace(c.Text)}
-			for i := range want {
-				want[i], _ = v1query.WithRollup(want[i], time.Minute)
-			}
 			slices.Sort(want)
 			if !slices.Equal(sent, want) {
 				t.Errorf("sent %q\nwant %q", sent, want)

@@ -31,6 +31,10 @@ type Config struct {
 	// "v2" (POST /api/v2/query/timeseries). A query written as a JSON object (queries and
 	// formulas) always goes to V2.
 	QueryAPI string `yaml:"query_api,omitempty"`
+	// Rollup, when set (avg, sum, min, max or count), is appended with the step to a V1
+	// single metric query that has no rollup of its own: .rollup(avg,60). Unset, the query
+	// is sent as written and Datadog picks the rollup interval from the window.
+	Rollup string `yaml:"rollup,omitempty"`
 	// CohortTag, when set, is the tag the cohorts' scopes differ in (track): the two
 	// cohorts' queries of a metric, identical but for that tag's value, are sent as one
 	// query on both values grouped by the tag, and its series split back by their tag.
@@ -115,6 +119,11 @@ func (c Config) Validate() field.Errors {
 	}
 	if c.QueryAPI != "v1" && c.QueryAPI != "v2" {
 		es.Add("query_api", "must be v1 or v2, got %q", c.QueryAPI)
+	}
+	switch c.Rollup {
+	case "", "avg", "sum", "min", "max", "count":
+	default:
+		es.Add("rollup", "must be avg, sum, min, max or count (Datadog's rollup methods), got %q", redactIfLong(c.Rollup))
 	}
 	if c.CohortTag != "" && !tagKey.MatchString(c.CohortTag) {
 		es.Add("cohort_tag", "%q is not a tag key (a letter, then letters, digits and _ - . /)", redactIfLong(c.CohortTag))

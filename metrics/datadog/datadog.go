@@ -188,15 +188,20 @@ func (p *Provider) v2(q metrics.Query) bool {
 type v1Answer struct {
 	resp     datadogV1.MetricsQueryResponse
 	text     string // the query sent
-	stepped  bool   // whether the step is the query's resolution
+	stepped  bool   // false: a rollup was asked for but cannot be appended (an expression)
+	method   string // the rollup asked for
 	step     time.Duration
 	from, to int64 // Unix s
 }
 
 // queryV1 runs q through GET /api/v1/query.
 func (p *Provider) queryV1(ctx context.Context, q metrics.Query) (v1Answer, error) {
-	text, stepped := v1query.WithRollup(q.Text, q.Step)
-	a := v1Answer{text: text, stepped: stepped, step: q.Step, from: q.Start.Unix(), to: q.End.Unix()}
+	text, stepped := q.Text, true
+	if p.cfg.Rollup != "" {
+		// Asked for: the step as a rollup (V1 has no step parameter).
+		text, stepped = v1query.WithRollup(q.Text, q.Step, p.cfg.Rollup)
+	}
+	a := v1Answer{text: text, stepped: stepped, step: q.Step, from: q.Start.Unix(), to: q.End.Unix(), method: p.cfg.Rollup}
 	log := p.logger.With(zap.String("query", text), zap.Int64("from", a.from), zap.Int64("to", a.to))
 	attempts, err := p.do(ctx, log, text, func(ctx context.Context) (*http.Response, error) {
 		var httpResp *http.Response
@@ -221,8 +226,8 @@ func (a *v1Answer) series(r *datadogV1.MetricsQueryResponse) (metrics.Series, er
 	series = dropOutside(series, a.from*1000, a.to*1000)
 	if !a.stepped {
 		series.Warnings = append(series.Warnings, fmt.Sprintf(
-			"datadog: step %s not applied: the query is an expression, so Datadog chose the rollup; add .rollup(avg,%d) to each term",
-			a.step, v1query.StepSeconds(a.step)))
+			"datadog: step %s not applied: the query is an expression, so Datadog chose the rollup; add .rollup(%s,%d) to each term",
+			a.step, a.method, v1query.StepSeconds(a.step)))
 	}
 	return series, nil
 }

@@ -221,9 +221,10 @@ func TestQueryTwoSeries(t *testing.T) {
 		}
 	}
 	wantQuery := url.Values{
-		"from":  {"1700000000"},
-		"to":    {"1700000180"},
-		"query": {"avg:trace.http.request.duration{service:checkout,track:canary} by {host}.rollup(avg,60)"},
+		"from": {"1700000000"},
+		"to":   {"1700000180"},
+		// Issue 18 item 9: sent as written, no rollup unless the config asks.
+		"query": {"avg:trace.http.request.duration{service:checkout,track:canary} by {host}"},
 	}
 	if r.query.Encode() != wantQuery.Encode() {
 		t.Errorf("query parameters\n got %s\nwant %s", r.query.Encode(), wantQuery.Encode())
@@ -266,20 +267,42 @@ func TestQueryNoSeriesListIsAnError(t *testing.T) {
 	}
 }
 
-func TestQueryExpressionWarns(t *testing.T) {
-	f := newFake(t, "", reply{status: 200, file: "no_data.json"})
-	p, _ := newTestProvider(t, f, nil)
-	q := testQuery()
-	q.Text = "sum:errors{app:web}.as_count() / sum:hits{app:web}.as_count()"
-	got, err := p.Query(context.Background(), q)
-	if err != nil {
-		t.Fatal(err)
+// Issue 18 item 9: canaryd does not rewrite the query with a rollup unless the config
+// asks (rollup: <method>); then a single metric query without its own rollup gets
+// .rollup(<method>,<step s>), an expression is sent unchanged with a warning.
+func TestQueryRollup(t *testing.T) {
+	const expr = "sum:errors{app:web}.as_count() / sum:hits{app:web}.as_count()"
+	for _, tc := range []struct {
+		name, rollup, query, sent, warning string
+	}{
+		{"default: as written", "", "avg:m{app:web} by {host}", "avg:m{app:web} by {host}", ""},
+		{"default: expression as written, no warning", "", expr, expr, ""},
+		{"avg asked", "avg", "avg:m{app:web} by {host}", "avg:m{app:web} by {host}.rollup(avg,60)", ""},
+		{"sum asked", "sum", "sum:m{app:web}.as_count()", "sum:m{app:web}.as_count().rollup(sum,60)", ""},
+		{"the query's own rollup wins", "avg", "avg:m{app:web}.rollup(max,30)", "avg:m{app:web}.rollup(max,30)", ""},
+		{"expression with a rollup asked", "avg", expr, expr, "datadog: step 1m0s not applied: the query is an expression, so Datadog chose the rollup; add .rollup(avg,60) to each term"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, "", reply{status: 200, file: "no_data.json"})
+			p, _ := newTestProvider(t, f, func(c *Config) { c.Rollup = tc.rollup })
+			q := testQuery()
+			q.Text = tc.query
+			got, err := p.Query(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sent := f.requests()[0].query.Get("query"); sent != tc.sent {
+				t.Errorf("sent %q, want %q", sent, tc.sent)
+			}
+			if want := []string{tc.warning}; tc.warning == "" && len(got.Warnings) != 0 || tc.warning != "" && !slices.Equal(got.Warnings, want) {
+				t.Errorf("warnings %q, want %q", got.Warnings, tc.warning)
+			}
+		})
 	}
-	if sent := f.requests()[0].query.Get("query"); sent != q.Text {
-		t.Errorf("sent %q, want the expression unchanged", sent)
-	}
-	if len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "step 1m0s not applied") {
-		t.Errorf("warnings %q, want one about the step", got.Warnings)
+	c := testConfig("http://127.0.0.1:1")
+	c.Rollup = "median"
+	if err := c.Validate().Err(); err == nil || !strings.Contains(err.Error(), `rollup: must be avg, sum, min, max or count (Datadog's rollup methods), got "median"`) {
+		t.Errorf("rollup: median: %v", err)
 	}
 }
 

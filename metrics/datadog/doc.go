@@ -25,12 +25,13 @@
 // # Step and rollup
 //
 // The V1 endpoint has no step parameter: Datadog picks a rollup interval from the time
-// range. To honour Query.Step, a single metric query (aggr:metric{scope} [by {tags}]
-// [.modifiers()]) gets ".rollup(avg,<step seconds>)" appended, unless the query already
-// contains ".rollup(". Expressions (a / b, functions, several queries) are sent as they
-// are, with a warning in Series.Warnings: write .rollup() on each term to control their
-// resolution. Datadog may still coarsen a rollup that would exceed its per-series point
-// limit (about 1500 points).
+// range, and the query is sent as written. With rollup: <method> in the config, a single
+// metric query (aggr:metric{scope} [by {tags}] [.modifiers()]) gets
+// ".rollup(<method>,<step seconds>)" appended, unless it already contains ".rollup(";
+// expressions (a / b, functions, several queries) are then sent as they are, with a
+// warning in Series.Warnings: write .rollup() on each term to control their resolution.
+// Datadog may still coarsen a rollup that would exceed its per-series point limit
+// (about 1500 points).
 //
 // # Retries
 //

@@ -1,6 +1,7 @@
 // Package v1query holds the parts of the Datadog provider that are plain functions over
-// the V1 query endpoint's data: pointlists to points, scope and tag_set to labels, and
-// the rollup that carries a step. It must never import the Datadog client, so that its
+// the V1 query endpoint's data: pointlists to points, scope and tag_set to labels, the
+// rollup that carries a step (when the config asks for it), and the cohorts' queries
+// merged into one. It must never import the Datadog client, so that its
 // tests and fuzz targets build in seconds instead of compiling datadogV1.
 package v1query
 
@@ -104,11 +105,11 @@ func StepSeconds(step time.Duration) int64 {
 	return max(1, int64((step+time.Second-1)/time.Second))
 }
 
-// WithRollup returns the query with ".rollup(avg,<step>)" appended when it is a single
-// metric query without a rollup of its own. ok reports whether the resolution is set
-// (by this rollup or the query's own); it is false for expressions, which are returned
-// unchanged because a suffix would only roll up their last term.
-func WithRollup(query string, step time.Duration) (out string, ok bool) {
+// WithRollup returns the query with ".rollup(<method>,<step>)" appended when it is a
+// single metric query without a rollup of its own. ok reports whether the resolution is
+// set (by this rollup or the query's own); it is false for expressions, which are
+// returned unchanged because a suffix would only roll up their last term.
+func WithRollup(query string, step time.Duration, method string) (out string, ok bool) {
 	q := strings.TrimSpace(query)
 	if strings.Contains(q, ".rollup(") {
 		return query, true // the user chose the resolution
@@ -116,7 +117,7 @@ func WithRollup(query string, step time.Duration) (out string, ok bool) {
 	if !singleQuery.MatchString(q) || !singleTerm(q) {
 		return query, false
 	}
-	return q + ".rollup(avg," + strconv.FormatInt(StepSeconds(step), 10) + ")", true
+	return q + ".rollup(" + method + "," + strconv.FormatInt(StepSeconds(step), 10) + ")", true
 }
 
 // singleTerm reports whether q has no arithmetic and no comma outside {} and (), i.e. it

@@ -127,7 +127,7 @@ func TestWithRollup(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := WithRollup(tc.query, tc.step)
+			got, ok := WithRollup(tc.query, tc.step, "avg")
 			if got != tc.want || ok != tc.ok {
 				t.Errorf("WithRollup(%q, %s) = %q, %v; want %q, %v", tc.query, tc.step, got, ok, tc.want, tc.ok)
 			}
@@ -181,7 +181,7 @@ func FuzzWithRollup(f *testing.F) {
 	f.Add("avg:system.cpu.user{*} by {host}", int64(60_000_000_000))
 	f.Add("sum:a{*}.as_count() / sum:b{*}.as_count()", int64(15_000_000_000))
 	f.Fuzz(func(t *testing.T, query string, step int64) {
-		got, ok := WithRollup(query, time.Duration(step))
+		got, ok := WithRollup(query, time.Duration(step), "avg")
 		if got == query {
 			return
 		}
