@@ -1,13 +1,9 @@
 package graphite
 
 import (
-	"time"
-
-	commoncfg "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
-
 	"github.com/canaryd/canaryd/internal/field"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/internal/httpconf"
 )
 
 // Config is a Graphite provider's YAML configuration. http_config's keys are inlined at
@@ -15,22 +11,13 @@ import (
 type Config struct {
 	// Address is graphite-web's base URL, e.g. http://graphite:8080 (a path prefix is kept).
 	Address string `yaml:"address"`
-	// Timeout bounds one HTTP attempt.
-	Timeout model.Duration `yaml:"timeout,omitempty"`
-	// Retries is how many times a transient failure (network error, 429, 5xx) is tried
-	// again; 0 disables retrying.
-	Retries int `yaml:"retries"`
-
-	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
+	// HTTP is timeout, retries (of a network error, 429 or 5xx) and http_config's keys.
+	httpconf.HTTP `yaml:",inline"`
 }
 
 // DefaultConfig returns what an omitted key means.
 func DefaultConfig() Config {
-	return Config{
-		Timeout:          model.Duration(30 * time.Second),
-		Retries:          3,
-		HTTPClientConfig: commoncfg.DefaultHTTPClientConfig,
-	}
+	return Config{HTTP: httpconf.Default()}
 }
 
 // UnmarshalYAML sets the defaults, then decodes the given keys onto them.
@@ -50,14 +37,6 @@ func (c *Config) Validate() field.Errors {
 	} else if u.RawQuery != "" {
 		es.Add("address", "must not have a query")
 	}
-	if c.Timeout <= 0 {
-		es.Add("timeout", "must be > 0")
-	}
-	if c.Retries < 0 || c.Retries > 10 {
-		es.Add("retries", "must be between 0 and 10")
-	}
-	if err := c.HTTPClientConfig.Validate(); err != nil {
-		es.Add("http_config", "%v", err)
-	}
+	c.Check(&es)
 	return es
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	commoncfg "github.com/prometheus/common/config"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/internal/redact"
@@ -36,11 +35,10 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	client, err := commoncfg.NewClientFromConfig(cfg.HTTPClientConfig, "graphite")
+	client, err := cfg.Client("graphite")
 	if err != nil {
-		return nil, fmt.Errorf("graphite: http_config: %w", err)
+		return nil, fmt.Errorf("graphite: %w", err)
 	}
-	client.Timeout = time.Duration(cfg.Timeout)
 	logger = logger.With(zap.String("provider", "graphite"), zap.String("address", redact.URL(cfg.Address)))
 	return &Provider{
 		renderURL: strings.TrimRight(cfg.Address, "/") + "/render",

@@ -2,14 +2,11 @@ package influxdb
 
 import (
 	"strings"
-	"time"
 	"unicode"
-
-	commoncfg "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 
 	"github.com/canaryd/canaryd/internal/field"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/internal/httpconf"
 )
 
 // Config is an InfluxDB 1.x provider's YAML configuration. http_config's keys are inlined
@@ -23,22 +20,13 @@ type Config struct {
 	// RetentionPolicy, when set, is the rp parameter: the retention policy of
 	// measurements the query does not qualify.
 	RetentionPolicy string `yaml:"retention_policy,omitempty"`
-	// Timeout bounds one HTTP attempt.
-	Timeout model.Duration `yaml:"timeout,omitempty"`
-	// Retries is how many times an attempt that failed transiently (network error, 5xx)
-	// is tried again; 0 disables retrying.
-	Retries int `yaml:"retries"`
-
-	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
+	// HTTP is timeout, retries (of a network error or 5xx) and http_config's keys.
+	httpconf.HTTP `yaml:",inline"`
 }
 
 // DefaultConfig returns what an omitted key means.
 func DefaultConfig() Config {
-	return Config{
-		Timeout:          model.Duration(30 * time.Second),
-		Retries:          3,
-		HTTPClientConfig: commoncfg.DefaultHTTPClientConfig,
-	}
+	return Config{HTTP: httpconf.Default()}
 }
 
 // UnmarshalYAML sets the defaults, then decodes the given keys onto them; config (and
@@ -68,14 +56,6 @@ func (c *Config) Validate() field.Errors {
 			es.Add(f.name, "must not contain control characters")
 		}
 	}
-	if c.Timeout <= 0 {
-		es.Add("timeout", "must be > 0")
-	}
-	if c.Retries < 0 || c.Retries > 10 {
-		es.Add("retries", "must be between 0 and 10")
-	}
-	if err := c.HTTPClientConfig.Validate(); err != nil {
-		es.Add("http_config", "%v", err)
-	}
+	c.Check(&es)
 	return es
 }

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	commoncfg "github.com/prometheus/common/config"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/internal/redact"
@@ -52,11 +51,10 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	client, err := commoncfg.NewClientFromConfig(cfg.HTTPClientConfig, "influxdb")
+	client, err := cfg.Client("influxdb")
 	if err != nil {
-		return nil, fmt.Errorf("influxdb: http_config: %w", err)
+		return nil, fmt.Errorf("influxdb: %w", err)
 	}
-	client.Timeout = time.Duration(cfg.Timeout)
 	return &Provider{
 		cfg:      cfg,
 		client:   client,

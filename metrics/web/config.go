@@ -4,17 +4,15 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
-	"time"
 	"unicode"
 
 	"text/template"
 
-	commoncfg "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 	"github.com/theory/jsonpath"
 
 	"github.com/canaryd/canaryd/internal/field"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/internal/httpconf"
 )
 
 // The time formats a point's time field may be in.
@@ -55,25 +53,18 @@ type Config struct {
 	// Error, when set, is a JSONPath to an error message in a 2xx answer (services that
 	// answer {"status": "error", "error": "…"} with a 200): a non-empty one is an error.
 	Error string `yaml:"error,omitempty"`
-	// Timeout bounds one HTTP attempt.
-	Timeout model.Duration `yaml:"timeout,omitempty"`
-	// Retries is how many times a transient failure (network error, 429, 5xx) is tried
-	// again; 0 disables retrying.
-	Retries int `yaml:"retries"`
-
-	HTTPClientConfig commoncfg.HTTPClientConfig `yaml:",inline"`
+	// HTTP is timeout, retries (of a network error, 429 or 5xx) and http_config's keys.
+	httpconf.HTTP `yaml:",inline"`
 }
 
 // DefaultConfig returns what an omitted key means.
 func DefaultConfig() Config {
 	return Config{
-		Method:           http.MethodGet,
-		Time:             "$[0]",
-		Value:            "$[1]",
-		TimeFormat:       TimeUnix,
-		Timeout:          model.Duration(30 * time.Second),
-		Retries:          3,
-		HTTPClientConfig: commoncfg.DefaultHTTPClientConfig,
+		Method:     http.MethodGet,
+		Time:       "$[0]",
+		Value:      "$[1]",
+		TimeFormat: TimeUnix,
+		HTTP:       httpconf.Default(),
 	}
 }
 
@@ -178,15 +169,7 @@ func (c *Config) compile() (compiled, field.Errors) {
 	default:
 		es.Add("time_format", "must be unix, unix_ms or rfc3339, got %q", c.TimeFormat)
 	}
-	if c.Timeout <= 0 {
-		es.Add("timeout", "must be > 0")
-	}
-	if c.Retries < 0 || c.Retries > 10 {
-		es.Add("retries", "must be between 0 and 10")
-	}
-	if err := c.HTTPClientConfig.Validate(); err != nil {
-		es.Add("http_config", "%v", err)
-	}
+	c.Check(&es)
 	return out, es
 }
 

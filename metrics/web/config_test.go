@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v2"
+
+	"github.com/canaryd/canaryd/metrics/internal/httpconf"
 )
 
 func TestConfigYAML(t *testing.T) {
@@ -69,7 +71,7 @@ func FuzzDecode(f *testing.F) {
 	for _, s := range []string{`{"data":{"result":[{"values":[[1700000000,"1.5"],[1.5,"NaN"]]}]}}`, `{"data":{"result":[]}}`, `{"data":null}`, `[1,2]`, `{"data":{"result":[{"values":[[1e300,1],[null,null],["x",true]]}]}}`} {
 		f.Add([]byte(s))
 	}
-	c := Config{URL: "http://h/q", Method: "GET", Points: "$.data.result[*].values", Time: "$[0]", Value: "$[1]", TimeFormat: TimeUnix, Timeout: 1}
+	c := Config{URL: "http://h/q", Method: "GET", Points: "$.data.result[*].values", Time: "$[0]", Value: "$[1]", TimeFormat: TimeUnix, HTTP: httpconf.HTTP{Timeout: 1}}
 	comp, es := c.compile()
 	if es.Err() != nil {
 		f.Fatal(es.Err())

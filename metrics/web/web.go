@@ -11,7 +11,6 @@ import (
 	"text/template"
 	"time"
 
-	commoncfg "github.com/prometheus/common/config"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/internal/redact"
@@ -62,11 +61,10 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 	if h.Get("Accept") == "" {
 		h.Set("Accept", "application/json")
 	}
-	client, err := commoncfg.NewClientFromConfig(cfg.HTTPClientConfig, "web")
+	client, err := cfg.Client("web")
 	if err != nil {
-		return nil, fmt.Errorf("web: http_config: %w", err)
+		return nil, fmt.Errorf("web: %w", err)
 	}
-	client.Timeout = time.Duration(cfg.Timeout)
 	// The URL is a template: log its literal start only.
 	base := cfg.URL
 	if i := strings.Index(base, "{{"); i >= 0 {
