@@ -47,6 +47,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	wave := fs.Int("wave", 500, "canaries running at once")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	oracleOnly := fs.Bool("oracle-only", false, "prometheus backend: run only the oracle on the generated runs (no Prometheus, no judge: seconds for thousands of runs); the analyses set the schedule")
 	oracle := fs.Bool("oracle", false, "prometheus backend: also run the oracle (the most powerful fixed-horizon test at α = 1% knowing each regression's onset and effect, an upper bound for any valid judge) on the same runs, and break each analysis' misses down by canary traffic")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: canaryd eval [--backend synthetic|prometheus] [--config FILE]... [flags]")
@@ -70,13 +71,13 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	}
 	switch *backend {
 	case "synthetic":
-		if *oracle {
-			fmt.Fprintln(stderr, "eval: --oracle needs --backend prometheus (the oracle reads the generated counts and buckets)")
+		if *oracle || *oracleOnly {
+			fmt.Fprintln(stderr, "eval: --oracle and --oracle-only need --backend prometheus (the oracle reads the generated counts and buckets)")
 			return 2
 		}
 	case "prometheus":
 		return runEvalPrometheus(evalPromArgs{files: files, variants: variants, only: *only, runsAA: *runsAA, runsAB: *runsAB,
-			seed: *seed, asJSON: *asJSON, svg: *svg, workers: *workers, wave: *wave, quiet: *quiet, dataDir: *dataDir, oracle: *oracle}, stdout, stderr)
+			seed: *seed, asJSON: *asJSON, svg: *svg, workers: *workers, wave: *wave, quiet: *quiet, dataDir: *dataDir, oracle: *oracle, oracleOnly: *oracleOnly}, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "eval: --backend: %q, want synthetic or prometheus\n", *backend)
 		return 2

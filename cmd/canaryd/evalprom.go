@@ -26,6 +26,7 @@ type evalPromArgs struct {
 	quiet           bool
 	dataDir         string
 	oracle          bool
+	oracleOnly      bool
 }
 
 // oracleAlpha is the oracle's level: the sequential judges' default alpha, which the
@@ -72,6 +73,17 @@ func runEvalPrometheus(a evalPromArgs, stdout, stderr io.Writer) int {
 			return 2
 		}
 		targets = append(targets, t)
+	}
+	if a.oracleOnly {
+		runs, err := promsim.OracleOnly(promsim.Options{Targets: targets, Scenarios: scenarios, RunsAA: a.runsAA, RunsAB: a.runsAB, Seed: a.seed})
+		if err == nil {
+			err = writeOracle(stdout, scenarios, runs, nil, targets, a.asJSON)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "eval:", err)
+			return 1
+		}
+		return 0
 	}
 	if a.dataDir != "" {
 		if err := os.MkdirAll(a.dataDir, 0o755); err != nil {
@@ -139,10 +151,13 @@ func writeOracle(w io.Writer, scenarios []promsim.Scenario, runs []promsim.Oracl
 	if asJSON {
 		return orep.WriteJSON(w)
 	}
-	fmt.Fprintf(w, "\nThe oracle (level %g, from the true onset, looks every %s) next to each analysis, on the same runs:\n\n", oracleAlpha,
+	fmt.Fprintf(w, "\nThe oracle (level %g, from the true onset, looks every %s), next to each analysis judged on the same runs:\n\n", oracleAlpha,
 		strings.TrimSuffix(interval.String(), "0s"))
 	if err := orep.WriteTable(w); err != nil {
 		return err
+	}
+	if res == nil {
+		return nil
 	}
 	for _, t := range targets {
 		fmt.Fprintf(w, "\nMisses of %s by the canary's request rate (req/s at a traffic factor of 1) and share: missed by it / missed by the oracle of the runs:\n\n", t.Name)

@@ -99,6 +99,9 @@ func SummarizeOracle(scenarios []Scenario, runs []OracleRun, res *eval.Result, a
 		for _, test := range tests {
 			rep.Rows = append(rep.Rows, oracleRow(sc, test, rs, looks, alpha, interval))
 		}
+		for _, test := range tests {
+			rep.Rows = append(rep.Rows, sequentialRow(sc, test, rs, looks, alpha, interval))
+		}
 		for _, t := range rep.targets {
 			os := outs[t][sc.Name]
 			if len(os) == 0 {
@@ -135,12 +138,7 @@ func SummarizeOracle(scenarios []Scenario, runs []OracleRun, res *eval.Result, a
 
 // oracleRow summarises the oracle's test (errors or latency) on a scenario's runs.
 func oracleRow(sc Scenario, test string, rs []OracleRun, looks int, alpha float64, interval time.Duration) OracleRow {
-	pOf := func(r OracleRun) []float64 {
-		if test == "errors" {
-			return r.ErrorsP
-		}
-		return r.LatencyP
-	}
+	pOf := testP(test)
 	who := "oracle"
 	if sc.AA {
 		who = "oracle, " + test + " test"
@@ -176,6 +174,57 @@ func oracleRow(sc Scenario, test string, rs []OracleRun, looks int, alpha float6
 	}
 	a := eval.Wilson(any, len(rs))
 	row.Caught, row.FirstLook, row.AnyLook = eval.Wilson(fin, len(rs)), eval.Wilson(first, len(rs)), &a
+	return row
+}
+
+func testP(test string) func(OracleRun) []float64 {
+	return func(r OracleRun) []float64 {
+		if test == "errors" {
+			return r.ErrorsP
+		}
+		return r.LatencyP
+	}
+}
+
+// sequentialRow is the oracle made valid over its looks by Bonferroni: a run fails at
+// its first look whose p-value is at most α over its number of looks. It still knows
+// the onset and the effect, so no judge that knows neither needs to beat it, but it is a
+// valid sequential test: what it catches, a judge could.
+func sequentialRow(sc Scenario, test string, rs []OracleRun, looks int, alpha float64, interval time.Duration) OracleRow {
+	pOf := testP(test)
+	who := "oracle, α/looks"
+	if sc.AA {
+		who = "oracle, α/looks, " + test + " test"
+	}
+	row := OracleRow{Scenario: sc.Name, AA: sc.AA, Who: who, Runs: len(rs)}
+	firstAt := make([]int, len(rs)) // first look rejected; -1 never
+	var fin, first int
+	for j, r := range rs {
+		p := pOf(r)
+		firstAt[j] = slices.IndexFunc(p, func(v float64) bool { return v <= alpha/float64(len(p)) })
+		if firstAt[j] >= 0 {
+			fin++
+		}
+		if firstAt[j] == 0 {
+			first++
+		}
+	}
+	for i := range looks {
+		if sc.AA {
+			break
+		}
+		k := 0
+		for _, f := range firstAt {
+			if f >= 0 && f <= i {
+				k++
+			}
+		}
+		if 2*k >= len(rs) {
+			row.Median = time.Duration(i+1) * interval
+			break
+		}
+	}
+	row.Caught, row.FirstLook = eval.Wilson(fin, len(rs)), eval.Wilson(first, len(rs))
 	return row
 }
 

@@ -47,9 +47,15 @@ func TestOracleReport(t *testing.T) {
 	want := []row{
 		{"oracle, errors test", 0, 0, 1, 0},
 		{"oracle, latency test", 1, 0, 1, 0},
+		// At α/3 per look neither 0.005 nor 0.009 is rejected.
+		{"oracle, α/looks, errors test", 0, 0, -1, 0},
+		{"oracle, α/looks, latency test", 0, 0, -1, 0},
 		{"j", 1, 0, -1, 0},
 		// 3 of 4 at the last look, 1 at the first, half (2) by the second.
 		{"oracle", 3, 1, 3, 2 * time.Minute},
+		// At 0.01/3: run 0 at the first look, run 1 at the third (0.001), run 2 never
+		// (0.004): half by 3m.
+		{"oracle, α/looks", 2, 1, -1, 3 * time.Minute},
 		// Detected: run 0 at 1m, run 2 at 3m: half of 4 by 3m.
 		{"j", 2, 1, -1, 3 * time.Minute},
 	}
@@ -73,6 +79,7 @@ func TestOracleReport(t *testing.T) {
 	for _, line := range []string{
 		"| aa (A/A) | oracle, latency test | 2 | 50.0 (9.5–90.5) | 0.0 |  | 50.0 |",
 		"| errors-x10 | oracle | 4 | 75.0 (30.1–95.4) | 25.0 | 2m | 75.0 |",
+		"| errors-x10 | oracle, α/looks | 4 | 50.0 (15.0–85.0) | 25.0 | 3m |  |",
 		"| errors-x10 | j | 4 | 50.0 (15.0–85.0) | 25.0 | 3m |  |",
 	} {
 		if !strings.Contains(tab.String(), line) {

@@ -152,12 +152,7 @@ func evaluate(ctx context.Context, o Options, oracle bool) (*eval.Result, []Orac
 			o.Stage(fmt.Sprintf(format, args...))
 		}
 	}
-	first := o.Targets[0]
-	for _, t := range o.Targets[1:] {
-		if t.Lifetime > first.Lifetime {
-			first = t
-		}
-	}
+	first := longest(o.Targets)
 	l := NewLayout(o.Now, first.Lifetime, first.Warmup)
 	dir := o.Dir
 	if dir == "" {
@@ -193,13 +188,7 @@ func evaluate(ctx context.Context, o Options, oracle bool) (*eval.Result, []Orac
 	var oracles []OracleRun
 	if oracle {
 		t2 := time.Now()
-		by := map[string]Scenario{}
-		for _, sc := range d.Scenarios {
-			by[sc.Name] = sc
-		}
-		for _, r := range d.Runs {
-			oracles = append(oracles, Oracle(r, by[r.Scenario], l, first.Interval))
-		}
+		oracles = oracleAll(d, first.Interval)
 		stage("promsim: oracle on %d runs in %.1fs", len(d.Runs), time.Since(t2).Seconds())
 	}
 	d = nil // the TSDB holds the series now
@@ -236,4 +225,42 @@ func evaluate(ctx context.Context, o Options, oracle bool) (*eval.Result, []Orac
 	}
 	res.Elapsed = time.Since(t0)
 	return res, oracles, nil
+}
+
+// longest is the target with the longest lifetime (the first of them): the data's layout
+// and the oracle's looks are its.
+func longest(targets []eval.Target) eval.Target {
+	first := targets[0]
+	for _, t := range targets[1:] {
+		if t.Lifetime > first.Lifetime {
+			first = t
+		}
+	}
+	return first
+}
+
+func oracleAll(d *Dataset, interval time.Duration) []OracleRun {
+	by := map[string]Scenario{}
+	for _, sc := range d.Scenarios {
+		by[sc.Name] = sc
+	}
+	out := make([]OracleRun, 0, len(d.Runs))
+	for _, r := range d.Runs {
+		out = append(out, Oracle(r, by[r.Scenario], d.Layout, interval))
+	}
+	return out
+}
+
+// OracleOnly generates the runs Evaluate would and runs the oracle on them, without
+// Prometheus or any judge (Targets only set the schedule: the longest lifetime's).
+func OracleOnly(o Options) ([]OracleRun, error) {
+	if len(o.Targets) == 0 || len(o.Scenarios) == 0 {
+		return nil, errors.New("promsim: nothing to evaluate: no analysis or no scenario")
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	first := longest(o.Targets)
+	d := GenerateAll(o.Seed, o.Scenarios, o.RunsAA, o.RunsAB, NewLayout(o.Now, first.Lifetime, first.Warmup))
+	return oracleAll(d, first.Interval), nil
 }
