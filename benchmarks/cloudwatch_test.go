@@ -1,12 +1,7 @@
 package benchmarks
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -66,44 +61,11 @@ func BenchmarkCloudWatchDecode(b *testing.B) {
 	}
 	q := metrics.Query{Text: "[" + strings.Join(qs, ",") + "]", Start: start, End: end, Step: time.Minute}
 
-	// Record the answer through a pass-through server, then replay it.
 	var body []byte
-	recorder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, _ := http.NewRequestWithContext(r.Context(), r.Method, motoURL+r.URL.Path, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, _ = io.ReadAll(resp.Body)
-		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(body)
-	}))
-	b.Cleanup(recorder.Close)
-	if s, err := newCloudWatch(b, recorder.URL).Query(b.Context(), q); err != nil || s.Len() != cwStreams*benchPoints {
+	if s, err := newCloudWatch(b, recordThrough(b, motoURL, &body)).Query(b.Context(), q); err != nil || s.Len() != cwStreams*benchPoints {
 		b.Fatalf("record: %d points, %v", s.Len(), err)
 	}
-	replay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-		_, _ = io.Copy(w, bytes.NewReader(body))
-	}))
-	b.Cleanup(replay.Close)
-
-	p := newCloudWatch(b, replay.URL)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := p.Query(ctx, q)
-		if err != nil || s.Len() != cwStreams*benchPoints {
-			b.Fatalf("%d points, %v", s.Len(), err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(cwStreams*benchPoints), "ns/point")
-	b.ReportMetric(float64(testing.AllocsPerRun(1, func() { _, _ = p.Query(ctx, q) }))/(cwStreams*benchPoints), "allocs/point")
+	benchDecode(b, newCloudWatch(b, replayAnswer(b, "application/x-amz-json-1.0", body)), q, cwStreams*benchPoints, len(body))
 }
 
 func newCloudWatch(b *testing.B, endpoint string) *cw.Provider {

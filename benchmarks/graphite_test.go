@@ -1,12 +1,7 @@
 package benchmarks
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -40,43 +35,10 @@ func BenchmarkGraphiteDecode(b *testing.B) {
 	srv.Write(b, lines.String(), "bench.*.latency", start.Add(time.Second), end, graphiteSeries*benchPoints)
 	q := metrics.Query{Text: "bench.*.latency", Start: start, End: end, Step: time.Second}
 	var body []byte
-	recorder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The body read whole, so it is forwarded with its length: wsgiref takes no chunked body.
-		in, _ := io.ReadAll(r.Body)
-		req, _ := http.NewRequestWithContext(r.Context(), r.Method, srv.URL+r.URL.Path, bytes.NewReader(in))
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, _ = io.ReadAll(resp.Body)
-		_, _ = w.Write(body)
-	}))
-	b.Cleanup(recorder.Close)
-	if s, err := newGraphite(b, recorder.URL).Query(b.Context(), q); err != nil || s.Len() != graphiteSeries*benchPoints {
+	if s, err := newGraphite(b, recordThrough(b, srv.URL, &body)).Query(b.Context(), q); err != nil || s.Len() != graphiteSeries*benchPoints {
 		b.Fatalf("record: %d points, %v", s.Len(), err)
 	}
-	replay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
-	b.Cleanup(replay.Close)
-	p := newGraphite(b, replay.URL)
-	ctx := context.Background()
-	n := float64(graphiteSeries * benchPoints)
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := p.Query(ctx, q)
-		if err != nil || s.Len() != graphiteSeries*benchPoints {
-			b.Fatalf("%d points, %v", s.Len(), err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/point")
-	b.ReportMetric(testing.AllocsPerRun(1, func() { _, _ = p.Query(ctx, q) })/n, "allocs/point")
-	b.ReportMetric(float64(len(body))/n, "answer-B/point")
+	benchDecode(b, newGraphite(b, replayAnswer(b, "application/json", body)), q, graphiteSeries*benchPoints, len(body))
 }
 
 func newGraphite(b *testing.B, url string) *graphite.Provider {

@@ -1,11 +1,7 @@
 package benchmarks
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -41,43 +37,10 @@ func BenchmarkInfluxDBDecode(b *testing.B) {
 	q := metrics.Query{Text: `SELECT mean("v") FROM "latency" WHERE $timeFilter GROUP BY time($step), "series" fill(none)`, Start: start, End: end, Step: time.Minute}
 
 	var body []byte
-	recorder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, _ := http.NewRequestWithContext(r.Context(), r.Method, srv.URL+r.URL.Path, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, _ = io.ReadAll(resp.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
-	b.Cleanup(recorder.Close)
-	if s, err := newInflux(b, recorder.URL).Query(b.Context(), q); err != nil || s.Len() != influxSeries*benchPoints {
+	if s, err := newInflux(b, recordThrough(b, srv.URL, &body)).Query(b.Context(), q); err != nil || s.Len() != influxSeries*benchPoints {
 		b.Fatalf("record: %d points, %v", s.Len(), err)
 	}
-	replay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
-	b.Cleanup(replay.Close)
-
-	p := newInflux(b, replay.URL)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := p.Query(ctx, q)
-		if err != nil || s.Len() != influxSeries*benchPoints {
-			b.Fatalf("%d points, %v", s.Len(), err)
-		}
-	}
-	n := float64(influxSeries * benchPoints)
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/point")
-	b.ReportMetric(testing.AllocsPerRun(1, func() { _, _ = p.Query(ctx, q) })/n, "allocs/point")
-	b.ReportMetric(float64(len(body))/n, "answer-B/point")
+	benchDecode(b, newInflux(b, replayAnswer(b, "application/json", body)), q, influxSeries*benchPoints, len(body))
 }
 
 func newInflux(b *testing.B, url string) *influxdb.Provider {

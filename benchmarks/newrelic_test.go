@@ -1,11 +1,7 @@
 package benchmarks
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -41,30 +37,12 @@ func BenchmarkNewRelicDecode(b *testing.B) {
 		}
 	}
 	body.WriteString(`]}}}}}`)
-	answer := []byte(body.String())
-	replay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(answer)
-	}))
-	b.Cleanup(replay.Close)
 	cfg := newrelic.DefaultConfig()
-	cfg.AccountID, cfg.Endpoint, cfg.APIKey, cfg.Retries = 1, replay.URL+"/graphql", "NRAK-bench", 0
+	cfg.AccountID, cfg.Endpoint, cfg.APIKey, cfg.Retries = 1, replayAnswer(b, "application/json", []byte(body.String()))+"/graphql", "NRAK-bench", 0
 	p, err := newrelic.New(cfg, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
 	q := metrics.Query{Text: "SELECT average(duration) FROM Transaction FACET k8s.podName", Start: start, End: end, Step: time.Minute}
-	ctx := context.Background()
-	n := float64(nrFacets * nrBuckets)
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := p.Query(ctx, q)
-		if err != nil || s.Len() != nrFacets*nrBuckets {
-			b.Fatalf("%d points, %v", s.Len(), err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/point")
-	b.ReportMetric(testing.AllocsPerRun(1, func() { _, _ = p.Query(ctx, q) })/n, "allocs/point")
-	b.ReportMetric(float64(len(answer))/n, "answer-B/point")
+	benchDecode(b, p, q, nrFacets*nrBuckets, body.Len())
 }

@@ -1,11 +1,7 @@
 package benchmarks
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -49,30 +45,13 @@ func promShapedAnswer(series int, end time.Time) []byte {
 func BenchmarkWebDecode(b *testing.B) {
 	end := time.Now().Truncate(time.Minute)
 	body := promShapedAnswer(webSeries, end)
-	replay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
-	b.Cleanup(replay.Close)
 	cfg := web.DefaultConfig()
-	cfg.URL = replay.URL + "/api/v1/query_range?query={{ .Query }}&start={{ .Start.Unix }}&end={{ .End.Unix }}&step={{ .Step.Seconds }}"
+	cfg.URL = replayAnswer(b, "application/json", body) + "/api/v1/query_range?query={{ .Query }}&start={{ .Start.Unix }}&end={{ .End.Unix }}&step={{ .Step.Seconds }}"
 	cfg.Points, cfg.Error, cfg.Retries = "$.data.result[*].values", "$.error", 0
 	p, err := web.New(cfg, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
 	q := metrics.Query{Text: "bench_value", Start: end.Add(-(benchPoints - 1) * time.Minute), End: end, Step: time.Minute}
-	ctx := context.Background()
-	n := float64(webSeries * benchPoints)
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := p.Query(ctx, q)
-		if err != nil || s.Len() != webSeries*benchPoints {
-			b.Fatalf("%d points, %v", s.Len(), err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/point")
-	b.ReportMetric(testing.AllocsPerRun(1, func() { _, _ = p.Query(ctx, q) })/n, "allocs/point")
-	b.ReportMetric(float64(len(body))/n, "answer-B/point")
+	benchDecode(b, p, q, webSeries*benchPoints, len(body))
 }
