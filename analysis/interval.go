@@ -344,7 +344,7 @@ func (s *Scheduler) evalMetric(ctx context.Context, c *Canary, provName string, 
 	var errs [2]error
 	var wg sync.WaitGroup
 	for i, cohort := range []map[string]string{c.Baseline, c.Canary} {
-		text, err := m.Template.Render(metrics.TemplateData{Cohort: cohort, Vars: c.Vars})
+		text, err := m.Template.Render(templateData(prov, cohort, c.Vars))
 		if err != nil {
 			return errorResult(m, fmt.Sprintf("%s: %v", cohortName(i), err)), MetricPoints{}
 		}

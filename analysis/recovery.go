@@ -460,7 +460,7 @@ func (s *Scheduler) judgeRecovery(ctx context.Context, c *Canary, a *config.Anal
 func (s *Scheduler) recoveryReference(ctx context.Context, c *Canary, a *config.Analysis, prov metrics.Provider, m *config.Metric, within time.Duration) ([]float64, string, error) {
 	q := metrics.Query{Start: c.Start.Add(-within), End: c.Start.Add(-a.Step), Step: a.Step}
 	for i, cohort := range []map[string]string{c.Baseline, c.Canary} {
-		text, err := m.Template.Render(metrics.TemplateData{Cohort: cohort, Vars: c.Vars})
+		text, err := m.Template.Render(templateData(prov, cohort, c.Vars))
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: %w", cohortName(i), err)
 		}
@@ -532,7 +532,7 @@ func (s *Scheduler) recoveryCounts(ctx context.Context, c *Canary, a *config.Ana
 func (s *Scheduler) cohortCounts(ctx context.Context, c *Canary, a *config.Analysis, prov metrics.Provider, m *config.Metric, cohort map[string]string, q metrics.Query) (errs, reqs float64, err error) {
 	var series [2]metrics.Series
 	for j, tpl := range []*metrics.QueryTemplate{m.Template, m.RequestsTemplate} {
-		text, err := tpl.Render(metrics.TemplateData{Cohort: cohort, Vars: c.Vars})
+		text, err := tpl.Render(templateData(prov, cohort, c.Vars))
 		if err != nil {
 			return 0, 0, err
 		}
@@ -577,7 +577,7 @@ func (s *Scheduler) recoveryCurrent(ctx context.Context, c *Canary, a *config.An
 	var wg sync.WaitGroup
 	for i, cohort := range []map[string]string{c.Baseline, c.Canary} {
 		figs[i] = RecoveryFigure{Metric: m.Name, Cohort: cohortName(i)}
-		text, err := m.Template.Render(metrics.TemplateData{Cohort: cohort, Vars: c.Vars})
+		text, err := m.Template.Render(templateData(prov, cohort, c.Vars))
 		if err != nil {
 			figs[i].Error = err.Error()
 			continue

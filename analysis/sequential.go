@@ -100,7 +100,7 @@ func (s *Scheduler) evalSequential(ctx context.Context, c *Canary, provName stri
 		var wg sync.WaitGroup
 		for q, tpl := range tpls {
 			for i, cohort := range []map[string]string{c.Baseline, c.Canary} {
-				text, err := tpl.Render(metrics.TemplateData{Cohort: cohort, Vars: c.Vars})
+				text, err := tpl.Render(templateData(prov, cohort, c.Vars))
 				if err != nil {
 					return errorResult(m, fmt.Sprintf("%s: %v", cohortName(i), err)), MetricPoints{}, nil
 				}

@@ -80,3 +80,31 @@ func usedKeys(a *config.Analysis, r Registration, field string) map[string]bool 
 	}
 	return used
 }
+
+// ValueEscaper is implemented by a provider whose language can quote any value (Flux's
+// strings): EscapeValue is v as it is pasted into a query, so that it fills a string
+// instead of changing the query. Such a provider's CheckValue need not refuse what it
+// escapes.
+type ValueEscaper interface {
+	EscapeValue(v string) string
+}
+
+// templateData is what a query template of prov sees for one cohort: every value escaped
+// for prov's language when prov escapes values.
+func templateData(prov metrics.Provider, cohort, vars map[string]string) metrics.TemplateData {
+	ve, ok := prov.(ValueEscaper)
+	if !ok {
+		return metrics.TemplateData{Cohort: cohort, Vars: vars}
+	}
+	esc := func(m map[string]string) map[string]string {
+		if m == nil {
+			return nil
+		}
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			out[k] = ve.EscapeValue(v)
+		}
+		return out
+	}
+	return metrics.TemplateData{Cohort: esc(cohort), Vars: esc(vars)}
+}

@@ -32,3 +32,17 @@ if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
 	$sudo python3 -m pip install -q 'moto[server]==5.2.1' 2>/dev/null ||
 		$sudo python3 -m pip install -q --break-system-packages 'moto[server]==5.2.1'
 fi
+# The InfluxDB provider's Flux tests start InfluxDB 1.8 with flux-enabled (it serves
+# /api/v2/query as 2.x does; Debian's 1.6 has no Flux): built once from the module proxy
+# into the user's cache, where metrics/influxdb/influxtest.FluxBinary looks (and builds it
+# itself when missing). Keep the version in step with influxtest.FluxVersion.
+influx_flux=v1.8.3
+flux_dir="${XDG_CACHE_HOME:-$HOME/.cache}/canaryd/influxd-$influx_flux"
+if [ ! -x "$flux_dir/influxd" ]; then
+	echo "building influxd $influx_flux (Flux) from the module proxy into $flux_dir"
+	mkdir -p "$flux_dir"
+	tmp=$(mktemp -d "$flux_dir/build-XXXXXX")
+	GOBIN="$tmp" GOFLAGS= CGO_ENABLED=1 go install "github.com/influxdata/influxdb/cmd/influxd@$influx_flux"
+	mv "$tmp/influxd" "$flux_dir/influxd"
+	rmdir "$tmp"
+fi

@@ -21,6 +21,17 @@ func TestConfigYAML(t *testing.T) {
 		{name: "credentials in the query", yaml: "address: http://127.0.0.1:8086/?u=admin&p=s3cret\ndatabase: app", wantErr: "address: must not have a query"},
 		{name: "retries", yaml: "address: http://127.0.0.1:8086\ndatabase: app\nretries: -1", wantErr: "retries:"},
 		{name: "unknown key", yaml: "address: http://127.0.0.1:8086\ndatabase: app\ndb: x", wantErr: "db"},
+		{name: "flux, token from a file", yaml: "address: http://127.0.0.1:8086\nlanguage: flux\norg: acme\ntoken_file: /run/secrets/influx"},
+		{name: "flux, token from the environment", yaml: "address: http://127.0.0.1:8086\nlanguage: flux\norg: acme\ntoken_env: INFLUX_TOKEN"},
+		{name: "flux, no token", yaml: "address: http://127.0.0.1:8086\nlanguage: flux\norg: acme"},
+		{name: "flux, http_config's authorization", yaml: "address: http://127.0.0.1:8086\nlanguage: flux\norg: acme\nauthorization: {type: Token, credentials_file: /run/secrets/influx}"},
+		{name: "flux, no org", yaml: "address: http://127.0.0.1:8086\nlanguage: flux", wantErr: "org: is required for language flux"},
+		{name: "flux, a database", yaml: "address: http://127.0.0.1:8086\nlanguage: flux\norg: acme\ndatabase: app", wantErr: "database: is for language influxql"},
+		{name: "flux, two tokens", yaml: "address: http://127.0.0.1:8086\nlanguage: flux\norg: acme\ntoken: s3cret\ntoken_env: T", wantErr: "token: give one of token, token_file and token_env"},
+		{name: "flux, token and basic_auth", yaml: "address: http://127.0.0.1:8086\nlanguage: flux\norg: acme\ntoken_file: /t\nbasic_auth: {username: u, password: s3cret}", wantErr: "token: not with basic_auth"},
+		{name: "flux, token_env not a name", yaml: "address: http://127.0.0.1:8086\nlanguage: flux\norg: acme\ntoken_env: s3cret-token", wantErr: "token_env:"},
+		{name: "influxql, a token", yaml: "address: http://127.0.0.1:8086\ndatabase: app\ntoken: s3cret", wantErr: "token: is for language flux"},
+		{name: "unknown language", yaml: "address: http://127.0.0.1:8086\nlanguage: sql\ndatabase: app", wantErr: `language: must be influxql or flux, got "sql"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,6 +70,69 @@ func TestSecretPrinted(t *testing.T) {
 	}
 }
 
+func TestFluxTokenPrinted(t *testing.T) {
+	var c Config
+	if err := yaml.UnmarshalStrict([]byte("address: http://127.0.0.1:8086\nlanguage: flux\norg: acme\ntoken: s3cret"), &c); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := yaml.Marshal(c)
+	if strings.Contains(string(out), "s3cret") || !strings.Contains(string(out), "token: <secret>") {
+		t.Fatalf("dumped config:\n%s", out)
+	}
+}
+
+func TestRenderFlux(t *testing.T) {
+	start := time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)
+	const v = "v = {timeRangeStart: 2026-12-01T15:59:00Z, timeRangeStop: 2026-12-01T16:10:00Z, windowPeriod: 1m}"
+	const body = "from(bucket: \"b\") |> range(start: v.timeRangeStart, stop: v.timeRangeStop)"
+	for _, tc := range []struct{ name, in, want string }{
+		{"on the first statement's line", body, v + " " + body},
+		{"after the imports and comments", "// p99\nimport \"strings\"\n\n  import \"math\"\n  " + body + "\n", "// p99\nimport \"strings\"\n\n  import \"math\"\n" + v + " " + body + "\n"},
+		{"a first statement that starts with (: its own line", "(" + body + ")", v + "\n(" + body + ")"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := RenderFlux(tc.in, start, start.Add(10*time.Minute), time.Minute)
+			if err != nil || got != tc.want {
+				t.Errorf("got %q, %v\nwant %q", got, err, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		step time.Duration
+		want string
+	}{{90 * time.Second, "90s"}, {2 * time.Hour, "2h"}, {1500 * time.Millisecond, "1500ms"}, {1500 * time.Microsecond, "1500us"}} {
+		if got := fluxDuration(tc.step); got != tc.want {
+			t.Errorf("fluxDuration(%s) = %q, want %q", tc.step, got, tc.want)
+		}
+	}
+	if _, err := RenderFlux(`from(bucket: "b") |> range(start: v.timeRangeStart)`, start, start, time.Minute); err == nil || !strings.Contains(err.Error(), "has no v.timeRangeStop") {
+		t.Errorf("err = %v, want the missing stop named", err)
+	}
+}
+
+func TestFluxString(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"canary", "canary"},
+		{"v2.14.0 dépôt", "v2.14.0 dépôt"},
+		{`a"b`, `a\"b`},
+		{`a\b`, `a\\b`},
+		{`a\"b`, `a\\\"b`},
+		{"${r.track}", `\x24{r.track}`},
+		{"price$", `price\x24`},
+		{"a\nb\r\tc", `a\nb\r\tc`},
+		{"a\x00b\x7f", `a\x00b\x7f`},
+		{"a\xffb", `a\xffb`},
+	} {
+		if got := FluxString(tc.in); got != tc.want {
+			t.Errorf("FluxString(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	p := &Provider{cfg: Config{Language: LanguageFlux}}
+	if err := p.CheckValue(`a"; b\`); err != nil || p.EscapeValue(`a"`) != `a\"` {
+		t.Errorf("a Flux provider refuses %v, escapes %q", err, p.EscapeValue(`a"`))
+	}
+}
+
 func TestRender(t *testing.T) {
 	start := time.UnixMilli(1700000000000)
 	for _, tc := range []struct {
@@ -76,7 +150,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestCheckValue(t *testing.T) {
-	p := &Provider{}
+	p := &Provider{cfg: DefaultConfig()}
 	for _, v := range []string{"canary", "v2.14.0", "eu-west-1/a", "dépôt", "a b"} {
 		if err := p.CheckValue(v); err != nil {
 			t.Errorf("CheckValue(%q) = %v, want ok", v, err)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/influxdata/influxdb-client-go/v2/api"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/internal/redact"
@@ -32,13 +33,16 @@ const (
 	maxErrorText = 512
 )
 
-// Provider queries InfluxDB 1.x's /query endpoint. It is safe for concurrent use.
+// Provider queries InfluxDB 1.x's /query endpoint (InfluxQL) or /api/v2/query (Flux). It
+// is safe for concurrent use.
 type Provider struct {
 	cfg      Config
 	client   *http.Client
 	queryURL string
-	logger   *zap.Logger
-	backoff  time.Duration
+	// flux is the official client's query API, for language flux.
+	flux    api.QueryAPI
+	logger  *zap.Logger
+	backoff time.Duration
 }
 
 var _ metrics.Provider = (*Provider)(nil)
@@ -50,6 +54,9 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 	}
 	if logger == nil {
 		logger = zap.NewNop()
+	}
+	if cfg.Language == LanguageFlux {
+		return newFlux(cfg, logger)
 	}
 	client, err := cfg.Client("influxdb")
 	if err != nil {
@@ -63,6 +70,9 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 		backoff:  500 * time.Millisecond,
 	}, nil
 }
+
+// SetBackoff sets the first retry's wait (tests use a short one).
+func (p *Provider) SetBackoff(d time.Duration) { p.backoff = d }
 
 // Render fills a query's placeholders for one window.
 func Render(text string, start, end time.Time, step time.Duration) (string, error) {
@@ -91,6 +101,9 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 	if err := q.Validate(); err != nil {
 		return metrics.Series{}, fmt.Errorf("influxdb: %w", err)
 	}
+	if p.flux != nil {
+		return p.queryFlux(ctx, q)
+	}
 	text, err := Render(q.Text, q.Start, q.End, q.Step)
 	if err != nil {
 		return metrics.Series{}, fmt.Errorf("influxdb: query %q: %w", q.Text, err)
@@ -113,28 +126,39 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 
 // do posts the query until it is answered, retrying network errors and 5xx.
 func (p *Provider) do(ctx context.Context, form string) ([]byte, error) {
-	for attempt := 1; ; attempt++ {
-		body, retry, err := p.attempt(ctx, form)
+	var body []byte
+	err := p.retrying(ctx, func() (retry bool, err error) {
+		body, retry, err = p.attempt(ctx, form)
+		return retry, err
+	})
+	return body, err
+}
+
+// retrying calls attempt until it succeeds, fails for good, or has failed transiently
+// Retries+1 times, waiting a jittered exponential backoff between attempts.
+func (p *Provider) retrying(ctx context.Context, attempt func() (retry bool, err error)) error {
+	for n := 1; ; n++ {
+		retry, err := attempt()
 		if err == nil {
-			return body, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (%w)", err, ctx.Err())
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
-		if !retry || attempt > p.cfg.Retries {
+		if !retry || n > p.cfg.Retries {
 			if retry {
-				return nil, fmt.Errorf("%w (attempts: %d)", err, attempt)
+				return fmt.Errorf("%w (attempts: %d)", err, n)
 			}
-			return nil, err
+			return err
 		}
-		wait := p.backoff << min(attempt-1, 5)
+		wait := p.backoff << min(n-1, 5)
 		wait = wait/2 + rand.N(wait/2+1)
-		p.logger.Warn("influxdb query failed, retrying", zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(err))
+		p.logger.Warn("influxdb query failed, retrying", zap.Int("attempt", n), zap.Duration("wait", wait), zap.Error(err))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("%w (while waiting to retry: %w)", err, ctx.Err())
+			return fmt.Errorf("%w (while waiting to retry: %w)", err, ctx.Err())
 		case <-t.C:
 		}
 	}

@@ -1,6 +1,8 @@
-// Package influxtest starts a private InfluxDB 1.x (Debian's /usr/bin/influxd) for tests
-// and benchmarks: its data, meta and WAL in a temporary directory, HTTP on a free loopback
-// port, reporting off. It is imported only from _test.go files.
+// Package influxtest starts a private InfluxDB 1.x for tests and benchmarks: its data, meta
+// and WAL in a temporary directory, HTTP on a free loopback port, reporting off. InfluxQL
+// runs on Debian's /usr/bin/influxd (1.6); Flux on InfluxDB 1.8 (FluxVersion) with
+// flux-enabled, built once from the module proxy into the user's cache (FluxBinary). It
+// is imported only from _test.go files.
 package influxtest
 
 import (
@@ -27,6 +29,9 @@ type Options struct {
 	// Auth turns on authentication; Start then creates an admin user (AdminUser,
 	// AdminPassword) before returning.
 	Auth bool
+	// Flux runs InfluxDB 1.8 (FluxBinary) with flux-enabled, serving /api/v2/query,
+	// instead of Debian's 1.6.
+	Flux bool
 }
 
 // The admin Start creates when Options.Auth is set.
@@ -44,9 +49,14 @@ type Server struct {
 // Start runs influxd and returns once /ping answers. It stops with the test.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("influxd")
-	if err != nil {
-		t.Fatalf("influxtest: influxd not found (Debian package influxdb; scripts/ensure-deps.sh installs it): %v", err)
+	var bin string
+	if o.Flux {
+		bin = FluxBinary(t)
+	} else {
+		var err error
+		if bin, err = exec.LookPath("influxd"); err != nil {
+			t.Fatalf("influxtest: influxd not found (Debian package influxdb; scripts/ensure-deps.sh installs it): %v", err)
+		}
 	}
 	dir := t.TempDir()
 	httpPort, rpcPort := freePort(t), freePort(t)
@@ -65,9 +75,9 @@ bind-address = "127.0.0.1:%d"
   bind-address = "127.0.0.1:%d"
   auth-enabled = %t
   log-enabled = false
-[continuous_queries]
+%s[continuous_queries]
   enabled = false
-`, rpcPort, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpPort, o.Auth)
+`, rpcPort, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpPort, o.Auth, fluxConf(o.Flux))
 	confPath := filepath.Join(dir, "influxdb.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatalf("influxtest: %v", err)
@@ -93,7 +103,8 @@ bind-address = "127.0.0.1:%d"
 			t.Logf("influxd log:\n%s", s.logs.String())
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// 1.8 compiles Flux's standard library at start: several seconds on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/ping", nil)
@@ -107,7 +118,7 @@ bind-address = "127.0.0.1:%d"
 		case <-done:
 			t.Fatalf("influxtest: influxd exited before answering:\n%s", s.logs.String())
 		case <-ctx.Done():
-			t.Fatalf("influxtest: influxd did not answer within 30s:\n%s", s.logs.String())
+			t.Fatalf("influxtest: influxd did not answer within 60s:\n%s", s.logs.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
