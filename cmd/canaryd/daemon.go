@@ -127,6 +127,10 @@ func newDaemon(o daemonOptions) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before the store is opened: a refused credential stops the start here.
+	if err := d.checkProviders(provs, true); err != nil {
+		return nil, err
+	}
 	if err := d.openStore(cfg); err != nil {
 		return nil, err
 	}
@@ -356,7 +360,6 @@ func (d *daemon) install(cfg *config.Config, provs map[string]builtProvider) {
 		}
 	}
 	d.m.InitRecovery(watched)
-	go d.checkProviders(provs)
 	d.retention.Store(int64(cfg.Server.Retention))
 	d.sched.SetLimits(analysis.LimitsOf(cfg.Server))
 	d.sched.SetEnv(env)
@@ -369,32 +372,56 @@ type pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// keyRefusal is a Ping error that says the backend refused the provider's credential
+// (Datadog's 403 on /api/v1/validate), as opposed to not answering.
+type keyRefusal interface {
+	KeyRefused() bool
+}
+
 // providerCheckTimeout bounds the startup check of each provider.
 const providerCheckTimeout = 10 * time.Second
 
-// checkProviders asks each provider once whether its backend answers and logs the
-// outcome (warn when not), at start and on reload: a wrong address or credential shows in
-// the log at once instead of as nodata or error canaries later. It never blocks startup.
-func (d *daemon) checkProviders(provs map[string]builtProvider) {
-	for _, name := range slices.Sorted(maps.Keys(provs)) {
+// checkProviders asks each provider once, all at once, whether its backend answers and
+// logs the outcome (warn when not): a wrong address or credential shows in the log at
+// once instead of as nodata or error canaries later. At start (atStart), a credential
+// the backend refuses is an error naming the provider, so that the daemon does not start
+// (every canary on it would end error); a backend that does not answer is only a
+// warning, since it may be down for a moment. At a reload it only logs.
+func (d *daemon) checkProviders(provs map[string]builtProvider, atStart bool) error {
+	names := slices.Sorted(maps.Keys(provs))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
 		bp := provs[name]
 		pg, ok := bp.prov.(pinger)
 		if !ok {
 			d.log.Debug("provider has no startup check", zap.String("provider", name), zap.String("type", bp.entry.Type))
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), providerCheckTimeout)
-		began := time.Now()
-		err := pg.Ping(ctx)
-		cancel()
-		if err != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), providerCheckTimeout)
+			defer cancel()
+			began := time.Now()
+			err := pg.Ping(ctx)
+			if err == nil {
+				d.log.Info("provider answers", zap.String("provider", name), zap.String("type", bp.entry.Type),
+					zap.Duration("took", time.Since(began)))
+				return
+			}
+			var kr keyRefusal
+			if atStart && errors.As(err, &kr) && kr.KeyRefused() {
+				errs[i] = fmt.Errorf("provider %q (%s) refuses its key, so canaryd does not start (fix the key, or the site or api_url it is sent to): %w",
+					name, bp.entry.Type, redact.Error(err))
+				return
+			}
 			d.log.Warn("provider does not answer; its canaries will end nodata or error until it does",
 				zap.String("provider", name), zap.String("type", bp.entry.Type), zap.Error(redact.Error(err)))
-			continue
-		}
-		d.log.Info("provider answers", zap.String("provider", name), zap.String("type", bp.entry.Type),
-			zap.Duration("took", time.Since(began)))
+		}()
 	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // reload rereads the config file. A bad file keeps the old config and says why; running
@@ -422,6 +449,7 @@ func (d *daemon) reload(ctx context.Context) error {
 				d.log.Warn("the scheduler block changed; it takes effect at the next restart")
 			}
 			d.install(cfg, provs)
+			go d.checkProviders(provs, false) // at a reload it only logs: no error to handle
 			d.log.Info("config reloaded", zap.String("file", d.o.ConfigPath), zap.String("hash", cfg.Hash),
 				zap.Int("analyses", len(cfg.Analyses)))
 			if aerr := d.act.RecordReload(ctx, cfg.Hash, nil); aerr != nil {

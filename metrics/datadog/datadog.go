@@ -352,9 +352,10 @@ func (p *Provider) Pace(ctx context.Context) error {
 }
 
 // Ping checks the API key with Datadog's GET /api/v1/validate, once, without retries
-// (the daemon's startup check): a wrong key or site shows in the log at start instead of
-// as error canaries later. The application key is not checked by this endpoint; a
-// wrong one shows on the first query.
+// (the daemon's startup check): a wrong key or site shows at start instead of as error
+// canaries later. A key Datadog refuses (401/403, or valid: false) is a *KeyRefusedError;
+// any other failure (the network, a 5xx) says Datadog could not be asked. The
+// application key is not checked by this endpoint; a wrong one shows on the first query.
 func (p *Provider) Ping(ctx context.Context) error {
 	ctx = p.withValues(ctx)
 	resp, httpResp, err := datadogV1.NewAuthenticationApi(p.api.Client).Validate(ctx)
@@ -367,17 +368,32 @@ func (p *Provider) Ping(ctx context.Context) error {
 		if httpResp != nil && errors.As(err, &oe) {
 			apiErr := &APIError{StatusCode: httpResp.StatusCode, Errors: errorMessages(oe.Body())}
 			if httpResp.StatusCode == http.StatusForbidden || httpResp.StatusCode == http.StatusUnauthorized {
-				return fmt.Errorf("datadog: %s refused the API key from %s (GET /api/v1/validate: %w)", p.baseURL, where, apiErr)
+				return &KeyRefusedError{URL: p.baseURL, Source: where, Why: fmt.Sprintf("GET /api/v1/validate: %v", apiErr)}
 			}
 			return fmt.Errorf("datadog: GET /api/v1/validate: %w", apiErr)
 		}
 		return fmt.Errorf("datadog: GET /api/v1/validate: %w", err)
 	}
 	if !resp.GetValid() {
-		return fmt.Errorf("datadog: %s says the API key from %s is not valid (GET /api/v1/validate answered valid: false)", p.baseURL, where)
+		return &KeyRefusedError{URL: p.baseURL, Source: where, Why: "GET /api/v1/validate answered valid: false"}
 	}
 	return nil
 }
+
+// KeyRefusedError is Datadog refusing the API key at the startup check. It names where
+// the key came from (the environment variable or the file), never the key.
+type KeyRefusedError struct {
+	URL    string // the API asked
+	Source string // "$DD_API_KEY", or "file /run/secrets/dd-api-key"
+	Why    string // what Datadog answered
+}
+
+func (e *KeyRefusedError) Error() string {
+	return fmt.Sprintf("datadog: %s refused the API key from %s (%s)", e.URL, e.Source, e.Why)
+}
+
+// KeyRefused tells a caller's startup check that the credential, not the network, failed.
+func (e *KeyRefusedError) KeyRefused() bool { return true }
 
 // failure is what one failed attempt means for the next.
 type failure struct {

@@ -68,5 +68,6 @@
 // From environment variables (api_key_env, app_key_env) or files (api_key_file,
 // app_key_file), a file read again whenever its modification time or size changes. The
 // keys go into each call's context and never into a log, an error or a metric; Ping
-// checks the API key with GET /api/v1/validate.
+// checks the API key with GET /api/v1/validate, a refused key a *KeyRefusedError (the
+// daemon does not start on one).
 package datadog

@@ -418,9 +418,17 @@ func TestPing(t *testing.T) {
 	if strings.Contains(err.Error(), testAPIKey) {
 		t.Error("the key is in the error")
 	}
+	var refused *KeyRefusedError
+	if !errors.As(err, &refused) || refused.Source != "$"+testAPIKeyEnv {
+		t.Errorf("a refused key is not a KeyRefusedError from $%s: %#v", testAPIKeyEnv, err)
+	}
 	b.srv.Close()
-	if err := p.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "datadog: GET /api/v1/validate: ") {
+	err = p.Ping(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "datadog: GET /api/v1/validate: ") {
 		t.Errorf("server down: %v", err)
+	}
+	if errors.As(err, &refused) {
+		t.Errorf("a network error is a refusal: %v", err)
 	}
 }
 
