@@ -157,7 +157,8 @@ func writeOracle(w io.Writer, scenarios []promsim.Scenario, runs []promsim.Oracl
 		return err
 	}
 	if res == nil {
-		return nil
+		fmt.Fprintf(w, "\nRuns the oracle misses (not rejected at the last look) by the canary's request rate (req/s at a traffic factor of 1) and share:\n\n")
+		return orep.WriteMisses(w, "")
 	}
 	for _, t := range targets {
 		fmt.Fprintf(w, "\nMisses of %s by the canary's request rate (req/s at a traffic factor of 1) and share: missed by it / missed by the oracle of the runs:\n\n", t.Name)

@@ -316,14 +316,19 @@ func binName(i int, edges []float64, pct bool) string {
 // WriteMisses writes, for target and each regression scenario, the runs by the canary's
 // request rate (rows) and share (columns), each cell "missed by target / missed by the
 // oracle (not rejected at the last look) of runs", and how many both missed per row;
-// rates without runs are left out.
+// rates without runs are left out. With target "" the cells are the oracle's alone
+// ("missed by the oracle of runs").
 func (r *OracleReport) WriteMisses(w io.Writer, target string) error {
 	var b strings.Builder
 	b.WriteString("| scenario | canary req/s |")
 	for si := 0; si <= len(shareBins); si++ {
 		fmt.Fprintf(&b, " share %s |", binName(si, shareBins, true))
 	}
-	b.WriteString(" all | both missed |\n| --- | --- |")
+	last := "both missed"
+	if target == "" {
+		last = "oracle missed" // every run counts as missed by the absent judge
+	}
+	fmt.Fprintf(&b, " all | %s |\n| --- | --- |", last)
 	for si := 0; si <= len(shareBins)+1; si++ {
 		b.WriteString(" ---: |")
 	}
@@ -332,6 +337,9 @@ func (r *OracleReport) WriteMisses(w io.Writer, target string) error {
 	text := func(c cell) string {
 		if c.runs == 0 {
 			return ""
+		}
+		if target == "" {
+			return fmt.Sprintf("%d of %d", c.oracle, c.runs)
 		}
 		return fmt.Sprintf("%d/%d of %d", c.judge, c.oracle, c.runs)
 	}
@@ -347,7 +355,7 @@ func (r *OracleReport) WriteMisses(w io.Writer, target string) error {
 				continue
 			}
 			out, ok := r.outcomes[target][key]
-			if !ok {
+			if !ok && target != "" {
 				continue
 			}
 			ri, si := binOf(o.Service.Rate*o.Service.Share, rateBins), binOf(o.Service.Share, shareBins)

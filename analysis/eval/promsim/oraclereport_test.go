@@ -101,6 +101,19 @@ func TestOracleReport(t *testing.T) {
 			t.Errorf("misses lack\n%s\n---\n%s", line, misses.String())
 		}
 	}
+	var alone bytes.Buffer
+	if err := rep.WriteMisses(&alone, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"| scenario | canary req/s | share 5%–15% | share 15%–30% | share 30%–50% | all | oracle missed |",
+		"| errors-x10 | < 0.5 | 0 of 1 | 1 of 1 |  | 1 of 2 | 1 |",
+		"| errors-x10 | all | | | | 1 of 4 | 1 |",
+	} {
+		if !strings.Contains(alone.String(), line) {
+			t.Errorf("the oracle's misses lack\n%s\n---\n%s", line, alone.String())
+		}
+	}
 	if strings.Contains(misses.String(), "| aa |") {
 		t.Errorf("misses list a healthy scenario:\n%s", misses.String())
 	}
