@@ -54,30 +54,9 @@ func TestCloudWatchCanaries(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`server:
-  min_interval: 1s
-providers:
-  cw:
-    type: cloudwatch
-    region: us-east-1
-    endpoint: %q
-    access_key_id: %s
-    secret_access_key_file: %q
-    retries: 0
-analyses:
-  latency:
-    provider: cw
-    interval: 10s
-    step: 1s
-    lifetime: 40s
-    score: {pass: 95, marginal: 75}
-    metrics:
-      - name: latency
-        query: |
-          [{"Id": "latency", "MetricStat": {"Stat": "Average", "Metric": {"Namespace": "Canaryd/Test", "MetricName": "TargetResponseTime",
-            "Dimensions": [{"Name": "Service", "Value": "{{ .Vars.app }}"}, {"Name": "Track", "Value": "{{ .Cohort.track }}"}]}}}]
-        judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: seconds}
-`, motoURL, keyID, secretFile)
+	cfg := latencyConfig(fmt.Sprintf("{type: cloudwatch, region: us-east-1, endpoint: %q, access_key_id: %s, secret_access_key_file: %q, retries: 0}", motoURL, keyID, secretFile),
+		40*time.Second, "seconds", `[{"Id": "latency", "MetricStat": {"Stat": "Average", "Metric": {"Namespace": "Canaryd/Test", "MetricName": "TargetResponseTime",
+  "Dimensions": [{"Name": "Service", "Value": "{{ .Vars.app }}"}, {"Name": "Track", "Value": "{{ .Cohort.track }}"}]}}}]`)
 	p, register := latencyDaemon(t, dir, "cw.yml", cfg, now.Add(-50*time.Second))
 
 	refusedTrack(t, register, "canary Track=stable", "CloudWatch")

@@ -21,22 +21,8 @@ func TestGCMCanaries(t *testing.T) {
 	}
 	now := time.Now().Truncate(time.Second)
 	fakes := gcmtest.Start(t, latencyPrometheus(t, now))
-	cfg := fmt.Sprintf(`server:
-  min_interval: 1s
-providers:
-  gcm: {type: gcm, project: %s, endpoint: %q, credentials_file: %q, retries: 0}
-analyses:
-  latency:
-    provider: gcm
-    interval: 10s
-    step: 1s
-    lifetime: 60s
-    score: {pass: 95, marginal: 75}
-    metrics:
-      - name: latency
-        query: 'avg(http_latency_ms{app="{{ .Vars.app }}",track="{{ .Cohort.track }}"})'
-        judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: milliseconds}
-`, gcmtest.Project, fakes.APIURL, gcmtest.ServiceAccountKey(t, fakes.TokenURL))
+	cfg := latencyConfig(fmt.Sprintf("{type: gcm, project: %s, endpoint: %q, credentials_file: %q, retries: 0}", gcmtest.Project, fakes.APIURL, gcmtest.ServiceAccountKey(t, fakes.TokenURL)),
+		60*time.Second, "milliseconds", `avg(http_latency_ms{app="{{ .Vars.app }}",track="{{ .Cohort.track }}"})`)
 	p, register := latencyDaemon(t, t.TempDir(), "gcm.yml", cfg, now.Add(-70*time.Second))
 
 	refusedTrack(t, register, `stable"} or http_latency_ms{track="slow`, "quotes")

@@ -26,22 +26,8 @@ func TestGraphiteCanaries(t *testing.T) {
 	})
 	srv.Write(t, lines.String(), "app.web.*.latency", now.Add(-secs*time.Second), now, 3*(secs+1))
 
-	cfg := fmt.Sprintf(`server:
-  min_interval: 1s
-providers:
-  graphite: {type: graphite, address: %q, retries: 0}
-analyses:
-  latency:
-    provider: graphite
-    interval: 10s
-    step: 1s
-    lifetime: 60s
-    score: {pass: 95, marginal: 75}
-    metrics:
-      - name: latency
-        query: 'app.{{ .Vars.app }}.{{ .Cohort.track }}.latency'
-        judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: milliseconds}
-`, srv.URL)
+	cfg := latencyConfig(fmt.Sprintf("{type: graphite, address: %q, retries: 0}", srv.URL), 60*time.Second, "milliseconds",
+		`app.{{ .Vars.app }}.{{ .Cohort.track }}.latency`)
 	p, register := latencyDaemon(t, t.TempDir(), "graphite.yml", cfg, now.Add(-70*time.Second))
 
 	// `*` would make the canary's path match the baseline's series too.

@@ -26,24 +26,9 @@ func TestInfluxDBCanaries(t *testing.T) {
 	})
 	srv.Write(t, "app", lines.String())
 
-	cfg := fmt.Sprintf(`server:
-  min_interval: 1s
-providers:
-  influx: {type: influxdb, address: %q, database: app, retries: 0}
-analyses:
-  latency:
-    provider: influx
-    interval: 10s
-    step: 1s
-    lifetime: 60s
-    score: {pass: 95, marginal: 75}
-    metrics:
-      - name: mean-latency
-        query: >-
-          SELECT mean("latency") FROM "http" WHERE "app" = '{{ .Vars.app }}' AND "track" = '{{ .Cohort.track }}'
-          AND $timeFilter GROUP BY time($step) fill(none)
-        judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: milliseconds}
-`, srv.URL)
+	cfg := latencyConfig(fmt.Sprintf("{type: influxdb, address: %q, database: app, retries: 0}", srv.URL), 60*time.Second, "milliseconds",
+		`SELECT mean("latency") FROM "http" WHERE "app" = '{{ .Vars.app }}' AND "track" = '{{ .Cohort.track }}'
+AND $timeFilter GROUP BY time($step) fill(none)`)
 	p, register := latencyDaemon(t, t.TempDir(), "influx.yml", cfg, now.Add(-70*time.Second))
 
 	// Quotes are refused for every provider; a semicolon only by InfluxQL's checker.

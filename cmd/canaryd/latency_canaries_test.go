@@ -55,6 +55,34 @@ func latencyPrometheus(t *testing.T, now time.Time) (url string) {
 	return promtest.StartWith(t, promtest.Options{OpenMetrics: path})
 }
 
+// latencyConfig is the config the provider process tests run: min_interval 1s, the
+// provider entry (a YAML flow mapping, {type: …, …}) named "metrics", and the analysis
+// "latency" on it: 10 s intervals of 1 s steps over lifetime, one critical metric
+// "latency" on query, judged by Mann-Whitney with an increase of up to 20% tolerated,
+// in unit.
+func latencyConfig(provider string, lifetime time.Duration, unit, query string) string {
+	var q strings.Builder
+	for _, line := range strings.Split(query, "\n") {
+		q.WriteString("\n          " + line)
+	}
+	return fmt.Sprintf(`server:
+  min_interval: 1s
+providers:
+  metrics: %s
+analyses:
+  latency:
+    provider: metrics
+    interval: 10s
+    step: 1s
+    lifetime: %s
+    score: {pass: 95, marginal: 75}
+    metrics:
+      - name: latency
+        query: |-%s
+        judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: %s}
+`, provider, lifetime, q.String(), unit)
+}
+
 // latencyDaemon is the set-up the provider process tests share: it writes cfg to
 // dir/name, starts the daemon on it and returns the daemon with a registration of the
 // analysis "latency" from start (baseline track stable, the canary's track as given,

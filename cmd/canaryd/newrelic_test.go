@@ -63,22 +63,8 @@ func TestNewRelicCanaries(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte(nrtest.Key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`server:
-  min_interval: 1s
-providers:
-  nr: {type: newrelic, account_id: %d, endpoint: %q, api_key_file: %q, retries: 0}
-analyses:
-  latency:
-    provider: nr
-    interval: 10s
-    step: 1s
-    lifetime: 60s
-    score: {pass: 95, marginal: 75}
-    metrics:
-      - name: latency
-        query: "SELECT average(latency) FROM Transaction WHERE appName = '{{ .Vars.app }}' AND tags.track = '{{ .Cohort.track }}'"
-        judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: milliseconds}
-`, nrtest.Account, srv.URL+"/graphql", keyFile)
+	cfg := latencyConfig(fmt.Sprintf("{type: newrelic, account_id: %d, endpoint: %q, api_key_file: %q, retries: 0}", nrtest.Account, srv.URL+"/graphql", keyFile),
+		60*time.Second, "milliseconds", `SELECT average(latency) FROM Transaction WHERE appName = '{{ .Vars.app }}' AND tags.track = '{{ .Cohort.track }}'`)
 	p, register := latencyDaemon(t, dir, "nr.yml", cfg, now.Add(-70*time.Second))
 
 	refusedTrack(t, register, "x' OR tags.track = 'stable", "quotes")

@@ -17,27 +17,9 @@ func TestWebCanaries(t *testing.T) {
 	}
 	now := time.Now().Truncate(time.Second)
 	promURL := latencyPrometheus(t, now)
-	cfg := fmt.Sprintf(`server:
-  min_interval: 1s
-providers:
-  web:
-    type: web
-    url: '%s/api/v1/query_range?query={{ .Query }}&start={{ .Start.Unix }}&end={{ .End.Unix }}&step={{ .Step.Seconds }}'
-    points: $.data.result[*].values
-    error: $.error
-    retries: 0
-analyses:
-  latency:
-    provider: web
-    interval: 10s
-    step: 1s
-    lifetime: 60s
-    score: {pass: 95, marginal: 75}
-    metrics:
-      - name: latency
-        query: 'http_latency_ms{app="{{ .Vars.app }}",track="{{ .Cohort.track }}"}'
-        judge: {type: mannwhitney, direction: increase, allowed_increase: 1.2, critical: true, unit: milliseconds}
-`, promURL)
+	cfg := latencyConfig(fmt.Sprintf(`{type: web, url: '%s/api/v1/query_range?query={{ .Query }}&start={{ .Start.Unix }}&end={{ .End.Unix }}&step={{ .Step.Seconds }}',
+    points: '$.data.result[*].values', error: $.error, retries: 0}`, promURL), 60*time.Second, "milliseconds",
+		`http_latency_ms{app="{{ .Vars.app }}",track="{{ .Cohort.track }}"}`)
 	p, register := latencyDaemon(t, t.TempDir(), "web.yml", cfg, now.Add(-70*time.Second))
 
 	slowFailsGoodPasses(t, p, register, 100, 60*time.Second)

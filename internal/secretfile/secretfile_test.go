@@ -10,17 +10,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
-)
 
-func write(t *testing.T, path, v string, mod time.Time) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(path, mod, mod); err != nil {
-		t.Fatal(err)
-	}
-}
+	"github.com/canaryd/canaryd/internal/testutil"
+)
 
 func TestOpen(t *testing.T) {
 	dir := t.TempDir()
@@ -32,7 +24,7 @@ func TestOpen(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, tc.name)
-			write(t, path, tc.content, time.Now())
+			testutil.WriteSecret(t, path, tc.content, time.Now())
 			s, err := Open("API key", path, nil)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), path+" ") || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "s3cret") {
@@ -65,7 +57,7 @@ func TestOpen(t *testing.T) {
 func TestRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "key")
 	t0 := time.Now().Add(-time.Hour)
-	write(t, path, "s3cret-old\n", t0)
+	testutil.WriteSecret(t, path, "s3cret-old\n", t0)
 	core, logs := observer.New(zapcore.DebugLevel)
 	s, err := Open("API key", path, zap.New(core))
 	if err != nil {
@@ -78,11 +70,11 @@ func TestRotation(t *testing.T) {
 		log    string
 	}{
 		{"unchanged", func() {}, "s3cret-old", ""},
-		{"same size, new time", func() { write(t, path, "s3cret-new", t0.Add(time.Minute)) }, "s3cret-new", "secret file reread"},
-		{"same time, new size", func() { write(t, path, "s3cret-newer", t0.Add(time.Minute)) }, "s3cret-newer", "secret file reread"},
-		{"emptied", func() { write(t, path, "", t0.Add(2*time.Minute)) }, "s3cret-newer", "secret file unreadable; the last secret read stays in use"},
+		{"same size, new time", func() { testutil.WriteSecret(t, path, "s3cret-new", t0.Add(time.Minute)) }, "s3cret-new", "secret file reread"},
+		{"same time, new size", func() { testutil.WriteSecret(t, path, "s3cret-newer", t0.Add(time.Minute)) }, "s3cret-newer", "secret file reread"},
+		{"emptied", func() { testutil.WriteSecret(t, path, "", t0.Add(2*time.Minute)) }, "s3cret-newer", "secret file unreadable; the last secret read stays in use"},
 		{"removed", func() { _ = os.Remove(path) }, "s3cret-newer", "secret file unreadable; the last secret read stays in use"},
-		{"back", func() { write(t, path, "s3cret-back", t0.Add(3*time.Minute)) }, "s3cret-back", "secret file reread"},
+		{"back", func() { testutil.WriteSecret(t, path, "s3cret-back", t0.Add(3*time.Minute)) }, "s3cret-back", "secret file reread"},
 	}
 	for _, st := range steps {
 		before := logs.Len()

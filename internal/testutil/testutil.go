@@ -1,7 +1,8 @@
 // Package testutil holds what the tests of several packages share: the lookup of the
 // binaries they run (Chromium, prometheus, promtool: skipped under -short when missing,
-// failed otherwise) and the actuator event they act on. It is imported only from _test.go files (it links
-// "testing"); code that ships uses internal/syncbuf and the like instead.
+// failed otherwise), the actuator event they act on, and dated secret files. It is
+// imported only from _test.go files (it links "testing"); code that ships uses
+// internal/syncbuf and the like instead.
 package testutil
 
 import (
@@ -62,5 +63,18 @@ func Event(actuator string) actuators.Event {
 		ID: "c1", Name: "web v2", Analysis: "golden", Status: "fail", Kind: "verdict",
 		Trigger: "on_fail", Cause: "critical", Service: "web",
 		Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+	}
+}
+
+// WriteSecret writes a secret file (mode 0600) holding content, modified at mod: the
+// rotation tests date each version, so that a rewrite within one clock tick still
+// changes the modification time.
+func WriteSecret(t testing.TB, path, content string, mod time.Time) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, mod, mod); err != nil {
+		t.Fatal(err)
 	}
 }

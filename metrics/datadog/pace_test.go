@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/canaryd/canaryd/internal/testutil"
 )
 
 // budgetDatadog is a loopback Datadog that enforces a rate limit the way Datadog
@@ -312,18 +314,9 @@ func TestPaceTakesNoSlot(t *testing.T) {
 func TestKeyFiles(t *testing.T) {
 	dir := t.TempDir()
 	apiFile, appFile := filepath.Join(dir, "api"), filepath.Join(dir, "app")
-	write := func(path, v string, mod time.Time) {
-		t.Helper()
-		if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(path, mod, mod); err != nil {
-			t.Fatal(err)
-		}
-	}
 	t0 := time.Now().Add(-time.Hour)
-	write(apiFile, testAPIKey+"\n", t0)
-	write(appFile, "  "+testAppKey+"\n", t0)
+	testutil.WriteSecret(t, apiFile, testAPIKey+"\n", t0)
+	testutil.WriteSecret(t, appFile, "  "+testAppKey+"\n", t0)
 	s := &sleeps{}
 	b := newBudgetDatadog(t, s.clock, 1000, time.Minute)
 	core, logs := observer.New(zapcore.DebugLevel)
@@ -348,13 +341,13 @@ func TestKeyFiles(t *testing.T) {
 	if _, err := p.Query(t.Context(), testQuery()); err == nil || !strings.Contains(err.Error(), "HTTP 403") {
 		t.Fatalf("old keys after the server rotated: %v", err)
 	}
-	write(apiFile, newAPI, t0.Add(time.Minute))
-	write(appFile, newApp, t0.Add(time.Minute))
+	testutil.WriteSecret(t, apiFile, newAPI, t0.Add(time.Minute))
+	testutil.WriteSecret(t, appFile, newApp, t0.Add(time.Minute))
 	if _, err := p.Query(t.Context(), testQuery()); err != nil {
 		t.Errorf("query after the files were rotated: %v", err)
 	}
 	// A file emptied mid-rotation keeps the last key.
-	write(apiFile, "", t0.Add(2*time.Minute))
+	testutil.WriteSecret(t, apiFile, "", t0.Add(2*time.Minute))
 	if _, err := p.Query(t.Context(), testQuery()); err != nil {
 		t.Errorf("query with an emptied key file: %v", err)
 	}
@@ -386,7 +379,7 @@ func TestKeyFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, tc.name)
 			if tc.content != "" {
-				write(path, tc.content, t0)
+				testutil.WriteSecret(t, path, tc.content, t0)
 			}
 			c := cfg
 			c.APIKeyFile = path

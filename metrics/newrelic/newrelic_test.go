@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/canaryd/canaryd/internal/testutil"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/newrelic"
 	"github.com/canaryd/canaryd/metrics/newrelic/nrtest"
@@ -105,16 +106,7 @@ func TestKeyFileRotation(t *testing.T) {
 	srv := nrtest.Start(t, nrtest.Prefixes(map[string]string{"SELECT count(*)": `[{"beginTimeSeconds":1700000000,"endTimeSeconds":1700000060,"count":7}]`}))
 	keyFile := filepath.Join(t.TempDir(), "key")
 	t0 := time.Now().Add(-time.Hour)
-	write := func(v string, mod time.Time) {
-		t.Helper()
-		if err := os.WriteFile(keyFile, []byte(v), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(keyFile, mod, mod); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(nrtest.Key+"\n", t0)
+	testutil.WriteSecret(t, keyFile, nrtest.Key+"\n", t0)
 	core, logs := observer.New(zapcore.DebugLevel)
 	cfg := newrelic.DefaultConfig()
 	cfg.AccountID, cfg.Endpoint, cfg.Retries, cfg.APIKeyFile = nrtest.Account, srv.URL+"/graphql", 0, keyFile
@@ -130,8 +122,8 @@ func TestKeyFileRotation(t *testing.T) {
 	}{
 		{"the key at start", func() {}, ""},
 		{"the server rotated, the file not yet", func() { srv.SetKey(rotated) }, "HTTP 401: Invalid credentials"},
-		{"the file rotated", func() { write(rotated, t0.Add(time.Minute)) }, ""},
-		{"the file emptied mid-rotation", func() { write("", t0.Add(2*time.Minute)) }, ""},
+		{"the file rotated", func() { testutil.WriteSecret(t, keyFile, rotated, t0.Add(time.Minute)) }, ""},
+		{"the file emptied mid-rotation", func() { testutil.WriteSecret(t, keyFile, "", t0.Add(2*time.Minute)) }, ""},
 	} {
 		st.change()
 		s, err := p.Query(t.Context(), window("SELECT count(*) FROM Transaction"))

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	neturl "net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -27,6 +26,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"gopkg.in/yaml.v2"
 
+	"github.com/canaryd/canaryd/internal/testutil"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
 )
@@ -192,17 +192,8 @@ func TestSigV4(t *testing.T) {
 		dir := t.TempDir()
 		accessFile, secretFile := filepath.Join(dir, "access"), filepath.Join(dir, "secret")
 		t0 := time.Now().Add(-time.Hour)
-		write := func(path, v string, mod time.Time) {
-			t.Helper()
-			if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chtimes(path, mod, mod); err != nil {
-				t.Fatal(err)
-			}
-		}
-		write(accessFile, testAccessKey+"\n", t0)
-		write(secretFile, testSecretKey+"\n", t0)
+		testutil.WriteSecret(t, accessFile, testAccessKey+"\n", t0)
+		testutil.WriteSecret(t, secretFile, testSecretKey+"\n", t0)
 		core, logs := observer.New(zapcore.DebugLevel)
 		cfg := DefaultConfig()
 		cfg.Address, cfg.Retries = gw+"/workspaces/ws-1", 0
@@ -221,10 +212,10 @@ func TestSigV4(t *testing.T) {
 				rotate(aws.Credentials{AccessKeyID: newAccess, SecretAccessKey: newSecret})
 			}},
 			{"the files rotated", "", func() {
-				write(accessFile, newAccess, t0.Add(time.Minute))
-				write(secretFile, newSecret, t0.Add(time.Minute))
+				testutil.WriteSecret(t, accessFile, newAccess, t0.Add(time.Minute))
+				testutil.WriteSecret(t, secretFile, newSecret, t0.Add(time.Minute))
 			}},
-			{"a file emptied mid-rotation", "", func() { write(secretFile, "", t0.Add(2*time.Minute)) }},
+			{"a file emptied mid-rotation", "", func() { testutil.WriteSecret(t, secretFile, "", t0.Add(2*time.Minute)) }},
 		} {
 			st.change()
 			before := signed.Load()
