@@ -56,6 +56,9 @@ const oracleLatency = 1.10
 // each interval after the warmup that ends after the onset.
 func Oracle(r Run, sc Scenario, l Layout, interval time.Duration) OracleRun {
 	out := OracleRun{Scenario: r.Scenario, Run: r.Index, Service: r.Service, Onset: r.Onset}
+	if interval <= 0 {
+		return out // no looks
+	}
 	reg := sc.Regression
 	if reg.LatencyFactor <= 1 && reg.TailShare == 0 {
 		reg = Regression{LatencyFactor: oracleLatency}

@@ -191,6 +191,9 @@ func TestOracle(t *testing.T) {
 				t.Fatalf("run %d: %d and %d p-values for %d looks", i, len(o.ErrorsP), len(o.LatencyP), want)
 			}
 		}
+		if o := Oracle(Generate(1, si, sc, 0, l), sc, l, 0); len(o.At) != 0 {
+			t.Errorf("no interval: looks %v, want none", o.At)
+		}
 	})
 	t.Run("healthy", func(t *testing.T) {
 		si, sc := byName("aa")
