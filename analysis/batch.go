@@ -38,7 +38,7 @@ func (s *Scheduler) prefetch(ctx context.Context, c *Canary, provName string, pr
 	if !ok {
 		return prov
 	}
-	qs := plannedQueries(c, a, start, end, since, earlier)
+	qs := plannedQueries(prov, c, a, start, end, since, earlier)
 	if len(qs) == 0 {
 		return prov
 	}
@@ -59,7 +59,7 @@ func (s *Scheduler) prefetch(ctx context.Context, c *Canary, provName string, pr
 // template, from the step after the points already recorded (since, for a metric in
 // earlier) or after a sequential metric's newest step. A metric whose template does not
 // render is left out (its evaluation says why).
-func plannedQueries(c *Canary, a *config.Analysis, start, end time.Time, since int64, earlier map[string]MetricPoints) []metrics.Query {
+func plannedQueries(prov metrics.Provider, c *Canary, a *config.Analysis, start, end time.Time, since int64, earlier map[string]MetricPoints) []metrics.Query {
 	var out []metrics.Query
 	seen := map[queryKey]bool{}
 	for i := range a.Metrics {
@@ -87,7 +87,7 @@ func plannedQueries(c *Canary, a *config.Analysis, start, end time.Time, since i
 	render:
 		for _, tpl := range tpls {
 			for _, cohort := range []map[string]string{c.Baseline, c.Canary} {
-				text, err := tpl.Render(metrics.TemplateData{Cohort: cohort, Vars: c.Vars})
+				text, err := tpl.Render(templateData(prov, cohort, c.Vars))
 				if err != nil {
 					qs = nil
 					break render

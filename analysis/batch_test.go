@@ -145,3 +145,33 @@ func TestBatchSequential(t *testing.T) {
 		}
 	}
 }
+
+// escapingBatcher is a batching provider whose language quotes values (a ValueEscaper).
+type escapingBatcher struct{ *batchingProvider }
+
+func (escapingBatcher) EscapeValue(v string) string { return "<" + v + ">" }
+
+// The batch holds the queries as the metrics render them for the provider's language
+// (values escaped), so none is asked again alone.
+func TestBatchEscapedValues(t *testing.T) {
+	h := newHarness(t)
+	h.stop()
+	var bp *batchingProvider
+	h.wrap = func(p metrics.Provider) metrics.Provider {
+		bp = &batchingProvider{Provider: p}
+		return escapingBatcher{bp}
+	}
+	h.start()
+	c := h.register("ok", "ok")
+	h.until("the canary ends", h.ended(c.ID))
+	if d := h.get(c.ID); d.Status != analysis.StatusPass {
+		t.Fatalf("status %s (%s), want pass", d.Status, d.Reason)
+	}
+	batches, alone := bp.recorded()
+	if len(alone) != 0 || len(batches) == 0 {
+		t.Fatalf("%d batches, asked alone %q", len(batches), alone)
+	}
+	if want := []string{"<ok>-<baseline>", "<ok>-<canary>", "r<ok>-<baseline>", "r<ok>-<canary>"}; !slices.Equal(batches[0], want) {
+		t.Errorf("batch %q, want %q", batches[0], want)
+	}
+}

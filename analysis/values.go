@@ -92,6 +92,9 @@ type ValueEscaper interface {
 // templateData is what a query template of prov sees for one cohort: every value escaped
 // for prov's language when prov escapes values.
 func templateData(prov metrics.Provider, cohort, vars map[string]string) metrics.TemplateData {
+	if b, ok := prov.(*batched); ok {
+		prov = b.Provider // an interval's batch: the provider's own language
+	}
 	ve, ok := prov.(ValueEscaper)
 	if !ok {
 		return metrics.TemplateData{Cohort: cohort, Vars: vars}

@@ -95,3 +95,34 @@ func TestCohortMergeRefusesHostileValues(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseCohorted: whatever the rendered query (a registration's values land in it),
+// a query that parses merges into one scope and one group-by, with no OR, its cohort
+// value a plain tag value: nothing a value holds can widen or end the scope.
+func FuzzParseCohorted(f *testing.F) {
+	for _, seed := range []string{
+		"avg:m{service:checkout,track:canary} by {host}",
+		"sum:m{track:baseline,!env:dev}.as_count().rollup(sum, 60)",
+		"avg:m{service:checkout,track:canary OR service:*}",
+		"avg:m{service:checkout,track:canary}} by {x}",
+		"avg:m{track:a,track:b}",
+		`avg:m{track:"canary"}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		c, err := ParseCohorted(q, "track")
+		if err != nil {
+			return
+		}
+		v := c.Value()
+		if cohortValue(v) != nil || strings.ContainsAny(v, " \t\r\n,{}()!*\"'|") {
+			t.Fatalf("%q parsed with the value %q", q, v)
+		}
+		merged := c.Merge("track", []string{"baseline", v})
+		if strings.Count(merged, "{") != 2 || strings.Count(merged, "}") != 2 || strings.Contains(merged, " OR ") ||
+			strings.Count(merged, " IN (") != 1 || !strings.Contains(merged, "track IN (baseline, "+v+")} by {") {
+			t.Fatalf("%q merged into %q", q, merged)
+		}
+	})
+}
