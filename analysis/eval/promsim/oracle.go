@@ -46,6 +46,10 @@ type OracleRun struct {
 	// one).
 	ErrorsP  []float64 `json:"errors_p"`
 	LatencyP []float64 `json:"latency_p"`
+	// LatencyOneP is the latency test on one boundary per step: the requests above the
+	// boundary where the effect moves the share of slower requests most for its noise
+	// (the most informative one, chosen from the model), the rest ignored.
+	LatencyOneP []float64 `json:"latency_one_boundary_p"`
 }
 
 // oracleLatency is the latency effect the oracle tests for in scenarios that have none
@@ -67,10 +71,11 @@ func Oracle(r Run, sc Scenario, l Layout, interval time.Duration) OracleRun {
 	// onset (Generate's rule).
 	first := int((l.Lead+l.Warmup+r.Onset)/Step) + 1
 	errs := errorsTest{kappa: r.Service.Concentration}
-	var lat latencyTest
+	var lat, one latencyTest
 	bounds := Buckets()
 	cells := func() []float64 { return make([]float64, len(bounds)+1) }
 	p0, p1, means, w, g, hi, lo := cells(), cells(), cells(), cells(), cells(), cells(), cells()
+	w1, g1 := cells(), cells()
 	const h = 1e-4 // for the derivative in the log-latency
 	k := first
 	for look := l.Warmup + interval; look <= l.Lifetime; look += interval {
@@ -100,12 +105,52 @@ func Oracle(r Run, sc Scenario, l Layout, interval time.Duration) OracleRun {
 				}
 			}
 			lat.add(w, g, c.Buckets[k], b.Buckets[k])
+			oneBoundary(w1, g1, p0, p1, hi, lo, h)
+			one.add(w1, g1, c.Buckets[k], b.Buckets[k])
 		}
 		out.At = append(out.At, look-l.Warmup-r.Onset)
 		out.ErrorsP = append(out.ErrorsP, errs.pValue())
 		out.LatencyP = append(out.LatencyP, lat.pValue())
+		out.LatencyOneP = append(out.LatencyOneP, one.pValue())
 	}
 	return out
+}
+
+// oneBoundary sets the weights and log derivatives of the two cells "at most bound j"
+// and "above it" on every bucket, for the boundary j whose share below moves most under
+// the effect for its binomial noise, (P1 − P0)² / (P0·(1 − P0)). hi and lo are the cells
+// at the log-latency ± h.
+func oneBoundary(w, g, p0, p1, hi, lo []float64, h float64) {
+	best, bestInfo := -1, 0.0
+	var c0, c1 float64
+	for j := 0; j < len(p0)-1; j++ {
+		c0 += p0[j]
+		c1 += p1[j]
+		if c0 <= 1e-12 || c0 >= 1-1e-12 {
+			continue
+		}
+		if info := (c1 - c0) * (c1 - c0) / (c0 * (1 - c0)); info > bestInfo {
+			best, bestInfo = j, info
+		}
+	}
+	for b := range w {
+		w[b], g[b] = 0, 0
+	}
+	if best < 0 {
+		return
+	}
+	var b0, b1, bh, bl float64
+	for j := 0; j <= best; j++ {
+		b0, b1, bh, bl = b0+p0[j], b1+p1[j], bh+hi[j], bl+lo[j]
+	}
+	d := (bh - bl) / (2 * h)
+	for b := range w {
+		if b <= best {
+			w[b], g[b] = math.Log(b1/b0), d/b0
+		} else {
+			w[b], g[b] = math.Log((1-b1)/(1-b0)), -d/(1-b0)
+		}
+	}
 }
 
 // oracleTest says which of the oracle's tests a scenario's regression is for.

@@ -198,7 +198,7 @@ func TestOracle(t *testing.T) {
 	t.Run("healthy", func(t *testing.T) {
 		si, sc := byName("aa")
 		const runs = 400
-		var errs, lat int
+		var errs, lat, one int
 		for i := range runs {
 			o := Oracle(Generate(1, si, sc, i, l), sc, l, time.Minute)
 			if o.ErrorsP[len(o.ErrorsP)-1] <= 0.01 {
@@ -207,10 +207,13 @@ func TestOracle(t *testing.T) {
 			if o.LatencyP[len(o.LatencyP)-1] <= 0.01 {
 				lat++
 			}
+			if o.LatencyOneP[len(o.LatencyOneP)-1] <= 0.01 {
+				one++
+			}
 		}
 		// α = 1% of 400 is 4; 12 is beyond the binomial's 99.99th percentile.
-		if errs > 12 || lat > 12 {
-			t.Errorf("healthy runs rejected at the last look: errors test %d, latency test %d of %d (α 1%%)", errs, lat, runs)
+		if errs > 12 || lat > 12 || one > 12 {
+			t.Errorf("healthy runs rejected at the last look: errors test %d, latency test %d, on one boundary %d of %d (α 1%%)", errs, lat, one, runs)
 		}
 	})
 	t.Run("regressed", func(t *testing.T) {

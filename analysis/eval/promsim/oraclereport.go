@@ -102,6 +102,11 @@ func SummarizeOracle(scenarios []Scenario, runs []OracleRun, res *eval.Result, a
 		for _, test := range tests {
 			rep.Rows = append(rep.Rows, sequentialRow(sc, test, rs, looks, alpha, interval))
 		}
+		if !sc.AA && sc.oracleTest() == "latency" {
+			row := oracleRow(sc, "latency-one", rs, looks, alpha, interval)
+			row.Who = "oracle, one boundary"
+			rep.Rows = append(rep.Rows, row)
+		}
 		for _, t := range rep.targets {
 			os := outs[t][sc.Name]
 			if len(os) == 0 {
@@ -179,8 +184,11 @@ func oracleRow(sc Scenario, test string, rs []OracleRun, looks int, alpha float6
 
 func testP(test string) func(OracleRun) []float64 {
 	return func(r OracleRun) []float64 {
-		if test == "errors" {
+		switch test {
+		case "errors":
 			return r.ErrorsP
+		case "latency-one":
+			return r.LatencyOneP
 		}
 		return r.LatencyP
 	}

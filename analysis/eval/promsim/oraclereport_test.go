@@ -118,3 +118,26 @@ func TestOracleReport(t *testing.T) {
 		t.Errorf("misses list a healthy scenario:\n%s", misses.String())
 	}
 }
+
+// TestOracleReportOneBoundary: a latency scenario also gets the one-boundary oracle's
+// row, from its own p-values.
+func TestOracleReportOneBoundary(t *testing.T) {
+	sc := []Scenario{{Name: "latency+10%", Regression: Regression{LatencyFactor: 1.1}}}
+	at := []time.Duration{time.Minute, 2 * time.Minute}
+	runs := []OracleRun{
+		{Scenario: "latency+10%", Run: 0, At: at, ErrorsP: []float64{1, 1}, LatencyP: []float64{0.001, 0.001}, LatencyOneP: []float64{0.5, 0.002}},
+		{Scenario: "latency+10%", Run: 1, At: at, ErrorsP: []float64{1, 1}, LatencyP: []float64{0.5, 0.001}, LatencyOneP: []float64{0.5, 0.5}},
+	}
+	rep := SummarizeOracle(sc, runs, nil, 0.01, time.Minute)
+	var got []string
+	for _, r := range rep.Rows {
+		got = append(got, r.Who)
+	}
+	if want := []string{"oracle", "oracle, α/looks", "oracle, one boundary"}; strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("rows %q, want %q", got, want)
+	}
+	if o, one := rep.Rows[0], rep.Rows[2]; o.Caught.K != 2 || o.Median != time.Minute || one.Caught.K != 1 || one.FirstLook.K != 0 || one.Median != 2*time.Minute {
+		t.Errorf("all buckets caught %d median %v; one boundary caught %d first %d median %v; want 2 1m, 1 0 2m",
+			o.Caught.K, o.Median, one.Caught.K, one.FirstLook.K, one.Median)
+	}
+}
