@@ -17,8 +17,21 @@ type RenderedQuery struct {
 	Error string `json:"error,omitempty"`
 }
 
-// RenderQueries renders every query of a for both cohorts of c, in the analysis' order.
-func RenderQueries(a *config.Analysis, c *Canary) []RenderedQuery {
+// RenderQueries renders every query of a for both cohorts of c, in the analysis' order,
+// with the values as they are (Scheduler.RenderQueries escapes them as sent).
+func RenderQueries(a *config.Analysis, c *Canary) []RenderedQuery { return renderQueries(nil, a, c) }
+
+// RenderQueries renders every query of a for both cohorts of c as the scheduler sends
+// them to the analysis' provider: with the values escaped for its language (Flux).
+func (s *Scheduler) RenderQueries(a *config.Analysis, c *Canary) []RenderedQuery {
+	var prov metrics.Provider
+	if env := s.env.Load(); env != nil && a != nil {
+		prov = env.Providers[a.Provider]
+	}
+	return renderQueries(prov, a, c)
+}
+
+func renderQueries(prov metrics.Provider, a *config.Analysis, c *Canary) []RenderedQuery {
 	if a == nil || c == nil {
 		return nil
 	}
@@ -30,8 +43,8 @@ func RenderQueries(a *config.Analysis, c *Canary) []RenderedQuery {
 				q.Role = "requests_query"
 			}
 			var err error
-			if q.Baseline, err = tpl.Render(metrics.TemplateData{Cohort: c.Baseline, Vars: c.Vars}); err == nil {
-				q.Canary, err = tpl.Render(metrics.TemplateData{Cohort: c.Canary, Vars: c.Vars})
+			if q.Baseline, err = tpl.Render(templateData(prov, c.Baseline, c.Vars)); err == nil {
+				q.Canary, err = tpl.Render(templateData(prov, c.Canary, c.Vars))
 			}
 			if err != nil {
 				q.Error = err.Error()

@@ -74,6 +74,14 @@ analyses:
 	if c.Status != "fail" || last.Canary.N < 9 || last.Canary.N != last.Baseline.N || last.Canary.Median < 300 || last.Canary.Median > 310 {
 		t.Errorf("%s: %s (%s), last interval %+v: want fail on its own points (as many as the baseline's) near 305", hostile, c.Status, c.Reason, last)
 	}
+	// The API shows the query as sent: the value escaped.
+	var detail struct {
+		Queries []struct{ Baseline, Canary string } `json:"queries"`
+	}
+	if code := p.call("GET", "/api/v1/canaries/"+out["id"].(string), nil, &detail); code != http.StatusOK || len(detail.Queries) != 1 ||
+		!strings.Contains(detail.Queries[0].Canary, `r.track == "\x24{r.track}"`) || !strings.Contains(detail.Queries[0].Baseline, `r.track == "stable"`) {
+		t.Errorf("GET the canary: %d, queries %+v; want the canary's track escaped as sent", code, detail.Queries)
+	}
 	slowFailsGoodPasses(t, p, register, 100, 60*time.Second)
 	if strings.Contains(p.logs.String(), influxtest.AdminPassword) {
 		t.Errorf("the token is in the daemon's log")

@@ -46,7 +46,7 @@ metrics:
 				{Name: "latency", Kind: judge.KindMannWhitney, Classification: judge.ClassPass}}})
 	}
 	d.Results[2].Metrics[0].Sequential.EValue = 250
-	p := buildReport(d, a, fixtureStart.Add(10*time.Minute))
+	p := buildReport(d, a, analysis.RenderQueries(a, d.Canary), fixtureStart.Add(10*time.Minute))
 	var errs, lat *metricView
 	for i := range p.Metrics {
 		switch p.Metrics[i].Name {

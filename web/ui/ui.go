@@ -34,6 +34,13 @@ type AnalysisSource interface {
 	Analysis(ctx context.Context, c *analysis.Canary) (*config.Analysis, error)
 }
 
+// QueryRenderer renders an analysis' queries as they are sent to its provider (values
+// escaped for its language); *analysis.Scheduler implements it. Without one the page
+// shows them with the values as they are.
+type QueryRenderer interface {
+	RenderQueries(a *config.Analysis, c *analysis.Canary) []analysis.RenderedQuery
+}
+
 // Options configure the pages. All are optional.
 type Options struct {
 	Logger *zap.Logger
@@ -152,7 +159,13 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 			a = nil
 		}
 	}
-	p := buildReport(d, a, h.o.Now())
+	var queries []analysis.RenderedQuery
+	if qr, ok := h.src.(QueryRenderer); ok {
+		queries = qr.RenderQueries(a, d.Canary)
+	} else {
+		queries = analysis.RenderQueries(a, d.Canary)
+	}
+	p := buildReport(d, a, queries, h.o.Now())
 	if h.o.Actuations != nil {
 		acts, err := h.o.Actuations.Actuations(ctx, id)
 		if err != nil {

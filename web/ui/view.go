@@ -397,7 +397,9 @@ func judgeSummary(s judge.MetricSpec) string {
 
 // buildReport lays out a canary's report page. a may be nil (the snapshot could not be
 // read): the page then lacks units, bounds and score thresholds, not data.
-func buildReport(d *analysis.Detail, a *config.Analysis, now time.Time) *reportPage {
+// buildReport lays out a canary's page; queries are a's queries as rendered for its
+// cohorts (Scheduler.RenderQueries: as sent).
+func buildReport(d *analysis.Detail, a *config.Analysis, queries []analysis.RenderedQuery, now time.Time) *reportPage {
 	c := d.Canary
 	p := &reportPage{
 		pageBase: pageBase{Title: c.Name + " · " + string(c.Status) + " · canaryd", Root: "../", Generated: formatTime(now)},
@@ -477,14 +479,14 @@ func buildReport(d *analysis.Detail, a *config.Analysis, now time.Time) *reportP
 	x0, x1 := timeDomain(c, d.Results, pts)
 	order := metricOrder(a, d, pts)
 	anchors := map[string]string{}
-	queries := map[string][]analysis.RenderedQuery{}
-	for _, q := range analysis.RenderQueries(a, c) {
-		queries[q.Metric] = append(queries[q.Metric], q)
+	byMetric := map[string][]analysis.RenderedQuery{}
+	for _, q := range queries {
+		byMetric[q.Metric] = append(byMetric[q.Metric], q)
 	}
 	for i, mi := range order {
 		anchors[mi.name] = fmt.Sprintf("m-%d", i)
 		mv := buildMetric(i, mi, d, byName[mi.name], x0, x1)
-		mv.Queries = queries[mi.name]
+		mv.Queries = byMetric[mi.name]
 		p.Metrics = append(p.Metrics, mv)
 	}
 	if len(d.Results) == 0 && len(pts) == 0 && p.Running {

@@ -53,6 +53,13 @@ type AnalysisReader interface {
 	Analysis(ctx context.Context, c *analysis.Canary) (*config.Analysis, error)
 }
 
+// QueryRenderer renders an analysis' queries as they are sent to its provider (values
+// escaped for its language); *analysis.Scheduler implements it. Without one the queries
+// are rendered with the values as they are.
+type QueryRenderer interface {
+	RenderQueries(a *config.Analysis, c *analysis.Canary) []analysis.RenderedQuery
+}
+
 // Registrar registers canaries (POST /api/v1/canaries), idempotently when the request has
 // a key; *analysis.Scheduler implements it.
 type Registrar interface {
@@ -466,7 +473,11 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	// provider's own UI. Without the snapshot the answer is the rest.
 	if ar, ok := s.o.Reader.(AnalysisReader); ok {
 		if a, err := ar.Analysis(r.Context(), d.Canary); err == nil {
-			v.Queries = analysis.RenderQueries(a, d.Canary)
+			if qr, ok := s.o.Reader.(QueryRenderer); ok {
+				v.Queries = qr.RenderQueries(a, d.Canary)
+			} else {
+				v.Queries = analysis.RenderQueries(a, d.Canary)
+			}
 		} else if r.Context().Err() == nil {
 			s.log.Warn("analysis snapshot unreadable", zap.String("canary", id), zap.Error(err))
 		}
