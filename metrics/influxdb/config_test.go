@@ -83,7 +83,7 @@ func TestFluxTokenPrinted(t *testing.T) {
 
 func TestRenderFlux(t *testing.T) {
 	start := time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)
-	const v = "v = {timeRangeStart: 2026-12-01T15:59:00Z, timeRangeStop: 2026-12-01T16:10:00Z, windowPeriod: 1m}"
+	const v = "v = {timeRangeStart: 2026-12-01T15:59:00Z, timeRangeStop: 2026-12-01T16:10:00Z, windowPeriod: 1m, windowOffset: 0s}"
 	const body = "from(bucket: \"b\") |> range(start: v.timeRangeStart, stop: v.timeRangeStop)"
 	for _, tc := range []struct{ name, in, want string }{
 		{"on the first statement's line", body, v + " " + body},

@@ -38,18 +38,22 @@
 // statement (InfluxDB 1.8 takes no extern or params in a query request, so the record is
 // Flux text, on the first statement's line to keep error positions' line numbers):
 //
-//	v = {timeRangeStart: <start − step>, timeRangeStop: <end>, windowPeriod: <step>}
+//	v = {timeRangeStart: <start − step>, timeRangeStop: <end>, windowPeriod: <step>,
+//	     windowOffset: <start modulo step>}
 //
 // so a metric reads
 //
 //	from(bucket: "app")
 //	  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)
 //	  |> filter(fn: (r) => r._measurement == "http" and r.track == "{{ .Cohort.track }}")
-//	  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)
+//	  |> aggregateWindow(every: v.windowPeriod, offset: v.windowOffset, fn: mean, createEmpty: false)
 //
-// aggregateWindow labels a window by its stop, so the points are at start … end, each over
-// the step that ends there (as a Prometheus rate's), with windows aligned to the epoch as
-// InfluxDB aligns them. A script that does not read both bounds is refused. Each table (a
+// aggregateWindow labels a window by its stop, and the offset puts its windows on the
+// canary's steps, so the points are at start … end, each over the step that ends there
+// (as a Prometheus rate's); without it windows align to the epoch, off the canary's
+// steps when it did not start on a multiple of the step. (InfluxDB 1.8's Flux has the
+// offset on window only: window(every: v.windowPeriod, offset: v.windowOffset) |>
+// mean() |> duplicate(column: "_stop", as: "_time") |> window(every: inf).) A script that does not read both bounds is refused. Each table (a
 // result's group key) is a stream labelled with its group key's columns but _start and
 // _stop (and result, for a yield other than _result); its points are _time and _value
 // (double, long or unsignedLong; a null is no point). A table without _time (an aggregate

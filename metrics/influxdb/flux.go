@@ -28,6 +28,9 @@ const (
 	FluxRangeStart   = "v.timeRangeStart"
 	FluxRangeStop    = "v.timeRangeStop"
 	FluxWindowPeriod = "v.windowPeriod"
+	// FluxWindowOffset is how far the canary's step grid is from the epoch's: windows
+	// with this offset end exactly at start, start+step, …, end.
+	FluxWindowOffset = "v.windowOffset"
 )
 
 // newFlux builds a provider for language flux on the official client, its HTTP client
@@ -69,7 +72,8 @@ func newFlux(cfg Config, logger *zap.Logger) (*Provider, error) {
 
 // RenderFlux defines the window for a Flux script: the record
 //
-//	v = {timeRangeStart: <start − step>, timeRangeStop: <end>, windowPeriod: <step>}
+//	v = {timeRangeStart: <start − step>, timeRangeStop: <end>, windowPeriod: <step>,
+//	     windowOffset: <start modulo step>}
 //
 // before its first statement (after its package clause and imports, which Flux wants
 // first), on that statement's line so that the server's error positions keep their line
@@ -84,8 +88,12 @@ func RenderFlux(text string, start, end time.Time, step time.Duration) (string, 
 			return "", fmt.Errorf("query has no %s: it would not read the window (write range(start: %s, stop: %s))", name, FluxRangeStart, FluxRangeStop)
 		}
 	}
-	v := fmt.Sprintf("v = {timeRangeStart: %s, timeRangeStop: %s, windowPeriod: %s}",
-		start.Add(-step).UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339Nano), fluxDuration(step))
+	offset := time.Duration(start.UnixNano() % int64(step))
+	if offset < 0 {
+		offset += step
+	}
+	v := fmt.Sprintf("v = {timeRangeStart: %s, timeRangeStop: %s, windowPeriod: %s, windowOffset: %s}",
+		start.Add(-step).UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339Nano), fluxDuration(step), fluxDuration(offset))
 	at := 0
 	for rest := text; rest != ""; {
 		line, next, _ := strings.Cut(rest, "\n")
@@ -108,6 +116,9 @@ func RenderFlux(text string, start, end time.Time, step time.Duration) (string, 
 
 // fluxDuration writes d as a Flux duration literal in the largest exact unit.
 func fluxDuration(d time.Duration) string {
+	if d == 0 {
+		return "0s"
+	}
 	for _, u := range []struct {
 		unit string
 		d    time.Duration

@@ -90,7 +90,7 @@ func TestFluxAPIAnswers(t *testing.T) {
 				b, _ := io.ReadAll(r.Body)
 				if r.Method != http.MethodPost || r.URL.Path != "/api/v2/query" || r.URL.Query().Get("org") != "acme" ||
 					r.Header.Get("Authorization") != "Token "+token || json.Unmarshal(b, &body) != nil || body.Type != "flux" ||
-					!strings.HasPrefix(body.Query, "v = {timeRangeStart: 2026-12-01T15:59:00Z, timeRangeStop: 2026-12-01T16:02:00Z, windowPeriod: 1m} from(") {
+					!strings.HasPrefix(body.Query, "v = {timeRangeStart: 2026-12-01T15:59:00Z, timeRangeStop: 2026-12-01T16:02:00Z, windowPeriod: 1m, windowOffset: 0s} from(") {
 					t.Errorf("request %s %s, Authorization %q, body %s", r.Method, r.URL, r.Header.Get("Authorization"), b)
 				}
 				a := tc.answers[min(i, len(tc.answers)-1)]

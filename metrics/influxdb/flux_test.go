@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,24 @@ from(bucket: "app/autogen")
 			assertPoints(t, st.Points, want)
 		}
 	})
+	t.Run("a start off the epoch's grid: windows with v.windowOffset end on the canary's steps", func(t *testing.T) {
+		q := metrics.Query{Text: for18(strings.Replace(fmt.Sprintf(fluxPerTrack, "canary"), "every: v.windowPeriod,", "every: v.windowPeriod, offset: v.windowOffset,", 1)),
+			Start: base.Add(80 * time.Second), End: base.Add(260 * time.Second), Step: time.Minute}
+		s, err := p.Query(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Streams) != 1 {
+			t.Fatalf("%d streams: %+v", len(s.Streams), s.Streams)
+		}
+		// The minute that ends at start+k·step holds minute k's second point (+40s) and
+		// minute k+1's first (+10s).
+		var want []metrics.Point
+		for k := range 4 {
+			want = append(want, metrics.Point{T: q.Start.Add(time.Duration(k) * time.Minute).UnixMilli(), V: (canary[k][1] + canary[k+1][0]) / 2})
+		}
+		assertPoints(t, s.Streams[0].Points, want)
+	})
 	t.Run("two results: labelled by their yield", func(t *testing.T) {
 		s, err := p.Query(t.Context(), window(fmt.Sprintf(fluxPerTrack, "canary")+` |> yield(name: "latency")
 `+fmt.Sprintf(fluxPerTrack, "stable")+` |> yield(name: "baseline")`))
@@ -228,6 +247,18 @@ func TestFluxHostileValues(t *testing.T) {
 			t.Fatalf("%+v, %v; want the series tagged canary$\nquery:\n%s", s.Streams, err, text)
 		}
 	})
+}
+
+// aggregateWindowOffset is aggregateWindow with the offset and createEmpty: false, as the
+// README writes it for InfluxDB 2.x.
+var aggregateWindowOffset = regexp.MustCompile(`aggregateWindow\(every: v\.windowPeriod, offset: v\.windowOffset, fn: (\w+), createEmpty: false\)`)
+
+// for18 writes aggregateWindow's offset the way InfluxDB 1.8's Flux (0.65) can run it:
+// its aggregateWindow has no offset, so the script spells out what aggregateWindow is
+// there (window, the aggregate, the window's stop as _time, one window again), with the
+// offset on window, which takes it.
+func for18(script string) string {
+	return aggregateWindowOffset.ReplaceAllString(script, `window(every: v.windowPeriod, offset: v.windowOffset) |> $1() |> duplicate(column: "_stop", as: "_time") |> window(every: inf)`)
 }
 
 // lineTag escapes a tag value for line protocol.
@@ -346,7 +377,7 @@ func TestFluxExampleConfig(t *testing.T) {
 		{"cpu", map[string][]metrics.Point{"a": series(func(i int) float64 { return float64(40 + i) }), "b": series(func(i int) float64 { return float64(40 + i) })}},
 	} {
 		t.Run(tc.metric, func(t *testing.T) {
-			tpl, err := metrics.ParseQuery(tc.metric, queries[tc.metric])
+			tpl, err := metrics.ParseQuery(tc.metric, for18(queries[tc.metric]))
 			if err != nil {
 				t.Fatal(err)
 			}
