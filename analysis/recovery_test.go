@@ -64,7 +64,7 @@ func (p *healProvider) Query(_ context.Context, q metrics.Query) (metrics.Series
 	sig, rest, _ := strings.Cut(q.Text, "-")
 	counts := sig == "err" || sig == "req"
 	if counts {
-		// A counts metric: 1000 requests a step, 1% of them errors when healthy, 2%
+		// A counts metric: 1000 requests a step, 1% of them errors when healthy, 4%
 		// when not.
 		sig = rest
 	}
@@ -88,6 +88,8 @@ func (p *healProvider) Query(_ context.Context, q metrics.Query) (metrics.Series
 		switch {
 		case strings.HasPrefix(q.Text, "req-"):
 			v = 1000
+		case counts && level > 100:
+			v = 40 // ×4: the count judge needs a few steps of evidence (its per-step cap)
 		case counts:
 			v = level / 10
 		}
@@ -210,7 +212,7 @@ func TestRecoveryWatch(t *testing.T) {
 		{name: "a counts metric recovered", analysis: "watched-counts", signal: "heal", actions: []analysis.RollbackAction{ok(rolledBack)},
 			outcome: analysis.RecoveryRecovered, reason: "every watched metric is back", checks: 1, decided: rolledBack.Add(time.Minute), rolledBack: true},
 		{name: "a counts metric not recovered", analysis: "watched-counts", signal: "bad", actions: []analysis.RollbackAction{ok(rolledBack)},
-			outcome: analysis.RecoveryNotRecovered, reason: "errors (canary): 2% now (240 of 12000 requests) vs 1% before the canary (360 of 36000): higher than tolerated (1%)",
+			outcome: analysis.RecoveryNotRecovered, reason: "errors (canary): 4% now (480 of 12000 requests) vs 1% before the canary (360 of 36000): higher than tolerated (1%)",
 			checks: 3, decided: rolledBack.Add(3 * time.Minute), rolledBack: true},
 		{name: "an abort without actions is watched from its end", signal: "heal", abort: true,
 			// Watched from 1m30s: the check at 2m30s still sees the regression, the one at

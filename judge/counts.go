@@ -164,6 +164,13 @@ func (s *CountState) Add(steps []CountStep) error {
 	return errors.Join(errs...)
 }
 
+// countTempering is the count judge's discount (see tempering). The cap: a burst of
+// errors in one cohort alone (×3 for a minute), before any dispersion has been seen,
+// adds at most 2 a step, so the test needs five steps to fail at alpha 1% (with 3,
+// 3.2% of healthy canaries with such bursts false-failed); an errors ×10 regression
+// still fails in the second interval it is seen in.
+var countTempering = tempering{prior: 0.05, safety: 3, stepCap: 2}
+
 func (s *CountState) addOne(st CountStep, logPi float64) error {
 	v := [4]float64{st.Baseline.Errors, st.Baseline.Requests, st.Canary.Errors, st.Canary.Requests}
 	names := [4]string{"baseline errors", "baseline requests", "canary errors", "canary requests"}
@@ -213,7 +220,7 @@ func (s *CountState) addOne(st CountStep, logPi float64) error {
 	}
 	s.Informative++
 	o := ratioObs{x: ec, total: eb + ec, nb: nb, nc: nc}
-	eta, _, _ := s.Test.add(o, s.AllowedIncrease, s.AllowedDecrease, s.Direction, logPi, s.Steps)
+	eta, _, _ := s.Test.add(o, s.AllowedIncrease, s.AllowedDecrease, s.Direction, logPi, countTempering, s.Steps)
 	// As in changeProcess.update: log-likelihood x·log u − E·log(1+u), u = ρ·n_c/n_b;
 	// x·log(n_c/n_b) is the same at every grid point and drops out.
 	top := logZero
@@ -332,7 +339,7 @@ func (s *CountState) Result(m MetricSpec) MetricResult {
 	seq := SequentialResult{
 		Steps: s.Steps, Informative: s.Informative, Missing: s.Missing,
 		Rounded: s.Rounded, Invalid: s.Invalid, Confidence: 1 - m.Alpha,
-		Dispersion: s.Test.Disp.phi(0),
+		Dispersion: s.Test.Disp.phi(0, countTempering.prior),
 	}
 	used := s.Steps - s.Missing - s.Invalid
 	res.Baseline = CohortSummary{N: used, Missing: s.Missing, Median: rate(s.Baseline)}

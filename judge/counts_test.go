@@ -325,6 +325,12 @@ func TestCountFalseAlarms(t *testing.T) {
 		// An extreme wander (the canary/baseline ratio moves ±80% per step on its own):
 		// the tempering keeps the level near alpha, not below it (0.4%–1.2% over seeds).
 		{"per-cohort wander 0.6", 500, func(_ *sim, sc *countScenario) { sc.wander = 0.6 }, 0.03, 0.02},
+		// A wander that persists (AR(1), φ = 0.8 per step: one cohort's rate stays off
+		// for minutes): the long-run dispersion estimate must absorb it. Before it, 14.8%
+		// of such canaries false-failed in the eval's aa-autocorrelated scenario.
+		{"persistent per-cohort wander 0.3, AR 0.8", 1000, func(_ *sim, sc *countScenario) { sc.wander, sc.persist = 0.3, 0.8 }, 0.02, 0.01},
+		// Each cohort alone has error bursts (×3 for 4 steps, 1% of steps).
+		{"per-cohort bursts", 1000, func(_ *sim, sc *countScenario) { sc.ownBurst = 0.01 }, 0.02, 0.01},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,14 @@ import (
 	"time"
 )
 
+// histogramTempering is the histogram judge's discount (see tempering). The cap: a
+// burst in one cohort alone (a GC pause, a noisy neighbour: every request of a minute
+// slower) moves thousands of requests across the boundaries at once, which no
+// dispersion estimate made before it can temper; capped at 0.7 a step, 0.2% of healthy
+// canaries with such bursts (median ×3 for 4 steps, 1% of steps) false-fail (1.4% with
+// a cap of 1, 0% with 0.5, which catches latency +10% in 77% instead of 85%).
+var histogramTempering = tempering{prior: 0.02, safety: 2, stepCap: 0.7}
+
 // MaxBuckets bounds the finite bucket boundaries a histogram judge tracks, and so the
 // size of its state.
 const MaxBuckets = 64
@@ -302,7 +310,7 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 		}
 		informative = true
 		o := ratioObs{x: x, total: x + y, nb: nb, nc: nc}
-		_, now.up[k], now.down[k] = s.Tests[k].add(o, s.AllowedIncrease, s.AllowedDecrease, s.Direction, logPi, s.Steps)
+		_, now.up[k], now.down[k] = s.Tests[k].add(o, s.AllowedIncrease, s.AllowedDecrease, s.Direction, logPi, histogramTempering, s.Steps)
 	}
 	if informative {
 		s.Informative++
@@ -380,7 +388,7 @@ func (s *HistogramState) Result(m MetricSpec) MetricResult {
 		}
 		t := &s.Tests[k]
 		seq.Boundary = s.Bounds[k]
-		seq.Dispersion = t.Disp.phi(0)
+		seq.Dispersion = t.Disp.phi(0, histogramTempering.prior)
 		if est, ok := t.Disp.ratio(); ok {
 			seq.Estimate = min(est, math.MaxFloat64)
 		}

@@ -60,8 +60,38 @@ type countScenario struct {
 	ratio    float64 // canary/baseline error ratio from onset on (1: healthy)
 	onset    int     // first step of the regression
 	wander   float64 // log-sd of each cohort's own per-step error-rate factor
+	persist  float64 // AR(1) coefficient of that wander per step (0: independent steps)
+	ownBurst float64 // per-step chance that a cohort alone starts a burst (errors ×3, 4 steps)
 	burstsOn bool    // shared error bursts
 	steps    int
+}
+
+// wanderAR is one cohort's own wander: an AR(1) chain with unit variance, coefficient
+// phi (phi 0 draws an independent normal per step), and its own bursts.
+type wanderAR struct {
+	w     float64
+	burst int // steps of the current burst left
+}
+
+func (s *sim) wander(a *wanderAR, phi float64) float64 {
+	a.w = phi*a.w + math.Sqrt(1-phi*phi)*s.r.NormFloat64()
+	return a.w
+}
+
+// ownBurst returns the factor of a cohort's own burst at this step (3 for 4 steps once
+// started with probability rate, else 1).
+func (s *sim) ownBurst(a *wanderAR, rate float64) float64 {
+	if rate <= 0 {
+		return 1
+	}
+	if a.burst == 0 && s.r.Float64() < rate {
+		a.burst = 4
+	}
+	if a.burst > 0 {
+		a.burst--
+		return 3
+	}
+	return 1
 }
 
 // randomCountScenario draws a healthy-looking service: 1–500 req/s, canary share
@@ -76,6 +106,7 @@ func (s *sim) randomCountScenario(steps int) countScenario {
 func (s *sim) countSteps(sc countScenario) []CountStep {
 	tr := traffic{phase: 2 * math.Pi * s.r.Float64()}
 	out := make([]CountStep, sc.steps)
+	var wb, wc wanderAR
 	for t := range out {
 		n := sc.rate * simStep.Seconds() * s.trafficFactor(t, &tr)
 		nb, nc := s.poisson(n*(1-sc.share)), s.poisson(n*sc.share)
@@ -85,9 +116,11 @@ func (s *sim) countSteps(sc countScenario) []CountStep {
 		}
 		pb, pc := p, p
 		if sc.wander > 0 {
-			pb *= math.Exp(sc.wander * s.r.NormFloat64())
-			pc *= math.Exp(sc.wander * s.r.NormFloat64())
+			pb *= math.Exp(sc.wander * s.wander(&wb, sc.persist))
+			pc *= math.Exp(sc.wander * s.wander(&wc, sc.persist))
 		}
+		pb *= s.ownBurst(&wb, sc.ownBurst)
+		pc *= s.ownBurst(&wc, sc.ownBurst)
 		if t >= sc.onset {
 			pc *= sc.ratio
 		}
@@ -127,6 +160,8 @@ type histScenario struct {
 	sigma       float64 // log-sd of a request's latency
 	drift       bool    // a latency drift shared by the cohorts
 	noise       float64 // log-sd of each cohort's own per-step median factor
+	persist     float64 // AR(1) coefficient of that noise per step
+	ownBurst    float64 // per-step chance that a cohort alone starts a burst (median ×3, 4 steps)
 	// The canary's regression from onset on: all requests ×scale, or the fraction tail
 	// of requests ×tailScale.
 	scale, tail, tailScale float64
@@ -145,6 +180,7 @@ func (s *sim) histSteps(sc histScenario) []HistogramStep {
 	tr := traffic{phase: 2 * math.Pi * s.r.Float64()}
 	out := make([]HistogramStep, sc.steps)
 	drift := 0.0
+	var wb, wc wanderAR
 	for t := range out {
 		n := sc.rate * simStep.Seconds() * s.trafficFactor(t, &tr)
 		if sc.drift {
@@ -153,9 +189,11 @@ func (s *sim) histSteps(sc histScenario) []HistogramStep {
 		med := sc.median * math.Exp(drift)
 		bm, cm := med, med
 		if sc.noise > 0 {
-			bm *= math.Exp(sc.noise * s.r.NormFloat64())
-			cm *= math.Exp(sc.noise * s.r.NormFloat64())
+			bm *= math.Exp(sc.noise * s.wander(&wb, sc.persist))
+			cm *= math.Exp(sc.noise * s.wander(&wc, sc.persist))
 		}
+		bm *= s.ownBurst(&wb, sc.ownBurst)
+		cm *= s.ownBurst(&wc, sc.ownBurst)
 		bDist := distuv.LogNormal{Mu: math.Log(bm), Sigma: sc.sigma}
 		cDist := distuv.LogNormal{Mu: math.Log(cm), Sigma: sc.sigma}
 		cdfC := cDist.CDF
