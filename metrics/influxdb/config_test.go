@@ -134,18 +134,40 @@ func TestFluxString(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
-	start := time.UnixMilli(1700000000000)
+	onMinute := time.UnixMilli(1700000040000) // 2023-11-14T22:14:00Z
 	for _, tc := range []struct {
-		step time.Duration
-		want string
+		name       string
+		query      string
+		start      time.Time
+		end        time.Duration
+		step       time.Duration
+		want       string
+		onStepGrid bool
 	}{
-		{time.Minute, "1m"}, {90 * time.Second, "90s"}, {2 * time.Hour, "2h"}, {1500 * time.Millisecond, "1500ms"},
+		{"a start on the minute: no offset, the steps ending at start … end", `SELECT mean(v) FROM m WHERE $timeFilter GROUP BY time($step)`, onMinute, time.Hour, time.Minute,
+			"SELECT mean(v) FROM m WHERE time >= 1699999980000ms AND time < 1700003640000ms GROUP BY time(1m)", true},
+		{"a start 20 s off the minute: the offset puts buckets on the canary's grid", `SELECT sum(c) FROM m WHERE $timeFilter GROUP BY time($step) fill(0)`, onMinute.Add(20 * time.Second), 5 * time.Minute, time.Minute,
+			"SELECT sum(c) FROM m WHERE time >= 1700000000000ms AND time < 1700000360000ms GROUP BY time(1m, 20s) fill(0)", true},
+		{"an end off the grid: buckets stop at the grid's last point", `SELECT sum(c) FROM m WHERE $timeFilter GROUP BY TIME( $step ), "le"`, onMinute, 150 * time.Second, time.Minute,
+			"SELECT sum(c) FROM m WHERE time >= 1699999980000ms AND time < 1700000160000ms GROUP BY time(1m), \"le\"", true},
+		{"odd steps", `SELECT mean(v) FROM m WHERE $timeFilter GROUP BY time($step)`, onMinute.Add(700 * time.Millisecond), 3 * time.Second, 1500 * time.Millisecond,
+			"SELECT mean(v) FROM m WHERE time >= 1700000039200ms AND time < 1700000043700ms GROUP BY time(1500ms, 700ms)", true},
+		{"two hours", `SELECT mean(v) FROM m WHERE $timeFilter GROUP BY time($step)`, onMinute, 4 * time.Hour, 2 * time.Hour,
+			"SELECT mean(v) FROM m WHERE time >= 1699992840000ms AND time < 1700014440000ms GROUP BY time(2h, 14m)", true},
+		{"no GROUP BY time($step): the window as it is", `SELECT v FROM m WHERE $timeFilter`, onMinute.Add(20 * time.Second), time.Hour, time.Minute,
+			"SELECT v FROM m WHERE time >= 1700000060000ms AND time <= 1700003660000ms", false},
+		{"a literal interval is the query's own", `SELECT mean(v) FROM m WHERE $timeFilter GROUP BY time(30s)`, onMinute.Add(20 * time.Second), time.Hour, time.Minute,
+			"SELECT mean(v) FROM m WHERE time >= 1700000060000ms AND time <= 1700003660000ms GROUP BY time(30s)", false},
 	} {
-		got, err := Render(`SELECT mean(v) FROM m WHERE $timeFilter GROUP BY time($step)`, start, start.Add(time.Hour), tc.step)
-		want := "SELECT mean(v) FROM m WHERE time >= 1700000000000ms AND time <= 1700003600000ms GROUP BY time(" + tc.want + ")"
-		if err != nil || got != want {
-			t.Errorf("step %s: %q, %v; want %q", tc.step, got, err, want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Render(tc.query, tc.start, tc.start.Add(tc.end), tc.step)
+			if err != nil || got != tc.want {
+				t.Errorf("got  %q, %v\nwant %q", got, err, tc.want)
+			}
+			if OnStepGrid(tc.query) != tc.onStepGrid {
+				t.Errorf("OnStepGrid = %t", !tc.onStepGrid)
+			}
+		})
 	}
 }
 

@@ -21,8 +21,14 @@
 //
 //	SELECT sum("count") FROM "http_requests" WHERE "track" = '{{ .Cohort.track }}' AND $timeFilter GROUP BY time($step) fill(none)
 //
-// InfluxDB aligns time buckets to the epoch, so with a step that does not divide the
-// start, the first bucket is labelled before Query.Start. A query without $timeFilter is refused: it would read the measurement's whole history.
+// InfluxDB aligns time buckets to the epoch and labels each by its start. A query that
+// groups by time($step) is put on the canary's grid instead: time($step) becomes
+// time(<step>, <start modulo step>), $timeFilter covers [start − step, last) (last the
+// grid's last point at or before end), and each point is labelled by its bucket's end,
+// so the point at t holds [t − step, t), as a Prometheus rate or Flux's aggregateWindow
+// does, and the counts and histogram judges read every step once, whole. Other queries
+// run as written over [start, end]. A query without $timeFilter is refused: it would
+// read the measurement's whole history.
 // Each series (one per GROUP BY tag set) and each value column beside time is a stream,
 // labelled with the series' tags, measurement and field (the column's name). A null
 // value (an empty bucket without fill()) is no point; a string or boolean value is an error.

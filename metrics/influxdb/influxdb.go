@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -74,12 +75,39 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 // SetBackoff sets the first retry's wait (tests use a short one).
 func (p *Provider) SetBackoff(d time.Duration) { p.backoff = d }
 
-// Render fills a query's placeholders for one window.
+// stepBuckets finds a GROUP BY on the step, time($step), which Render puts on the canary's
+// step grid.
+var stepBuckets = regexp.MustCompile(`(?i)\btime\(\s*\$step\s*\)`)
+
+// OnStepGrid reports whether a rendered query's buckets are the step's, GROUP BY
+// time($step): Render then puts them on the canary's grid and Query labels each bucket
+// by its end.
+func OnStepGrid(text string) bool { return stepBuckets.MatchString(text) }
+
+// Render fills a query's placeholders for one window. A query that groups by
+// time($step) gets buckets on the canary's grid, start + k·step: time($step) becomes
+// time(<step>, <start modulo step>) (InfluxDB aligns buckets to the epoch otherwise), and
+// $timeFilter covers the steps that end at start … end, [start − step, last), last the
+// grid's last point at or before end, since InfluxDB labels a bucket by its start and
+// Query relabels it by its end. Otherwise $timeFilter is [start, end].
 func Render(text string, start, end time.Time, step time.Duration) (string, error) {
 	if !strings.Contains(text, TimeFilter) {
 		return "", fmt.Errorf("query has no %s: it would read the whole history (write WHERE … AND %s)", TimeFilter, TimeFilter)
 	}
 	filter := fmt.Sprintf("time >= %dms AND time <= %dms", start.UnixMilli(), end.UnixMilli())
+	if OnStepGrid(text) && step > 0 {
+		offset := time.Duration(start.UnixNano() % int64(step))
+		if offset < 0 {
+			offset += step
+		}
+		group := "time(" + duration(step) + ")"
+		if offset != 0 {
+			group = "time(" + duration(step) + ", " + duration(offset) + ")"
+		}
+		last := start.Add(end.Sub(start) / step * step)
+		filter = fmt.Sprintf("time >= %dms AND time < %dms", start.Add(-step).UnixMilli(), last.UnixMilli())
+		text = stepBuckets.ReplaceAllLiteralString(text, group)
+	}
 	return strings.NewReplacer(TimeFilter, filter, Step, duration(step)).Replace(text), nil
 }
 
@@ -119,6 +147,15 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, 
 	s, err := decode(body)
 	if err != nil {
 		return metrics.Series{}, fmt.Errorf("influxdb: query %q: %w", text, err)
+	}
+	if OnStepGrid(q.Text) {
+		// InfluxDB labels a bucket by its start; the step it holds ends one step later,
+		// where a Prometheus rate or Flux's aggregateWindow puts it.
+		for i := range s.Streams {
+			for j := range s.Streams[i].Points {
+				s.Streams[i].Points[j].T += q.Step.Milliseconds()
+			}
+		}
 	}
 	p.logger.Debug("influxdb query done", zap.String("query", text), zap.Int("streams", len(s.Streams)), zap.Int("points", s.Len()))
 	return s, nil

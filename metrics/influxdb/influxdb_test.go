@@ -55,7 +55,8 @@ func TestQueryInfluxd(t *testing.T) {
 	means := func(vs [][2]float64) []metrics.Point {
 		var ps []metrics.Point
 		for i, v := range vs {
-			ps = append(ps, metrics.Point{T: start.Add(time.Duration(i) * time.Minute).UnixMilli(), V: (v[0] + v[1]) / 2})
+			// Minute i is the step that ends at start+(i+1)m.
+			ps = append(ps, metrics.Point{T: start.Add(time.Duration(i+1) * time.Minute).UnixMilli(), V: (v[0] + v[1]) / 2})
 		}
 		return ps
 	}
@@ -108,20 +109,11 @@ func TestQueryInfluxd(t *testing.T) {
 		if len(s.Streams) != 1 {
 			t.Fatalf("%d streams", len(s.Streams))
 		}
-		// InfluxDB aligns buckets to the epoch: with start on an odd minute the first
-		// bucket is labelled a minute before start and holds start's minute only.
-		var want []metrics.Point
-		for m := start.Truncate(2 * time.Minute); !m.After(start.Add(5 * time.Minute)); m = m.Add(2 * time.Minute) {
-			var sum, n float64
-			for i, v := range canary {
-				at := start.Add(time.Duration(i) * time.Minute)
-				if !at.Before(m) && at.Before(m.Add(2*time.Minute)) {
-					sum, n = sum+v[0]+v[1], n+2
-				}
-			}
-			if n > 0 {
-				want = append(want, metrics.Point{T: m.UnixMilli(), V: sum / n})
-			}
+		// Buckets on the canary's grid, each labelled by its end: start (nothing before
+		// start), start+2m (minutes 0 and 1), start+4m (2 and 3); minute 4 ends after end.
+		want := []metrics.Point{
+			{T: start.Add(2 * time.Minute).UnixMilli(), V: (canary[0][0] + canary[0][1] + canary[1][0] + canary[1][1]) / 4},
+			{T: start.Add(4 * time.Minute).UnixMilli(), V: (canary[2][0] + canary[2][1] + canary[3][0] + canary[3][1]) / 4},
 		}
 		assertPoints(t, s.Streams[0].Points, want)
 	})
@@ -149,6 +141,62 @@ func TestQueryInfluxd(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), "influxdb: ") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
+		})
+	}
+}
+
+// TestCountsOnTheStepGrid queries per-step counts on the real influxd the way the
+// scheduler asks for a counts judge's new steps (the first interval's window, then the
+// steps after the last one counted), for a canary that started 20 s off the minute: each
+// point carries exactly the step that ends at its time, [t − step, t), and every count is
+// read once. Without the offset InfluxDB's buckets are on the minute, and without the
+// relabelling each bucket is labelled by its start, so the last bucket of a window would
+// be cut at the window's end and the rest of it never read.
+func TestCountsOnTheStepGrid(t *testing.T) {
+	srv := influxtest.Start(t, influxtest.Options{})
+	srv.Exec(t, `CREATE DATABASE "app"`)
+	start := time.Now().Add(-time.Hour).Truncate(time.Minute).Add(20 * time.Second)
+	// Step k is [start+(k-1)m, start+k·m); its counts are at its first millisecond, its
+	// middle and its last millisecond, 100k+1, 100k+2 and 100k+4. The step ending at
+	// start holds 999 (the warmup's last step), the one after the last window 5000.
+	var lines strings.Builder
+	write := func(track string, at time.Time, v float64) {
+		fmt.Fprintf(&lines, "http_requests,app=checkout,track=%s count=%g %d\n", track, v, at.UnixMilli())
+	}
+	want := map[string][]metrics.Point{}
+	for _, track := range []string{"stable", "canary"} {
+		scale := map[string]float64{"stable": 1, "canary": 2}[track]
+		write(track, start.Add(-time.Millisecond), 999*scale)
+		write(track, start.Add(-time.Minute-time.Millisecond), 7*scale) // the step before: not asked for
+		want[track] = append(want[track], metrics.Point{T: start.UnixMilli(), V: 999 * scale})
+		for k := 1; k <= 6; k++ {
+			from := start.Add(time.Duration(k-1) * time.Minute)
+			base := 100 * float64(k)
+			write(track, from, (base+1)*scale)
+			write(track, from.Add(30*time.Second), (base+2)*scale)
+			write(track, from.Add(time.Minute-time.Millisecond), (base+4)*scale)
+			want[track] = append(want[track], metrics.Point{T: start.Add(time.Duration(k) * time.Minute).UnixMilli(), V: (3*base + 7) * scale})
+		}
+		write(track, start.Add(6*time.Minute), 5000*scale)
+	}
+	srv.Write(t, "app", lines.String())
+	p := newProvider(t, srv.URL, nil)
+	const counts = `SELECT sum("count") FROM "http_requests" WHERE "app" = 'checkout' AND "track" = '%s' AND $timeFilter GROUP BY time($step) fill(0)`
+	for _, track := range []string{"stable", "canary"} {
+		t.Run(track, func(t *testing.T) {
+			var got []metrics.Point
+			// The first interval's window, then the steps after the last one counted.
+			for _, w := range [][2]time.Duration{{0, 3 * time.Minute}, {4 * time.Minute, 6 * time.Minute}} {
+				s, err := p.Query(t.Context(), metrics.Query{Text: fmt.Sprintf(counts, track), Start: start.Add(w[0]), End: start.Add(w[1]), Step: time.Minute})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(s.Streams) != 1 {
+					t.Fatalf("%d streams: %+v", len(s.Streams), s.Streams)
+				}
+				got = append(got, s.Streams[0].Points...)
+			}
+			assertPoints(t, got, want[track])
 		})
 	}
 }
