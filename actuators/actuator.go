@@ -213,6 +213,18 @@ type Completion interface {
 	Forget(e Event)
 }
 
+// Lookup is an Actuator whose receiver ignores the idempotency key but can be asked
+// whether an earlier attempt of an action took effect (Grafana: an annotation is found
+// by its time, text and tags). Before every attempt after the first (a retry, or the
+// attempt after one a restart cut short, whose answer was lost), the guard asks it:
+// an action found applied is recorded as succeeded and not sent again. Applied's
+// Result says what it found; an error (the receiver cannot be asked) lets the attempt
+// go ahead, at least once, as without a lookup.
+type Lookup interface {
+	Actuator
+	Applied(ctx context.Context, e Event) (Result, bool, error)
+}
+
 // Limit is o.OutputLimit or the default.
 func (o Options) Limit() int {
 	if o.OutputLimit <= 0 {

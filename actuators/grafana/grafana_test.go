@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,13 +28,21 @@ const token = "glsa_Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA_0a1b2c3d"
 // an empty text or a body that is not JSON), and 200 {"message":"Annotation added",
 // "id":N}. It keeps each request as received, and answers with the statuses queued in
 // fail first; echo makes it put the request's Authorization header in its answer, as a
-// debugging proxy might.
+// debugging proxy might. GET /api/annotations is Find Annotations, as documented on the
+// same page: from and to (epoch ms; an annotation is in the range when it overlaps it),
+// dashboardUID, panelId, type, tags (each must be on the annotation) and limit, answered
+// 200 with a JSON array of annotations (id, dashboardUID, panelId, time, timeEnd, text,
+// tags, …) whose tags come back in the database's order (sorted here), a point's timeEnd
+// being its time; 403 with Grafana's message for a token without annotations:read
+// (noRead).
 type fakeGrafana struct {
-	mu    sync.Mutex
-	token string
-	fail  []int
-	echo  bool
-	got   []received
+	mu     sync.Mutex
+	token  string
+	fail   []int
+	echo   bool
+	noRead bool
+	got    []received
+	finds  []string // each GET's raw query
 }
 
 type received struct {
@@ -40,10 +50,48 @@ type received struct {
 	body   string
 }
 
+func (f *fakeGrafana) find(w http.ResponseWriter, r *http.Request) {
+	f.finds = append(f.finds, r.URL.RawQuery)
+	if r.Header.Get("Authorization") != "Bearer "+f.token {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"message":"invalid API key"}`)
+		return
+	}
+	if f.noRead {
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"accessErrorId":"ACE0123456789","message":"You'll need additional permissions to perform this action. Permissions needed: annotations:read","title":"Access denied"}`)
+		return
+	}
+	q := r.URL.Query()
+	num := func(k string) int64 { n, _ := strconv.ParseInt(q.Get(k), 10, 64); return n }
+	out := []map[string]any{}
+	for i, g := range f.got {
+		var a Annotation
+		_ = json.Unmarshal([]byte(g.body), &a)
+		end := max(a.TimeEnd, a.Time)
+		if q.Has("from") && end < num("from") || q.Has("to") && a.Time > num("to") ||
+			q.Has("dashboardUID") && a.DashboardUID != q.Get("dashboardUID") || q.Has("panelId") && a.PanelID != num("panelId") {
+			continue
+		}
+		tags := slices.Sorted(slices.Values(a.Tags))
+		if !slices.ContainsFunc(q["tags"], func(t string) bool { return !slices.Contains(tags, t) }) && len(out) < int(num("limit")) {
+			out = append(out, map[string]any{"id": i + 1, "alertId": 0, "dashboardId": 0, "dashboardUID": a.DashboardUID, "panelId": a.PanelID,
+				"userId": 2, "newState": "", "prevState": "", "time": a.Time, "timeEnd": end, "text": a.Text, "tags": tags,
+				"login": "sa-canaryd", "email": "sa-canaryd", "avatarUrl": "/avatar/0", "data": map[string]any{}})
+		}
+	}
+	b, _ := json.Marshal(out)
+	w.Write(b)
+}
+
 func (f *fakeGrafana) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
+	if r.Method == http.MethodGet && r.URL.Path == "/grafana/api/annotations" {
+		f.find(w, r)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/grafana/api/annotations" {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"message":"Not found"}`)
@@ -298,3 +346,80 @@ func TestGrafanaConfig(t *testing.T) {
 		})
 	}
 }
+
+// Grafana has no idempotency key: before a retry the actuator looks for the annotation
+// an earlier attempt may have added (its answer lost) by its time range, dashboard,
+// panel and tags, and finds it when time, end, text and tags (in any order) are the
+// same; anything else, or a lookup Grafana refuses, is "not found" or an error, and the
+// guard posts again.
+func TestGrafanaApplied(t *testing.T) {
+	onPanel := func(c *Config) { c.DashboardUID, c.PanelID = "{{ .Vars.dashboard }}", 4 }
+	cases := []struct {
+		name   string
+		edit   func(*Config)
+		posted *actuators.Event // what an earlier attempt posted, if anything
+		ev     actuators.Event
+		noRead bool
+		found  bool
+		err    string
+		query  string
+	}{
+		{
+			name: "nothing posted", edit: onPanel, ev: started(),
+			query: "dashboardUID=dash-1&from=1772366280000&limit=100&panelId=4&tags=canaryd&tags=service%3Aweb&tags=analysis%3Agolden&tags=on_start&to=1772366280000&type=annotation",
+		},
+		{name: "the start's point on a panel", edit: onPanel, posted: ptr(started()), ev: started(), found: true},
+		{
+			name: "the failure's region, organisation-wide", posted: ptr(failed()), ev: failed(), found: true,
+			query: "from=1772364600000&limit=100&tags=canaryd&tags=service%3Aweb&tags=analysis%3Agolden&tags=on_fail&to=1772366400000&type=annotation",
+		},
+		{name: "the failure as a point", edit: func(c *Config) { c.Region = false }, posted: ptr(failed()), ev: failed(), found: true},
+		{name: "no tags", edit: func(c *Config) { c.Tags = nil }, posted: ptr(failed()), ev: failed(), found: true,
+			query: "from=1772364600000&limit=100&to=1772366400000&type=annotation"},
+		{
+			name: "another text at the same time", posted: ptr(failed()),
+			ev: func() actuators.Event { e := failed(); e.Reason = "aborted by alice"; return e }(),
+		},
+		{
+			name: "another trigger's tags", posted: ptr(failed()),
+			ev: func() actuators.Event { e := failed(); e.Trigger = "on_error"; return e }(),
+		},
+		{
+			name: "a token without annotations:read", posted: ptr(failed()), ev: failed(), noRead: true,
+			err: "GET http://127.0.0.1:PORT/grafana/api/annotations: 403 Forbidden",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g, fg := newGrafana(t, tc.edit)
+			if tc.posted != nil {
+				if _, err := g.Act(t.Context(), *tc.posted); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fg.noRead = tc.noRead
+			res, found, err := g.Applied(t.Context(), tc.ev)
+			if tc.err != "" {
+				host := strings.TrimPrefix(strings.TrimSuffix(g.endpoint, "/grafana/api/annotations"), "http://")
+				if err == nil || strings.ReplaceAll(err.Error(), host, "127.0.0.1:PORT") != tc.err || found || res.Status != 403 {
+					t.Errorf("got %+v %v %v, want the error %q", res, found, err, tc.err)
+				}
+				return
+			}
+			if err != nil || found != tc.found {
+				t.Fatalf("applied: %+v %v %v, want found %v", res, found, err, tc.found)
+			}
+			if want := "annotation 1 is already in Grafana (posted by an earlier attempt): not posted again"; found && res.Output != want {
+				t.Errorf("output %q, want %q", res.Output, want)
+			}
+			if posts := len(fg.got); posts != map[bool]int{true: 1}[tc.posted != nil] {
+				t.Errorf("%d annotations posted: a lookup never posts", posts)
+			}
+			if tc.query != "" && (len(fg.finds) != 1 || fg.finds[0] != tc.query) {
+				t.Errorf("query\n got %q\nwant %q", fg.finds, tc.query)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

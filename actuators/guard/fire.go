@@ -125,16 +125,38 @@ type attemptResult struct {
 	res      actuators.Result
 	err      error
 	took     time.Duration
+	// applied: an earlier attempt was found to have taken effect (actuators.Lookup), so
+	// this one sent nothing; lookupErr is why the receiver could not be asked, when it
+	// could not (the attempt was sent anyway).
+	applied   bool
+	lookupErr error
 }
 
-// attempt renders and acts once, outside any transaction.
+// attempt renders and acts once, outside any transaction. An attempt after the first
+// of an actuator that can look its earlier attempts up (actuators.Lookup) asks first:
+// the previous one may have taken effect with its answer lost (a timeout, or canaryd
+// killed before it recorded the outcome), and a receiver that ignores the idempotency
+// key would apply it twice.
 func (g *Guard) attempt(ctx context.Context, b built, rec *Actuation) attemptResult {
 	var at attemptResult
 	req, rerr := b.act.Render(rec.Event)
 	t0 := time.Now() // real time: this measures the receiver, not the schedule
 	if rerr == nil {
 		at.req, at.rendered = req, true
-		at.res, at.err = b.act.Act(ctx, rec.Event)
+		if l, ok := b.act.(actuators.Lookup); ok && rec.Attempts > 1 {
+			res, found, err := l.Applied(ctx, rec.Event)
+			switch {
+			case err != nil:
+				at.lookupErr = err
+				g.log.Warn("look up an earlier attempt: failed; sending again", zap.String("key", rec.Key),
+					zap.Int("attempt", rec.Attempts), zap.Error(err))
+			case found:
+				at.res, at.applied = res, true
+			}
+		}
+		if !at.applied {
+			at.res, at.err = b.act.Act(ctx, rec.Event)
+		}
 	} else {
 		at.err = fmt.Errorf("render: %w", rerr) // final: the template or the event is wrong
 	}
@@ -205,6 +227,13 @@ func (g *Guard) recordOutcome(ctx context.Context, s *setup, b built, rec *Actua
 			e.Outcome = "retrying"
 			e.Reason = fmt.Sprintf("attempt %d of %d failed; next in %s", r.Attempts, r.MaxAttempts, out.retryIn.Round(time.Millisecond))
 		}
+		switch {
+		case at.applied:
+			e.Reason = fmt.Sprintf("an earlier attempt took effect (its answer was lost): attempt %d sent nothing", r.Attempts)
+		case at.lookupErr != nil:
+			why := fmt.Sprintf("could not check whether an earlier attempt took effect (%v): attempt %d sent it again, so it may be applied twice", at.lookupErr, r.Attempts)
+			e.Reason = strings.TrimPrefix(e.Reason+"; "+why, "; ")
+		}
 		return tx.AppendAudit(e)
 	})
 	return out, err
@@ -214,6 +243,8 @@ func (g *Guard) recordOutcome(ctx context.Context, s *setup, b built, rec *Actua
 func (g *Guard) afterAttempt(b built, rec *Actuation, at attemptResult, out outcome) {
 	result := "success"
 	switch {
+	case at.applied:
+		result = "already_applied"
 	case at.err != nil && out.retryIn > 0:
 		result = "retry"
 	case at.err != nil:

@@ -192,6 +192,8 @@ type env struct {
 	alive   func(ctx context.Context, replica string) (bool, error)
 	rc      *receiver
 	n       int
+	// build, when set, is the guard's Options.Build.
+	build BuildFunc
 }
 
 type envOpts struct {
@@ -264,7 +266,7 @@ func (e *env) open(log *zap.Logger) {
 		gs = e.wrap(bs)
 	}
 	g, err := New(Options{Store: gs, Canaries: st, Config: e.cfg, Logger: log, Metrics: NewMetrics(e.reg), Clock: e.clock,
-		Replica: e.replica, Alive: e.alive, AdoptEvery: time.Hour})
+		Replica: e.replica, Alive: e.alive, AdoptEvery: time.Hour, Build: e.build})
 	if err != nil {
 		e.t.Fatal(err)
 	}
