@@ -307,6 +307,47 @@ func replaySequential(t *testing.T, rec *liveRecording, a *config.Analysis, w li
 	return out
 }
 
+// largestJump replays one metric of window w step by step up to step end and says which
+// step multiplied its e-process most: a false fail carried by one step shows there.
+func largestJump(t *testing.T, rec *liveRecording, a *config.Analysis, w liveWindow, metric string, end int) string {
+	t.Helper()
+	i := slices.IndexFunc(a.Metrics, func(m config.Metric) bool { return m.Name == metric })
+	spec := a.Metrics[i].Spec
+	spec.Horizon = liveLifetime - liveWarmup
+	var add func(k int) judge.SequentialResult
+	switch spec.Kind {
+	case judge.KindCounts:
+		st, err := judge.NewCountState(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		add = func(k int) judge.SequentialResult {
+			_ = st.Add([]judge.CountStep{countStep(rec, w.app, k, fromPromQL)})
+			return st.Result(spec).Sequential
+		}
+	default:
+		st, err := judge.NewHistogramState(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		add = func(k int) judge.SequentialResult {
+			_ = st.Add([]judge.HistogramStep{histStep(rec, w.app, k, fromPromQL)})
+			return st.Result(spec).Sequential
+		}
+	}
+	prev, best, at := 1.0, 0.0, 0
+	var last judge.SequentialResult
+	for k := w.s0 + liveWarmup; k <= w.s0+end; k++ {
+		last = add(k)
+		if r := last.EValueNow / prev; r > best {
+			best, at = r, k
+		}
+		prev = last.EValueNow
+	}
+	return fmt.Sprintf("e-value %.4g (threshold %.4g, boundary %g); the largest one-step jump ×%.3g at recording step %d",
+		last.EValue, last.Threshold, last.Boundary, best, at)
+}
+
 func isNaNCohort(c judge.CountCohort) bool { return math.IsNaN(c.Errors) && math.IsNaN(c.Requests) }
 
 // replayMW judges window w with the Mann-Whitney preset's metrics on its own series (15s
@@ -521,6 +562,9 @@ func TestLiveRecordings(t *testing.T) {
 				if w.healthy() && o.failAt > 0 {
 					t.Logf("A/A false fail: %s %s (%g req/s, canary %g%%) window at step %d: interval ending at step %d (%v)",
 						w.file, w.app.App, w.app.Rate, 100*w.app.CanaryShare, w.s0, o.failAt, o.metricAt)
+					for name, at := range o.metricAt {
+						t.Logf("  %s: %s", name, largestJump(t, rec, seq, w, name, at))
+					}
 				}
 				if w.app.Scenario == "errors-x10" && w.app.Rate >= 20 && liveLifetime-max(w.onset, liveWarmup) >= 60 && o.metricAt["error-rate"] == 0 {
 					missedX10 = append(missedX10, fmt.Sprintf("%s %s window at step %d (onset %d)", w.file, w.app.App, w.s0, w.onset))
