@@ -53,14 +53,16 @@ type liveRecording struct {
 }
 
 type liveApp struct {
-	App         string     `json:"app"`
-	Scenario    string     `json:"scenario"`
-	Rate        float64    `json:"rate"`
-	CanaryShare float64    `json:"canary_share"`
-	OnsetStep   int        `json:"onset_step"`
-	Baseline    liveCohort `json:"baseline"`
-	Canary      liveCohort `json:"canary"`
-	MW          struct {
+	App         string  `json:"app"`
+	Scenario    string  `json:"scenario"`
+	Rate        float64 `json:"rate"`
+	CanaryShare float64 `json:"canary_share"`
+	// OnsetMinutes is when the canary process started regressing, in minutes after the
+	// recorder's start, one step before Start (0: never).
+	OnsetMinutes float64    `json:"onset_minutes"`
+	Baseline     liveCohort `json:"baseline"`
+	Canary       liveCohort `json:"canary"`
+	MW           struct {
 		Baseline liveMW `json:"baseline"`
 		Canary   liveMW `json:"canary"`
 	} `json:"mw"`
@@ -428,14 +430,24 @@ func liveWindows(recs map[string]*liveRecording, stride int) []liveWindow {
 			a := &rec.Apps[i]
 			for s0 := 0; s0+liveLifetime < rec.Steps; s0 += stride {
 				onset := liveLifetime + 1
-				if a.OnsetStep >= 0 {
-					onset = a.OnsetStep - s0
+				if k := onsetStep(rec, a); k >= 0 {
+					onset = k - s0
 				}
 				out = append(out, liveWindow{file: n, app: a, s0: s0, onset: min(onset, liveLifetime+1)})
 			}
 		}
 	}
 	return out
+}
+
+// onsetStep is the first step of a's recording with regressed requests (−1: none): step
+// k covers (Start+(k−1)·Step, Start+k·Step], and the onset is OnsetMinutes after
+// Start − Step.
+func onsetStep(rec *liveRecording, a *liveApp) int {
+	if a.OnsetMinutes <= 0 {
+		return -1
+	}
+	return int(math.Floor((a.OnsetMinutes*60-rec.StepSeconds)/rec.StepSeconds)) + 1
 }
 
 // wilson is the Wilson score interval (95%) of k successes in n.
@@ -517,7 +529,7 @@ func (l *liveTally) String() string {
 	}
 	slices.Sort(sc)
 	for _, s := range sc {
-		fmt.Fprintf(&b, "; %s caught %d/%d, median %.1f steps (%.1f intervals) after onset/warmup",
+		fmt.Fprintf(&b, "\n\t%-24s caught %2d/%2d, median %5.1f steps (%4.1f intervals) after onset/warmup",
 			s, l.caught[s], l.regressed[s], medianInt(l.times[s]), medianInt(l.times[s])/liveInterval)
 	}
 	return b.String()

@@ -417,8 +417,9 @@ func query(ctx context.Context, url string, start time.Time, dur time.Duration, 
 		if a.Onset > 0 {
 			onset := start.Add(time.Duration(a.Onset * onsetScale * float64(time.Minute)))
 			ar.appSpec.Onset = math.Round(a.Onset*onsetScale*1000) / 1000
-			// Step k ends at Start + k·Step and covers the Step before it.
-			ar.OnsetStep = int(math.Ceil(float64(onset.Sub(rec.Start)) / float64(Step)))
+			// Step k covers (Start+(k−1)·Step, Start+k·Step]: the first with regressed
+			// requests is the one after the step that ends at or before the onset.
+			ar.OnsetStep = int(math.Floor(float64(onset.Sub(rec.Start))/float64(Step))) + 1
 		}
 		for _, track := range []string{"baseline", "canary"} {
 			var c Cohort
