@@ -145,7 +145,9 @@ var queries = map[string]string{
 	"requests": `sum(increase(http_requests_total{app="APP",track="TRACK"}[STEP]))`,
 	"buckets":  `sum by (le) (increase(http_request_duration_seconds_bucket{app="APP",track="TRACK"}[STEP]))`,
 	// The counters themselves at each step: their differences are the exact counts that
-	// increase() extrapolates (by (samples+1)/samples in a window of 1s scrapes).
+	// increase() extrapolates (by (samples+1)/samples in a window of 1s scrapes), and what
+	// the presets' ((x - x offset STEP) >= 0 or x) returns on these servers (they never
+	// restart, and every series exists from the start).
 	"raw_errors":   `sum(http_requests_total{app="APP",track="TRACK",code=~"5.."})`,
 	"raw_requests": `sum(http_requests_total{app="APP",track="TRACK"})`,
 	"raw_buckets":  `sum by (le) (http_request_duration_seconds_bucket{app="APP",track="TRACK"})`,
