@@ -80,6 +80,9 @@ func lastOf(steps int, last time.Time) time.Time {
 // again). A replayed step is refused by the judge (judge.ErrStaleStep), so an interval
 // judged again after a crash never counts a step twice.
 func (s *Scheduler) evalSequential(ctx context.Context, c *Canary, provName string, prov metrics.Provider, m *config.Metric, start, end time.Time, step time.Duration, since int64) (judge.MetricResult, MetricPoints, json.RawMessage) {
+	if err := onProviderGrid(prov, provName, start, step); err != nil {
+		return errorResult(m, fmt.Sprintf("%s: %v", m.Name, err)), MetricPoints{}, nil
+	}
 	st, last, err := loadState(c, m, step)
 	if err != nil {
 		return errorResult(m, fmt.Sprintf("%s: %v", m.Name, err)), MetricPoints{}, nil
@@ -148,6 +151,34 @@ func (s *Scheduler) evalSequential(ctx context.Context, c *Canary, provName stri
 		return errorResult(m, fmt.Sprintf("%s: encoding its state: %v", m.Name, err)), MetricPoints{}, nil
 	}
 	return res, pts, raw
+}
+
+// StepAligner is implemented by a provider whose buckets lie on a grid of its own,
+// multiples of StepAlignment(step) since the epoch, whatever a query's start (0: on the
+// query's own grid, start + k·step). The counts and histogram judges add each step once,
+// keyed by its time on the canary's grid; on such a provider a grid that starts off the
+// provider's would have every bucket straddle two steps, so those judges refuse it.
+type StepAligner interface {
+	StepAlignment(step time.Duration) time.Duration
+}
+
+// onProviderGrid says why a sequential metric cannot be judged on prov from start at
+// step, or nil when the provider's buckets are the canary's steps.
+func onProviderGrid(prov metrics.Provider, provName string, start time.Time, step time.Duration) error {
+	if b, ok := prov.(*batched); ok {
+		prov = b.Provider
+	}
+	a, ok := prov.(StepAligner)
+	if !ok {
+		return nil
+	}
+	unit := a.StepAlignment(step)
+	if unit <= 0 || start.UnixNano()%int64(unit) == 0 {
+		return nil
+	}
+	return fmt.Errorf("provider %q puts its %s buckets on multiples of %s since the epoch, and this canary's steps start at %s (its start plus the warmup), off that grid, "+
+		"so each bucket would straddle two steps: the counts and histogram judges need a start (plus warmup) on a multiple of %s there",
+		provName, step, unit, start.UTC().Format(time.RFC3339Nano), unit)
 }
 
 func queryName(m *config.Metric, q int) string {

@@ -272,3 +272,67 @@ func TestSequentialStateDroppedOnAbort(t *testing.T) {
 		t.Errorf("aborted canary: %s with %d states", d.Status, len(d.Sequential))
 	}
 }
+
+// alignedProvider is countsProvider on a backend whose buckets are on multiples of unit
+// since the epoch, as Datadog's rollups and CloudWatch's periods are.
+type alignedProvider struct {
+	*countsProvider
+	unit time.Duration
+}
+
+func (p alignedProvider) StepAlignment(time.Duration) time.Duration { return p.unit }
+
+// TestSequentialOffTheProvidersGrid: on a provider that aligns its buckets to the epoch,
+// a canary whose steps start off that grid gets its counts and histogram metrics in
+// error, naming the provider and the grid (never judged on buckets that straddle two
+// steps); the same canary started on the grid is judged.
+func TestSequentialOffTheProvidersGrid(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		offset time.Duration
+		unit   time.Duration
+		want   analysis.Status
+	}{
+		{"start on the minute", 0, time.Minute, analysis.StatusPass},
+		{"start 20 s off the minute", 20 * time.Second, time.Minute, analysis.StatusError},
+		{"start 20 s off the minute, 10 s buckets", 20 * time.Second, 10 * time.Second, analysis.StatusPass},
+		{"a provider on the query's own grid", 20 * time.Second, 0, analysis.StatusPass},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse([]byte(seqConfig), testKinds())
+			if err != nil {
+				t.Fatal(err)
+			}
+			prov := &countsProvider{fetched: map[string]map[int64]int{}}
+			h := &seqHarness{t: t, clock: newFakeClock(), path: filepath.Join(t.TempDir(), "canaryd.db"), cfg: cfg, prov: prov,
+				provider: alignedProvider{prov, tc.unit}}
+			h.clock.Advance(tc.offset)
+			h.start()
+			t.Cleanup(h.stop)
+			c, err := h.sched.Register(t.Context(), analysis.Registration{
+				Name: "web", Analysis: "seq", Start: h.clock.Now(),
+				Baseline: map[string]string{"track": "baseline"}, Canary: map[string]string{"track": "canary"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.until("the canary to end", func() bool { return h.get(c.ID).Status.Final() })
+			d := h.get(c.ID)
+			if d.Status != tc.want {
+				t.Fatalf("status %s (%s), want %s", d.Status, d.Reason, tc.want)
+			}
+			if tc.want == analysis.StatusPass {
+				return
+			}
+			for _, r := range d.Results[0].Metrics {
+				want := fmt.Sprintf(`%s: provider "fake" puts its 5s buckets on multiples of 1m0s since the epoch, and this canary's steps start at 2026-03-01T12:01:20Z (its start plus the warmup), off that grid`, r.Name)
+				if r.Classification != judge.ClassError || !strings.HasPrefix(r.Reason, want) {
+					t.Errorf("%s: %s %q, want an error starting %q", r.Name, r.Classification, r.Reason, want)
+				}
+			}
+			if prov.points != 0 {
+				t.Errorf("%d points fetched: an off-grid canary should not query", prov.points)
+			}
+		})
+	}
+}
