@@ -57,6 +57,12 @@ type Provider struct {
 
 var _ metrics.Provider = (*Provider)(nil)
 
+// StepAlignment is the grid Datadog's buckets are on: a rollup's (V1) and a
+// timeseries interval's (V2) buckets are multiples of the step since the epoch, whatever
+// the query's from, so the counts and histogram judges need a canary whose steps start
+// on a multiple of the step (the scheduler refuses others, naming the provider).
+func (p *Provider) StepAlignment(step time.Duration) time.Duration { return step }
+
 // Option changes a Provider built by New.
 type Option func(*Provider)
 
