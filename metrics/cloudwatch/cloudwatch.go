@@ -147,6 +147,18 @@ func loadAWSConfig(cfg Config) (aws.Config, error) {
 	return awsCfg, nil
 }
 
+// StepAlignment is the grid CloudWatch's periods are on: it rounds a StartTime less
+// than 15 days old down to the whole minute, and for a period under a minute (1, 5, 10,
+// 20, 30 s) down to a multiple of the period, and starts each period there, so the
+// counts and histogram judges need a canary whose steps start on that grid (the
+// scheduler refuses others, naming the provider).
+func (p *Provider) StepAlignment(step time.Duration) time.Duration {
+	if step < time.Minute {
+		return step
+	}
+	return time.Minute
+}
+
 // Query runs q's MetricDataQueries over [q.Start, q.End) and returns one stream per
 // returned result, following NextToken.
 func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Series, error) {
