@@ -81,6 +81,13 @@ const gql = `query($accountId: Int!, $nrql: Nrql!, $timeout: Seconds) { actor { 
 // windowClause matches what the provider writes itself.
 var windowClause = regexp.MustCompile(`(?i)\b(SINCE|UNTIL|TIMESERIES)\b`)
 
+// StepAlignment is the grid New Relic's buckets are on: it snaps a metric query's window
+// to its rollups' boundaries (whole minutes, on its clock, for short windows) and bases
+// TIMESERIES buckets on UNTIL, so the steps are the canary's only when they start on a
+// multiple of the step; the counts and histogram judges need such a canary (the
+// scheduler refuses others, naming the provider).
+func (p *Provider) StepAlignment(step time.Duration) time.Duration { return step }
+
 // NRQL is q's query with the window: SINCE and UNTIL the window's epoch milliseconds and
 // TIMESERIES the step.
 func NRQL(q metrics.Query) (string, error) {
