@@ -50,6 +50,13 @@ func New(cfg Config, logger *zap.Logger) (*Provider, error) {
 // SetBackoff sets the first retry's wait (tests use a short one).
 func (p *Provider) SetBackoff(d time.Duration) { p.fetch.Backoff = d }
 
+// StepAlignment is the grid Graphite's points are on: whisper stores them on multiples
+// of the archive's resolution since the epoch, and graphite-web consolidates
+// (maxDataPoints) and summarize() buckets (without alignToFrom) on multiples of their
+// width since the epoch, so the counts and histogram judges need a canary whose steps
+// start on a multiple of the step (the scheduler refuses others, naming the provider).
+func (p *Provider) StepAlignment(step time.Duration) time.Duration { return step }
+
 // RenderParams are the render API's parameters for one query: the target, the window in
 // unix seconds, JSON, and maxDataPoints = the number of steps in the window, so that
 // finer data is consolidated (by the series' consolidateBy, average by default) to about
