@@ -22,7 +22,12 @@ import (
 	"github.com/canaryd/canaryd/actuators/exec"
 	"github.com/canaryd/canaryd/actuators/flag"
 	"github.com/canaryd/canaryd/actuators/pagerduty"
+	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/metrics/cloudwatch"
+	"github.com/canaryd/canaryd/metrics/datadog"
+	"github.com/canaryd/canaryd/metrics/graphite"
+	"github.com/canaryd/canaryd/metrics/newrelic"
 )
 
 const actBase = `
@@ -471,3 +476,7 @@ func FuzzActuator(f *testing.F) {
 		}
 	})
 }
+
+// The providers whose buckets are on a grid of their own tell the scheduler so, which
+// refuses counts and histogram metrics of a canary off that grid.
+var _ = []analysis.StepAligner{(*datadog.Provider)(nil), (*cloudwatch.Provider)(nil), (*newrelic.Provider)(nil), (*graphite.Provider)(nil)}
