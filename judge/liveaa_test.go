@@ -11,7 +11,8 @@ package judge_test
 // preset's PromQL at 15s). The counters' differences are what the shipped golden-signals
 // PromQL, ((x - x offset STEP) >= 0 or x), returns: the recordings have no counter reset
 // and no series that appears mid-way (the servers create every code's series at start),
-// where the two would differ. The replay slices each recording into canaries as the
+// where the two would differ; recordings made since the recorder has the shipped_*
+// queries hold that PromQL's answers too, and the replay reads those. The replay slices each recording into canaries as the
 // scheduler judges them and feeds them through the public API with the presets' specs.
 
 import (
@@ -80,6 +81,12 @@ type liveCohort struct {
 		Requests []*float64   `json:"requests"`
 		Buckets  [][]*float64 `json:"buckets"`
 	} `json:"raw"`
+	// Shipped holds the presets' PromQL's answers, in the recordings made after e5bbd4e.
+	Shipped struct {
+		Errors   []*float64   `json:"errors"`
+		Requests []*float64   `json:"requests"`
+		Buckets  [][]*float64 `json:"buckets"`
+	} `json:"shipped"`
 }
 
 type liveMW struct {
@@ -163,6 +170,9 @@ const (
 func countStep(rec *liveRecording, a *liveApp, k int, src liveSource) judge.CountStep {
 	co := func(c *liveCohort) judge.CountCohort {
 		if src == fromDifference {
+			if len(c.Shipped.Requests) > 0 {
+				return judge.CountCohort{Errors: val(c.Shipped.Errors[k]), Requests: val(c.Shipped.Requests[k])}
+			}
 			return judge.CountCohort{Errors: delta(c.Raw.Errors, k), Requests: delta(c.Raw.Requests, k)}
 		}
 		return judge.CountCohort{Errors: val(c.Errors[k]), Requests: val(c.Requests[k])}
@@ -192,12 +202,15 @@ func histStep(rec *liveRecording, a *liveApp, k int, src liveSource) judge.Histo
 		var counts []float64
 		for j, l := range rec.LE {
 			var v float64
-			if src == fromDifference {
+			switch {
+			case src == fromDifference && len(c.Shipped.Buckets) > 0:
+				v = val(c.Shipped.Buckets[k][j])
+			case src == fromDifference:
 				v = math.NaN()
 				if k > 0 {
 					v = val(c.Raw.Buckets[k][j]) - val(c.Raw.Buckets[k-1][j])
 				}
-			} else {
+			default:
 				v = val(c.Buckets[k][j])
 			}
 			if math.IsNaN(v) {

@@ -116,6 +116,13 @@ type Cohort struct {
 		Requests []F   `json:"requests"`
 		Buckets  [][]F `json:"buckets"`
 	} `json:"raw"`
+	// Shipped are the presets' per-step counts since e5bbd4e (shipped_* queries); the
+	// recordings made before have only Raw, whose differences are the same here.
+	Shipped struct {
+		Errors   []F   `json:"errors,omitempty"`
+		Requests []F   `json:"requests,omitempty"`
+		Buckets  [][]F `json:"buckets,omitempty"`
+	} `json:"shipped"`
 }
 
 // MWCohort holds the Mann-Whitney preset's series of one cohort.
@@ -138,12 +145,16 @@ func (f F) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, math.Round(v*1e4)/1e4, 'f', -1, 64), nil
 }
 
-// The shipped PromQL (configs/golden-signals.yml) with STEP for [15s], and the
-// Mann-Whitney preset's (configs/golden-signals-mannwhitney.yml).
+// The PromQL read back: the presets' (configs/golden-signals.yml) with STEP for 15s, the
+// same counts as increase() (their shape before e5bbd4e), and the Mann-Whitney preset's
+// (configs/golden-signals-mannwhitney.yml).
 var queries = map[string]string{
-	"errors":   `sum(increase(http_requests_total{app="APP",track="TRACK",code=~"5.."}[STEP])) or 0 * sum(increase(http_requests_total{app="APP",track="TRACK"}[STEP]))`,
-	"requests": `sum(increase(http_requests_total{app="APP",track="TRACK"}[STEP]))`,
-	"buckets":  `sum by (le) (increase(http_request_duration_seconds_bucket{app="APP",track="TRACK"}[STEP]))`,
+	"shipped_errors":   `sum(((http_requests_total{app="APP",track="TRACK",code=~"5.."} - http_requests_total{app="APP",track="TRACK",code=~"5.."} offset STEP) >= 0 or http_requests_total{app="APP",track="TRACK",code=~"5.."})) or 0 * sum(http_requests_total{app="APP",track="TRACK"})`,
+	"shipped_requests": `sum(((http_requests_total{app="APP",track="TRACK"} - http_requests_total{app="APP",track="TRACK"} offset STEP) >= 0 or http_requests_total{app="APP",track="TRACK"}))`,
+	"shipped_buckets":  `sum by (le) (((http_request_duration_seconds_bucket{app="APP",track="TRACK"} - http_request_duration_seconds_bucket{app="APP",track="TRACK"} offset STEP) >= 0 or http_request_duration_seconds_bucket{app="APP",track="TRACK"}))`,
+	"errors":           `sum(increase(http_requests_total{app="APP",track="TRACK",code=~"5.."}[STEP])) or 0 * sum(increase(http_requests_total{app="APP",track="TRACK"}[STEP]))`,
+	"requests":         `sum(increase(http_requests_total{app="APP",track="TRACK"}[STEP]))`,
+	"buckets":          `sum by (le) (increase(http_request_duration_seconds_bucket{app="APP",track="TRACK"}[STEP]))`,
 	// The counters themselves at each step: their differences are the exact counts that
 	// increase() extrapolates (by (samples+1)/samples in a window of 1s scrapes), and what
 	// the presets' ((x - x offset STEP) >= 0 or x) returns on these servers (they never
@@ -434,6 +445,15 @@ func query(ctx context.Context, url string, start time.Time, dur time.Duration, 
 				return nil, err
 			}
 			if c.Buckets, err = bucketRange(ctx, prom, render(queries["buckets"], a.App, track), r, steps, rec.LE); err != nil {
+				return nil, err
+			}
+			if c.Shipped.Errors, err = scalarRange(ctx, prom, render(queries["shipped_errors"], a.App, track), r, steps); err != nil {
+				return nil, err
+			}
+			if c.Shipped.Requests, err = scalarRange(ctx, prom, render(queries["shipped_requests"], a.App, track), r, steps); err != nil {
+				return nil, err
+			}
+			if c.Shipped.Buckets, err = bucketRange(ctx, prom, render(queries["shipped_buckets"], a.App, track), r, steps, rec.LE); err != nil {
 				return nil, err
 			}
 			if c.Raw.Errors, err = scalarRange(ctx, prom, render(queries["raw_errors"], a.App, track), r, steps); err != nil {
