@@ -157,6 +157,9 @@ func (s *Scheduler) register(ctx context.Context, r Registration) (*Canary, erro
 	if err != nil {
 		return nil, err
 	}
+	if start, err = onGridStart(env, a, r, start, warmup); err != nil {
+		return nil, err
+	}
 	if err := checkThresholds(r.Thresholds); err != nil {
 		return nil, err
 	}
@@ -346,6 +349,30 @@ func startOf(r Registration, now time.Time, lim *Limits) (time.Time, error) {
 		return time.Time{}, inputErr("start", "more than server.max_lifetime (%s) in the past", maxPast)
 	}
 	return r.Start, nil
+}
+
+// onGridStart puts a canary's steps on its provider's grid when the provider has one of
+// its own (StepAligner) and the analysis has counts or histogram metrics, which can only
+// be judged there: a default start (now) moves forward to the first start whose steps
+// (start plus warmup) are on it, at most a step later; a start the caller gave off it is
+// refused, naming the grid.
+func onGridStart(env *Env, a *config.Analysis, r Registration, start time.Time, warmup time.Duration) (time.Time, error) {
+	i := slices.IndexFunc(a.Metrics, func(m config.Metric) bool { return sequential(&m) })
+	if i < 0 {
+		return start, nil
+	}
+	prov := env.Providers[a.Provider]
+	if onProviderGrid(prov, a.Provider, start.Add(warmup), a.Step) == nil {
+		return start, nil
+	}
+	unit := prov.(StepAligner).StepAlignment(a.Step)
+	off := time.Duration(start.Add(warmup).UnixNano() % int64(unit))
+	if r.Start.IsZero() {
+		return start.Add(unit - off), nil
+	}
+	return time.Time{}, inputErr("start", "%s plus the warmup (%s) is off provider %q's grid: its %s buckets are on multiples of %s since the epoch, "+
+		"and metric %q (%s) can only be judged on them; give a start %s earlier or %s later",
+		r.Start.UTC().Format(time.RFC3339Nano), warmup, a.Provider, a.Step, unit, a.Metrics[i].Name, a.Metrics[i].Spec.Kind, off, unit-off)
 }
 
 // checkQueries renders every query for both cohorts now: a missing variable is the

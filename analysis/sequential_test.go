@@ -2,6 +2,7 @@ package analysis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -283,20 +284,39 @@ type alignedProvider struct {
 func (p alignedProvider) StepAlignment(time.Duration) time.Duration { return p.unit }
 
 // TestSequentialOffTheProvidersGrid: on a provider that aligns its buckets to the epoch,
-// a canary whose steps start off that grid gets its counts and histogram metrics in
-// error, naming the provider and the grid (never judged on buckets that straddle two
-// steps); the same canary started on the grid is judged.
+// a canary registered without a start starts at the first moment whose steps (start
+// plus warmup) are on that grid; one given a start off it is refused, naming the field;
+// and one that is off it anyway (its provider reloaded to one with a grid) gets its
+// counts and histogram metrics in error, naming the provider and the grid, never judged
+// on buckets that straddle two steps.
 func TestSequentialOffTheProvidersGrid(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, "2026-03-01T"+s+"Z")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
 	for _, tc := range []struct {
-		name   string
-		offset time.Duration
-		unit   time.Duration
-		want   analysis.Status
+		name string
+		// now is the clock at registration, start the registration's (zero: none).
+		now, start string
+		unit       time.Duration
+		// reload is the unit of the provider the config is reloaded to after the
+		// registration (0: no reload).
+		reload    time.Duration
+		wantStart string
+		want      analysis.Status
+		wantErr   string
 	}{
-		{"start on the minute", 0, time.Minute, analysis.StatusPass},
-		{"start 20 s off the minute", 20 * time.Second, time.Minute, analysis.StatusError},
-		{"start 20 s off the minute, 10 s buckets", 20 * time.Second, 10 * time.Second, analysis.StatusPass},
-		{"a provider on the query's own grid", 20 * time.Second, 0, analysis.StatusPass},
+		{name: "start on the minute", now: "12:00:20", start: "12:00:00", unit: time.Minute, wantStart: "12:00:00", want: analysis.StatusPass},
+		{name: "no start, 20 s off the minute: the first start on the grid", now: "12:00:20", unit: time.Minute, wantStart: "12:01:00", want: analysis.StatusPass},
+		{name: "no start, a warmup of 1m and 30 s buckets", now: "12:00:10", unit: 30 * time.Second, wantStart: "12:00:30", want: analysis.StatusPass},
+		{name: "a start 20 s off the minute: refused", now: "12:00:30", start: "12:00:20", unit: time.Minute,
+			wantErr: `start: 2026-03-01T12:00:20Z plus the warmup (1m0s) is off provider "fake"'s grid: its 5s buckets are on multiples of 1m0s since the epoch, and metric "errors" (counts) can only be judged on them; give a start 20s earlier or 40s later`},
+		{name: "a start 20 s off the minute, 10 s buckets", now: "12:00:30", start: "12:00:20", unit: 10 * time.Second, wantStart: "12:00:20", want: analysis.StatusPass},
+		{name: "a provider on the query's own grid", now: "12:00:20", unit: 0, wantStart: "12:00:20", want: analysis.StatusPass},
+		{name: "reloaded onto a provider with a grid the canary is off", now: "12:00:20", unit: 0, reload: time.Minute, wantStart: "12:00:20", want: analysis.StatusError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := config.Parse([]byte(seqConfig), testKinds())
@@ -306,15 +326,32 @@ func TestSequentialOffTheProvidersGrid(t *testing.T) {
 			prov := &countsProvider{fetched: map[string]map[int64]int{}}
 			h := &seqHarness{t: t, clock: newFakeClock(), path: filepath.Join(t.TempDir(), "canaryd.db"), cfg: cfg, prov: prov,
 				provider: alignedProvider{prov, tc.unit}}
-			h.clock.Advance(tc.offset)
+			h.clock.Advance(at(tc.now).Sub(h.clock.Now()))
 			h.start()
 			t.Cleanup(h.stop)
-			c, err := h.sched.Register(t.Context(), analysis.Registration{
-				Name: "web", Analysis: "seq", Start: h.clock.Now(),
+			reg := analysis.Registration{
+				Name: "web", Analysis: "seq",
 				Baseline: map[string]string{"track": "baseline"}, Canary: map[string]string{"track": "canary"},
-			})
+			}
+			if tc.start != "" {
+				reg.Start = at(tc.start)
+			}
+			c, err := h.sched.Register(t.Context(), reg)
+			if tc.wantErr != "" {
+				var ie *analysis.InputError
+				if !errors.As(err, &ie) || ie.Field != "start" || err.Error() != tc.wantErr {
+					t.Fatalf("err = %v, want an input error\n%s", err, tc.wantErr)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !c.Start.Equal(at(tc.wantStart)) {
+				t.Errorf("start %s, want %s", c.Start.UTC().Format(time.TimeOnly), tc.wantStart)
+			}
+			if tc.reload > 0 {
+				h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": alignedProvider{prov, tc.reload}}})
 			}
 			h.until("the canary to end", func() bool { return h.get(c.ID).Status.Final() })
 			d := h.get(c.ID)
