@@ -36,8 +36,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# cmd/canaryd's process tests (real daemons, Prometheus, PostgreSQL, InfluxDB 1.6 and 1.8,
+# carbon, moto) take about 10 minutes under -race on 2 shared cores, which is go test's
+# default per-package timeout: the timeout is raised so that a slow machine is not a failure.
 unit:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	cd integrations/argo && $(GO) vet ./... && $(GO) test -count=1 ./...   # Argo Rollouts' own provider code vs canaryd (its own module)
 	cd integrations/flagger && $(GO) vet ./... && $(GO) test -count=1 ./...   # Flagger's own webhook code vs canaryd (its own module)
 
