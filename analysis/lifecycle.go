@@ -361,12 +361,15 @@ func onGridStart(env *Env, a *config.Analysis, r Registration, start time.Time, 
 	if i < 0 {
 		return start, nil
 	}
-	prov := env.Providers[a.Provider]
-	if onProviderGrid(prov, a.Provider, start.Add(warmup), a.Step) == nil {
+	al, ok := env.Providers[a.Provider].(StepAligner)
+	if !ok {
 		return start, nil
 	}
-	unit := prov.(StepAligner).StepAlignment(a.Step)
-	off := time.Duration(start.Add(warmup).UnixNano() % int64(unit))
+	unit := al.StepAlignment(a.Step)
+	off := time.Duration(start.Add(warmup).UnixNano() % int64(max(unit, 1)))
+	if unit <= 0 || off == 0 {
+		return start, nil
+	}
 	if r.Start.IsZero() {
 		return start.Add(unit - off), nil
 	}

@@ -162,11 +162,23 @@ type StepAligner interface {
 	StepAlignment(step time.Duration) time.Duration
 }
 
+// WholeSteps is implemented by a provider that may not answer each step's counts whole
+// (a bucket labelled by its start, cut at the window's end): a non-nil error says why,
+// and its counts and histogram metrics are that error rather than judged.
+type WholeSteps interface {
+	WholeSteps() error
+}
+
 // onProviderGrid says why a sequential metric cannot be judged on prov from start at
 // step, or nil when the provider's buckets are the canary's steps.
 func onProviderGrid(prov metrics.Provider, provName string, start time.Time, step time.Duration) error {
 	if b, ok := prov.(*batched); ok {
 		prov = b.Provider
+	}
+	if w, ok := prov.(WholeSteps); ok {
+		if err := w.WholeSteps(); err != nil {
+			return fmt.Errorf("provider %q: %w", provName, err)
+		}
 	}
 	a, ok := prov.(StepAligner)
 	if !ok {

@@ -279,9 +279,13 @@ func TestSequentialStateDroppedOnAbort(t *testing.T) {
 type alignedProvider struct {
 	*countsProvider
 	unit time.Duration
+	// whole is what WholeSteps says (nil: each step's counts are whole).
+	whole error
 }
 
 func (p alignedProvider) StepAlignment(time.Duration) time.Duration { return p.unit }
+
+func (p alignedProvider) WholeSteps() error { return p.whole }
 
 // TestSequentialOffTheProvidersGrid: on a provider that aligns its buckets to the epoch,
 // a canary registered without a start starts at the first moment whose steps (start
@@ -308,6 +312,10 @@ func TestSequentialOffTheProvidersGrid(t *testing.T) {
 		wantStart string
 		want      analysis.Status
 		wantErr   string
+		// whole is the provider's WholeSteps; wantReason the metrics' reason after their
+		// name (default: the grid's).
+		whole      error
+		wantReason string
 	}{
 		{name: "start on the minute", now: "12:00:20", start: "12:00:00", unit: time.Minute, wantStart: "12:00:00", want: analysis.StatusPass},
 		{name: "no start, 20 s off the minute: the first start on the grid", now: "12:00:20", unit: time.Minute, wantStart: "12:01:00", want: analysis.StatusPass},
@@ -317,6 +325,8 @@ func TestSequentialOffTheProvidersGrid(t *testing.T) {
 		{name: "a start 20 s off the minute, 10 s buckets", now: "12:00:30", start: "12:00:20", unit: 10 * time.Second, wantStart: "12:00:20", want: analysis.StatusPass},
 		{name: "a provider on the query's own grid", now: "12:00:20", unit: 0, wantStart: "12:00:20", want: analysis.StatusPass},
 		{name: "reloaded onto a provider with a grid the canary is off", now: "12:00:20", unit: 0, reload: time.Minute, wantStart: "12:00:20", want: analysis.StatusError},
+		{name: "a provider that does not answer whole steps", now: "12:00:00", unit: time.Minute, wantStart: "12:00:00", want: analysis.StatusError,
+			whole: errors.New("its buckets are cut at the window's end"), wantReason: `provider "fake": its buckets are cut at the window's end`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := config.Parse([]byte(seqConfig), testKinds())
@@ -325,7 +335,7 @@ func TestSequentialOffTheProvidersGrid(t *testing.T) {
 			}
 			prov := &countsProvider{fetched: map[string]map[int64]int{}}
 			h := &seqHarness{t: t, clock: newFakeClock(), path: filepath.Join(t.TempDir(), "canaryd.db"), cfg: cfg, prov: prov,
-				provider: alignedProvider{prov, tc.unit}}
+				provider: alignedProvider{prov, tc.unit, tc.whole}}
 			h.clock.Advance(at(tc.now).Sub(h.clock.Now()))
 			h.start()
 			t.Cleanup(h.stop)
@@ -351,7 +361,7 @@ func TestSequentialOffTheProvidersGrid(t *testing.T) {
 				t.Errorf("start %s, want %s", c.Start.UTC().Format(time.TimeOnly), tc.wantStart)
 			}
 			if tc.reload > 0 {
-				h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": alignedProvider{prov, tc.reload}}})
+				h.sched.SetEnv(&analysis.Env{Config: h.cfg, Providers: map[string]metrics.Provider{"fake": alignedProvider{prov, tc.reload, nil}}})
 			}
 			h.until("the canary to end", func() bool { return h.get(c.ID).Status.Final() })
 			d := h.get(c.ID)
@@ -362,7 +372,10 @@ func TestSequentialOffTheProvidersGrid(t *testing.T) {
 				return
 			}
 			for _, r := range d.Results[0].Metrics {
-				want := fmt.Sprintf(`%s: provider "fake" puts its 5s buckets on multiples of 1m0s since the epoch, and this canary's steps start at 2026-03-01T12:01:20Z (its start plus the warmup), off that grid`, r.Name)
+				want := r.Name + ": " + tc.wantReason
+				if tc.wantReason == "" {
+					want = fmt.Sprintf(`%s: provider "fake" puts its 5s buckets on multiples of 1m0s since the epoch, and this canary's steps start at 2026-03-01T12:01:20Z (its start plus the warmup), off that grid`, r.Name)
+				}
 				if r.Classification != judge.ClassError || !strings.HasPrefix(r.Reason, want) {
 					t.Errorf("%s: %s %q, want an error starting %q", r.Name, r.Classification, r.Reason, want)
 				}

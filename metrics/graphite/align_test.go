@@ -1,6 +1,7 @@
 package graphite
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,5 +22,13 @@ func TestStepAlignment(t *testing.T) {
 				t.Errorf("StepAlignment(%s) = %s, want %s", tc.step, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWholeSteps: the counts and histogram judges are refused on Graphite, saying why.
+func TestWholeSteps(t *testing.T) {
+	var p Provider
+	if err := p.WholeSteps(); err == nil || !strings.Contains(err.Error(), "summarize() labels a bucket by its start") || !strings.Contains(err.Error(), "use a window judge") {
+		t.Errorf("WholeSteps() = %v, want why, and what to use instead", err)
 	}
 }

@@ -2,6 +2,7 @@ package graphite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -56,6 +57,16 @@ func (p *Provider) SetBackoff(d time.Duration) { p.fetch.Backoff = d }
 // width since the epoch, so the counts and histogram judges need a canary whose steps
 // start on a multiple of the step (the scheduler refuses others, naming the provider).
 func (p *Provider) StepAlignment(step time.Duration) time.Duration { return step }
+
+// WholeSteps says why the counts and histogram judges are not run on Graphite yet:
+// graphite-web's from is exclusive and summarize() labels a bucket by its start, so a
+// window's last step is cut at its end and the rest of it is never read (a steady 60 a
+// minute reads 59, 60, 60, 1), and maxDataPoints consolidates a raw series to points
+// that are not the step.
+func (p *Provider) WholeSteps() error {
+	return errors.New("graphite does not answer each step's counts whole yet (summarize() labels a bucket by its start, so a window's last step is cut at its end; " +
+		"maxDataPoints consolidates raw series to points that are not the step): the counts and histogram judges are not run on it; use a window judge (mannwhitney, ratio, threshold)")
+}
 
 // RenderParams are the render API's parameters for one query: the target, the window in
 // unix seconds, JSON, and maxDataPoints = the number of steps in the window, so that
