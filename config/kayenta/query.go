@@ -149,7 +149,13 @@ func translateQuery(c *CanaryConfig, q Query) (provider, query, skip string) {
 		// canaryd checks a Prometheus value against what a double-quoted one may hold.
 		src = singleQuoted.ReplaceAllString(src, `"$${$1}"`)
 		if strings.HasPrefix(src, "PromQL:") {
-			if err := expand(&t, strings.TrimPrefix(src, "PromQL:")); err != nil {
+			body := strings.TrimPrefix(src, "PromQL:")
+			if strings.TrimSpace(body) == "" {
+				// An empty query is no query: canaryd's config refuses it, so the metric is
+				// left out with the reason rather than written as query: "".
+				return "", "", "the PromQL: template is empty"
+			}
+			if err := expand(&t, body); err != nil {
 				return "", "", err.Error()
 			}
 			return "prometheus", t.String(), ""
