@@ -1,6 +1,7 @@
 package influxdb
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -37,6 +38,11 @@ func decodeFlux(res *api.QueryTableResult) (metrics.Series, error) {
 	n := 0
 	for res.Next() {
 		rec := res.Record()
+		if rec == nil {
+			// The client can report a row it made no record of (a data row before any
+			// table's header, FuzzFluxDecode found): a malformed answer, not a panic.
+			return metrics.Series{}, errors.New("answer has a row outside any table (malformed annotated CSV)")
+		}
 		if res.TableChanged() || meta == nil {
 			meta = res.TableMetadata()
 			if err := checkColumns(meta); err != nil {
