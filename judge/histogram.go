@@ -98,7 +98,9 @@ type histCohort struct {
 // carry no evidence: log 11 of it, out of the ~11 a regression must gather. A
 // regression of the tail only (a few percent of requests slower) moves the exceedance
 // ratio of the high boundaries by a large factor, so it is found even when every step's
-// p99 moves by less than a bucket.
+// p99 moves by less than a bucket. Half of each change point's weight goes instead to a
+// joint test of every bucket (see shiftTest), which gathers a slowdown of every request
+// from all the buckets at once; a state stored before it resumes without it.
 //
 // The quantiles (p50, p99) are reported as confidence sequences in bucket terms: each
 // boundary's cumulative share gets a normal-mixture confidence sequence (valid when the
@@ -133,6 +135,9 @@ type HistogramState struct {
 	Canary   histCohort `json:"canary"`
 	// Tests holds one boundary's evidence per entry of Bounds.
 	Tests []ratioTest `json:"tests"`
+	// Shift is the joint test of every bucket (see shiftTest); nil in states stored
+	// before it, which resume as the boundary tests alone.
+	Shift *shiftTest `json:"shift,omitempty"`
 	// UpMax and DownMax track the running maximum of the averaged e-processes.
 	UpMax    float64 `json:"up_max"`
 	UpPeak   int     `json:"up_peak,omitempty"`
@@ -154,6 +159,7 @@ func NewHistogramState(m MetricSpec) (*HistogramState, error) {
 		Horizon:         m.Horizon,
 		UpMax:           logZero,
 		DownMax:         logZero,
+		Shift:           newShiftTest(m),
 	}, nil
 }
 
@@ -186,14 +192,33 @@ func (s *HistogramState) Add(steps []HistogramStep) error {
 	return errors.Join(errs...)
 }
 
-// stepLogR holds each boundary's current log R of both sides, as the step left them.
-type stepLogR struct{ up, down [MaxBuckets]float64 }
+// stepLogR holds each boundary's current log R of both sides, and the joint test's, as
+// the step left them.
+type stepLogR struct {
+	up, down           [MaxBuckets]float64
+	shiftUp, shiftDown float64
+}
 
 // current fills now from the tests.
 func (s *HistogramState) current(now *stepLogR) {
 	for k := range s.Tests {
 		now.up[k], now.down[k] = s.Tests[k].Up.logR(), s.Tests[k].Down.logR()
 	}
+	now.shiftUp, now.shiftDown = logZero, logZero
+	if s.Shift != nil {
+		now.shiftUp, now.shiftDown = s.Shift.Up.P.logR(), s.Shift.Down.P.logR()
+	}
+}
+
+// combined is each side's statistic: the boundary tests' mean mixed with the joint test.
+func (s *HistogramState) combined(now *stepLogR) (up, down float64) {
+	k := len(s.Tests)
+	up, down = logMean(now.up[:k]), logMean(now.down[:k])
+	if s.Shift != nil {
+		up = logMix(up, now.shiftUp, s.Shift.Up.Weight)
+		down = logMix(down, now.shiftDown, s.Shift.Down.Weight)
+	}
+	return up, down
 }
 
 func (s *HistogramState) skip(logPi float64) {
@@ -201,6 +226,9 @@ func (s *HistogramState) skip(logPi float64) {
 	s.weights(logPi, w[:len(s.Tests)])
 	for k := range s.Tests {
 		s.Tests[k].skip(w[k])
+	}
+	if s.Shift != nil && len(s.Tests) > 0 {
+		s.Shift.skip(logPi)
 	}
 }
 
@@ -305,10 +333,11 @@ func (s *HistogramState) track(now *stepLogR) {
 	if k == 0 {
 		return
 	}
-	if u := logMean(now.up[:k]); u > s.UpMax {
+	u, d := s.combined(now)
+	if u > s.UpMax {
 		s.UpMax, s.UpPeak = u, s.Steps
 	}
-	if d := logMean(now.down[:k]); d > s.DownMax {
+	if d > s.DownMax {
 		s.DownMax, s.DownPeak = d, s.Steps
 	}
 }
@@ -405,6 +434,9 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 	}
 	var lw [MaxBuckets]float64
 	s.weights(logPi, lw[:len(s.Bounds)])
+	if s.Shift != nil {
+		s.addShift(belowB, belowC, nb, nc, logPi, now)
+	}
 	s.Baseline.Total += nb
 	s.Canary.Total += nc
 	informative := false
@@ -425,6 +457,26 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 		s.Informative++
 	}
 	return nil
+}
+
+// addShift folds the step into the joint test, with the bucket shares of the steps
+// before it (both cohorts pooled, half a request added to every bucket so that each
+// share is positive: before any step the buckets are equally likely).
+func (s *HistogramState) addShift(belowB, belowC []float64, nb, nc, logPi float64, now *stepLogR) {
+	k := len(s.Bounds)
+	var buf [3][maxShiftBuckets]float64
+	b, c, p := buf[0][:k+1], buf[1][:k+1], buf[2][:k+1]
+	n := s.Baseline.Total + s.Canary.Total
+	prevB, prevC, prevP := 0.0, 0.0, 0.0
+	for i := range k {
+		b[i], c[i] = belowB[i]-prevB, belowC[i]-prevC
+		pooled := s.Baseline.Below[i] + s.Canary.Below[i]
+		p[i] = (pooled - prevP + 0.5) / (n + 0.5*float64(k+1))
+		prevB, prevC, prevP = belowB[i], belowC[i], pooled
+	}
+	b[k], c[k] = nb-prevB, nc-prevC
+	p[k] = (n - prevP + 0.5) / (n + 0.5*float64(k+1))
+	now.shiftUp, now.shiftDown = s.Shift.add(b, c, p, logPi, shiftTempering, s.Steps)
 }
 
 // start fixes the tracked boundaries: the finite ones both cohorts have. Steps before
@@ -451,6 +503,11 @@ func (s *HistogramState) start(b, c []Bucket) error {
 		s.Tests[k] = newRatioTest()
 		for i := 1; i < s.Steps; i++ {
 			s.Tests[k].skip(changeWeight(i, s.Horizon))
+		}
+	}
+	if s.Shift != nil {
+		for i := 1; i < s.Steps; i++ {
+			s.Shift.skip(changeWeight(i, s.Horizon))
 		}
 	}
 	return nil
@@ -488,8 +545,9 @@ func (s *HistogramState) Result(m MetricSpec) MetricResult {
 		s.current(&now)
 		n := len(s.Tests)
 		up, down := sides(m.Direction, m.Alpha)
-		u := sideEvidence{logMax: s.UpMax, logNow: logMean(now.up[:n]), peak: s.UpPeak}
-		d := sideEvidence{logMax: s.DownMax, logNow: logMean(now.down[:n]), peak: s.DownPeak}
+		nowUp, nowDown := s.combined(&now)
+		u := sideEvidence{logMax: s.UpMax, logNow: nowUp, peak: s.UpPeak}
+		d := sideEvidence{logMax: s.DownMax, logNow: nowDown, peak: s.DownPeak}
 		high, low = decide(u, d, up, down, &seq)
 		k := strongest(now.up[:n])
 		if seq.Side == DirectionDecrease {
@@ -609,6 +667,15 @@ func histogramReason(m MetricSpec, s *HistogramState, res *MetricResult) string 
 		fmt.Fprintf(&b, " (ratio %s)", formatRatio(q.Estimate))
 	}
 	fmt.Fprintf(&b, ", e-value %s of %s over %d steps", trim(q.EValue), trim(q.Threshold), q.Steps)
+	if sh := s.Shift; sh != nil {
+		side := &sh.Up
+		if q.Side == DirectionDecrease {
+			side = &sh.Down
+		}
+		if side.Weight > 0 {
+			fmt.Fprintf(&b, " (at most %s of it from every bucket's shift)", trim(expCapped(math.Log(side.Weight)+side.P.LogMax)))
+		}
+	}
 	for _, qi := range q.Quantiles {
 		fmt.Fprintf(&b, "; p%s canary %s vs %s", trim(100*qi.Q), bracketText(qi.Canary, unit), bracketText(qi.Baseline, unit))
 	}

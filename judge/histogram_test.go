@@ -87,7 +87,7 @@ func TestHistogramStateAnswers(t *testing.T) {
 		},
 		{
 			name: "a slower canary fails high", steps: repeatHist(30, good, slow), class: ClassHigh,
-			reason: []string{"slower than tolerated", "of canary requests above"},
+			reason: []string{"slower than tolerated", "of canary requests above", "of it from every bucket's shift"},
 		},
 		{
 			name: "a faster canary passes when only an increase hurts", steps: repeatHist(30, slow, good), class: ClassPass,
@@ -477,13 +477,15 @@ func TestHistogramPower(t *testing.T) {
 	// Over 1–500 req/s many canaries see a few dozen slow requests in all: the busy
 	// ones are where the judge must not miss.
 	// With equal boundary weights (before the weights of HistogramState.weights): 85.5%
-	// and 85.0% at ≥ 5 req/s.
-	if tail.caught < 0.45 || tail.caught < 2*tail.presetCaught || tailBusy.caught < 0.87 {
-		t.Errorf("tail-only: caught %.1f%%, %.1f%% at ≥ 5 req/s (the per-step p99 rule %.1f%%), want ≥ 45%%, ≥ 87%% and twice the p99 rule's",
+	// and 85.0% at ≥ 5 req/s. The joint test (shiftTest) takes half of every change
+	// point's weight: tail-only at ≥ 5 req/s 89.0% -> 85.0% (the log 2 it costs the
+	// boundary tests), latency +10% 62.0% -> 73.0% and 90.5% -> 96.0%.
+	if tail.caught < 0.45 || tail.caught < 2*tail.presetCaught || tailBusy.caught < 0.82 {
+		t.Errorf("tail-only: caught %.1f%%, %.1f%% at ≥ 5 req/s (the per-step p99 rule %.1f%%), want ≥ 45%%, ≥ 82%% and twice the p99 rule's",
 			100*tail.caught, 100*tailBusy.caught, 100*tail.presetCaught)
 	}
-	if all10.caught < 0.5 || all10Busy.caught < 0.88 {
-		t.Errorf("latency +10%%: caught %.1f%%, %.1f%% at ≥ 5 req/s, want ≥ 50%% and ≥ 88%%", 100*all10.caught, 100*all10Busy.caught)
+	if all10.caught < 0.66 || all10Busy.caught < 0.93 {
+		t.Errorf("latency +10%%: caught %.1f%%, %.1f%% at ≥ 5 req/s, want ≥ 66%% and ≥ 93%%", 100*all10.caught, 100*all10Busy.caught)
 	}
 	if tailLate.within40 < tail.within40-2*math.Sqrt(0.5/float64(n)) {
 		t.Errorf("late tail: %.1f%% within 40 steps vs %.1f%% from step 0: the evidence dilutes", 100*tailLate.within40, 100*tail.within40)

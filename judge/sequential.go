@@ -180,17 +180,25 @@ var expAlt = func() (e [nAlt]float64) {
 // With u = ρ·n_c/n_b, the step's log-likelihood is x·log u − E·log(1+u), so the log
 // likelihood ratio of ρ1 = ρ0·e^d is x·d − E·(log(1+u1) − log(1+u0)).
 func (p *changeProcess) update(o ratioObs, u0 float64, up bool, logPi, eta, stepCap float64, step int) float64 {
-	p.open(logPi)
 	l0 := math.Log1p(u0)
 	var llr [nAlt]float64
-	top := math.Inf(-1)
 	for j, d := range altLogRatios {
 		u1 := u0 * expAlt[j]
 		if !up {
 			d, u1 = -d, u0/expAlt[j]
 		}
 		llr[j] = min(eta*(o.x*d-o.total*(math.Log1p(u1)-l0)), stepCap)
-		top = max(top, llr[j])
+	}
+	return p.advance(&llr, logPi, step)
+}
+
+// advance multiplies each alternative's sum by its step's likelihood ratio e^llr[j],
+// after opening the weight e^logPi of a change at this step, and returns the new log R.
+func (p *changeProcess) advance(llr *[nAlt]float64, logPi float64, step int) float64 {
+	p.open(logPi)
+	top := math.Inf(-1)
+	for _, v := range llr {
+		top = max(top, v)
 	}
 	for j := range p.S {
 		p.S[j] *= math.Exp(llr[j] - top)
