@@ -135,9 +135,10 @@ type HistogramState struct {
 	Canary   histCohort `json:"canary"`
 	// Tests holds one boundary's evidence per entry of Bounds.
 	Tests []ratioTest `json:"tests"`
-	// Shift is the joint test of every bucket (see shiftTest); nil in states stored
-	// before it, which resume as the boundary tests alone.
-	Shift *shiftTest `json:"shift,omitempty"`
+	// Joint holds the joint tests of every bucket (see shiftTest), one per family of
+	// jointWeights; none in states stored before them, which resume as the boundary tests
+	// alone.
+	Joint []shiftTest `json:"joint,omitempty"`
 	// UpMax and DownMax track the running maximum of the averaged e-processes.
 	UpMax    float64 `json:"up_max"`
 	UpPeak   int     `json:"up_peak,omitempty"`
@@ -159,7 +160,7 @@ func NewHistogramState(m MetricSpec) (*HistogramState, error) {
 		Horizon:         m.Horizon,
 		UpMax:           logZero,
 		DownMax:         logZero,
-		Shift:           newShiftTest(m),
+		Joint:           newJointTests(m),
 	}, nil
 }
 
@@ -196,7 +197,7 @@ func (s *HistogramState) Add(steps []HistogramStep) error {
 // the step left them.
 type stepLogR struct {
 	up, down           [MaxBuckets]float64
-	shiftUp, shiftDown float64
+	jointUp, jointDown [maxJoint]float64
 }
 
 // current fills now from the tests.
@@ -204,21 +205,20 @@ func (s *HistogramState) current(now *stepLogR) {
 	for k := range s.Tests {
 		now.up[k], now.down[k] = s.Tests[k].Up.logR(), s.Tests[k].Down.logR()
 	}
-	now.shiftUp, now.shiftDown = logZero, logZero
-	if s.Shift != nil {
-		now.shiftUp, now.shiftDown = s.Shift.Up.P.logR(), s.Shift.Down.P.logR()
+	for i := range s.Joint {
+		now.jointUp[i], now.jointDown[i] = s.Joint[i].Up.P.logR(), s.Joint[i].Down.P.logR()
 	}
 }
 
-// combined is each side's statistic: the boundary tests' mean mixed with the joint test.
+// combined is each side's statistic: the boundary tests' mean mixed with the joint tests.
 func (s *HistogramState) combined(now *stepLogR) (up, down float64) {
-	k := len(s.Tests)
-	up, down = logMean(now.up[:k]), logMean(now.down[:k])
-	if s.Shift != nil {
-		up = logMix(up, now.shiftUp, s.Shift.Up.Weight)
-		down = logMix(down, now.shiftDown, s.Shift.Down.Weight)
+	k, j := len(s.Tests), len(s.Joint)
+	var wu, wd [maxJoint]float64
+	for i := range s.Joint {
+		wu[i], wd[i] = s.Joint[i].Up.Weight, s.Joint[i].Down.Weight
 	}
-	return up, down
+	return logMix(logMean(now.up[:k]), now.jointUp[:j], wu[:j]),
+		logMix(logMean(now.down[:k]), now.jointDown[:j], wd[:j])
 }
 
 func (s *HistogramState) skip(logPi float64) {
@@ -227,8 +227,10 @@ func (s *HistogramState) skip(logPi float64) {
 	for k := range s.Tests {
 		s.Tests[k].skip(w[k])
 	}
-	if s.Shift != nil && len(s.Tests) > 0 {
-		s.Shift.skip(logPi)
+	if len(s.Tests) > 0 {
+		for i := range s.Joint {
+			s.Joint[i].skip(logPi)
+		}
 	}
 }
 
@@ -434,8 +436,8 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 	}
 	var lw [MaxBuckets]float64
 	s.weights(logPi, lw[:len(s.Bounds)])
-	if s.Shift != nil {
-		s.addShift(belowB, belowC, nb, nc, logPi, now)
+	if len(s.Joint) > 0 {
+		s.addJoint(belowB, belowC, nb, nc, logPi, now)
 	}
 	s.Baseline.Total += nb
 	s.Canary.Total += nc
@@ -459,10 +461,10 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 	return nil
 }
 
-// addShift folds the step into the joint test, with the bucket shares of the steps
+// addJoint folds the step into the joint tests, with the bucket shares of the steps
 // before it (both cohorts pooled, half a request added to every bucket so that each
 // share is positive: before any step the buckets are equally likely).
-func (s *HistogramState) addShift(belowB, belowC []float64, nb, nc, logPi float64, now *stepLogR) {
+func (s *HistogramState) addJoint(belowB, belowC []float64, nb, nc, logPi float64, now *stepLogR) {
 	k := len(s.Bounds)
 	var buf [3][maxShiftBuckets]float64
 	b, c, p := buf[0][:k+1], buf[1][:k+1], buf[2][:k+1]
@@ -476,7 +478,9 @@ func (s *HistogramState) addShift(belowB, belowC []float64, nb, nc, logPi float6
 	}
 	b[k], c[k] = nb-prevB, nc-prevC
 	p[k] = (n - prevP + 0.5) / (n + 0.5*float64(k+1))
-	now.shiftUp, now.shiftDown = s.Shift.add(b, c, p, logPi, shiftTempering, s.Steps)
+	for i := range s.Joint {
+		now.jointUp[i], now.jointDown[i] = s.Joint[i].add(b, c, p, logPi, shiftTempering, s.Steps)
+	}
 }
 
 // start fixes the tracked boundaries: the finite ones both cohorts have. Steps before
@@ -505,9 +509,9 @@ func (s *HistogramState) start(b, c []Bucket) error {
 			s.Tests[k].skip(changeWeight(i, s.Horizon))
 		}
 	}
-	if s.Shift != nil {
+	for j := range s.Joint {
 		for i := 1; i < s.Steps; i++ {
-			s.Shift.skip(changeWeight(i, s.Horizon))
+			s.Joint[j].skip(changeWeight(i, s.Horizon))
 		}
 	}
 	return nil
@@ -667,13 +671,13 @@ func histogramReason(m MetricSpec, s *HistogramState, res *MetricResult) string 
 		fmt.Fprintf(&b, " (ratio %s)", formatRatio(q.Estimate))
 	}
 	fmt.Fprintf(&b, ", e-value %s of %s over %d steps", trim(q.EValue), trim(q.Threshold), q.Steps)
-	if sh := s.Shift; sh != nil {
-		side := &sh.Up
+	for i := range s.Joint {
+		side := &s.Joint[i].Up
 		if q.Side == DirectionDecrease {
-			side = &sh.Down
+			side = &s.Joint[i].Down
 		}
 		if side.Weight > 0 {
-			fmt.Fprintf(&b, " (at most %s of it from every bucket's shift)", trim(expCapped(math.Log(side.Weight)+side.P.LogMax)))
+			fmt.Fprintf(&b, "; at most %s of it from %s", trim(expCapped(math.Log(side.Weight)+side.P.LogMax)), s.Joint[i].Family)
 		}
 	}
 	for _, qi := range q.Quantiles {

@@ -24,18 +24,18 @@ import (
 //
 //   - over alternatives: log(ρ1/ρ0) on a fixed grid with equal weights (altLogRatios);
 //   - over change points (a Shiryaev-Roberts-type e-process): a regression that starts at
-//     step k is tested by Π_{s≥k} Λ_s, and these products are mixed with equal weights
-//     π_k over the change points of the first H steps (H, the horizon, is the canary's
+//     step k is tested by Π_{s≥k} Λ_s, and these products are mixed with weights π_k
+//     over the change points of the first H steps (H, the horizon, is the canary's
 //     lifetime in steps; a change point every step, or every few steps when H is more
-//     than maxChangePoints).
+//     than maxChangePoints): firstChangeWeight on the first step, the rest equally.
 //     The mixture, R_t = Σ_k π_k Π_{s=k..t} Λ_s, is updated in O(1) per step as
 //     R_t = (R_{t−1} + π_t)·Λ_t, and is a nonnegative supermartingale with R_0 = 0 and
 //     E[R_t] ≤ Σ π_k ≤ 1 under H0; adding the not-yet-spent weight Σ_{k>t} π_k gives a
 //     supermartingale that starts at 1 and bounds R_t, so by Ville's inequality
 //     P(sup_t R_t ≥ 1/α) ≤ α: the false-alarm probability over the whole canary,
-//     however often it is looked at, is at most α. Every change point carries the same
-//     weight, so a regression that starts at minute 20 needs the same evidence, counted
-//     from its onset, as one that starts at minute 0: evidence does not dilute.
+//     however often it is looked at, is at most α. Every later change point carries the
+//     same weight, so a regression that starts at minute 20 needs the same evidence,
+//     counted from its onset, as one that starts at minute 1: evidence does not dilute.
 //     Steps beyond the horizon still add to earlier change points but open no new one.
 //
 // Overdispersion: a per-cohort error probability that wanders from step to step makes
@@ -391,13 +391,28 @@ func (r *ratioTest) skip(logPi float64) {
 // regression log(H/maxChangePoints) of evidence.
 const maxChangePoints = 30
 
+// firstChangeWeight is the share of the change-point weight put on the first step, the
+// rest spread equally. A canary's release is usually bad from its first request: a
+// regression present from the start then needs log(1/(0.3 + 0.7/30)) = 1.1 nats of
+// evidence for the onset instead of log 30 = 3.4, and one that starts later log(30/0.7)
+// = 3.8 (0.36 more). Judge simulations: errors ×10 caught a median 3 steps after the
+// onset instead of 5, ×2 at ≥ 5 req/s 86% instead of 83%; from step 80, 48.7% within 40
+// steps instead of 50.7%. A state stored before it opened its first change point with
+// 1/30; later ones get 0.7/30, so its weights still sum to at most 1.
+const firstChangeWeight = 0.3
+
 // changeWeight is log π_k for the k-th step (1-based) of a horizon of h steps.
 func changeWeight(k, h int) float64 {
 	stride := (h + maxChangePoints - 1) / maxChangePoints
 	if k > h || (k-1)%stride != 0 {
 		return logZero
 	}
-	return -math.Log(float64((h + stride - 1) / stride))
+	n := float64((h + stride - 1) / stride)
+	w := (1 - firstChangeWeight) / n
+	if k == 1 {
+		w += firstChangeWeight
+	}
+	return math.Log(w)
 }
 
 // sides returns the log thresholds of the increase and decrease tests for a direction

@@ -32,12 +32,14 @@ func cumulative(p []float64) []float64 {
 	return out
 }
 
+var families = []shiftFamily{familyOdds}
+
 // bucketTerm is e^(bucket k's term of shiftLLR) for x canary and e−x baseline requests
 // in bucket k and none elsewhere.
-func bucketTerm(sc shiftCase, k int, x, e, delta float64) float64 {
+func bucketTerm(fam shiftFamily, sc shiftCase, k int, x, e, delta float64) float64 {
 	b, c := make([]float64, len(sc.p)), make([]float64, len(sc.p))
 	b[k], c[k] = e-x, x
-	return math.Exp(shiftLLR(b, c, sc.p, cumulative(sc.p), sc.th0, delta))
+	return math.Exp(shiftLLR(fam, b, c, sc.p, cumulative(sc.p), sc.th0, delta))
 }
 
 // TestShiftLLRHasMeanOneWhenTheCohortsAreAlike: with the same distribution in both
@@ -47,25 +49,29 @@ func bucketTerm(sc shiftCase, k int, x, e, delta float64) float64 {
 // wrong: the guarantee does not depend on it).
 func TestShiftLLRHasMeanOneWhenTheCohortsAreAlike(t *testing.T) {
 	for _, sc := range shiftCases {
-		t.Run(sc.name, func(t *testing.T) {
-			for _, d := range altLogRatios {
-				for _, delta := range []float64{d, -d} {
-					mean := 1.0
-					for k := range sc.p {
-						e := float64(3 + 7*k%11) // a few requests per bucket
-						bin := distuv.Binomial{N: e, P: sc.th0}
-						sum := 0.0
-						for x := 0.0; x <= e; x++ {
-							sum += bin.Prob(x) * bucketTerm(sc, k, x, e, delta)
-						}
-						mean *= sum
-					}
-					if math.Abs(mean-1) > 1e-9 {
-						t.Errorf("δ %v: conditional mean %v, want 1", delta, mean)
-					}
+		for _, fam := range families {
+			t.Run(sc.name+"/"+fam.String(), func(t *testing.T) { testMeanOne(t, fam, sc) })
+		}
+	}
+}
+
+func testMeanOne(t *testing.T, fam shiftFamily, sc shiftCase) {
+	for _, d := range altLogRatios {
+		for _, delta := range []float64{d, -d} {
+			mean := 1.0
+			for k := range sc.p {
+				e := float64(3 + 7*k%11) // a few requests per bucket
+				bin := distuv.Binomial{N: e, P: sc.th0}
+				sum := 0.0
+				for x := 0.0; x <= e; x++ {
+					sum += bin.Prob(x) * bucketTerm(fam, sc, k, x, e, delta)
 				}
+				mean *= sum
 			}
-		})
+			if math.Abs(mean-1) > 1e-9 {
+				t.Errorf("δ %v: conditional mean %v, want 1", delta, mean)
+			}
+		}
 	}
 }
 
@@ -75,7 +81,7 @@ func TestShiftLLRHasMeanOneWhenTheCohortsAreAlike(t *testing.T) {
 // when the canary is stochastically faster, whatever its shape (a shift, a lighter tail,
 // a mixture), and above 1 when it is slower: the judge's H0 with no tolerance.
 func TestShiftLLRUnderStochasticOrder(t *testing.T) {
-	shift := func(p []float64, delta float64) []float64 {
+	shift := func(p []float64, delta float64) []float64 { // proportional odds
 		cdf := cumulative(p)
 		q := make([]float64, len(p))
 		prev := 0.0
@@ -86,6 +92,12 @@ func TestShiftLLRUnderStochasticOrder(t *testing.T) {
 			}
 			q[k], prev = fc-prev, fc
 		}
+		return q
+	}
+	slowTail := func(p []float64) []float64 { // a tenth of the second-highest bucket's requests one bucket up
+		q := append([]float64(nil), p...)
+		n := len(q)
+		q[n-1], q[n-2] = q[n-1]+q[n-2]/10, q[n-2]*0.9
 		return q
 	}
 	lighterTail := func(p []float64) []float64 { // the top buckets' requests moved to the lowest
@@ -105,39 +117,42 @@ func TestShiftLLRUnderStochasticOrder(t *testing.T) {
 			{"faster in the tail only", lighterTail(sc.p), false},
 			{"alike", sc.p, false},
 			{"slower by a shift", shift(sc.p, 0.3), true},
+			{"slower in the tail only", slowTail(sc.p), true},
 		}
 		for _, cn := range canaries {
-			t.Run(sc.name+"/"+cn.name, func(t *testing.T) {
-				nc, nb := sc.th0*1000, (1-sc.th0)*1000
-				for _, d := range altLogRatios {
-					logMean := 0.0
-					for k := range sc.p {
-						mu := nc*cn.q[k] + nb*sc.p[k]
-						theta := nc * cn.q[k] / mu
-						r := theta*bucketTerm(sc, k, 1, 1, d) + (1-theta)*bucketTerm(sc, k, 0, 1, d)
-						logMean += mu * (r - 1)
+			for _, fam := range families {
+				t.Run(sc.name+"/"+cn.name+"/"+fam.String(), func(t *testing.T) {
+					nc, nb := sc.th0*1000, (1-sc.th0)*1000
+					for _, d := range altLogRatios {
+						logMean := 0.0
+						for k := range sc.p {
+							mu := nc*cn.q[k] + nb*sc.p[k]
+							theta := nc * cn.q[k] / mu
+							r := theta*bucketTerm(fam, sc, k, 1, 1, d) + (1-theta)*bucketTerm(fam, sc, k, 0, 1, d)
+							logMean += mu * (r - 1)
+						}
+						if cn.slower != (logMean > 1e-12) {
+							t.Errorf("δ %v: log mean %v (slower canary: %v)", d, logMean, cn.slower)
+						}
 					}
-					if cn.slower != (logMean > 1e-12) {
-						t.Errorf("δ %v: log mean %v (slower canary: %v)", d, logMean, cn.slower)
-					}
-				}
-			})
+				})
+			}
 		}
 	}
 }
 
-// TestShiftWeights: the joint test is bet on only for a side tested with no tolerance.
+// TestShiftWeights: the joint tests are bet on only for a side tested with no tolerance.
 func TestShiftWeights(t *testing.T) {
 	cases := []struct {
 		name     string
 		m        MetricSpec
 		up, down float64
 	}{
-		{"increase", MetricSpec{Name: "l", Kind: KindHistogram}, shiftWeight, 0},
-		{"either", MetricSpec{Name: "l", Kind: KindHistogram, Direction: DirectionEither}, shiftWeight, shiftWeight},
-		{"decrease", MetricSpec{Name: "l", Kind: KindHistogram, Direction: DirectionDecrease}, 0, shiftWeight},
+		{"increase", MetricSpec{Name: "l", Kind: KindHistogram}, 1, 0},
+		{"either", MetricSpec{Name: "l", Kind: KindHistogram, Direction: DirectionEither}, 1, 1},
+		{"decrease", MetricSpec{Name: "l", Kind: KindHistogram, Direction: DirectionDecrease}, 0, 1},
 		{"a tolerated increase", MetricSpec{Name: "l", Kind: KindHistogram, AllowedIncrease: 1.2}, 0, 0},
-		{"either with a tolerated decrease", MetricSpec{Name: "l", Kind: KindHistogram, Direction: DirectionEither, AllowedDecrease: 0.8}, shiftWeight, 0},
+		{"either with a tolerated decrease", MetricSpec{Name: "l", Kind: KindHistogram, Direction: DirectionEither, AllowedDecrease: 0.8}, 1, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,17 +160,23 @@ func TestShiftWeights(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Shift.Up.Weight != tc.up || s.Shift.Down.Weight != tc.down {
-				t.Errorf("weights up %v down %v, want %v and %v", s.Shift.Up.Weight, s.Shift.Down.Weight, tc.up, tc.down)
+			if len(s.Joint) != len(jointWeights) {
+				t.Fatalf("%d joint tests, want %d", len(s.Joint), len(jointWeights))
+			}
+			for i, jt := range s.Joint {
+				want := jointWeights[i].weight
+				if jt.Family != jointWeights[i].family || jt.Up.Weight != tc.up*want || jt.Down.Weight != tc.down*want {
+					t.Errorf("%s: weights up %v down %v, want %v and %v", jt.Family, jt.Up.Weight, jt.Down.Weight, tc.up*want, tc.down*want)
+				}
 			}
 		})
 	}
 }
 
-// TestHistogramStateStoredBeforeTheShiftTest: a state stored before the joint test has
-// no "shift" key; it resumes as the boundary tests alone, step for step what that
+// TestHistogramStateStoredBeforeTheJointTests: a state stored before the joint tests has
+// no "joint" key; it resumes as the boundary tests alone, step for step what that
 // judge gave, and a new state's joint test catches a slowdown of every request sooner.
-func TestHistogramStateStoredBeforeTheShiftTest(t *testing.T) {
+func TestHistogramStateStoredBeforeTheJointTests(t *testing.T) {
 	m := MetricSpec{Name: "latency", Kind: KindHistogram}
 	s := newSim(61)
 	sc := s.randomHistScenario(120)
@@ -163,9 +184,9 @@ func TestHistogramStateStoredBeforeTheShiftTest(t *testing.T) {
 	steps := s.histSteps(sc)
 
 	boundaryOnly, _ := NewHistogramState(m)
-	boundaryOnly.Shift = nil
+	boundaryOnly.Joint = nil
 	stored, _ := NewHistogramState(m)
-	stored.Shift = nil
+	stored.Joint = nil
 	joint, _ := NewHistogramState(m)
 	failAt := map[string]int{}
 	for i := 0; i < len(steps); i += 4 {
@@ -185,8 +206,8 @@ func TestHistogramStateStoredBeforeTheShiftTest(t *testing.T) {
 		if err := json.Unmarshal(blob, &raw); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := raw["shift"]; ok {
-			t.Fatal("a state without the joint test stored a shift key")
+		if _, ok := raw["joint"]; ok {
+			t.Fatal("a state without the joint tests stored a joint key")
 		}
 		var back HistogramState
 		if err := json.Unmarshal(blob, &back); err != nil {
