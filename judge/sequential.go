@@ -223,22 +223,70 @@ func (p *changeProcess) advance(llr *[nAlt]float64, logPi float64, step int) flo
 // longRunLags steps, Bartlett-weighted (Newey-West), which estimates the variance of a
 // sum of steps rather than of one step.
 type dispersion struct {
-	Num   float64 `json:"num"`   // Σ ((x − Eθ̂)² − Eθ̂(1−θ̂))/E
-	Den   float64 `json:"den"`   // Σ (E−1)θ̂(1−θ̂)
-	Steps int     `json:"steps"` // steps in Den
+	// longRun's Num is Σ ((x − Eθ̂)² − Eθ̂(1−θ̂))/E, Den Σ (E−1)θ̂(1−θ̂), and its residuals
+	// r = (x − Eθ̂)/√E.
+	longRun
 	MHNum float64 `json:"mh_num"`
 	MHDen float64 `json:"mh_den"`
 	// LocalNum and LocalDen are MHNum and MHDen with weights that halve every
 	// localHalfLife steps (see localRatio).
 	LocalNum float64 `json:"local_num,omitempty"`
 	LocalDen float64 `json:"local_den,omitempty"`
-	// Cross is Σ_t Σ_l w_l r_t r_{t−l}, r = (x − Eθ̂)/√E, over the lags l ≤ longRunLags;
-	// Recent holds the last residuals r, newest first.
+}
+
+// longRun is the moment estimate a dispersion is made of, shared by the boundary tests'
+// φ and the joint test's ψ: the sum of the steps' excess-variance terms (Num) over the
+// sum of their expected values per unit of dispersion (Den), plus twice the positive part
+// of the Bartlett-weighted products of each step's residual with the previous
+// longRunLags steps' (Cross), all without the newest estimateDelay steps. Its JSON keys
+// are its owner's (an embedded struct), so stored states read as before.
+type longRun struct {
+	Num   float64 `json:"num"`
+	Den   float64 `json:"den"`
+	Steps int     `json:"steps"` // steps in Den
+	// Cross is Σ_t Σ_l w_l r_t r_{t−l} over the lags l ≤ longRunLags; Recent holds the
+	// last residuals r, newest first.
 	Cross  float64              `json:"cross,omitempty"`
 	Recent [longRunLags]float64 `json:"recent"`
 	// Pending holds the newest estimateDelay steps' terms of Num, Cross and Den, newest
-	// first: φ̂ leaves them out (see estimateDelay).
+	// first: the estimate leaves them out (see estimateDelay).
 	Pending [estimateDelay][3]float64 `json:"pending"`
+}
+
+// estimate is the dispersion from the steps before the newest estimateDelay, shrunk
+// towards prior with the weight of dispersionPriorSteps average steps (perStep, a step's
+// Den term, sets that weight before any step).
+func (l *longRun) estimate(perStep, prior float64) float64 {
+	if l.Steps > 0 {
+		perStep = l.Den / float64(l.Steps)
+	}
+	num, cross, den := l.Num, l.Cross, l.Den
+	for _, p := range l.Pending {
+		num, cross, den = num-p[0], cross-p[1], den-p[2]
+	}
+	den = max(den, 0) // rounding
+	w := dispersionPriorSteps * perStep
+	if den+w <= 0 {
+		return prior
+	}
+	return max(0, (num+2*max(0, cross)+prior*w)/(den+w))
+}
+
+// push adds a step: its excess-variance term, its standardised residual z and its Den
+// term.
+func (l *longRun) push(excess, z, den float64) {
+	term := [3]float64{excess, 0, den}
+	for lag, prev := range l.Recent {
+		term[1] += bartlett[lag] * z * prev
+	}
+	copy(l.Recent[1:], l.Recent[:longRunLags-1])
+	l.Recent[0] = z
+	copy(l.Pending[1:], l.Pending[:estimateDelay-1])
+	l.Pending[0] = term
+	l.Num += term[0]
+	l.Cross += term[1]
+	l.Den += term[2]
+	l.Steps++
 }
 
 // estimateDelay is how many of the newest steps φ̂ leaves out. A regression that starts
@@ -299,19 +347,7 @@ func (d *dispersion) ratio() (float64, bool) {
 // phi is the current estimate of φ, given the step about to be added (its events set
 // the weight of the prior when no step has been seen).
 func (d *dispersion) phi(perStep, prior float64) float64 {
-	if d.Steps > 0 {
-		perStep = d.Den / float64(d.Steps)
-	}
-	num, cross, den := d.Num, d.Cross, d.Den
-	for _, p := range d.Pending {
-		num, cross, den = num-p[0], cross-p[1], den-p[2]
-	}
-	den = max(den, 0) // rounding
-	w := dispersionPriorSteps * perStep
-	if den+w <= 0 {
-		return prior
-	}
-	return min(maxLongRunPhi, max(0, (num+2*max(0, cross)+prior*w)/(den+w)))
+	return min(maxLongRunPhi, d.estimate(perStep, prior))
 }
 
 // eta returns the tempering exponent for o, computed from the previous steps only, then
@@ -323,19 +359,7 @@ func (d *dispersion) eta(o ratioObs, tp tempering) float64 {
 	stepDen := (o.total - 1) * v
 	e := 1 / (1 + tp.safety*(o.total-1)*d.phi(stepDen, tp.prior))
 	r := o.x - o.total*th
-	z := r / math.Sqrt(o.total)
-	term := [3]float64{(r*r - o.total*v) / o.total, 0, stepDen}
-	for l, prev := range d.Recent {
-		term[1] += bartlett[l] * z * prev
-	}
-	copy(d.Recent[1:], d.Recent[:longRunLags-1])
-	d.Recent[0] = z
-	copy(d.Pending[1:], d.Pending[:estimateDelay-1])
-	d.Pending[0] = term
-	d.Num += term[0]
-	d.Cross += term[1]
-	d.Den += term[2]
-	d.Steps++
+	d.push((r*r-o.total*v)/o.total, r/math.Sqrt(o.total), stepDen)
 	n := o.nb + o.nc
 	d.MHNum += o.x * o.nb / n
 	d.MHDen += (o.total - o.x) * o.nc / n

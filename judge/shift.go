@@ -195,34 +195,12 @@ func shiftLLR(fam shiftFamily, b, c, p, cdf []float64, th0, delta float64) float
 // longRunLags steps', left out for the newest estimateDelay steps, around the recent
 // steps' mean score per unit variance (half-life localHalfLife).
 type scoreDispersion struct {
-	Num     float64                   `json:"num"` // Σ z² − 1
-	Den     float64                   `json:"den"` // Σ V
-	Steps   int                       `json:"steps"`
-	Cross   float64                   `json:"cross,omitempty"`
-	Recent  [longRunLags]float64      `json:"recent"`
-	Pending [estimateDelay][3]float64 `json:"pending"`
+	// longRun's Num is Σ z² − 1, Den Σ V, its residuals z = (L − V·μ̂)/√V.
+	longRun
 	// LocalScore and LocalVar are the decayed sums of L and V: their ratio is the recent
 	// shift, around which the residuals are taken.
 	LocalScore float64 `json:"local_score,omitempty"`
 	LocalVar   float64 `json:"local_var,omitempty"`
-}
-
-// psi is the current estimate of ψ; perStep is the step's V (it sets the prior's weight
-// before any step), prior the prior ψ.
-func (d *scoreDispersion) psi(perStep, prior float64) float64 {
-	if d.Steps > 0 {
-		perStep = d.Den / float64(d.Steps)
-	}
-	num, cross, den := d.Num, d.Cross, d.Den
-	for _, p := range d.Pending {
-		num, cross, den = num-p[0], cross-p[1], den-p[2]
-	}
-	den = max(den, 0)
-	w := dispersionPriorSteps * perStep
-	if den+w <= 0 {
-		return prior
-	}
-	return max(0, (num+2*max(0, cross)+prior*w)/(den+w))
 }
 
 // eta returns the tempering exponent for a step with score l and binomial variance v,
@@ -230,22 +208,11 @@ func (d *scoreDispersion) psi(perStep, prior float64) float64 {
 // prior φ into a prior ψ (a boundary with E events has V = E·θ0(1−θ0) and inflation
 // 1 + Eφ = 1 + ψV).
 func (d *scoreDispersion) eta(l, v, v0 float64, tp tempering) float64 {
-	e := 1 / (1 + tp.safety*v*d.psi(v, tp.prior/v0))
+	e := 1 / (1 + tp.safety*v*d.estimate(v, tp.prior/v0))
 	mu := d.LocalScore / (d.LocalVar + 1)
 	r := l - v*mu
 	z := r / math.Sqrt(v)
-	term := [3]float64{z*z - 1, 0, v}
-	for lag, prev := range d.Recent {
-		term[1] += bartlett[lag] * z * prev
-	}
-	copy(d.Recent[1:], d.Recent[:longRunLags-1])
-	d.Recent[0] = z
-	copy(d.Pending[1:], d.Pending[:estimateDelay-1])
-	d.Pending[0] = term
-	d.Num += term[0]
-	d.Cross += term[1]
-	d.Den += term[2]
-	d.Steps++
+	d.push(z*z-1, z, v)
 	d.LocalScore = localDecay*d.LocalScore + l
 	d.LocalVar = localDecay*d.LocalVar + v
 	return e
