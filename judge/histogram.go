@@ -135,10 +135,9 @@ type HistogramState struct {
 	Canary   histCohort `json:"canary"`
 	// Tests holds one boundary's evidence per entry of Bounds.
 	Tests []ratioTest `json:"tests"`
-	// Joint holds the joint tests of every bucket (see shiftTest), one per family of
-	// jointWeights; none in states stored before them, which resume as the boundary tests
-	// alone.
-	Joint []shiftTest `json:"joint,omitempty"`
+	// Joint is the joint test of every bucket (see shiftTest); nil in states stored
+	// before it, which resume as the boundary tests alone.
+	Joint *shiftTest `json:"joint,omitempty"`
 	// UpMax and DownMax track the running maximum of the averaged e-processes.
 	UpMax    float64 `json:"up_max"`
 	UpPeak   int     `json:"up_peak,omitempty"`
@@ -160,7 +159,7 @@ func NewHistogramState(m MetricSpec) (*HistogramState, error) {
 		Horizon:         m.Horizon,
 		UpMax:           logZero,
 		DownMax:         logZero,
-		Joint:           newJointTests(m),
+		Joint:           newShiftTest(m),
 	}, nil
 }
 
@@ -197,7 +196,7 @@ func (s *HistogramState) Add(steps []HistogramStep) error {
 // the step left them.
 type stepLogR struct {
 	up, down           [MaxBuckets]float64
-	jointUp, jointDown [maxJoint]float64
+	jointUp, jointDown float64
 }
 
 // current fills now from the tests.
@@ -205,20 +204,21 @@ func (s *HistogramState) current(now *stepLogR) {
 	for k := range s.Tests {
 		now.up[k], now.down[k] = s.Tests[k].Up.logR(), s.Tests[k].Down.logR()
 	}
-	for i := range s.Joint {
-		now.jointUp[i], now.jointDown[i] = s.Joint[i].Up.P.logR(), s.Joint[i].Down.P.logR()
+	now.jointUp, now.jointDown = logZero, logZero
+	if s.Joint != nil {
+		now.jointUp, now.jointDown = s.Joint.Up.P.logR(), s.Joint.Down.P.logR()
 	}
 }
 
-// combined is each side's statistic: the boundary tests' mean mixed with the joint tests.
+// combined is each side's statistic: the boundary tests' mean mixed with the joint test.
 func (s *HistogramState) combined(now *stepLogR) (up, down float64) {
-	k, j := len(s.Tests), len(s.Joint)
-	var wu, wd [maxJoint]float64
-	for i := range s.Joint {
-		wu[i], wd[i] = s.Joint[i].Up.Weight, s.Joint[i].Down.Weight
+	k := len(s.Tests)
+	up, down = logMean(now.up[:k]), logMean(now.down[:k])
+	if s.Joint != nil {
+		up = logMix(up, now.jointUp, s.Joint.Up.Weight)
+		down = logMix(down, now.jointDown, s.Joint.Down.Weight)
 	}
-	return logMix(logMean(now.up[:k]), now.jointUp[:j], wu[:j]),
-		logMix(logMean(now.down[:k]), now.jointDown[:j], wd[:j])
+	return up, down
 }
 
 func (s *HistogramState) skip(logPi float64) {
@@ -227,10 +227,8 @@ func (s *HistogramState) skip(logPi float64) {
 	for k := range s.Tests {
 		s.Tests[k].skip(w[k])
 	}
-	if len(s.Tests) > 0 {
-		for i := range s.Joint {
-			s.Joint[i].skip(logPi)
-		}
+	if s.Joint != nil && len(s.Tests) > 0 {
+		s.Joint.skip(logPi)
 	}
 }
 
@@ -436,7 +434,7 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 	}
 	var lw [MaxBuckets]float64
 	s.weights(logPi, lw[:len(s.Bounds)])
-	if len(s.Joint) > 0 {
+	if s.Joint != nil {
 		s.addJoint(belowB, belowC, nb, nc, logPi, now)
 	}
 	s.Baseline.Total += nb
@@ -461,7 +459,7 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 	return nil
 }
 
-// addJoint folds the step into the joint tests, with the bucket shares of the steps
+// addJoint folds the step into the joint test, with the bucket shares of the steps
 // before it (both cohorts pooled, half a request added to every bucket so that each
 // share is positive: before any step the buckets are equally likely).
 func (s *HistogramState) addJoint(belowB, belowC []float64, nb, nc, logPi float64, now *stepLogR) {
@@ -478,9 +476,7 @@ func (s *HistogramState) addJoint(belowB, belowC []float64, nb, nc, logPi float6
 	}
 	b[k], c[k] = nb-prevB, nc-prevC
 	p[k] = (n - prevP + 0.5) / (n + 0.5*float64(k+1))
-	for i := range s.Joint {
-		now.jointUp[i], now.jointDown[i] = s.Joint[i].add(b, c, p, logPi, shiftTempering, s.Steps)
-	}
+	now.jointUp, now.jointDown = s.Joint.add(b, c, p, logPi, shiftTempering, s.Steps)
 }
 
 // start fixes the tracked boundaries: the finite ones both cohorts have. Steps before
@@ -509,9 +505,9 @@ func (s *HistogramState) start(b, c []Bucket) error {
 			s.Tests[k].skip(changeWeight(i, s.Horizon))
 		}
 	}
-	for j := range s.Joint {
+	if s.Joint != nil {
 		for i := 1; i < s.Steps; i++ {
-			s.Joint[j].skip(changeWeight(i, s.Horizon))
+			s.Joint.skip(changeWeight(i, s.Horizon))
 		}
 	}
 	return nil
@@ -671,13 +667,13 @@ func histogramReason(m MetricSpec, s *HistogramState, res *MetricResult) string 
 		fmt.Fprintf(&b, " (ratio %s)", formatRatio(q.Estimate))
 	}
 	fmt.Fprintf(&b, ", e-value %s of %s over %d steps", trim(q.EValue), trim(q.Threshold), q.Steps)
-	for i := range s.Joint {
-		side := &s.Joint[i].Up
+	if s.Joint != nil {
+		side := &s.Joint.Up
 		if q.Side == DirectionDecrease {
-			side = &s.Joint[i].Down
+			side = &s.Joint.Down
 		}
 		if side.Weight > 0 {
-			fmt.Fprintf(&b, "; at most %s of it from %s", trim(expCapped(math.Log(side.Weight)+side.P.LogMax)), s.Joint[i].Family)
+			fmt.Fprintf(&b, "; at most %s of it from every bucket's shift", trim(expCapped(math.Log(side.Weight)+side.P.LogMax)))
 		}
 	}
 	for _, qi := range q.Quantiles {

@@ -31,26 +31,9 @@ import "math"
 // wander of one cohort's latency inflates it to V(1 + ψV), and ψ is estimated as the
 // boundary tests estimate φ (long-run, delayed, around a recent mean; scoreDispersion).
 
-// jointWeights is the share of each change point's weight the histogram judge bets on
-// each family's joint test, the rest on the boundary tests.
-var jointWeights = [...]struct {
-	family shiftFamily
-	weight float64
-}{{familyOdds, 0.5}}
-
-const maxJoint = len(jointWeights)
-
-// newJointTests starts a histogram judge's joint tests.
-func newJointTests(m MetricSpec) []shiftTest {
-	out := make([]shiftTest, len(jointWeights))
-	for i, jw := range jointWeights {
-		out[i] = *newShiftTest(m, jw.family, jw.weight)
-	}
-	return out
-}
-
-// String names the family in a reason.
-func (shiftFamily) String() string { return "every bucket's shift" }
+// shiftWeight is the share of each change point's weight the histogram judge bets on the
+// joint test, the rest on the boundary tests.
+const shiftWeight = 0.5
 
 // shiftTempering is the joint test's discount: the boundary tests' prior and cap, with the
 // count judge's safety factor. The joint score adds every bucket's evidence, so a wander
@@ -76,42 +59,35 @@ type shiftSide struct {
 	P      changeProcess `json:"p"`
 }
 
-// shiftFamily is the shape of a joint test's alternatives. Any family whose canary/
-// baseline ratio of bucket shares grows with the bucket keeps the argument above; one is
-// used. Lehmann's alternative, S_c(b) = S(b)^(e^−δ), which moves the far tail most, was
-// tried beside it (weights 0.4 and 0.3) and caught no more tail-only regressions through
-// Prometheus (75.3% of 300 runs with or without it).
-type shiftFamily int
-
-// familyOdds: logit F_c(b) = logit F(b) − δ, a shift of the whole distribution.
-const familyOdds shiftFamily = 0
-
-// shiftTest is a joint test of a histogram judge.
+// shiftTest is the joint test of a histogram judge. Its alternatives are proportional-odds
+// shifts; any family whose canary/baseline ratio of bucket shares grows with the bucket
+// would keep the argument above. Lehmann's alternative, S_c(b) = S(b)^(e^−δ), which moves
+// the far tail most, was tried beside it (weights 0.4 and 0.3) and caught no more
+// tail-only regressions through Prometheus (75.3% of 300 runs with or without it).
 type shiftTest struct {
-	Family shiftFamily     `json:"family,omitempty"`
-	Up     shiftSide       `json:"up"`
-	Down   shiftSide       `json:"down"`
-	Disp   scoreDispersion `json:"dispersion"`
+	Up   shiftSide       `json:"up"`
+	Down shiftSide       `json:"down"`
+	Disp scoreDispersion `json:"dispersion"`
 }
 
-// newShiftTest starts a joint test for a spec: a side gets the weight when the spec tests
-// it with no tolerance.
-func newShiftTest(m MetricSpec, f shiftFamily, weight float64) *shiftTest {
-	t := &shiftTest{Family: f, Up: shiftSide{P: newChangeProcess()}, Down: shiftSide{P: newChangeProcess()}}
+// newShiftTest starts the joint test for a spec: a side gets shiftWeight when the spec
+// tests it with no tolerance.
+func newShiftTest(m MetricSpec) *shiftTest {
+	t := &shiftTest{Up: shiftSide{P: newChangeProcess()}, Down: shiftSide{P: newChangeProcess()}}
 	if m.Direction != DirectionDecrease && m.AllowedIncrease == 1 {
-		t.Up.Weight = weight
+		t.Up.Weight = shiftWeight
 	}
 	if m.Direction != DirectionIncrease && m.AllowedDecrease == 1 {
-		t.Down.Weight = weight
+		t.Down.Weight = shiftWeight
 	}
 	return t
 }
 
-// shifted is F_c at a boundary where the estimate is f, for the alternative e^δ = ed.
-func (shiftFamily) shifted(f, ed float64) float64 { return f / (f + (1-f)*ed) }
+// oddsShifted is F_c at a boundary where the estimate is f, for the alternative e^δ = ed.
+func oddsShifted(f, ed float64) float64 { return f / (f + (1-f)*ed) }
 
-// slope is −∂F_c/∂δ at δ = 0 where the estimate is f.
-func (shiftFamily) slope(f float64) float64 { return f * (1 - f) }
+// oddsSlope is −∂F_c/∂δ at δ = 0 where the estimate is f.
+func oddsSlope(f float64) float64 { return f * (1 - f) }
 
 func (t *shiftTest) skip(logPi float64) {
 	t.Up.P.open(logPi)
@@ -142,7 +118,7 @@ func (t *shiftTest) add(b, c, p []float64, logPi float64, tp tempering, step int
 	for k := range p {
 		g := 0.0
 		if k < len(p)-1 {
-			g = t.Family.slope(cdf[k])
+			g = oddsSlope(cdf[k])
 		}
 		u[k] = (gPrev - g) / p[k]
 		gPrev = g
@@ -165,7 +141,7 @@ func (t *shiftTest) add(b, c, p []float64, logPi float64, tp tempering, step int
 		}
 		var llr [nAlt]float64
 		for j, d := range shiftAlternatives {
-			llr[j] = min(eta*shiftLLR(t.Family, b, c, p, cdf[:len(p)-1], th0, sign*d), tp.stepCap)
+			llr[j] = min(eta*shiftLLR(b, c, p, cdf[:len(p)-1], th0, sign*d), tp.stepCap)
 		}
 		return s.P.advance(&llr, logPi, step)
 	}
@@ -177,13 +153,13 @@ func (t *shiftTest) add(b, c, p []float64, logPi float64, tp tempering, step int
 // distribution in both cohorts (canary share th0 of the requests): with g_k = q_k/p_k,
 // q the shifted shares, θ_k = th0·g_k/(th0·g_k + 1 − th0) and the bucket's term is
 // c_k·log g_k − E_k·log(1 + th0(g_k − 1)).
-func shiftLLR(fam shiftFamily, b, c, p, cdf []float64, th0, delta float64) float64 {
+func shiftLLR(b, c, p, cdf []float64, th0, delta float64) float64 {
 	ed := math.Exp(delta)
 	prevFc, sum := 0.0, 0.0
 	for k := range p {
 		fc := 1.0
 		if k < len(cdf) {
-			fc = fam.shifted(cdf[k], ed)
+			fc = oddsShifted(cdf[k], ed)
 		}
 		if e := b[k] + c[k]; e > 0 {
 			g := max(fc-prevFc, 0) / p[k]
@@ -226,24 +202,15 @@ func (d *scoreDispersion) eta(l, v, v0 float64, tp tempering) float64 {
 	return e
 }
 
-// logMix is log((1 − Σw)·e^a + Σ w_i·e^b_i): the boundary tests' mean a mixed with the
-// joint tests b_i.
-func logMix(a float64, b, w []float64) float64 {
-	m, rest := a, 1.0
-	for i := range b {
-		if w[i] > 0 {
-			m = max(m, b[i])
-			rest -= w[i]
-		}
-	}
-	if m <= logZero {
+// logMix is log((1−w)·e^a + w·e^b): the boundary tests' mean a mixed with the joint
+// test b.
+func logMix(a, b, w float64) float64 {
+	switch {
+	case w == 0:
+		return a
+	case a <= logZero && b <= logZero:
 		return logZero
 	}
-	sum := rest * math.Exp(a-m)
-	for i := range b {
-		if w[i] > 0 {
-			sum += w[i] * math.Exp(b[i]-m)
-		}
-	}
-	return m + math.Log(sum)
+	m := max(a, b)
+	return m + math.Log((1-w)*math.Exp(a-m)+w*math.Exp(b-m))
 }
