@@ -220,7 +220,8 @@ func (s *CountState) addOne(st CountStep, logPi float64) error {
 	}
 	s.Informative++
 	o := ratioObs{x: ec, total: eb + ec, nb: nb, nc: nc}
-	eta, _, _ := s.Test.add(o, s.AllowedIncrease, s.AllowedDecrease, s.Direction, logPi, countTempering, s.Steps)
+	off := newStepOffsets(nb, nc, s.AllowedIncrease, s.AllowedDecrease, s.Direction)
+	eta, _, _ := s.Test.add(o, &off, s.Direction, logPi, countTempering, s.Steps)
 	// As in changeProcess.update: log-likelihood x·log u − E·log(1+u), u = ρ·n_c/n_b;
 	// x·log(n_c/n_b) is the same at every grid point and drops out.
 	top := logZero

@@ -8,31 +8,38 @@ import (
 
 // formatValue renders a metric value for a reason, in the metric's unit.
 func formatValue(v float64, unit string) string {
+	var buf [32]byte
+	return string(appendValue(buf[:0], v, unit))
+}
+
+// appendValue appends formatValue(v, unit) to dst: the reasons of the sequential judges,
+// written every interval for every metric, are built without a string per number.
+func appendValue(dst []byte, v float64, unit string) []byte {
 	switch unit {
 	case "seconds", "s":
 		if math.Abs(v) < 1 {
-			return trim(v*1000) + " ms"
+			return append(appendTrim(dst, v*1000), " ms"...)
 		}
-		return trim(v) + " s"
+		return append(appendTrim(dst, v), " s"...)
 	case "ratio":
-		return trim(v*100) + "%"
+		return append(appendTrim(dst, v*100), '%')
 	case "percent", "%":
-		return trim(v) + "%"
+		return append(appendTrim(dst, v), '%')
 	case "bytes":
 		const k = 1024
 		switch a := math.Abs(v); {
 		case a >= k*k*k:
-			return trim(v/(k*k*k)) + " GiB"
+			return append(appendTrim(dst, v/(k*k*k)), " GiB"...)
 		case a >= k*k:
-			return trim(v/(k*k)) + " MiB"
+			return append(appendTrim(dst, v/(k*k)), " MiB"...)
 		case a >= k:
-			return trim(v/k) + " KiB"
+			return append(appendTrim(dst, v/k), " KiB"...)
 		}
-		return trim(v) + " B"
+		return append(appendTrim(dst, v), " B"...)
 	case "":
-		return trim(v)
+		return appendTrim(dst, v)
 	}
-	return trim(v) + " " + unit
+	return append(append(appendTrim(dst, v), ' '), unit...)
 }
 
 // formatDelta is formatValue with an explicit sign.
@@ -82,8 +89,14 @@ func formatP(p float64) string {
 
 // trim prints three significant digits without a trailing ".0".
 func trim(v float64) string {
+	var buf [24]byte
+	return string(appendTrim(buf[:0], v))
+}
+
+// appendTrim appends trim(v) to dst.
+func appendTrim(dst []byte, v float64) []byte {
 	if a := math.Abs(v); a >= 1000 && a < 1e9 {
-		return strconv.FormatFloat(v, 'f', 0, 64) // 1234 rather than 1.23e+03
+		return strconv.AppendFloat(dst, v, 'f', 0, 64) // 1234 rather than 1.23e+03
 	}
-	return strconv.FormatFloat(v, 'g', 3, 64)
+	return strconv.AppendFloat(dst, v, 'g', 3, 64)
 }

@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -199,10 +198,10 @@ type stepLogR struct {
 	jointUp, jointDown float64
 }
 
-// current fills now from the tests.
+// current fills now from the tests (logZero for a side the state does not test).
 func (s *HistogramState) current(now *stepLogR) {
 	for k := range s.Tests {
-		now.up[k], now.down[k] = s.Tests[k].Up.logR(), s.Tests[k].Down.logR()
+		now.up[k], now.down[k] = s.boundaryLogR(k)
 	}
 	now.jointUp, now.jointDown = logZero, logZero
 	if s.Joint != nil {
@@ -210,13 +209,34 @@ func (s *HistogramState) current(now *stepLogR) {
 	}
 }
 
-// combined is each side's statistic: the boundary tests' mean mixed with the joint test.
+// boundaryLogR is both sides' log R of boundary k, logZero for a side not tested.
+func (s *HistogramState) boundaryLogR(k int) (up, down float64) {
+	up, down = logZero, logZero
+	if s.Direction != DirectionDecrease {
+		up = s.Tests[k].Up.logR()
+	}
+	if s.Direction != DirectionIncrease {
+		down = s.Tests[k].Down.logR()
+	}
+	return up, down
+}
+
+// combined is each side's statistic: the boundary tests' mean mixed with the joint test
+// (logZero for a side the state does not test: it is never decided on).
 func (s *HistogramState) combined(now *stepLogR) (up, down float64) {
 	k := len(s.Tests)
-	up, down = logMean(now.up[:k]), logMean(now.down[:k])
-	if s.Joint != nil {
-		up = logMix(up, now.jointUp, s.Joint.Up.Weight)
-		down = logMix(down, now.jointDown, s.Joint.Down.Weight)
+	up, down = logZero, logZero
+	if s.Direction != DirectionDecrease {
+		up = logMean(now.up[:k])
+		if s.Joint != nil {
+			up = logMix(up, now.jointUp, s.Joint.Up.Weight)
+		}
+	}
+	if s.Direction != DirectionIncrease {
+		down = logMean(now.down[:k])
+		if s.Joint != nil {
+			down = logMix(down, now.jointDown, s.Joint.Down.Weight)
+		}
 	}
 	return up, down
 }
@@ -265,9 +285,13 @@ func (s *HistogramState) weights(logPi float64, lw []float64) {
 	// not spread evenly (see boundaryInfo).
 	var g [2][MaxBuckets]float64
 	var sum [2]float64
+	var logB [MaxBuckets]float64
+	for i, b := range s.Bounds {
+		logB[i] = math.Log(b) // NaN for a boundary ≤ 0, which boundaryInfo does not use
+	}
 	for i := range lw {
 		for e := range g {
-			g[e][i] = s.boundaryInfo(i, n, e == 1)
+			g[e][i] = s.boundaryInfo(i, n, logB[:k], e == 1)
 			sum[e] += g[e][i]
 		}
 	}
@@ -297,7 +321,8 @@ func (s *HistogramState) weights(logPi float64, lw []float64) {
 // alone shows. In replays of the Prometheus eval's runs the first alone caught about 2
 // points more of latency +10% and 3 fewer of tail-only than the second; half of each
 // keeps most of both.
-func (s *HistogramState) boundaryInfo(i int, n float64, central bool) float64 {
+// logB holds the boundaries' logarithms.
+func (s *HistogramState) boundaryInfo(i int, n float64, logB []float64, central bool) float64 {
 	share := func(j int) float64 {
 		switch {
 		case j < 0:
@@ -313,7 +338,7 @@ func (s *HistogramState) boundaryInfo(i int, n float64, central bool) float64 {
 		}
 		dx := float64(hi - lo)
 		if s.Bounds[lo] > 0 {
-			dx = math.Log(s.Bounds[hi] / s.Bounds[lo])
+			dx = logB[hi] - logB[lo]
 		}
 		return (share(hi) - share(lo)) / dx
 	}
@@ -345,45 +370,55 @@ func (s *HistogramState) track(now *stepLogR) {
 // logMean is the log of the mean of e^v.
 func logMean(v []float64) float64 { return logSumExp(v) - math.Log(float64(len(v))) }
 
-// cleanBuckets sorts a copy of one cohort's buckets and checks them, returning the
-// rounded cumulative counts, whether any was rounded, and whether the cohort is missing.
-func cleanBuckets(name string, in []Bucket) (out []Bucket, rounded, missing bool, err error) {
+// cleanBuckets sorts a copy of one cohort's buckets into dst (or a new slice when they
+// do not fit) and checks them, returning the rounded cumulative counts, whether any was
+// rounded, and whether the cohort is missing. Its errors name the bucket; the caller
+// names the step and the cohort.
+func cleanBuckets(in, dst []Bucket) (out []Bucket, rounded, missing bool, err error) {
 	if len(in) == 0 {
 		return nil, false, true, nil
 	}
-	out = slices.Clone(in)
+	if len(in) <= len(dst) {
+		out = dst[:len(in)]
+		copy(out, in)
+	} else {
+		out = slices.Clone(in)
+	}
 	for _, b := range out {
 		if math.IsNaN(b.LE) {
-			return nil, false, false, fmt.Errorf("%s: a bucket has no le", name)
+			return nil, false, false, errors.New("a bucket has no le")
 		}
 	}
-	slices.SortFunc(out, func(a, b Bucket) int { return cmp.Compare(a.LE, b.LE) })
+	byLE := func(a, b Bucket) int { return cmp.Compare(a.LE, b.LE) }
+	if !slices.IsSortedFunc(out, byLE) { // providers usually return them in order
+		slices.SortFunc(out, byLE)
+	}
 	for i := range out {
 		b := &out[i]
 		if i > 0 && out[i-1].LE == b.LE {
-			return nil, false, false, fmt.Errorf("%s: le=%s appears twice", name, leText(b.LE))
+			return nil, false, false, fmt.Errorf("le=%s appears twice", leText(b.LE))
 		}
 		switch {
 		case math.IsNaN(b.Count):
 			missing = true
 			continue
 		case math.IsInf(b.Count, 0):
-			return nil, false, false, fmt.Errorf("%s: le=%s count is %v: not a count", name, leText(b.LE), b.Count)
+			return nil, false, false, fmt.Errorf("le=%s count is %v: not a count", leText(b.LE), b.Count)
 		case b.Count < 0:
-			return nil, false, false, fmt.Errorf("%s: le=%s count is %v: a negative increment (a counter reset the query did not correct)", name, leText(b.LE), b.Count)
+			return nil, false, false, fmt.Errorf("le=%s count is %v: a negative increment (a counter reset the query did not correct)", leText(b.LE), b.Count)
 		case b.Count > MaxCount:
-			return nil, false, false, fmt.Errorf("%s: le=%s count is %v: more than %v in one step is not a count", name, leText(b.LE), b.Count, float64(MaxCount))
+			return nil, false, false, fmt.Errorf("le=%s count is %v: more than %v in one step is not a count", leText(b.LE), b.Count, float64(MaxCount))
 		}
 		var frac bool
 		b.Count, frac = roundCount(b.Count)
 		rounded = rounded || frac
 		if i > 0 && b.Count < out[i-1].Count && !math.IsNaN(out[i-1].Count) {
-			return nil, false, false, fmt.Errorf("%s: non-monotone buckets: le=%s counts %v, less than le=%s's %v (buckets are cumulative)",
-				name, leText(b.LE), b.Count, leText(out[i-1].LE), out[i-1].Count)
+			return nil, false, false, fmt.Errorf("non-monotone buckets: le=%s counts %v, less than le=%s's %v (buckets are cumulative)",
+				leText(b.LE), b.Count, leText(out[i-1].LE), out[i-1].Count)
 		}
 	}
 	if !math.IsInf(out[len(out)-1].LE, 1) {
-		return nil, false, false, fmt.Errorf("%s: no le=\"+Inf\" bucket (it counts every request)", name)
+		return nil, false, false, errors.New(`no le="+Inf" bucket (it counts every request)`)
 	}
 	return out, rounded, missing, nil
 }
@@ -391,14 +426,16 @@ func cleanBuckets(name string, in []Bucket) (out []Bucket, rounded, missing bool
 func leText(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) error {
-	at := "histogram step " + st.Time.Format(time.RFC3339)
-	b, rb, mb, err := cleanBuckets(at+" baseline", st.Baseline)
+	// The step's name is only needed for an error: a step that is fine formats nothing.
+	at := func() string { return "histogram step " + st.Time.Format(time.RFC3339) }
+	var bufB, bufC [MaxBuckets + 1]Bucket
+	b, rb, mb, err := cleanBuckets(st.Baseline, bufB[:])
 	if err != nil {
-		return err
+		return fmt.Errorf("%s baseline: %w", at(), err)
 	}
-	c, rc, mc, err := cleanBuckets(at+" canary", st.Canary)
+	c, rc, mc, err := cleanBuckets(st.Canary, bufC[:])
 	if err != nil {
-		return err
+		return fmt.Errorf("%s canary: %w", at(), err)
 	}
 	if mb || mc {
 		s.Missing++
@@ -408,20 +445,17 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 	}
 	if s.Bounds == nil {
 		if err := s.start(b, c); err != nil {
-			return fmt.Errorf("%s: %w", at, err)
+			return fmt.Errorf("%s: %w", at(), err)
 		}
 	}
 	nb, nc := b[len(b)-1].Count, c[len(c)-1].Count
 	var buf [2][MaxBuckets]float64
 	belowB, belowC := buf[0][:len(s.Bounds)], buf[1][:len(s.Bounds)]
-	for k, le := range s.Bounds {
-		var ok bool
-		if belowB[k], ok = countAt(b, le); !ok {
-			return fmt.Errorf("%s baseline: no le=%s bucket, which earlier steps had", at, leText(le))
-		}
-		if belowC[k], ok = countAt(c, le); !ok {
-			return fmt.Errorf("%s canary: no le=%s bucket, which earlier steps had", at, leText(le))
-		}
+	if le, ok := countsAt(b, s.Bounds, belowB); !ok {
+		return fmt.Errorf("%s baseline: no le=%s bucket, which earlier steps had", at(), leText(le))
+	}
+	if le, ok := countsAt(c, s.Bounds, belowC); !ok {
+		return fmt.Errorf("%s canary: no le=%s bucket, which earlier steps had", at(), leText(le))
 	}
 	if rb || rc {
 		s.Rounded++
@@ -440,18 +474,19 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 	s.Baseline.Total += nb
 	s.Canary.Total += nc
 	informative := false
+	off := newStepOffsets(nb, nc, s.AllowedIncrease, s.AllowedDecrease, s.Direction)
 	for k := range s.Bounds {
 		s.Baseline.Below[k] += belowB[k]
 		s.Canary.Below[k] += belowC[k]
 		x, y := nc-belowC[k], nb-belowB[k]
 		if x+y == 0 {
 			s.Tests[k].skip(lw[k])
-			now.up[k], now.down[k] = s.Tests[k].Up.logR(), s.Tests[k].Down.logR()
+			now.up[k], now.down[k] = s.boundaryLogR(k)
 			continue
 		}
 		informative = true
 		o := ratioObs{x: x, total: x + y, nb: nb, nc: nc}
-		_, now.up[k], now.down[k] = s.Tests[k].add(o, s.AllowedIncrease, s.AllowedDecrease, s.Direction, lw[k], histogramTempering, s.Steps)
+		_, now.up[k], now.down[k] = s.Tests[k].add(o, &off, s.Direction, lw[k], histogramTempering, s.Steps)
 	}
 	if informative {
 		s.Informative++
@@ -511,6 +546,22 @@ func (s *HistogramState) start(b, c []Bucket) error {
 		}
 	}
 	return nil
+}
+
+// countsAt fills dst with the cumulative counts at the sorted boundaries bounds, walking
+// the sorted buckets bs once; it returns the first boundary bs has no count for.
+func countsAt(bs []Bucket, bounds, dst []float64) (float64, bool) {
+	j := 0
+	for k, le := range bounds {
+		for j < len(bs) && bs[j].LE < le {
+			j++
+		}
+		if j == len(bs) || bs[j].LE != le || math.IsNaN(bs[j].Count) {
+			return le, false
+		}
+		dst[k] = bs[j].Count
+	}
+	return 0, true
 }
 
 // countAt finds the cumulative count at boundary le in sorted buckets.
@@ -660,40 +711,52 @@ func histogramReason(m MetricSpec, s *HistogramState, res *MetricResult) string 
 	if unit == "" {
 		unit = "seconds"
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "canary %s: %s of canary requests above %s vs %s of baseline",
-		m.Name, formatValue(q.CanaryRate, "ratio"), formatValue(q.Boundary, unit), formatValue(q.BaselineRate, "ratio"))
+	b := make([]byte, 0, 256)
+	b = append(append(append(b, "canary "...), m.Name...), ": "...)
+	b = append(appendValue(b, q.CanaryRate, "ratio"), " of canary requests above "...)
+	b = append(appendValue(b, q.Boundary, unit), " vs "...)
+	b = append(appendValue(b, q.BaselineRate, "ratio"), " of baseline"...)
 	if q.Estimate > 0 {
-		fmt.Fprintf(&b, " (ratio %s)", formatRatio(q.Estimate))
+		b = append(appendTrim(append(b, " (ratio ×"...), q.Estimate), ')')
 	}
-	fmt.Fprintf(&b, ", e-value %s of %s over %d steps", trim(q.EValue), trim(q.Threshold), q.Steps)
+	b = appendTrim(append(b, ", e-value "...), q.EValue)
+	b = appendTrim(append(b, " of "...), q.Threshold)
+	b = append(strconv.AppendInt(append(b, " over "...), int64(q.Steps), 10), " steps"...)
 	if s.Joint != nil {
 		side := &s.Joint.Up
 		if q.Side == DirectionDecrease {
 			side = &s.Joint.Down
 		}
 		if side.Weight > 0 {
-			fmt.Fprintf(&b, "; at most %s of it from every bucket's shift", trim(expCapped(math.Log(side.Weight)+side.P.LogMax)))
+			b = appendTrim(append(b, "; at most "...), expCapped(math.Log(side.Weight)+side.P.LogMax))
+			b = append(b, " of it from every bucket's shift"...)
 		}
 	}
 	for _, qi := range q.Quantiles {
-		fmt.Fprintf(&b, "; p%s canary %s vs %s", trim(100*qi.Q), bracketText(qi.Canary, unit), bracketText(qi.Baseline, unit))
+		b = append(appendTrim(append(b, "; p"...), 100*qi.Q), " canary "...)
+		b = append(appendBracket(b, qi.Canary, unit), " vs "...)
+		b = appendBracket(b, qi.Baseline, unit)
 	}
 	switch res.Classification {
 	case ClassHigh:
-		fmt.Fprintf(&b, "; slower than tolerated (%s), evidence peaked at step %d", formatRatio(m.AllowedIncrease), q.PeakStep)
+		b = append(appendTrim(append(b, "; slower than tolerated (×"...), m.AllowedIncrease), "), evidence peaked at step "...)
+		b = strconv.AppendInt(b, int64(q.PeakStep), 10)
 	case ClassLow:
-		fmt.Fprintf(&b, "; faster than tolerated (%s), evidence peaked at step %d", formatRatio(m.AllowedDecrease), q.PeakStep)
+		b = append(appendTrim(append(b, "; faster than tolerated (×"...), m.AllowedDecrease), "), evidence peaked at step "...)
+		b = strconv.AppendInt(b, int64(q.PeakStep), 10)
 	}
 	if s.Missing > 0 {
-		fmt.Fprintf(&b, " (%d steps missing)", s.Missing)
+		b = append(strconv.AppendInt(append(b, " ("...), int64(s.Missing), 10), " steps missing)"...)
 	}
-	return b.String()
+	return string(b)
 }
 
-func bracketText(br BucketBracket, unit string) string {
+// appendBracket appends a quantile's estimate and bracket: "12 ms (10 ms..25 ms)".
+func appendBracket(dst []byte, br BucketBracket, unit string) []byte {
+	dst = append(appendValue(dst, br.Estimate, unit), " ("...)
 	if br.HighUnbounded {
-		return fmt.Sprintf("%s (> %s)", formatValue(br.Estimate, unit), formatValue(br.Low, unit))
+		return append(appendValue(append(dst, "> "...), br.Low, unit), ')')
 	}
-	return fmt.Sprintf("%s (%s..%s)", formatValue(br.Estimate, unit), formatValue(br.Low, unit), formatValue(br.High, unit))
+	dst = append(appendValue(dst, br.Low, unit), ".."...)
+	return append(appendValue(dst, br.High, unit), ')')
 }

@@ -172,22 +172,54 @@ var expAlt = func() (e [nAlt]float64) {
 	return e
 }()
 
-// update adds one step and returns the new log R. logPi is the log weight of a change
-// at this step (logZero past the horizon), u0 = ρ0·n_c/n_b for the boundary ρ0, up
-// whether this is the increase side (alternatives above ρ0) or the decrease side, eta
-// the tempering exponent.
+// altOffsets holds each alternative's log(1+u1) − log(1+u0) for one step and one side,
+// with u = ρ·n_c/n_b for the boundary ρ0 and the alternative ρ1 = ρ0·e^{±d}: the
+// coefficient of the step's events in its log likelihood ratio. It depends on the
+// step's requests only, so the boundaries of a histogram step share one.
+type altOffsets [nAlt]float64
+
+func newAltOffsets(u0 float64, up bool) (off altOffsets) {
+	l0 := math.Log1p(u0)
+	for j := range off {
+		u1 := u0 * expAlt[j]
+		if !up {
+			u1 = u0 / expAlt[j]
+		}
+		off[j] = math.Log1p(u1) - l0
+	}
+	return off
+}
+
+// stepOffsets are both sides' offsets for one step: increase against the tolerated
+// ratio inc, decrease against dec. A side dir does not test is left zero (unused).
+type stepOffsets struct{ up, down altOffsets }
+
+func newStepOffsets(nb, nc, inc, dec float64, dir Direction) stepOffsets {
+	var s stepOffsets
+	ratio := nc / nb
+	if dir != DirectionDecrease {
+		s.up = newAltOffsets(inc*ratio, true)
+	}
+	if dir != DirectionIncrease {
+		s.down = newAltOffsets(dec*ratio, false)
+	}
+	return s
+}
+
+// update adds one step and returns the new log R. off holds the side's offsets for the
+// step, up says whether this is the increase side (alternatives above ρ0) or the
+// decrease side, logPi is the log weight of a change at this step (logZero past the
+// horizon), eta the tempering exponent.
 //
 // With u = ρ·n_c/n_b, the step's log-likelihood is x·log u − E·log(1+u), so the log
 // likelihood ratio of ρ1 = ρ0·e^d is x·d − E·(log(1+u1) − log(1+u0)).
-func (p *changeProcess) update(o ratioObs, u0 float64, up bool, logPi, eta, stepCap float64, step int) float64 {
-	l0 := math.Log1p(u0)
+func (p *changeProcess) update(o ratioObs, off *altOffsets, up bool, logPi, eta, stepCap float64, step int) float64 {
 	var llr [nAlt]float64
 	for j, d := range altLogRatios {
-		u1 := u0 * expAlt[j]
 		if !up {
-			d, u1 = -d, u0/expAlt[j]
+			d = -d
 		}
-		llr[j] = min(eta*(o.x*d-o.total*(math.Log1p(u1)-l0)), stepCap)
+		llr[j] = min(eta*(o.x*d-o.total*off[j]), stepCap)
 	}
 	return p.advance(&llr, logPi, step)
 }
@@ -381,23 +413,23 @@ func newRatioTest() ratioTest {
 }
 
 // add folds one informative step in and returns the tempering exponent it used and
-// both sides' new log R. tp.stepCap bounds the log evidence one step can add (capping a
-// likelihood ratio from above keeps its mean ≤ 1, so the guarantee holds for any cap). inc and dec are the tolerated ratios, the two sides' ρ0; a side
-// that dir does not test only gets its change-point weight.
-func (r *ratioTest) add(o ratioObs, inc, dec float64, dir Direction, logPi float64, tp tempering, step int) (eta, up, down float64) {
+// both sides' new log R (logZero for a side that dir does not test, which only gets its
+// change-point weight). off holds the step's offsets (newStepOffsets with the tolerated
+// ratios, the two sides' ρ0). tp.stepCap bounds the log evidence one step can add
+// (capping a likelihood ratio from above keeps its mean ≤ 1, so the guarantee holds for
+// any cap).
+func (r *ratioTest) add(o ratioObs, off *stepOffsets, dir Direction, logPi float64, tp tempering, step int) (eta, up, down float64) {
 	eta = r.Disp.eta(o, tp)
-	ratio := o.nc / o.nb
+	up, down = logZero, logZero
 	if dir == DirectionDecrease {
 		r.Up.open(logPi)
-		up = r.Up.logR()
 	} else {
-		up = r.Up.update(o, inc*ratio, true, logPi, eta, tp.stepCap, step)
+		up = r.Up.update(o, &off.up, true, logPi, eta, tp.stepCap, step)
 	}
 	if dir == DirectionIncrease {
 		r.Down.open(logPi)
-		down = r.Down.logR()
 	} else {
-		down = r.Down.update(o, dec*ratio, false, logPi, eta, tp.stepCap, step)
+		down = r.Down.update(o, &off.down, false, logPi, eta, tp.stepCap, step)
 	}
 	return eta, up, down
 }
