@@ -221,7 +221,13 @@ func (s *CountState) addOne(st CountStep, logPi float64) error {
 	s.Informative++
 	o := ratioObs{x: ec, total: eb + ec, nb: nb, nc: nc}
 	off := newStepOffsets(nb, nc, s.AllowedIncrease, s.AllowedDecrease, s.Direction)
-	eta, _, _ := s.Test.add(o, &off, s.Direction, logPi, countTempering, s.Steps)
+	eta := s.Test.add(o, &off, s.Direction, logPi, countTempering)
+	if s.Direction != DirectionDecrease {
+		s.Test.Up.track(s.Steps)
+	}
+	if s.Direction != DirectionIncrease {
+		s.Test.Down.track(s.Steps)
+	}
 	// As in changeProcess.update: log-likelihood x·log u − E·log(1+u), u = ρ·n_c/n_b;
 	// x·log(n_c/n_b) is the same at every grid point and drops out.
 	top := logZero

@@ -191,17 +191,17 @@ func (s *HistogramState) Add(steps []HistogramStep) error {
 	return errors.Join(errs...)
 }
 
-// stepLogR holds each boundary's current log R of both sides, and the joint test's, as
-// the step left them.
+// stepLogR holds each boundary's current R of both sides (zero for a side not tested),
+// and the joint test's log R, as the step left them.
 type stepLogR struct {
-	up, down           [MaxBuckets]float64
+	up, down           [MaxBuckets]scaled
 	jointUp, jointDown float64
 }
 
 // current fills now from the tests (logZero for a side the state does not test).
 func (s *HistogramState) current(now *stepLogR) {
 	for k := range s.Tests {
-		now.up[k], now.down[k] = s.boundaryLogR(k)
+		now.up[k], now.down[k] = s.boundaryR(k)
 	}
 	now.jointUp, now.jointDown = logZero, logZero
 	if s.Joint != nil {
@@ -209,14 +209,13 @@ func (s *HistogramState) current(now *stepLogR) {
 	}
 }
 
-// boundaryLogR is both sides' log R of boundary k, logZero for a side not tested.
-func (s *HistogramState) boundaryLogR(k int) (up, down float64) {
-	up, down = logZero, logZero
+// boundaryR is both sides' R of boundary k, zero for a side not tested.
+func (s *HistogramState) boundaryR(k int) (up, down scaled) {
 	if s.Direction != DirectionDecrease {
-		up = s.Tests[k].Up.logR()
+		up = s.Tests[k].Up.mean()
 	}
 	if s.Direction != DirectionIncrease {
-		down = s.Tests[k].Down.logR()
+		down = s.Tests[k].Down.mean()
 	}
 	return up, down
 }
@@ -227,13 +226,13 @@ func (s *HistogramState) combined(now *stepLogR) (up, down float64) {
 	k := len(s.Tests)
 	up, down = logZero, logZero
 	if s.Direction != DirectionDecrease {
-		up = logMean(now.up[:k])
+		up = logMeanScaled(now.up[:k])
 		if s.Joint != nil {
 			up = logMix(up, now.jointUp, s.Joint.Up.Weight)
 		}
 	}
 	if s.Direction != DirectionIncrease {
-		down = logMean(now.down[:k])
+		down = logMeanScaled(now.down[:k])
 		if s.Joint != nil {
 			down = logMix(down, now.jointDown, s.Joint.Down.Weight)
 		}
@@ -367,9 +366,6 @@ func (s *HistogramState) track(now *stepLogR) {
 	}
 }
 
-// logMean is the log of the mean of e^v.
-func logMean(v []float64) float64 { return logSumExp(v) - math.Log(float64(len(v))) }
-
 // cleanBuckets sorts a copy of one cohort's buckets into dst (or a new slice when they
 // do not fit) and checks them, returning the rounded cumulative counts, whether any was
 // rounded, and whether the cohort is missing. Its errors name the bucket; the caller
@@ -481,12 +477,13 @@ func (s *HistogramState) addOne(st HistogramStep, logPi float64, now *stepLogR) 
 		x, y := nc-belowC[k], nb-belowB[k]
 		if x+y == 0 {
 			s.Tests[k].skip(lw[k])
-			now.up[k], now.down[k] = s.boundaryLogR(k)
+			now.up[k], now.down[k] = s.boundaryR(k)
 			continue
 		}
 		informative = true
 		o := ratioObs{x: x, total: x + y, nb: nb, nc: nc}
-		_, now.up[k], now.down[k] = s.Tests[k].add(o, &off, s.Direction, lw[k], histogramTempering, s.Steps)
+		s.Tests[k].add(o, &off, s.Direction, lw[k], histogramTempering)
+		now.up[k], now.down[k] = s.boundaryR(k)
 	}
 	if informative {
 		s.Informative++
@@ -631,11 +628,11 @@ func (s *HistogramState) Result(m MetricSpec) MetricResult {
 }
 
 // strongest is the boundary whose current e-process is largest.
-func strongest(v []float64) int {
-	best := 0
+func strongest(v []scaled) int {
+	best, top := 0, logZero
 	for k := range v {
-		if v[k] > v[best] {
-			best = k
+		if l := v[k].log(); l > top {
+			best, top = k, l
 		}
 	}
 	return best

@@ -109,7 +109,9 @@ type changeProcess struct {
 	LogScale float64       `json:"log_scale"`
 	S        [nAlt]float64 `json:"s"`
 	// LogMax is the largest log R_t seen (R_t the equal-weight mixture over the
-	// alternatives), and MaxStep the step (1-based) where it was reached.
+	// alternatives), and MaxStep the step (1-based) where it was reached, kept by track
+	// where a decision or a reason uses them (the counts judge, the joint test; not a
+	// histogram boundary's, whose mean over the boundaries is kept instead).
 	LogMax  float64 `json:"log_max"`
 	MaxStep int     `json:"max_step,omitempty"`
 }
@@ -119,15 +121,46 @@ func newChangeProcess() changeProcess {
 }
 
 // logR is log R_t: the equal-weight mixture over the alternatives.
-func (p *changeProcess) logR() float64 {
+func (p *changeProcess) logR() float64 { return p.mean().log() }
+
+// mean is R_t, the equal-weight mixture over the alternatives, as a scaled value.
+func (p *changeProcess) mean() scaled {
 	sum := 0.0
 	for _, v := range p.S {
 		sum += v
 	}
-	if sum == 0 {
+	return scaled{p.LogScale, sum / nAlt}
+}
+
+// scaled is the value e^scale·v, kept apart so that a mean of several is one log, not
+// one per term.
+type scaled struct{ scale, v float64 }
+
+func (s scaled) log() float64 {
+	if s.v == 0 {
 		return logZero
 	}
-	return p.LogScale + math.Log(sum/nAlt)
+	return s.scale + math.Log(s.v)
+}
+
+// logMeanScaled is the log of the mean of the values.
+func logMeanScaled(vs []scaled) float64 {
+	top := math.Inf(-1)
+	for _, s := range vs {
+		if s.v > 0 {
+			top = max(top, s.scale)
+		}
+	}
+	if math.IsInf(top, -1) {
+		return logZero
+	}
+	sum := 0.0
+	for _, s := range vs {
+		if s.v > 0 {
+			sum += math.Exp(s.scale-top) * s.v
+		}
+	}
+	return top + math.Log(sum/float64(len(vs)))
 }
 
 // open adds the weight e^logPi of a change at this step to every alternative's sum.
@@ -213,7 +246,7 @@ func newStepOffsets(nb, nc, inc, dec float64, dir Direction) stepOffsets {
 //
 // With u = ρ·n_c/n_b, the step's log-likelihood is x·log u − E·log(1+u), so the log
 // likelihood ratio of ρ1 = ρ0·e^d is x·d − E·(log(1+u1) − log(1+u0)).
-func (p *changeProcess) update(o ratioObs, off *altOffsets, up bool, logPi, eta, stepCap float64, step int) float64 {
+func (p *changeProcess) update(o ratioObs, off *altOffsets, up bool, logPi, eta, stepCap float64) {
 	var llr [nAlt]float64
 	for j, d := range altLogRatios {
 		if !up {
@@ -221,12 +254,18 @@ func (p *changeProcess) update(o ratioObs, off *altOffsets, up bool, logPi, eta,
 		}
 		llr[j] = min(eta*(o.x*d-o.total*off[j]), stepCap)
 	}
-	return p.advance(&llr, logPi, step)
+	p.multiply(&llr, logPi)
 }
 
-// advance multiplies each alternative's sum by its step's likelihood ratio e^llr[j],
-// after opening the weight e^logPi of a change at this step, and returns the new log R.
+// advance is multiply, then track.
 func (p *changeProcess) advance(llr *[nAlt]float64, logPi float64, step int) float64 {
+	p.multiply(llr, logPi)
+	return p.track(step)
+}
+
+// multiply multiplies each alternative's sum by its step's likelihood ratio e^llr[j],
+// after opening the weight e^logPi of a change at this step.
+func (p *changeProcess) multiply(llr *[nAlt]float64, logPi float64) {
 	p.open(logPi)
 	top := math.Inf(-1)
 	for _, v := range llr {
@@ -237,6 +276,10 @@ func (p *changeProcess) advance(llr *[nAlt]float64, logPi float64, step int) flo
 	}
 	p.LogScale += top
 	p.normalise()
+}
+
+// track returns log R after step (1-based) and keeps its running maximum.
+func (p *changeProcess) track(step int) float64 {
 	r := p.logR()
 	if r > p.LogMax {
 		p.LogMax, p.MaxStep = r, step
@@ -412,26 +455,26 @@ func newRatioTest() ratioTest {
 	return ratioTest{Up: newChangeProcess(), Down: newChangeProcess()}
 }
 
-// add folds one informative step in and returns the tempering exponent it used and
-// both sides' new log R (logZero for a side that dir does not test, which only gets its
-// change-point weight). off holds the step's offsets (newStepOffsets with the tolerated
-// ratios, the two sides' ρ0). tp.stepCap bounds the log evidence one step can add
-// (capping a likelihood ratio from above keeps its mean ≤ 1, so the guarantee holds for
-// any cap).
-func (r *ratioTest) add(o ratioObs, off *stepOffsets, dir Direction, logPi float64, tp tempering, step int) (eta, up, down float64) {
-	eta = r.Disp.eta(o, tp)
-	up, down = logZero, logZero
+// add folds one informative step in and returns the tempering exponent it used. A side
+// that dir does not test only gets its change-point weight. off holds the step's
+// offsets (newStepOffsets with the tolerated ratios, the two sides' ρ0). tp.stepCap
+// bounds the log evidence one step can add (capping a likelihood ratio from above keeps
+// its mean ≤ 1, so the guarantee holds for any cap). The processes' maxima are left to
+// the caller (track): the histogram judge decides on the mean over its boundaries, not
+// on any one's maximum.
+func (r *ratioTest) add(o ratioObs, off *stepOffsets, dir Direction, logPi float64, tp tempering) float64 {
+	eta := r.Disp.eta(o, tp)
 	if dir == DirectionDecrease {
 		r.Up.open(logPi)
 	} else {
-		up = r.Up.update(o, &off.up, true, logPi, eta, tp.stepCap, step)
+		r.Up.update(o, &off.up, true, logPi, eta, tp.stepCap)
 	}
 	if dir == DirectionIncrease {
 		r.Down.open(logPi)
 	} else {
-		down = r.Down.update(o, &off.down, false, logPi, eta, tp.stepCap, step)
+		r.Down.update(o, &off.down, false, logPi, eta, tp.stepCap)
 	}
-	return eta, up, down
+	return eta
 }
 
 // skip advances both processes over a step without events: Λ = 1, but the change point

@@ -91,9 +91,6 @@ func newShiftTest(m MetricSpec) *shiftTest {
 	return t
 }
 
-// oddsShifted is F_c at a boundary where the estimate is f, for the alternative e^δ = ed.
-func oddsShifted(f, ed float64) float64 { return f / (f + (1-f)*ed) }
-
 // oddsSlope is −∂F_c/∂δ at δ = 0 where the estimate is f.
 func oddsSlope(f float64) float64 { return f * (1 - f) }
 
@@ -148,12 +145,12 @@ func (t *shiftTest) add(b, c, p []float64, logPi float64, tp tempering, step int
 			return s.P.logR()
 		}
 		var llr [nAlt]float64
-		for j := range shiftAlternatives {
+		for j, d := range shiftAlternatives {
 			ed := expShift[j]
 			if sign < 0 {
-				ed = 1 / ed
+				d, ed = -d, 1/ed
 			}
-			llr[j] = min(eta*shiftLLR(b, c, p, cdf[:len(p)-1], th0, ed), tp.stepCap)
+			llr[j] = min(eta*shiftLLR(b, c, p, cdf[:len(p)-1], th0, d, ed), tp.stepCap)
 		}
 		return s.P.advance(&llr, logPi, step)
 	}
@@ -161,25 +158,33 @@ func (t *shiftTest) add(b, c, p []float64, logPi float64, tp tempering, step int
 }
 
 // shiftLLR is the step's log likelihood ratio of a proportional-odds shift δ (ed = e^δ,
-// the odds factor) of the bucket shares p (cdf their cumulative sums at the finite boundaries) against the same
+// the odds factor, passed too) of the bucket shares p (cdf their cumulative sums at the finite boundaries) against the same
 // distribution in both cohorts (canary share th0 of the requests): with g_k = q_k/p_k,
 // q the shifted shares, θ_k = th0·g_k/(th0·g_k + 1 − th0) and the bucket's term is
 // c_k·log g_k − E_k·log(1 + th0(g_k − 1)).
-func shiftLLR(b, c, p, cdf []float64, th0, ed float64) float64 {
-	prevFc, sum := 0.0, 0.0
+func shiftLLR(b, c, p, cdf []float64, th0, delta, ed float64) float64 {
+	// With D(F) = F + (1−F)·e^δ the shifted cumulative share is F/D(F), so bucket k's
+	// shifted share is e^δ·p_k/(D_{k−1}·D_k) (D = e^δ below every boundary, 1 above
+	// them all): g_k = e^δ/(D_{k−1}·D_k), a division and a log per boundary instead of
+	// two divisions per bucket.
+	prevD, prevLogD := ed, delta
+	sum := 0.0
 	for k := range p {
-		fc := 1.0
+		d, logD := 1.0, 0.0
 		if k < len(cdf) {
-			fc = oddsShifted(cdf[k], ed)
+			d = cdf[k] + (1-cdf[k])*ed
+			if c[k] > 0 || (k+1 < len(c) && c[k+1] > 0) {
+				logD = math.Log(d)
+			}
 		}
 		if e := b[k] + c[k]; e > 0 {
-			g := max(fc-prevFc, 0) / p[k]
+			g := ed / (prevD * d)
 			if c[k] > 0 {
-				sum += c[k] * math.Log(g)
+				sum += c[k] * (delta - prevLogD - logD)
 			}
 			sum -= e * math.Log1p(th0*(g-1))
 		}
-		prevFc = fc
+		prevD, prevLogD = d, logD
 	}
 	return sum
 }

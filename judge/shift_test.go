@@ -37,7 +37,7 @@ func cumulative(p []float64) []float64 {
 func bucketTerm(sc shiftCase, k int, x, e, delta float64) float64 {
 	b, c := make([]float64, len(sc.p)), make([]float64, len(sc.p))
 	b[k], c[k] = e-x, x
-	return math.Exp(shiftLLR(b, c, sc.p, cumulative(sc.p), sc.th0, math.Exp(delta)))
+	return math.Exp(shiftLLR(b, c, sc.p, cumulative(sc.p), sc.th0, delta, math.Exp(delta)))
 }
 
 // TestShiftLLRHasMeanOneWhenTheCohortsAreAlike: with the same distribution in both
