@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -445,49 +446,68 @@ func rate(c CountCohort) float64 {
 
 func countReason(m MetricSpec, s *CountState, res *MetricResult) string {
 	q := res.Sequential
-	var b strings.Builder
-	fmt.Fprintf(&b, "canary %s %s vs %s baseline (%v of %v requests vs %v of %v)",
-		m.Name, formatValue(q.CanaryRate, "ratio"), formatValue(q.BaselineRate, "ratio"),
-		s.Canary.Errors, s.Canary.Requests, s.Baseline.Errors, s.Baseline.Requests)
-	if s.Informative == 0 {
-		b.WriteString(", no errors yet")
-	} else if s.Baseline.Errors == 0 {
+	b := make([]byte, 0, 256)
+	b = append(append(append(b, "canary "...), m.Name...), ' ')
+	b = append(appendValue(b, q.CanaryRate, "ratio"), " vs "...)
+	b = append(appendValue(b, q.BaselineRate, "ratio"), " baseline ("...)
+	b = append(appendCount(b, s.Canary.Errors), " of "...)
+	b = append(appendCount(b, s.Canary.Requests), " requests vs "...)
+	b = append(appendCount(b, s.Baseline.Errors), " of "...)
+	b = append(appendCount(b, s.Baseline.Requests), ')')
+	switch {
+	case s.Informative == 0:
+		b = append(b, ", no errors yet"...)
+	case s.Baseline.Errors == 0:
 		// The estimate is clamped to the largest float here: say what it means instead.
-		fmt.Fprintf(&b, ", ratio unbounded (the baseline had no errors; %s CS %s)", confText(q.Confidence), ratioRange(q))
-	} else {
-		fmt.Fprintf(&b, ", ratio %s (%s CS %s)", formatRatio(q.Estimate), confText(q.Confidence), ratioRange(q))
+		b = append(b, ", ratio unbounded (the baseline had no errors; "...)
+		b = append(appendRatioRange(append(appendConfidence(b, q.Confidence), " CS "...), q), ')')
+	default:
+		b = append(appendRatio(append(b, ", ratio "...), q.Estimate), " ("...)
+		b = append(appendRatioRange(append(appendConfidence(b, q.Confidence), " CS "...), q), ')')
 	}
-	fmt.Fprintf(&b, ", e-value %s of %s over %d steps", trim(q.EValue), trim(q.Threshold), q.Steps)
+	b = appendTrim(append(b, ", e-value "...), q.EValue)
+	b = appendTrim(append(b, " of "...), q.Threshold)
+	b = append(strconv.AppendInt(append(b, " over "...), int64(q.Steps), 10), " steps"...)
 	switch res.Classification {
 	case ClassHigh:
-		fmt.Fprintf(&b, "; higher than tolerated (%s", formatRatio(m.AllowedIncrease))
+		b = appendRatio(append(b, "; higher than tolerated ("...), m.AllowedIncrease)
 	case ClassLow:
-		fmt.Fprintf(&b, "; lower than tolerated (%s", formatRatio(m.AllowedDecrease))
+		b = appendRatio(append(b, "; lower than tolerated ("...), m.AllowedDecrease)
 	}
 	if res.Classification == ClassHigh || res.Classification == ClassLow {
 		if m.AllowedDelta > 0 {
-			fmt.Fprintf(&b, ", ±%s", formatValue(m.AllowedDelta, "ratio"))
+			b = appendValue(append(b, ", ±"...), m.AllowedDelta, "ratio")
 		}
-		fmt.Fprintf(&b, "), evidence peaked at step %d", q.PeakStep)
+		b = strconv.AppendInt(append(b, "), evidence peaked at step "...), int64(q.PeakStep), 10)
 	}
 	if s.Missing > 0 || s.Rounded > 0 {
-		fmt.Fprintf(&b, " (%d steps missing, %d rounded)", s.Missing, s.Rounded)
+		b = strconv.AppendInt(append(b, " ("...), int64(s.Missing), 10)
+		b = append(strconv.AppendInt(append(b, " steps missing, "...), int64(s.Rounded), 10), " rounded)"...)
 	}
-	return b.String()
+	return string(b)
 }
 
-func formatRatio(r float64) string { return "×" + trim(r) }
+// appendCount appends a count as %v prints it.
+func appendCount(dst []byte, v float64) []byte { return strconv.AppendFloat(dst, v, 'g', -1, 64) }
 
-func ratioRange(q SequentialResult) string {
+func formatRatio(r float64) string { return string(appendRatio(nil, r)) }
+
+// appendRatio appends a ratio as "×1.5".
+func appendRatio(dst []byte, r float64) []byte { return appendTrim(append(dst, "×"...), r) }
+
+// appendRatioRange appends a confidence sequence for a ratio: "×0.8..×1.6", "≥ ×2".
+func appendRatioRange(dst []byte, q SequentialResult) []byte {
 	if q.HighUnbounded {
-		return fmt.Sprintf("≥ %s", formatRatio(q.Low))
+		return appendRatio(append(dst, "≥ "...), q.Low)
 	}
-	return fmt.Sprintf("%s..%s", formatRatio(q.Low), formatRatio(q.High))
+	return appendRatio(append(appendRatio(dst, q.Low), ".."...), q.High)
 }
 
-func confText(c float64) string {
+// appendConfidence appends a confidence level as a percentage: "99%", "99.5%".
+func appendConfidence(dst []byte, c float64) []byte {
+	prec := 1
 	if math.Round(1000*c) == 10*math.Round(100*c) {
-		return fmt.Sprintf("%.0f%%", 100*c)
+		prec = 0
 	}
-	return fmt.Sprintf("%.1f%%", 100*c)
+	return append(strconv.AppendFloat(dst, 100*c, 'f', prec, 64), '%')
 }

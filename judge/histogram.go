@@ -714,7 +714,7 @@ func histogramReason(m MetricSpec, s *HistogramState, res *MetricResult) string 
 	b = append(appendValue(b, q.Boundary, unit), " vs "...)
 	b = append(appendValue(b, q.BaselineRate, "ratio"), " of baseline"...)
 	if q.Estimate > 0 {
-		b = append(appendTrim(append(b, " (ratio ×"...), q.Estimate), ')')
+		b = append(appendRatio(append(b, " (ratio "...), q.Estimate), ')')
 	}
 	b = appendTrim(append(b, ", e-value "...), q.EValue)
 	b = appendTrim(append(b, " of "...), q.Threshold)
@@ -736,10 +736,10 @@ func histogramReason(m MetricSpec, s *HistogramState, res *MetricResult) string 
 	}
 	switch res.Classification {
 	case ClassHigh:
-		b = append(appendTrim(append(b, "; slower than tolerated (×"...), m.AllowedIncrease), "), evidence peaked at step "...)
+		b = append(appendRatio(append(b, "; slower than tolerated ("...), m.AllowedIncrease), "), evidence peaked at step "...)
 		b = strconv.AppendInt(b, int64(q.PeakStep), 10)
 	case ClassLow:
-		b = append(appendTrim(append(b, "; faster than tolerated (×"...), m.AllowedDecrease), "), evidence peaked at step "...)
+		b = append(appendRatio(append(b, "; faster than tolerated ("...), m.AllowedDecrease), "), evidence peaked at step "...)
 		b = strconv.AppendInt(b, int64(q.PeakStep), 10)
 	}
 	if s.Missing > 0 {
