@@ -198,7 +198,7 @@ type stepLogR struct {
 	jointUp, jointDown float64
 }
 
-// current fills now from the tests (logZero for a side the state does not test).
+// current fills now from the tests (zero for a side the state does not test).
 func (s *HistogramState) current(now *stepLogR) {
 	for k := range s.Tests {
 		now.up[k], now.down[k] = s.boundaryR(k)

@@ -239,7 +239,7 @@ func newStepOffsets(nb, nc, inc, dec float64, dir Direction) stepOffsets {
 	return s
 }
 
-// update adds one step and returns the new log R. off holds the side's offsets for the
+// update adds one step (track reads the new log R). off holds the side's offsets for the
 // step, up says whether this is the increase side (alternatives above ρ0) or the
 // decrease side, logPi is the log weight of a change at this step (logZero past the
 // horizon), eta the tempering exponent.
