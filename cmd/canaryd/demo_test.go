@@ -46,12 +46,12 @@ const demoPageJS = `(() => {
   };
 })()`
 
-// startDemo starts `canaryd demo --exit-when-done` on a free port, killed at the
-// test's end: its stdout comes a line at a time on lines (closed at its end), its
-// stderr goes to logs.
-func startDemo(t *testing.T) (cmd *exec.Cmd, lines <-chan string, logs *syncbuf.Buffer) {
+// startDemo starts `canaryd demo` with flags on a free port, killed at the test's end:
+// its stdout comes a line at a time on lines (closed at its end), its stderr goes to
+// logs.
+func startDemo(t *testing.T, flags ...string) (cmd *exec.Cmd, lines <-chan string, logs *syncbuf.Buffer) {
 	t.Helper()
-	cmd = exec.Command(binPath, "demo", "--listen", freeAddr(t), "--exit-when-done")
+	cmd = exec.Command(binPath, append([]string{"demo", "--listen", freeAddr(t)}, flags...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ var reportURLRe = regexp.MustCompile(`(http://\S+/canaries/([a-z2-7]{16}))`)
 func TestDemoInBrowser(t *testing.T) {
 	exe := testutil.Chromium(t)
 	// Read the demo's output: the URLs first, then each verdict as it arrives.
-	cmd, lines, logs := startDemo(t)
+	cmd, lines, logs := startDemo(t, "--exit-when-done")
 	var out []string
 	var badURL string
 	timeout := time.After(2 * time.Minute)
