@@ -198,12 +198,16 @@ func (p *changeProcess) normalise() {
 }
 
 // expAlt[j] is e^altLogRatios[j], so that a step costs one log per alternative.
-var expAlt = func() (e [nAlt]float64) {
-	for j, d := range altLogRatios {
+var expAlt = expOf(altLogRatios)
+
+// expOf is e^v for each alternative: the tables the steps multiply by instead of
+// calling exp.
+func expOf(v [nAlt]float64) (e [nAlt]float64) {
+	for j, d := range v {
 		e[j] = math.Exp(d)
 	}
 	return e
-}()
+}
 
 // altOffsets holds each alternative's log(1+u1) − log(1+u0) for one step and one side,
 // with u = ρ·n_c/n_b for the boundary ρ0 and the alternative ρ1 = ρ0·e^{±d}: the

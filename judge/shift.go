@@ -53,12 +53,7 @@ var shiftTempering = tempering{prior: 0.02, safety: 3, stepCap: 0.7}
 var shiftAlternatives = [nAlt]float64{0.12, 0.18, 0.27, 0.4, 0.6, 0.9, 1.4}
 
 // expShift[j] is e^shiftAlternatives[j], the odds factor of the shift.
-var expShift = func() (e [nAlt]float64) {
-	for j, d := range shiftAlternatives {
-		e[j] = math.Exp(d)
-	}
-	return e
-}()
+var expShift = expOf(shiftAlternatives)
 
 // shiftSide is one side of the joint test and the share of the weight it carries (0 in
 // states stored before the joint test, which resume as the boundary tests alone).
@@ -158,8 +153,8 @@ func (t *shiftTest) add(b, c, p []float64, logPi float64, tp tempering, step int
 }
 
 // shiftLLR is the step's log likelihood ratio of a proportional-odds shift δ (ed = e^δ,
-// the odds factor, passed too) of the bucket shares p (cdf their cumulative sums at the finite boundaries) against the same
-// distribution in both cohorts (canary share th0 of the requests): with g_k = q_k/p_k,
+// the odds factor, passed too) of the bucket shares p (cdf their cumulative sums at the
+// finite boundaries) against the same distribution in both cohorts (canary share th0 of the requests): with g_k = q_k/p_k,
 // q the shifted shares, θ_k = th0·g_k/(th0·g_k + 1 − th0) and the bucket's term is
 // c_k·log g_k − E_k·log(1 + th0(g_k − 1)).
 func shiftLLR(b, c, p, cdf []float64, th0, delta, ed float64) float64 {
